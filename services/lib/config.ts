@@ -1,0 +1,102 @@
+import { ConfigError } from './errors.ts';
+
+/**
+ * Config is read once, in a service's main.ts, from an env-like record and validated against one
+ * spec. Every bad value is reported at once (one line each), so an operator fixes them in one go.
+ * `process.env` is read nowhere else.
+ */
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface Field<T> {
+  readonly parse: (raw: string) => T;
+  readonly fallback?: T;
+  readonly doc: string;
+}
+
+type Spec = Record<string, Field<unknown>>;
+export type ConfigOf<S extends Spec> = { readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
+
+export function readConfig<S extends Spec>(spec: S, env: Env): ConfigOf<S> {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, field] of Object.entries(spec)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      if (field.fallback === undefined) problems.push(`${name}: required (${field.doc})`);
+      else out[name] = field.fallback;
+      continue;
+    }
+    try {
+      out[name] = field.parse(raw);
+    } catch (err) {
+      problems.push(`${name}: ${(err as Error).message} (got ${JSON.stringify(raw)}; ${field.doc})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as ConfigOf<S>;
+}
+
+function field<T>(parse: (raw: string) => T, doc: string, fallback?: T): Field<T> {
+  return fallback === undefined ? { parse, doc } : { parse, doc, fallback };
+}
+
+export const str = (doc: string, fallback?: string): Field<string> => field((raw) => raw, doc, fallback);
+
+export const int = (doc: string, fallback?: number, min = 0, max = Number.MAX_SAFE_INTEGER): Field<number> =>
+  field(
+    (raw) => {
+      if (!/^-?\d+$/.test(raw.trim())) throw new Error('not an integer');
+      const n = Number(raw);
+      if (n < min || n > max) throw new Error(`out of range [${min}, ${max}]`);
+      return n;
+    },
+    doc,
+    fallback,
+  );
+
+export const bool = (doc: string, fallback?: boolean): Field<boolean> =>
+  field(
+    (raw) => {
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      throw new Error('not a boolean (true/false)');
+    },
+    doc,
+    fallback,
+  );
+
+export const url = (doc: string, fallback?: string): Field<string> =>
+  field(
+    (raw) => {
+      const u = new URL(raw);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not an http(s) URL');
+      return raw.replace(/\/+$/, '');
+    },
+    doc,
+    fallback,
+  );
+
+export const list = (doc: string, fallback?: readonly string[]): Field<readonly string[]> =>
+  field(
+    (raw) => {
+      const items = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      if (items.length === 0) throw new Error('empty list');
+      return items;
+    },
+    doc,
+    fallback,
+  );
+
+export const oneOf = <T extends string>(values: readonly T[], doc: string, fallback?: T): Field<T> =>
+  field(
+    (raw) => {
+      if (!(values as readonly string[]).includes(raw)) throw new Error(`not one of ${values.join(', ')}`);
+      return raw as T;
+    },
+    doc,
+    fallback,
+  );

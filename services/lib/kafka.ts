@@ -1,0 +1,72 @@
+/**
+ * The one place that imports kafkajs (with kafka-producer.ts and kafka-consumer.ts beside it, which
+ * build on this file). Swapping the Kafka client means editing this folder only.
+ */
+import { type Admin, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
+import type { Logger } from './logger.ts';
+
+export type { Admin };
+export { Kafka };
+
+export interface KafkaOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly logger?: Logger;
+  readonly connectionTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  /** kafkajs's own reconnect retries for a call; callers that need backoff of their own set this low. */
+  readonly retries?: number;
+}
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** kafkajs log entries go to a pino child, one structured line each. */
+function pinoLogCreator(logger: Logger): KafkaConfig['logCreator'] {
+  const log = logger.child({ component: 'kafkajs' });
+  return () =>
+    ({ namespace, level, log: entry }: LogEntry) => {
+      const { message, timestamp: _ts, logger: _l, ...extra } = entry;
+      log[LEVELS[level] ?? 'info']({ namespace, ...extra }, message);
+    };
+}
+
+export function createKafka(o: KafkaOptions): Kafka {
+  return new Kafka({
+    clientId: o.clientId,
+    brokers: [...o.brokers],
+    connectionTimeout: o.connectionTimeoutMs ?? 3_000,
+    requestTimeout: o.requestTimeoutMs ?? 30_000,
+    retry: { retries: o.retries ?? 5, initialRetryTime: 300, maxRetryTime: 5_000 },
+    ...(o.logger
+      ? { logCreator: pinoLogCreator(o.logger), logLevel: logLevel.WARN }
+      : { logLevel: logLevel.NOTHING }),
+  });
+}
+
+export interface TopicSpec {
+  readonly topic: string;
+  readonly partitions: number;
+  readonly replicationFactor?: number;
+  readonly configs?: Readonly<Record<string, string>>;
+}
+
+/** Creates the topics that do not exist yet; existing topics are left as they are. */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((s) => !existing.has(s.topic));
+  if (missing.length === 0) return;
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((s) => ({
+      topic: s.topic,
+      numPartitions: s.partitions,
+      replicationFactor: s.replicationFactor ?? 1,
+      configEntries: Object.entries(s.configs ?? {}).map(([name, value]) => ({ name, value })),
+    })),
+  });
+}

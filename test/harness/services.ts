@@ -1,0 +1,76 @@
+/**
+ * Per-file access to the real Kafka and ClickHouse of the integration project. Every file gets its
+ * own database and its own topics (random suffix), so files run in parallel, in any order, and
+ * re-run cleanly; `cleanup()` drops them.
+ */
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
+import { createKafka, ensureTopics, type Kafka } from '../../services/lib/kafka.ts';
+
+export function kafkaBrokers(): string[] {
+  return inject('kafkaBrokers').split(',');
+}
+
+export function clickhouseUrl(): string {
+  return inject('clickhouseUrl');
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`.replace(
+    /[^A-Za-z0-9_]/g,
+    '_',
+  );
+}
+
+export interface TestDatabase {
+  readonly name: string;
+  /** Client bound to the test database (default user). */
+  readonly client: ClickHouseClient;
+  readonly drop: () => Promise<void>;
+}
+
+export async function freshDatabase(prefix: string): Promise<TestDatabase> {
+  const name = uniqueName(`t_${prefix}`);
+  const admin = createClickHouse({ url: clickhouseUrl() });
+  await admin.command({ query: `CREATE DATABASE ${name}` });
+  await admin.close();
+  const client = createClickHouse({ url: clickhouseUrl(), database: name });
+  return {
+    name,
+    client,
+    drop: async () => {
+      await client.command({ query: `DROP DATABASE IF EXISTS ${name}` });
+      await client.close();
+    },
+  };
+}
+
+export interface TestTopics {
+  readonly kafka: Kafka;
+  readonly names: readonly string[];
+  readonly drop: () => Promise<void>;
+}
+
+export async function freshTopics(prefix: string, count = 1, partitions = 3): Promise<TestTopics> {
+  const kafka = createKafka({ brokers: kafkaBrokers(), clientId: uniqueName(prefix) });
+  const base = uniqueName(prefix).replace(/_/g, '-');
+  const names = Array.from({ length: count }, (_, i) => `${base}.${i}`);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(
+    admin,
+    names.map((topic) => ({ topic, partitions })),
+  );
+  await admin.disconnect();
+  return {
+    kafka,
+    names,
+    drop: async () => {
+      const a = kafka.admin();
+      await a.connect();
+      await a.deleteTopics({ topics: [...names] }).catch(() => undefined);
+      await a.disconnect();
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (beside the code, no I/O beyond the process) and `integration` (test/, against
+// real Kafka and ClickHouse provided by test/harness/global-setup.ts). Integration files each use
+// their own database and topics, so they can run in parallel and in any order.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: [
+            'services/**/*.test.ts',
+            'deploy/**/*.test.ts',
+            'clickhouse/**/*.test.ts',
+            'schemas/**/*.test.ts',
+            'bench/**/*.test.ts',
+          ],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/harness/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // 2-core machines: more workers than cores only adds contention with Kafka and ClickHouse.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
