@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the project's npm dependencies (and with them a supported Node, the `node` devDependency,
-# which npm puts first on PATH for every npm script) when node_modules is missing or older than the
-# lock file. Idempotent and quiet when there is nothing to do.
+# Usage: bootstrap.sh COMMAND [ARG...]
+# Installs the project's npm dependencies when node_modules is missing or older than the lock file
+# (with them a supported Node: the `node` devDependency), then runs COMMAND with node_modules/.bin
+# first on PATH. npm adds that folder to PATH only when it exists as a script starts, which on a
+# fresh clone it does not, so the PATH is set here rather than trusted from npm.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stamp=node_modules/.install-stamp
@@ -10,3 +12,5 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   npm ci --no-audit --no-fund --loglevel=error >&2
   touch "$stamp"
 fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+exec "$@"
