@@ -1,0 +1,185 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  ACTIVE_USERS_PARAMS,
+  DIMENSIONS,
+  dayNumber,
+  isTimeZone,
+  type Limits,
+  MAX_FILTER_VALUES,
+  type Parsed,
+  parseActiveUsers,
+  parseDimensionValues,
+  parseEventCount,
+  type RawQuery,
+  todayIn,
+} from './params.ts';
+
+const limits: Limits = { maxRangeDays: 400, maxExactRangeDays: 31 };
+const now = new Date('2025-03-10T23:30:00Z');
+
+function problems<T>(p: Parsed<T>): string[] {
+  return p.ok ? [] : p.problems.map((x) => x.message);
+}
+
+function ok<T>(p: Parsed<T>): T {
+  if (!p.ok) throw new Error(`expected ok, got ${JSON.stringify(p.problems)}`);
+  return p.value;
+}
+
+describe('parseActiveUsers', () => {
+  it('defaults to the last 30 days ending today in UTC, rolling, no group-by, no test or bot users', () => {
+    expect(ok(parseActiveUsers({}, limits, now))).toEqual({
+      from: '2025-02-09',
+      to: '2025-03-10',
+      tz: 'UTC',
+      filters: {},
+      includeTest: false,
+      includeBots: false,
+      window: 'rolling',
+      groupBy: [],
+      exact: false,
+    });
+  });
+
+  it('takes "today" in the requested zone', () => {
+    // 23:30 UTC on the 10th is already the 11th in Tokyo.
+    expect(ok(parseActiveUsers({ tz: 'Asia/Tokyo' }, limits, now)).to).toBe('2025-03-11');
+  });
+
+  it('reads every parameter', () => {
+    const q = ok(
+      parseActiveUsers(
+        {
+          from: '2025-01-01',
+          to: '2025-01-31',
+          tz: 'America/New_York',
+          window: 'calendar',
+          group_by: 'country,platform',
+          country: ['US', 'DE', 'US'],
+          feature: 'search',
+          include_test: 'true',
+          include_bots: '1',
+          exact: 'true',
+        },
+        limits,
+        now,
+      ),
+    );
+    expect(q).toEqual({
+      from: '2025-01-01',
+      to: '2025-01-31',
+      tz: 'America/New_York',
+      window: 'calendar',
+      groupBy: ['country', 'platform'],
+      filters: { country: ['US', 'DE'], feature: ['search'] },
+      includeTest: true,
+      includeBots: true,
+      exact: true,
+    });
+  });
+
+  it('rejects an unknown parameter and lists the valid ones', () => {
+    const p = parseActiveUsers({ contry: 'US' }, limits, now);
+    expect(p.ok).toBe(false);
+    if (p.ok) return;
+    expect(p.problems[0]?.param).toBe('contry');
+    expect(p.problems[0]?.valid).toEqual(ACTIVE_USERS_PARAMS);
+    expect(p.problems[0]?.message).toContain('valid parameters: from, to, tz');
+  });
+
+  it('rejects an unknown group-by dimension and lists the valid ones', () => {
+    const p = parseActiveUsers({ group_by: 'country,city' }, limits, now);
+    expect(p.ok).toBe(false);
+    if (p.ok) return;
+    expect(p.problems).toHaveLength(1);
+    expect(p.problems[0]?.valid).toEqual(DIMENSIONS);
+    expect(p.problems[0]?.message).toContain('unknown dimension "city"');
+  });
+
+  it.each<[string, RawQuery, string]>([
+    ['bad date', { from: '2025-02-30' }, '"from" must be a calendar date YYYY-MM-DD'],
+    ['date with time', { to: '2025-02-01T00:00:00Z' }, '"to" must be a calendar date YYYY-MM-DD'],
+    ['date out of range', { from: '1969-12-31', to: '1970-01-02' }, 'must be between 1970-01-01'],
+    ['from after to', { from: '2025-02-02', to: '2025-02-01' }, 'must not be after "to"'],
+    ['range too long', { from: '2020-01-01', to: '2025-01-01' }, 'at most 400 are allowed'],
+    ['bad zone', { tz: 'Mars/Olympus' }, '"tz" must be an IANA time zone'],
+    ['zone with quote', { tz: "UTC'" }, '"tz" must be an IANA time zone'],
+    ['bad window', { window: 'weekly' }, '"window" must be one of rolling, calendar'],
+    ['bad boolean', { include_test: 'yes' }, '"include_test" must be true or false'],
+    ['repeated scalar', { from: ['2025-01-01', '2025-01-02'] }, '"from" given 2 times'],
+    ['too many group-bys', { group_by: 'feature,country,platform,segment' }, 'at most 3 dimensions'],
+    ['duplicate group-by', { group_by: 'country,country' }, 'appears twice'],
+    ['empty group-by item', { group_by: 'country,' }, 'unknown dimension ""'],
+    ['control character', { country: 'U\u0000S' }, 'without control characters'],
+    ['overlong value', { country: 'x'.repeat(257) }, 'at most 256 characters'],
+    [
+      'too many values',
+      { country: Array.from({ length: MAX_FILTER_VALUES + 1 }, (_, i) => `c${i}`) },
+      'at most 100 values',
+    ],
+    ['exact over a long range', { from: '2025-01-01', to: '2025-03-01', exact: 'true' }, 'limited to 31 days'],
+  ])('rejects %s', (_name, raw, message) => {
+    expect(problems(parseActiveUsers(raw, limits, now)).join('\n')).toContain(message);
+  });
+
+  it('reports every problem at once', () => {
+    expect(problems(parseActiveUsers({ from: 'x', tz: 'nope', foo: '1', window: 'w' }, limits, now))).toHaveLength(
+      4,
+    );
+  });
+
+  it('never throws and accepts only allow-listed names (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.array(fc.string(), { maxLength: 3 }))),
+        (raw) => {
+          const p = parseActiveUsers(raw, limits, now);
+          if (!p.ok) return;
+          for (const d of p.value.groupBy) expect(DIMENSIONS).toContain(d);
+          for (const d of Object.keys(p.value.filters)) expect(DIMENSIONS).toContain(d);
+          expect(isTimeZone(p.value.tz)).toBe(true);
+          expect(dayNumber(p.value.from)).toBeDefined();
+          expect(dayNumber(p.value.to)).toBeDefined();
+        },
+      ),
+    );
+  });
+});
+
+describe('parseEventCount', () => {
+  it('does not take window or exact', () => {
+    expect(problems(parseEventCount({ window: 'rolling', exact: 'true' }, limits, now))).toHaveLength(2);
+    expect(ok(parseEventCount({ group_by: 'feature' }, limits, now)).groupBy).toEqual(['feature']);
+  });
+});
+
+describe('parseDimensionValues', () => {
+  it('rejects an unknown dimension and lists the valid ones', () => {
+    const p = parseDimensionValues('city', {}, limits, now);
+    expect(p.ok).toBe(false);
+    if (p.ok) return;
+    expect(p.problems[0]?.valid).toEqual(DIMENSIONS);
+  });
+
+  it('reads limit within bounds', () => {
+    expect(ok(parseDimensionValues('country', { limit: '5' }, limits, now)).limit).toBe(5);
+    expect(problems(parseDimensionValues('country', { limit: '0' }, limits, now))).toHaveLength(1);
+    expect(problems(parseDimensionValues('country', { limit: '1e3' }, limits, now))).toHaveLength(1);
+  });
+});
+
+describe('dates and zones', () => {
+  it('validates calendar dates', () => {
+    expect(dayNumber('2024-02-29')).toBe(19782);
+    expect(dayNumber('2023-02-29')).toBeUndefined();
+    expect(dayNumber('2023-2-01')).toBeUndefined();
+  });
+
+  it('knows IANA zones', () => {
+    expect(isTimeZone('UTC')).toBe(true);
+    expect(isTimeZone('Asia/Kolkata')).toBe(true);
+    expect(isTimeZone('Asia/Kolkata; DROP TABLE x')).toBe(false);
+    expect(todayIn('Pacific/Kiritimati', new Date('2025-01-01T10:00:00Z'))).toBe('2025-01-02');
+  });
+});
