@@ -80,13 +80,13 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-function readPid(file: string): number | undefined {
+export function readPid(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());
   return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : undefined;
 }
 
-function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ port, host });
     s.once('connect', () => {
@@ -114,7 +114,7 @@ async function waitFor(
   throw new Error(`${what} not ready after ${timeoutMs} ms; last lines of ${logFile}:\n${tail}`);
 }
 
-function spawnDetached(cmd: string, args: string[], logFile: string, pidFile: string, cwd: string): number {
+export function spawnDetached(cmd: string, args: string[], logFile: string, pidFile: string, cwd: string): number {
   const out = openSync(logFile, 'a');
   const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', out, out] });
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
