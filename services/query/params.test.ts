@@ -118,15 +118,19 @@ describe('parseActiveUsers', () => {
       { country: Array.from({ length: MAX_FILTER_VALUES + 1 }, (_, i) => `c${i}`) },
       'at most 100 values',
     ],
-    ['exact over a long range', { from: '2025-01-01', to: '2025-03-01', exact: 'true' }, 'limited to 31 days'],
+    [
+      'exact over a long range',
+      { from: '2025-01-01', to: '2025-03-01', exact: 'true' },
+      'limited to 31 days',
+    ],
   ])('rejects %s', (_name, raw, message) => {
     expect(problems(parseActiveUsers(raw, limits, now)).join('\n')).toContain(message);
   });
 
   it('reports every problem at once', () => {
-    expect(problems(parseActiveUsers({ from: 'x', tz: 'nope', foo: '1', window: 'w' }, limits, now))).toHaveLength(
-      4,
-    );
+    expect(
+      problems(parseActiveUsers({ from: 'x', tz: 'nope', foo: '1', window: 'w' }, limits, now)),
+    ).toHaveLength(4);
   });
 
   it('never throws and accepts only allow-listed names (property)', () => {

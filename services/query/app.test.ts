@@ -1,0 +1,176 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../lib/logger.ts';
+import { createRegistry } from '../lib/metrics.ts';
+import { buildApp, type QueryApp } from './app.ts';
+import { ACTIVE_USERS_PARAMS, type ActiveUsersQuery, DIMENSIONS } from './params.ts';
+import type { QueryStore } from './store.ts';
+
+const dashboardDir = mkdtempSync(join(tmpdir(), 'query-app-'));
+writeFileSync(join(dashboardDir, 'index.html'), '<!doctype html><title>dash</title>');
+
+afterAll(() => rmSync(dashboardDir, { recursive: true, force: true }));
+
+function fakeStore(seen: ActiveUsersQuery[], failPing = false): QueryStore {
+  return {
+    activeUsers: async (q) => {
+      seen.push(q);
+      return {
+        rows: [
+          {
+            date: q.from,
+            ...(q.groupBy.includes('country') ? { country: 'US' } : {}),
+            dau: 3,
+            wau: 5,
+            mau: 8,
+            dau_mau: 0.375,
+            wau_mau: 0.625,
+            new_users: 1,
+            returning_users: 2,
+          },
+        ],
+        source: q.exact ? 'raw' : 'rollup',
+        truncated: false,
+      };
+    },
+    eventCount: async (q) => ({ rows: [{ date: q.from, events: 42 }], source: 'raw', truncated: false }),
+    dimensionValues: async (q) => ({
+      dimension: q.dimension,
+      values: [{ value: 'US', users: 10 }],
+      truncated: false,
+    }),
+    ping: async () => {
+      if (failPing) throw new Error('down');
+    },
+  };
+}
+
+async function app(
+  tokens: readonly string[] = [],
+  seen: ActiveUsersQuery[] = [],
+  failPing = false,
+): Promise<QueryApp> {
+  return buildApp({
+    logger: createLogger('query-test', 'silent'),
+    store: fakeStore(seen, failPing),
+    registry: createRegistry('query'),
+    limits: { maxRangeDays: 400, maxExactRangeDays: 31 },
+    tokens,
+    rateLimitPerMinute: 1000,
+    dashboardDir,
+    isShuttingDown: () => false,
+    now: () => new Date('2025-03-10T12:00:00Z'),
+  });
+}
+
+describe('query app', () => {
+  let open: QueryApp;
+  const seen: ActiveUsersQuery[] = [];
+
+  beforeAll(async () => {
+    open = await app([], seen);
+  });
+  afterAll(async () => {
+    await open.close();
+  });
+
+  it('answers active users with rows and meta, passing repeated filters as OR lists', async () => {
+    const res = await open.inject({
+      url: '/v1/active-users?from=2025-03-01&to=2025-03-02&country=US&country=DE&group_by=country',
+    });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.rows).toEqual([
+      {
+        date: '2025-03-01',
+        country: 'US',
+        dau: 3,
+        wau: 5,
+        mau: 8,
+        dau_mau: 0.375,
+        wau_mau: 0.625,
+        new_users: 1,
+        returning_users: 2,
+      },
+    ]);
+    expect(body.meta).toMatchObject({
+      from: '2025-03-01',
+      to: '2025-03-02',
+      tz: 'UTC',
+      window: 'rolling',
+      group_by: ['country'],
+      filters: { country: ['US', 'DE'] },
+      source: 'rollup',
+      truncated: false,
+    });
+    expect(seen.at(-1)?.filters).toEqual({ country: ['US', 'DE'] });
+  });
+
+  it('answers 400 with every problem and the valid names', async () => {
+    const res = await open.inject({ url: '/v1/active-users?bogus=1&group_by=city' });
+    expect(res.statusCode).toBe(400);
+    const body = res.json();
+    expect(body.code).toBe('QUERY_PARAM_INVALID');
+    expect(body.problems).toHaveLength(2);
+    expect(body.problems[0].valid).toEqual([...ACTIVE_USERS_PARAMS]);
+    expect(body.problems[1].valid).toEqual([...DIMENSIONS]);
+    expect(body.message).toContain('valid parameters:');
+  });
+
+  it('answers 400 for an unknown dimension name with the valid ones', async () => {
+    const res = await open.inject({ url: '/v1/dimensions/city' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().problems[0].valid).toEqual([...DIMENSIONS]);
+  });
+
+  it('answers dimension values and event counts', async () => {
+    const dims = await open.inject({ url: '/v1/dimensions/country?limit=5' });
+    expect(dims.json()).toMatchObject({ dimension: 'country', values: [{ value: 'US', users: 10 }] });
+    const events = await open.inject({ url: '/v1/events/count?from=2025-03-01&to=2025-03-01' });
+    expect(events.json().rows).toEqual([{ date: '2025-03-01', events: 42 }]);
+  });
+
+  it('serves health, readiness, metrics, OpenAPI and the dashboard', async () => {
+    expect((await open.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await open.inject({ url: '/readyz' })).statusCode).toBe(200);
+    const metrics = await open.inject({ url: '/metrics' });
+    expect(metrics.body).toContain('query_http_requests_total{route="/v1/active-users"');
+    expect(metrics.body).toContain('query_clickhouse_query_duration_seconds_bucket');
+    const spec = (await open.inject({ url: '/docs/json' })).json();
+    expect(Object.keys(spec.paths)).toEqual(
+      expect.arrayContaining(['/v1/active-users', '/v1/events/count', '/v1/dimensions/{name}']),
+    );
+    const page = await open.inject({ url: '/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<title>dash</title>');
+    expect((await open.inject({ url: '/nope' })).statusCode).toBe(404);
+  });
+
+  it('is not ready when ClickHouse does not answer', async () => {
+    const down = await app([], [], true);
+    expect((await down.inject({ url: '/readyz' })).statusCode).toBe(503);
+    await down.close();
+  });
+});
+
+describe('query app with QUERY_TOKENS', () => {
+  it('needs a bearer token for /v1 but not for health or the dashboard', async () => {
+    const a = await app(['s3cret']);
+    const without = await a.inject({ url: '/v1/active-users' });
+    expect(without.statusCode).toBe(401);
+    expect(without.json().code).toBe('QUERY_UNAUTHORIZED');
+    expect(without.headers['www-authenticate']).toContain('Bearer');
+    expect(
+      (await a.inject({ url: '/v1/dimensions/country', headers: { authorization: 'Bearer nope' } }))
+        .statusCode,
+    ).toBe(401);
+    expect(
+      (await a.inject({ url: '/v1/active-users', headers: { authorization: 'Bearer s3cret' } })).statusCode,
+    ).toBe(200);
+    expect((await a.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await a.inject({ url: '/' })).statusCode).toBe(200);
+    await a.close();
+  });
+});
