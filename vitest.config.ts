@@ -17,6 +17,7 @@ export default defineConfig({
             'bench/**/*.test.ts',
           ],
           environment: 'node',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -29,6 +30,8 @@ export default defineConfig({
           hookTimeout: 180_000,
           // 2-core machines: more workers than cores only adds contention with Kafka and ClickHouse.
           maxWorkers: 2,
+          // Unit tests first (seconds), then integration: a broken build fails fast.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -45,6 +45,7 @@ const v = spawnSync(
   },
 );
 
+let vitestFailures = 0;
 try {
   const json = JSON.parse(readFileSync(report, 'utf8')) as {
     numPassedTests: number;
@@ -54,15 +55,18 @@ try {
     testResults: { status: string; assertionResults: unknown[] }[];
   };
   passed += json.numPassedTests;
-  failed += json.numFailedTests;
+  vitestFailures += json.numFailedTests;
   skipped += json.numPendingTests + json.numTodoTests;
   // A test file that failed to load or whose hooks failed has no failed assertion; count it.
-  failed += json.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
+  vitestFailures += json.testResults.filter(
+    (f) => f.status === 'failed' && f.assertionResults.length === 0,
+  ).length;
 } catch {
-  failed += 1;
   process.stderr.write('vitest wrote no report\n');
 }
-if (v.status !== 0 && failed === 0) failed += 1;
+// vitest can fail outside any test (config error, unhandled error): that is a failure too.
+if (v.status !== 0 && vitestFailures === 0) vitestFailures = 1;
+failed += vitestFailures;
 
 process.stdout.write(`\n${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`);
 process.exitCode = failed > 0 ? 1 : 0;

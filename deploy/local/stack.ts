@@ -97,7 +97,7 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-async function waitFor(
+export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs: number,
@@ -114,16 +114,23 @@ async function waitFor(
   throw new Error(`${what} not ready after ${timeoutMs} ms; last lines of ${logFile}:\n${tail}`);
 }
 
-export function spawnDetached(cmd: string, args: string[], logFile: string, pidFile: string, cwd: string): number {
+export function spawnDetached(
+  cmd: string,
+  args: string[],
+  logFile: string,
+  pidFile: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const out = openSync(logFile, 'a');
-  const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(cmd, args, { cwd, env, detached: true, stdio: ['ignore', out, out] });
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
   child.unref();
   writeFileSync(pidFile, `${child.pid}\n`);
   return child.pid;
 }
 
-async function stopPid(
+export async function stopPid(
   name: string,
   pidFile: string,
   log: (l: string) => void,
