@@ -11,7 +11,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError } from 'fastify';
+import Fastify, { type FastifyError, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../lib/metrics.ts';
 import { authHook } from './auth.ts';
@@ -128,16 +128,18 @@ export async function buildApp(deps: AppDeps) {
     isShuttingDown: deps.isShuttingDown,
   });
 
-  await app.register(async (v1) => {
-    v1.addHook('onRequest', authHook(deps.tokens));
-    v1.addHook('onRequest', v1.rateLimit());
-    await v1.register(apiRoutes, {
+  // Auth and rate limit apply to the read API only, so probes, scrapes and the page stay reachable.
+  const v1: FastifyPluginAsync = async (scope) => {
+    scope.addHook('onRequest', authHook(deps.tokens));
+    scope.addHook('onRequest', scope.rateLimit());
+    await scope.register(apiRoutes, {
       store: deps.store,
       limits: deps.limits,
       now: deps.now ?? (() => new Date()),
       storeDuration,
     });
-  });
+  };
+  await app.register(v1);
 
   await app.register(fastifyStatic, {
     root: deps.dashboardDir,

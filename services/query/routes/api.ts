@@ -114,7 +114,7 @@ function sliceMeta(q: SliceQuery) {
   };
 }
 
-function valueOf<T>(p: Parsed<T>): T {
+function validOrThrow<T>(p: Parsed<T>): T {
   if (!p.ok) throw invalidParams(p.problems);
   return p.value;
 }
@@ -150,7 +150,7 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions> = async (app: FastifyInst
       },
     },
     async (request) => {
-      const q = valueOf(parseActiveUsers(request.query as RawQuery, o.limits, o.now()));
+      const q = validOrThrow(parseActiveUsers(request.query as RawQuery, o.limits, o.now()));
       const r = await timed('active_users', () => o.store.activeUsers(q));
       return {
         rows: r.rows,
@@ -184,7 +184,7 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions> = async (app: FastifyInst
       },
     },
     async (request) => {
-      const q = valueOf(parseEventCount(request.query as RawQuery, o.limits, o.now()));
+      const q = validOrThrow(parseEventCount(request.query as RawQuery, o.limits, o.now()));
       const r = await timed('event_count', () => o.store.eventCount(q));
       return {
         rows: r.rows,
@@ -231,7 +231,7 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions> = async (app: FastifyInst
     },
     async (request) => {
       const { name } = request.params as { name: string };
-      const q = valueOf(parseDimensionValues(name, request.query as RawQuery, o.limits, o.now()));
+      const q = validOrThrow(parseDimensionValues(name, request.query as RawQuery, o.limits, o.now()));
       const r = await timed('dimension_values', () => o.store.dimensionValues(q));
       return {
         dimension: r.dimension,
