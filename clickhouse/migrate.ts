@@ -1,0 +1,196 @@
+/**
+ * Migration runner: applies clickhouse/migrations/NNNN_name.sql in order, once each, recording
+ * version, name and sha256 in `schema_migrations`; then makes sure dim_dates is filled. Re-running
+ * is a no-op. Editing an applied file is refused (MIGRATION_CHECKSUM_MISMATCH): applied migrations
+ * are immutable, a change is a new file. Every statement is written to be re-runnable
+ * (IF NOT EXISTS), so a run interrupted half-way through a file can simply be repeated.
+ *
+ * As a command (`npm run migrate`): CLICKHOUSE_URL (default http://127.0.0.1:8123),
+ * CLICKHOUSE_DATABASE (default analytics; created if missing), CLICKHOUSE_USER, CLICKHOUSE_PASSWORD,
+ * DIM_DATES_HOLIDAY_COUNTRY (default US).
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClickHouseClient } from '../services/lib/clickhouse.ts';
+import { PipelineError } from '../services/lib/errors.ts';
+import type { Logger } from '../services/lib/logger.ts';
+import { populateDimDates } from './dim-dates.ts';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+const FILE_RE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
+const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly checksum: string;
+  readonly statements: readonly string[];
+}
+
+/**
+ * Splits a migration into statements: `--` comment lines are dropped and a statement ends with a
+ * `;` at the end of a line (migrations never put `;` at a line end inside a string literal).
+ */
+export function splitStatements(sql: string): string[] {
+  const body = sql
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n');
+  return body
+    .split(/;[ \t]*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
+  const out: Migration[] = [];
+  for (const file of readdirSync(dir).sort()) {
+    const m = FILE_RE.exec(file);
+    if (!m) continue;
+    const text = readFileSync(join(dir, file), 'utf8');
+    const version = Number(m[1]);
+    if (out.some((x) => x.version === version)) {
+      throw new PipelineError('MIGRATION_DUPLICATE_VERSION', `two migrations with version ${version}`);
+    }
+    out.push({
+      version,
+      name: m[2] ?? '',
+      checksum: createHash('sha256').update(text).digest('hex'),
+      statements: splitStatements(text),
+    });
+  }
+  return out;
+}
+
+export interface MigrateOptions {
+  /** A client whose default database is `database` (createClickHouse({ database })). */
+  readonly client: ClickHouseClient;
+  readonly database: string;
+  readonly logger?: Logger;
+  readonly dir?: string;
+  /** ISO 3166 country whose public holidays mark dim_dates (default US). */
+  readonly holidayCountry?: string;
+}
+
+export interface MigrateResult {
+  readonly applied: readonly string[];
+  readonly alreadyApplied: readonly string[];
+}
+
+export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
+  const { client, database } = o;
+  const log = o.logger?.child({ component: 'migrate', database });
+  if (!IDENTIFIER_RE.test(database)) {
+    throw new PipelineError('MIGRATION_BAD_DATABASE', `invalid database name ${JSON.stringify(database)}`);
+  }
+  // Migrations name no database: they land in the client's default one, which must be ours.
+  const rs = await client.query({ query: 'SELECT currentDatabase() AS db', format: 'JSONEachRow' });
+  const [cur] = await rs.json<{ db: string }>();
+  if (cur?.db !== database) {
+    throw new PipelineError(
+      'MIGRATION_WRONG_DATABASE',
+      `client's default database is ${cur?.db}, expected ${database}`,
+    );
+  }
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS schema_migrations (
+      version UInt32, name String, checksum String, applied_at DateTime('UTC')
+    ) ENGINE = MergeTree ORDER BY version`,
+  });
+  const appliedRs = await client.query({
+    query: 'SELECT version, name, checksum FROM schema_migrations ORDER BY version',
+    format: 'JSONEachRow',
+  });
+  const recorded = new Map(
+    (await appliedRs.json<{ version: number; name: string; checksum: string }>()).map((r) => [
+      Number(r.version),
+      r,
+    ]),
+  );
+
+  const applied: string[] = [];
+  const alreadyApplied: string[] = [];
+  const migrations = loadMigrations(o.dir);
+  // Checked before anything runs, so an edited file stops the run without half-applying later ones.
+  for (const m of migrations) {
+    const r = recorded.get(m.version);
+    if (r && r.checksum !== m.checksum) {
+      throw new PipelineError(
+        'MIGRATION_CHECKSUM_MISMATCH',
+        `migration ${m.version}_${m.name} was changed after it was applied to ${database} ` +
+          `(recorded ${r.checksum.slice(0, 12)}, file ${m.checksum.slice(0, 12)}); add a new migration instead`,
+      );
+    }
+  }
+  for (const m of migrations) {
+    const id = `${String(m.version).padStart(4, '0')}_${m.name}`;
+    if (recorded.has(m.version)) {
+      alreadyApplied.push(id);
+      continue;
+    }
+    log?.info({ migration: id, statements: m.statements.length }, 'applying migration');
+    for (const statement of m.statements) await client.command({ query: statement });
+    await client.insert({
+      table: 'schema_migrations',
+      format: 'JSONEachRow',
+      values: [
+        { version: m.version, name: m.name, checksum: m.checksum, applied_at: Math.floor(Date.now() / 1000) },
+      ],
+    });
+    applied.push(id);
+  }
+  const dates = await populateDimDates(
+    client,
+    o.holidayCountry === undefined ? {} : { country: o.holidayCountry },
+  );
+  log?.info(
+    { applied, alreadyApplied: alreadyApplied.length, dimDatesInserted: dates.inserted },
+    'migrations done',
+  );
+  return { applied, alreadyApplied };
+}
+
+async function main(): Promise<void> {
+  const { readConfig, str, url } = await import('../services/lib/config.ts');
+  const { createClickHouse } = await import('../services/lib/clickhouse.ts');
+  const { createLogger } = await import('../services/lib/logger.ts');
+  const cfg = readConfig(
+    {
+      CLICKHOUSE_URL: url('ClickHouse HTTP URL', 'http://127.0.0.1:8123'),
+      CLICKHOUSE_DATABASE: str('database the pipeline uses', 'analytics'),
+      CLICKHOUSE_USER: str('ClickHouse user with DDL rights', 'default'),
+      CLICKHOUSE_PASSWORD: { parse: (raw: string) => raw, fallback: '', doc: 'password of CLICKHOUSE_USER' },
+      DIM_DATES_HOLIDAY_COUNTRY: str('country whose public holidays dim_dates marks', 'US'),
+      LOG_LEVEL: str('pino level', 'info'),
+    },
+    process.env,
+  );
+  const logger = createLogger('migrate', cfg.LOG_LEVEL);
+  const database = cfg.CLICKHOUSE_DATABASE;
+  if (!IDENTIFIER_RE.test(database))
+    throw new PipelineError('MIGRATION_BAD_DATABASE', `invalid database ${database}`);
+  const auth = {
+    url: cfg.CLICKHOUSE_URL,
+    username: cfg.CLICKHOUSE_USER,
+    password: cfg.CLICKHOUSE_PASSWORD,
+    logger,
+  };
+  const admin = createClickHouse(auth);
+  await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  await admin.close();
+  const client = createClickHouse({ ...auth, database });
+  try {
+    await migrate({ client, database, logger, holidayCountry: cfg.DIM_DATES_HOLIDAY_COUNTRY });
+  } finally {
+    await client.close();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
