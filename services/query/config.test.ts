@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../lib/errors.ts';
+import { readQueryConfig } from './config.ts';
+
+describe('query config', () => {
+  it('has working defaults for the local stack: read-only user, open API', () => {
+    const c = readQueryConfig({});
+    expect(c.PORT).toBe(8081);
+    expect(c.CLICKHOUSE_USER).toBe('analytics_reader');
+    expect(c.CLICKHOUSE_DATABASE).toBe('analytics');
+    expect(c.QUERY_TOKENS).toEqual([]);
+  });
+
+  it('reads tokens and reports every bad value at once', () => {
+    expect(readQueryConfig({ QUERY_TOKENS: 'a, b' }).QUERY_TOKENS).toEqual(['a', 'b']);
+    try {
+      readQueryConfig({ PORT: '0', CLICKHOUSE_URL: 'ftp://x', QUERY_MAX_RANGE_DAYS: 'many' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems).toHaveLength(3);
+    }
+  });
+});

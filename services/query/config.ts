@@ -1,0 +1,29 @@
+/**
+ * The query service's configuration: one spec, read once by main.ts, every bad value reported at
+ * once. No default secret: without QUERY_TOKENS the API is open, which suits the loopback-bound
+ * local stack; any shared deployment sets tokens.
+ */
+import { int, list, oneOf, readConfig, str, url } from '../lib/config.ts';
+
+export const QUERY_CONFIG = {
+  HOST: str('address to listen on (0.0.0.0 in a container)', '127.0.0.1'),
+  PORT: int('HTTP port of the API and dashboard', 8081, 1, 65535),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'pino log level', 'info'),
+  CLICKHOUSE_URL: url('ClickHouse HTTP endpoint', 'http://127.0.0.1:8123'),
+  CLICKHOUSE_DATABASE: str('database holding the rollups', 'analytics'),
+  CLICKHOUSE_USER: str('read-only ClickHouse user with per-query limits in its profile', 'analytics_reader'),
+  CLICKHOUSE_PASSWORD: str('password of CLICKHOUSE_USER', ''),
+  CLICKHOUSE_TIMEOUT_MS: int('HTTP timeout of one ClickHouse query', 20_000, 100, 600_000),
+  QUERY_TOKENS: list('comma-separated bearer tokens for /v1; unset = open read access', []),
+  QUERY_RATE_LIMIT_PER_MINUTE: int('requests per minute per token or client address on /v1', 600, 1),
+  QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', 400, 1, 5000),
+  QUERY_EXACT_MAX_RANGE_DAYS: int('longest span for exact=true (scans raw events)', 31, 1, 400),
+  QUERY_DASHBOARD_DIR: str('where the dashboard bundle is built at start', ''),
+  SHUTDOWN_DEADLINE_MS: int('hard deadline for a graceful shutdown', 10_000, 100, 120_000),
+};
+
+export type QueryConfig = ReturnType<typeof readQueryConfig>;
+
+export function readQueryConfig(env: Readonly<Record<string, string | undefined>>) {
+  return readConfig(QUERY_CONFIG, env);
+}
