@@ -1,0 +1,360 @@
+/**
+ * Pure SQL builder for the active-user API: typed request in, SQL text out. ClickHouse 18.16 has
+ * no query parameters, so every identifier comes from an allow-list below and every literal is a
+ * validated date / timezone or an escaped string (quoteString). Invalid requests throw a
+ * PipelineError QUERY_INVALID_REQUEST listing every problem (a 400 for the HTTP layer).
+ *
+ * Reads (see clickhouse/README.md for the model):
+ *   - active users: hourly uniq states from the smallest rollup covering the request's filters and
+ *     group-bys, merged into days of the requested timezone, then fanned out to rolling (7/30 day)
+ *     or calendar (week-to-date / month-to-date) windows; new users from rollup_user_first_seen.
+ *     Zones whose UTC offset is not a whole number of hours in the range cannot be cut from hourly
+ *     states; those read fact_user_activity instead (exact days, but only within fact retention).
+ *   - event counts: uniqExact(event_id) over fact_user_activity (exact after duplicate delivery).
+ *   - dimension values: distinct values of one dimension with their active users over the range.
+ * Every result is ordered by day and the group-by columns; counts are UInt32 (JSON numbers).
+ */
+import { PipelineError } from '../../lib/errors.ts';
+
+/** Slice dimensions, named as the API exposes them (equal to the rollup and fact column names). */
+export const DIMENSIONS = [
+  'feature',
+  'feature_category',
+  'activity_type',
+  'device_type',
+  'platform',
+  'app_version',
+  'continent',
+  'country',
+  'region',
+  'segment',
+  'gender',
+  'age_band',
+] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export type Filters = Partial<Record<Dimension, readonly string[]>>;
+
+export interface SliceRequest {
+  /** First day, YYYY-MM-DD, a calendar day in `tz`. */
+  readonly from: string;
+  /** Last day (inclusive), YYYY-MM-DD. */
+  readonly to: string;
+  /** IANA timezone whose days the result uses (e.g. 'UTC', 'Europe/Berlin', 'Asia/Kolkata'). */
+  readonly tz: string;
+  /** Keep rows whose dimension is one of the values ('' = unknown); dimensions are ANDed. */
+  readonly filters?: Filters;
+  /** Test accounts are excluded unless true. */
+  readonly includeTest?: boolean;
+  /** Events flagged as bots are excluded unless true. */
+  readonly includeBots?: boolean;
+}
+
+export interface ActiveUsersRequest extends SliceRequest {
+  /**
+   * rolling: wau = distinct users in [d-6, d], mau = [d-29, d].
+   * calendar: wau = ISO week to date (Monday..d), mau = month to date (1st..d); the full-period
+   * value is the one on the period's last day.
+   */
+  readonly window: 'rolling' | 'calendar';
+  /** Up to 3 dimensions; one result row per day and combination. */
+  readonly groupBy?: readonly Dimension[];
+}
+
+export interface EventCountsRequest extends SliceRequest {
+  readonly groupBy?: readonly Dimension[];
+}
+
+export interface DimensionValuesRequest extends SliceRequest {
+  readonly dimension: Dimension;
+  /** Default 100, at most 1000. */
+  readonly limit?: number;
+}
+
+type DimensionColumns = Partial<Record<Dimension, string>>;
+
+/** One row of buildActiveUsersQuery's result (JSONEachRow); group-by dimensions appear as keys. */
+export type ActiveUsersRow = DimensionColumns & {
+  readonly day: string;
+  readonly dau: number;
+  readonly wau: number;
+  readonly mau: number;
+  /** Users whose first activity in the slice (first ever, without filters) was on `day`. */
+  readonly new_users: number;
+  /** dau - new_users. */
+  readonly returning_users: number;
+};
+
+export type EventCountsRow = DimensionColumns & { readonly day: string; readonly events: number };
+
+export interface DimensionValueRow {
+  readonly value: string;
+  readonly users: number;
+}
+
+export interface BuiltQuery {
+  readonly sql: string;
+  /** Table the user counts come from (for logs and the response's metadata). */
+  readonly source: string;
+  /** False when the zone forced the fact-table fallback (history limited to fact retention). */
+  readonly fromRollup: boolean;
+}
+
+export const MAX_RANGE_DAYS = 400;
+export const MAX_GROUP_BY = 3;
+export const MAX_FILTER_VALUES = 100;
+export const MAX_VALUE_LENGTH = 256;
+const DAY_MS = 86_400_000;
+
+interface Rollup {
+  readonly table: string;
+  readonly dimensions: readonly Dimension[];
+}
+
+/** Smallest first: the builder reads the first one that has every dimension the request uses. */
+const ROLLUPS: readonly Rollup[] = [
+  { table: 'rollup_users_hourly_total', dimensions: [] },
+  { table: 'rollup_users_hourly_feature', dimensions: ['feature', 'feature_category', 'activity_type'] },
+  { table: 'rollup_users_hourly_slice', dimensions: DIMENSIONS },
+];
+
+/** A string literal for ClickHouse: backslash escapes for the quote, backslash and control bytes. */
+export function quoteString(s: string): string {
+  const escaped = s.replace(/[\\'\n\r\t\0\b\f]/g, (c) => {
+    switch (c) {
+      case '\n':
+        return '\\n';
+      case '\r':
+        return '\\r';
+      case '\t':
+        return '\\t';
+      case '\0':
+        return '\\0';
+      case '\b':
+        return '\\b';
+      case '\f':
+        return '\\f';
+      default:
+        return `\\${c}`;
+    }
+  });
+  return `'${escaped}'`;
+}
+
+const isDimension = (d: unknown): d is Dimension => (DIMENSIONS as readonly unknown[]).includes(d);
+
+function parseDay(s: unknown): number | undefined {
+  if (typeof s !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(s)) return undefined;
+  const ms = Date.parse(`${s}T00:00:00Z`);
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== s) return undefined;
+  // ClickHouse Date spans 1970-01-01 .. 2105; keep a month of margin for the window fan-out.
+  if (ms < Date.UTC(1970, 1, 1) || ms > Date.UTC(2100, 0, 1)) return undefined;
+  return ms;
+}
+
+const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/** UTC offset of `tz` at instant `ms`, in minutes; undefined for a zone Intl does not know. */
+function offsetMinutes(tz: string, ms: number): number | undefined {
+  let name: string | undefined;
+  try {
+    name = new Intl.DateTimeFormat('en-US', { timeZone: tz, timeZoneName: 'longOffset' })
+      .formatToParts(ms)
+      .find((p) => p.type === 'timeZoneName')?.value;
+  } catch {
+    return undefined;
+  }
+  const m = /^GMT(?:([+-])(\d{2}):(\d{2}))?$/.exec(name ?? '');
+  if (!m) return undefined;
+  if (!m[1]) return 0;
+  const v = Number(m[2]) * 60 + Number(m[3]);
+  return m[1] === '-' ? -v : v;
+}
+
+/**
+ * True when every local midnight between the two instants falls on a whole UTC hour, so days in
+ * `tz` are unions of hourly UTC buckets. Offsets are sampled twice a day: zones change offset at
+ * most a few times a year and never by less than 30 minutes within a day.
+ */
+export function isWholeHourZone(tz: string, fromMs: number, toMs: number): boolean {
+  for (let ms = fromMs; ms <= toMs; ms += DAY_MS / 2) {
+    const off = offsetMinutes(tz, ms);
+    if (off === undefined || off % 60 !== 0) return false;
+  }
+  return true;
+}
+
+interface Validated {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly tz: string;
+  readonly filters: readonly (readonly [Dimension, readonly string[]])[];
+  readonly groupBy: readonly Dimension[];
+  readonly includeTest: boolean;
+  readonly includeBots: boolean;
+}
+
+function validate(req: SliceRequest & { groupBy?: readonly Dimension[] }, extra: string[] = []): Validated {
+  const problems = [...extra];
+  const fromMs = parseDay(req.from);
+  const toMs = parseDay(req.to);
+  if (fromMs === undefined) problems.push('from: not a valid YYYY-MM-DD day');
+  if (toMs === undefined) problems.push('to: not a valid YYYY-MM-DD day');
+  if (fromMs !== undefined && toMs !== undefined) {
+    if (toMs < fromMs) problems.push('to: before from');
+    else if ((toMs - fromMs) / DAY_MS + 1 > MAX_RANGE_DAYS) problems.push(`range: more than ${MAX_RANGE_DAYS} days`);
+  }
+  // The zone name becomes a SQL literal: IANA names only use these characters.
+  if (typeof req.tz !== 'string' || !/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(req.tz) || offsetMinutes(req.tz, 0) === undefined) {
+    problems.push('tz: not an IANA timezone');
+  }
+  const filters: (readonly [Dimension, readonly string[]])[] = [];
+  for (const [dim, values] of Object.entries(req.filters ?? {})) {
+    if (!isDimension(dim)) {
+      problems.push(`filters.${dim}: unknown dimension`);
+      continue;
+    }
+    if (!Array.isArray(values) || values.length === 0 || values.length > MAX_FILTER_VALUES) {
+      problems.push(`filters.${dim}: 1 to ${MAX_FILTER_VALUES} values`);
+      continue;
+    }
+    if (!values.every((v) => typeof v === 'string' && v.length <= MAX_VALUE_LENGTH)) {
+      problems.push(`filters.${dim}: values must be strings of at most ${MAX_VALUE_LENGTH} characters`);
+      continue;
+    }
+    filters.push([dim, [...new Set(values as string[])]]);
+  }
+  const groupBy = req.groupBy ?? [];
+  if (!Array.isArray(groupBy) || groupBy.length > MAX_GROUP_BY) problems.push(`groupBy: at most ${MAX_GROUP_BY} dimensions`);
+  else {
+    for (const g of groupBy) if (!isDimension(g)) problems.push(`groupBy: unknown dimension ${JSON.stringify(g)}`);
+    if (new Set(groupBy).size !== groupBy.length) problems.push('groupBy: repeated dimension');
+  }
+  if (problems.length > 0) {
+    throw new PipelineError('QUERY_INVALID_REQUEST', `invalid query: ${problems.join('; ')}`);
+  }
+  return {
+    fromMs: fromMs as number,
+    toMs: toMs as number,
+    tz: req.tz,
+    filters,
+    groupBy,
+    includeTest: req.includeTest === true,
+    includeBots: req.includeBots === true,
+  };
+}
+
+function pickRollup(v: Validated, also: readonly Dimension[] = []): Rollup {
+  const needed = [...v.filters.map(([d]) => d), ...v.groupBy, ...also];
+  const r = ROLLUPS.find((x) => needed.every((d) => x.dimensions.includes(d)));
+  // The last rollup has every dimension, so find() always succeeds for validated input.
+  return r ?? (ROLLUPS.at(-1) as Rollup);
+}
+
+/** WHERE conditions shared by every read: flags and slice filters. */
+function sliceConditions(v: Validated): string[] {
+  const c: string[] = [];
+  if (!v.includeTest) c.push('is_test_account = 0');
+  if (!v.includeBots) c.push('is_bot = 0');
+  for (const [dim, values] of v.filters) c.push(`${dim} IN (${values.map(quoteString).join(', ')})`);
+  return c;
+}
+
+const tzLit = (v: Validated): string => quoteString(v.tz);
+/** Start of local day `ms` (a UTC-midnight ms standing for a calendar day) in the request zone. */
+const localMidnight = (v: Validated, ms: number): string => `toDateTime(${quoteString(`${isoDay(ms)} 00:00:00`)}, ${tzLit(v)})`;
+const groupList = (g: readonly Dimension[]): string => g.map((d) => `, ${d}`).join('');
+
+/** Window lookback: rolling MAU needs 29 earlier days, month-to-date at most 30. */
+const LOOKBACK_DAYS = 30;
+
+export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
+  const extra = req.window === 'rolling' || req.window === 'calendar' ? [] : ['window: rolling or calendar'];
+  const v = validate(req, extra);
+  const g = groupList(v.groupBy);
+  const scanFrom = v.fromMs - LOOKBACK_DAYS * DAY_MS;
+  const scanTo = v.toMs + DAY_MS;
+  const whole = isWholeHourZone(v.tz, scanFrom, scanTo);
+  const rollup = pickRollup(v);
+  const source = whole
+    ? { table: rollup.table, time: 'hour', state: 'uniqMergeState(users)' }
+    : { table: 'fact_user_activity', time: 'activity_timestamp', state: 'uniqState(user_key)' };
+  const where = [
+    `${source.time} >= ${localMidnight(v, scanFrom)}`,
+    `${source.time} < ${localMidnight(v, scanTo)}`,
+    ...sliceConditions(v),
+  ].join(' AND ');
+  const rolling = req.window === 'rolling';
+  const wauIf = rolling ? 'k < 7' : 'toMonday(day) = toMonday(src_day)';
+  const mauIf = rolling ? 'k < 30' : 'toStartOfMonth(day) = toStartOfMonth(src_day)';
+  const firstWhere = sliceConditions(v);
+  const sql = `SELECT day${g}, toUInt32(dau) AS dau, toUInt32(wau) AS wau, toUInt32(mau) AS mau,
+  toUInt32(new_users) AS new_users, toUInt32(if(new_users > dau, 0, dau - new_users)) AS returning_users
+FROM (
+  SELECT addDays(src_day, k) AS day${g},
+    uniqMergeIf(users, k = 0) AS dau, uniqMergeIf(users, ${wauIf}) AS wau, uniqMergeIf(users, ${mauIf}) AS mau
+  FROM (
+    SELECT toDate(${source.time}, ${tzLit(v)}) AS src_day${g}, ${source.state} AS users
+    FROM ${source.table}
+    WHERE ${where}
+    GROUP BY src_day${g}
+  )
+  ARRAY JOIN range(${LOOKBACK_DAYS + 1}) AS k
+  WHERE day >= toDate(${quoteString(isoDay(v.fromMs))}) AND day <= toDate(${quoteString(isoDay(v.toMs))})
+  GROUP BY day${g}
+)
+ANY LEFT JOIN (
+  SELECT toDate(first, ${tzLit(v)}) AS day${g}, count() AS new_users
+  FROM (
+    SELECT user_key${g}, minMerge(first_seen) AS first
+    FROM rollup_user_first_seen${firstWhere.length > 0 ? `\n    WHERE ${firstWhere.join(' AND ')}` : ''}
+    GROUP BY user_key${g}
+  )
+  WHERE first >= ${localMidnight(v, v.fromMs)} AND first < ${localMidnight(v, scanTo)}
+  GROUP BY day${g}
+) USING (day${g})
+ORDER BY day${g}`;
+  return { sql, source: source.table, fromRollup: whole };
+}
+
+export function buildEventCountsQuery(req: EventCountsRequest): BuiltQuery {
+  const v = validate(req);
+  const g = groupList(v.groupBy);
+  const where = [
+    `activity_timestamp >= ${localMidnight(v, v.fromMs)}`,
+    `activity_timestamp < ${localMidnight(v, v.toMs + DAY_MS)}`,
+    ...sliceConditions(v),
+  ].join(' AND ');
+  // uniqExact(event_id), not count(): a re-delivered event is a second row until merges collapse it.
+  const sql = `SELECT toDate(activity_timestamp, ${tzLit(v)}) AS day${g}, toUInt32(uniqExact(event_id)) AS events
+FROM fact_user_activity
+WHERE ${where}
+GROUP BY day${g}
+ORDER BY day${g}`;
+  return { sql, source: 'fact_user_activity', fromRollup: false };
+}
+
+export function buildDimensionValuesQuery(req: DimensionValuesRequest): BuiltQuery {
+  const limit = req.limit ?? 100;
+  const extra: string[] = [];
+  if (!isDimension(req.dimension)) extra.push('dimension: unknown dimension');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) extra.push('limit: an integer from 1 to 1000');
+  const v = validate({ ...req, groupBy: [] }, extra);
+  const whole = isWholeHourZone(v.tz, v.fromMs, v.toMs + DAY_MS);
+  const rollup = pickRollup(v, [req.dimension]);
+  const source = whole
+    ? { table: rollup.table, time: 'hour', users: 'uniqMerge(users)' }
+    : { table: 'fact_user_activity', time: 'activity_timestamp', users: 'uniq(user_key)' };
+  const where = [
+    `${source.time} >= ${localMidnight(v, v.fromMs)}`,
+    `${source.time} < ${localMidnight(v, v.toMs + DAY_MS)}`,
+    ...sliceConditions(v),
+  ].join(' AND ');
+  const sql = `SELECT ${req.dimension} AS value, toUInt32(${source.users}) AS users
+FROM ${source.table}
+WHERE ${where}
+GROUP BY value
+ORDER BY users DESC, value
+LIMIT ${limit}`;
+  return { sql, source: source.table, fromRollup: whole };
+}
