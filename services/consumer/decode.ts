@@ -1,0 +1,98 @@
+/**
+ * Turns one Kafka message into a record to write or a poison verdict. Data problems are values
+ * here, never exceptions: a poison message goes to the dead-letter topic with its reason and the
+ * partition keeps moving. Only infrastructure problems (a broker or database down) throw, elsewhere.
+ */
+import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+import { type AvroCodec, SCHEMA_HEADER } from '../lib/avro.ts';
+import { PipelineError } from '../lib/errors.ts';
+import type { ConsumedMessage } from '../lib/kafka-consumer.ts';
+
+export type Decoded =
+  | { readonly kind: 'activity'; readonly record: ActivityRecord }
+  | { readonly kind: 'identify'; readonly record: IdentifyRecord };
+
+/** Bounded set of reasons; used as a metric label and as the DLQ `reason` header. */
+export type PoisonReason =
+  | 'empty_value'
+  | 'missing_schema_header'
+  | 'unknown_schema'
+  | 'undecodable'
+  | 'invalid_content'
+  | 'rejected_by_clickhouse';
+
+export interface Poison {
+  readonly kind: 'poison';
+  readonly reason: PoisonReason;
+  /** Stable error code (PipelineError code or `CLICKHOUSE_<n>`). */
+  readonly code: string;
+  readonly message: string;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * Event times the fact table can hold: its DateTime is UInt32 seconds (until 2106), and nothing in
+ * this product predates 2000. A time outside is a broken client clock or a unit mix-up (seconds
+ * sent as millis), which would put the event in a nonsense partition.
+ */
+const MIN_TS_MS = Date.UTC(2000, 0, 1);
+const MAX_TS_MS = 4_294_967_295_000;
+
+function poison(reason: PoisonReason, code: string, message: string): Poison {
+  return { kind: 'poison', reason, code, message };
+}
+
+function invalid(message: string): Poison {
+  return poison('invalid_content', 'CONSUMER_RECORD_INVALID', message);
+}
+
+function checkTimestamp(record: Record<string, unknown>, field: string): string | undefined {
+  const v = record[field];
+  if (v === null || v === undefined) return undefined;
+  const ms = v instanceof Date ? v.getTime() : Number(v);
+  if (!Number.isFinite(ms) || ms < MIN_TS_MS || ms > MAX_TS_MS) return `${field} out of range: ${String(v)}`;
+  return undefined;
+}
+
+const nonEmpty = (v: unknown): boolean => typeof v === 'string' && v !== '';
+
+export function decodeMessage(codec: AvroCodec, msg: ConsumedMessage): Decoded | Poison {
+  if (msg.value === null || msg.value.length === 0) {
+    return poison('empty_value', 'CONSUMER_EMPTY_VALUE', 'message has no value');
+  }
+  const writerId = msg.headers[SCHEMA_HEADER];
+  if (writerId === undefined) {
+    return poison('missing_schema_header', 'CONSUMER_SCHEMA_HEADER_MISSING', `no "${SCHEMA_HEADER}" header`);
+  }
+  let family: string;
+  let record: Record<string, unknown>;
+  try {
+    ({ family, value: record } = codec.decode(writerId, msg.value));
+  } catch (err) {
+    if (!(err instanceof PipelineError)) throw err;
+    const reason = err.code === 'AVRO_UNKNOWN_SCHEMA' ? 'unknown_schema' : 'undecodable';
+    return poison(reason, err.code, err.message);
+  }
+  if (typeof record.event_id !== 'string' || !UUID_RE.test(record.event_id)) {
+    return invalid(`event_id is not a UUID: ${JSON.stringify(record.event_id)}`);
+  }
+  if (family === 'user_activity') {
+    if (!nonEmpty(record.user_id) && !nonEmpty(record.anonymous_id)) {
+      return invalid('activity has neither user_id nor anonymous_id');
+    }
+    if (!nonEmpty(record.activity_name) || !nonEmpty(record.feature_name)) {
+      return invalid('activity_name and feature_name must be non-empty');
+    }
+    const bad = checkTimestamp(record, 'activity_timestamp') ?? checkTimestamp(record, 'received_at');
+    if (bad) return invalid(bad);
+    // Avro guarantees the shape; the checks above the content.
+    return { kind: 'activity', record: record as unknown as ActivityRecord };
+  }
+  if (family === 'user_identify') {
+    if (!nonEmpty(record.user_id)) return invalid('identify has an empty user_id');
+    const bad = checkTimestamp(record, 'identified_at') ?? checkTimestamp(record, 'received_at');
+    if (bad) return invalid(bad);
+    return { kind: 'identify', record: record as unknown as IdentifyRecord };
+  }
+  return poison('unknown_schema', 'AVRO_UNKNOWN_SCHEMA', `schema family ${family} is not consumed here`);
+}

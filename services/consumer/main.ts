@@ -1,0 +1,252 @@
+/**
+ * Composition root of the consumer: the only place that reads the environment, builds clients,
+ * installs signal handlers and listens. `node services/consumer/main.ts` runs it standalone.
+ *
+ * Shutdown order (SIGTERM/SIGINT): readiness off -> flush what is buffered and stop fetching
+ * (in-flight handlers commit after their flush) -> leave the group -> close the DLQ producer, the
+ * ClickHouse client and the HTTP port -> exit 0, or exit 1 past SHUTDOWN_TIMEOUT_MS (nothing
+ * unwritten is ever committed, so a forced exit only means re-delivery).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { migrate } from '../../clickhouse/migrate.ts';
+import { AvroCodec } from '../lib/avro.ts';
+import { type ClickHouseClient, classifyClickHouseError, createClickHouse } from '../lib/clickhouse.ts';
+import { readConfig } from '../lib/config.ts';
+import { createKafka, ensureTopics } from '../lib/kafka.ts';
+import { createGroupConsumer } from '../lib/kafka-consumer.ts';
+import { createLogger, type Logger } from '../lib/logger.ts';
+import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
+import { type ConsumerConfig, consumerSpec } from './config.ts';
+import { createDeadLetterQueue, type DeadLetterQueue } from './dlq.ts';
+import { buildHttp } from './http.ts';
+import { clickhouseLookup } from './lookups.ts';
+import { createConsumerMetrics } from './metrics.ts';
+import { INGEST_TABLES, Pipeline } from './pipeline.ts';
+import { UserContext } from './profiles.ts';
+import { backoffMs, type RetryPolicy, Sink } from './sink.ts';
+
+/** Retries `fn` (an infrastructure call) with the sink's backoff until it succeeds or `signal` aborts. */
+function retrier(logger: Logger, policy: RetryPolicy, signal: AbortSignal) {
+  return async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const delayMs = backoffMs(attempt, policy);
+        logger.warn(
+          { err, what, attempt, delayMs, code: classifyClickHouseError(err).code },
+          `${what} failed; retrying`,
+        );
+        await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  };
+}
+
+/** Creates the database and applies the migrations (MIGRATE_ON_START=true only). */
+async function migrateOnStart(c: ConsumerConfig, logger: Logger): Promise<void> {
+  const admin = createClickHouse({
+    url: c.CLICKHOUSE_URL,
+    username: c.CLICKHOUSE_USER,
+    password: c.CLICKHOUSE_PASSWORD,
+  });
+  await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${c.CLICKHOUSE_DATABASE}` });
+  await admin.close();
+  const client = createClickHouse({
+    url: c.CLICKHOUSE_URL,
+    database: c.CLICKHOUSE_DATABASE,
+    username: c.CLICKHOUSE_USER,
+    password: c.CLICKHOUSE_PASSWORD,
+    logger,
+  });
+  await migrate({ client, database: c.CLICKHOUSE_DATABASE, logger });
+  await client.close();
+}
+
+/** Whether the activity ingest table can take the consumer's best-effort is_first_daily_activity. */
+async function hasFirstDailyColumn(client: ClickHouseClient): Promise<boolean> {
+  const rs = await client.query({
+    query: `SELECT name FROM system.columns
+            WHERE database = currentDatabase() AND table = '${INGEST_TABLES.activity}'`,
+    format: 'JSONEachRow',
+  });
+  const cols = (await rs.json<{ name: string }>()).map((r) => r.name);
+  if (cols.length === 0) {
+    throw new Error(`table ${INGEST_TABLES.activity} does not exist (run the migrations: npm run migrate)`);
+  }
+  return cols.includes('is_first_daily_activity');
+}
+
+async function main(): Promise<void> {
+  const c = readConfig(consumerSpec, process.env);
+  const logger = createLogger('consumer', c.LOG_LEVEL);
+  const metrics = createConsumerMetrics();
+  const abort = new AbortController();
+  const retry: RetryPolicy = { initialMs: c.CLICKHOUSE_RETRY_INITIAL_MS, maxMs: c.CLICKHOUSE_RETRY_MAX_MS };
+  const retrying = retrier(logger, retry, abort.signal);
+  let ready = false;
+  let fatal: Error | undefined;
+  // Built once ClickHouse and Kafka answer; shutdown and the HTTP port may run before that.
+  let pipeline: Pipeline | undefined;
+  let dlq: DeadLetterQueue | undefined;
+
+  const kafka = createKafka({ brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, logger });
+  const clickhouse = createClickHouse({
+    url: c.CLICKHOUSE_URL,
+    database: c.CLICKHOUSE_DATABASE,
+    username: c.CLICKHOUSE_USER,
+    password: c.CLICKHOUSE_PASSWORD,
+    requestTimeoutMs: c.CLICKHOUSE_REQUEST_TIMEOUT_MS,
+    application: 'activity-consumer',
+    logger,
+  });
+
+  const consumer = createGroupConsumer({
+    kafka,
+    groupId: c.KAFKA_GROUP_ID,
+    topic: c.KAFKA_TOPIC,
+    logger,
+    sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS,
+    heartbeatIntervalMs: c.KAFKA_HEARTBEAT_INTERVAL_MS,
+    maxWaitTimeMs: c.FLUSH_INTERVAL_MS,
+    minBytes: 1,
+    maxBytes: c.BATCH_MAX_BYTES,
+    concurrency: c.PARTITIONS_CONCURRENCY,
+    onAssignment: (partitions) => pipeline?.onAssignment(partitions),
+    onFatal: (err) => {
+      fatal = err;
+      logger.fatal({ err }, 'Kafka consumer stopped for good; exiting');
+      void shutdown.run('kafka consumer crashed');
+    },
+  });
+
+  const sink = new Sink({
+    client: clickhouse,
+    logger,
+    retry,
+    signal: abort.signal,
+    events: {
+      onInsert: (table, rows, _bytes, seconds) => {
+        metrics.rowsWritten.inc({ table }, rows);
+        metrics.insertSeconds.observe({ table }, seconds);
+      },
+      onError: (table, code) => metrics.insertErrors.inc({ table, code }),
+      onRetrying: (table) => {
+        metrics.insertRetries.inc({ table });
+        // Backpressure: no new fetches while ClickHouse refuses; buffered data stays at one batch.
+        consumer.pause();
+        metrics.fetchPaused.set(1);
+      },
+      onRecovered: () => {
+        consumer.resume();
+        metrics.fetchPaused.set(0);
+      },
+    },
+  });
+
+  const http = buildHttp({
+    logger,
+    registry: metrics.registry,
+    health: () => ({ ok: fatal === undefined, detail: fatal ? { error: fatal.message } : {} }),
+    readiness: () => {
+      const detail = {
+        partitions: consumer.assignment(),
+        paused: consumer.isPaused(),
+        buffered: pipeline?.buffered(),
+      };
+      return { ok: ready && !shutdown.isShuttingDown() && !consumer.isPaused(), detail };
+    },
+  });
+
+  const shutdown = createShutdown({
+    logger,
+    deadlineMs: c.SHUTDOWN_TIMEOUT_MS,
+    steps: [
+      {
+        name: 'drain',
+        run: async () => {
+          ready = false;
+          if (pipeline === undefined) return;
+          pipeline.drain();
+          await consumer.stop();
+          await pipeline.idle();
+        },
+      },
+      { name: 'dlq', run: async () => dlq?.close() },
+      {
+        name: 'clickhouse',
+        run: async () => {
+          abort.abort();
+          await clickhouse.close();
+        },
+      },
+      { name: 'http', run: () => http.close() },
+    ],
+  });
+  installSignalHandlers(shutdown, logger);
+
+  await http.listen({ port: c.CONSUMER_HTTP_PORT, host: c.CONSUMER_HTTP_HOST });
+
+  if (c.MIGRATE_ON_START) await retrying('migrations', () => migrateOnStart(c, logger));
+  const writeFirstDailyActivity = await retrying('ingest table check', () => hasFirstDailyColumn(clickhouse));
+
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [
+    { topic: c.KAFKA_TOPIC, partitions: c.KAFKA_TOPIC_PARTITIONS },
+    { topic: c.KAFKA_DLQ_TOPIC, partitions: c.KAFKA_TOPIC_PARTITIONS },
+  ]);
+  await admin.disconnect();
+
+  dlq = await createDeadLetterQueue({
+    kafka,
+    topic: c.KAFKA_DLQ_TOPIC,
+    logger,
+    onSent: (reason, count) => metrics.dlqMessages.inc({ reason }, count),
+  });
+  const lookup = clickhouseLookup(clickhouse);
+  const context = new UserContext({
+    lookup: {
+      identities: (ids) => {
+        metrics.lookups.inc({ kind: 'identity' });
+        return lookup.identities(ids);
+      },
+      profiles: (ids) => {
+        metrics.lookups.inc({ kind: 'profile' });
+        return lookup.profiles(ids);
+      },
+    },
+    maxEntries: c.CACHE_MAX_ENTRIES,
+    negativeTtlMs: c.CACHE_NEGATIVE_TTL_MS,
+  });
+  pipeline = new Pipeline({
+    codec: new AvroCodec(),
+    sink,
+    dlq,
+    context,
+    limits: { maxRows: c.BATCH_MAX_ROWS, maxBytes: c.BATCH_MAX_BYTES, maxAgeMs: c.FLUSH_INTERVAL_MS },
+    logger,
+    metrics,
+    writeFirstDailyActivity,
+    heartbeatEveryMs: Math.max(100, Math.floor(c.KAFKA_HEARTBEAT_INTERVAL_MS / 2)),
+    retryLookup: retrying,
+  });
+  await consumer.start(pipeline.handle);
+  ready = true;
+  logger.info(
+    {
+      topic: c.KAFKA_TOPIC,
+      groupId: c.KAFKA_GROUP_ID,
+      database: c.CLICKHOUSE_DATABASE,
+      httpPort: c.CONSUMER_HTTP_PORT,
+      writeFirstDailyActivity,
+    },
+    'consumer started',
+  );
+}
+
+main().catch((err: unknown) => {
+  createLogger('consumer').fatal({ err }, 'consumer failed to start');
+  process.exit(1);
+});

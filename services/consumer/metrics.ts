@@ -1,0 +1,146 @@
+/**
+ * The consumer's metrics (services/consumer/README.md says what each means and what to do when it
+ * moves). Names are fixed here; label values are bounded: partition numbers, two table names,
+ * ClickHouse error codes, poison reasons, flush reasons.
+ */
+import {
+  BYTE_BUCKETS,
+  COUNT_BUCKETS,
+  Counter,
+  createRegistry,
+  Gauge,
+  Histogram,
+  LATENCY_BUCKETS_SECONDS,
+  type Registry,
+} from '../lib/metrics.ts';
+
+export interface ConsumerMetrics {
+  readonly registry: Registry;
+  readonly lag: Gauge<'partition'>;
+  readonly batchRows: Histogram;
+  readonly batchBytes: Histogram;
+  readonly batchSeconds: Histogram;
+  readonly flushes: Counter<'reason'>;
+  readonly insertSeconds: Histogram<'table'>;
+  readonly insertErrors: Counter<'table' | 'code'>;
+  readonly insertRetries: Counter<'table'>;
+  readonly rowsWritten: Counter<'table'>;
+  readonly dlqMessages: Counter<'reason'>;
+  readonly bufferedBytes: Gauge;
+  readonly bufferedRows: Gauge;
+  readonly fetchPaused: Gauge;
+  readonly eventDelaySeconds: Histogram;
+  readonly lookups: Counter<'kind'>;
+  readonly markInserted: () => void;
+}
+
+/** Event delay: collector receipt -> written to ClickHouse; seconds to an hour (catch-up). */
+const DELAY_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600];
+
+export function createConsumerMetrics(now: () => number = Date.now): ConsumerMetrics {
+  const registry = createRegistry('consumer');
+  const registers = [registry];
+  let lastInsertAt = now();
+  new Gauge({
+    name: 'consumer_clickhouse_seconds_since_last_insert',
+    help: 'Seconds since ClickHouse last acknowledged an insert (or since start).',
+    registers,
+    collect() {
+      this.set((now() - lastInsertAt) / 1000);
+    },
+  });
+  return {
+    registry,
+    markInserted: () => {
+      lastInsertAt = now();
+    },
+    lag: new Gauge({
+      name: 'consumer_kafka_lag_messages',
+      help: 'Messages in the partition after the last committed offset (as of the last fetch).',
+      labelNames: ['partition'],
+      registers,
+    }),
+    batchRows: new Histogram({
+      name: 'consumer_batch_rows',
+      help: 'Rows per flushed batch (both ingest tables).',
+      buckets: COUNT_BUCKETS,
+      registers,
+    }),
+    batchBytes: new Histogram({
+      name: 'consumer_batch_bytes',
+      help: 'Kafka payload bytes per flushed batch.',
+      buckets: BYTE_BUCKETS,
+      registers,
+    }),
+    batchSeconds: new Histogram({
+      name: 'consumer_batch_duration_seconds',
+      help: 'From the first row entering a batch to the batch written (buffering + inserts + retries).',
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    flushes: new Counter({
+      name: 'consumer_batch_flushes_total',
+      help: 'Batches flushed, by what triggered the flush (rows, bytes, time, lag, shutdown).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    insertSeconds: new Histogram({
+      name: 'consumer_clickhouse_insert_duration_seconds',
+      help: 'Duration of one successful insert.',
+      labelNames: ['table'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    insertErrors: new Counter({
+      name: 'consumer_clickhouse_insert_errors_total',
+      help: 'Failed insert attempts by ClickHouse error code ("unavailable" when there was no answer).',
+      labelNames: ['table', 'code'],
+      registers,
+    }),
+    insertRetries: new Counter({
+      name: 'consumer_clickhouse_insert_retries_total',
+      help: 'Insert retries scheduled after a failure.',
+      labelNames: ['table'],
+      registers,
+    }),
+    rowsWritten: new Counter({
+      name: 'consumer_rows_written_total',
+      help: 'Rows acknowledged by ClickHouse.',
+      labelNames: ['table'],
+      registers,
+    }),
+    dlqMessages: new Counter({
+      name: 'consumer_dlq_messages_total',
+      help: 'Messages written to the dead-letter topic, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    bufferedBytes: new Gauge({
+      name: 'consumer_buffered_bytes',
+      help: 'Kafka payload bytes held in memory (open batch plus the batch being written).',
+      registers,
+    }),
+    bufferedRows: new Gauge({
+      name: 'consumer_buffered_rows',
+      help: 'Rows held in memory (open batch plus the batch being written).',
+      registers,
+    }),
+    fetchPaused: new Gauge({
+      name: 'consumer_fetch_paused',
+      help: '1 while fetching is paused because ClickHouse inserts are failing (backpressure).',
+      registers,
+    }),
+    eventDelaySeconds: new Histogram({
+      name: 'consumer_event_delay_seconds',
+      help: 'From the collector receiving an event (received_at) to ClickHouse acknowledging it.',
+      buckets: DELAY_BUCKETS_SECONDS,
+      registers,
+    }),
+    lookups: new Counter({
+      name: 'consumer_profile_lookups_total',
+      help: 'ClickHouse look-ups on an identity or profile cache miss (one per batch and kind).',
+      labelNames: ['kind'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,306 @@
+/**
+ * Kafka partition batches -> decoded records -> one shared batch -> ClickHouse, and the offsets
+ * back to Kafka only after that.
+ *
+ * OFFSET INVARIANT: a partition's offset N+1 is committed only after every message up to N is
+ * durable downstream: written to ClickHouse (its batch acknowledged) or written to the dead-letter
+ * topic. A handler commits its own partition batch, so commits are in ascending order per
+ * partition (kafkajs never runs two batches of one partition at once), and the commit ledger in
+ * services/lib/kafka-consumer.ts drops commits for partitions this member no longer owns.
+ * Kill -9 at any point therefore re-delivers at most the uncommitted tail; the data model's dedup
+ * (event_id) absorbs the re-delivered rows.
+ *
+ * Batching: rows from all partitions share one open batch (Batcher), flushed at BATCH_MAX_ROWS,
+ * BATCH_MAX_BYTES or FLUSH_INTERVAL_MS after its first row; sooner when the fetch left messages
+ * behind in Kafka (catching up: waiting cannot grow the batch, because a handler holds its fetch
+ * until its rows are written), and at shutdown. One flush runs at a time; rows that arrive
+ * meanwhile fill the next batch (so the caps are soft by at most one fetch while a write is slow).
+ */
+import {
+  type IngestActivityRow,
+  type IngestIdentifyRow,
+  toIngestActivityRow,
+  toIngestIdentifyRow,
+} from '../../clickhouse/ingest-row.ts';
+import type { AvroCodec } from '../lib/avro.ts';
+import type { BatchScope, ConsumedMessage, PartitionBatch } from '../lib/kafka-consumer.ts';
+import type { Logger } from '../lib/logger.ts';
+import { type Batch, Batcher, type BatchLimits } from './batcher.ts';
+import { type Decoded, decodeMessage } from './decode.ts';
+import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
+import type { ConsumerMetrics } from './metrics.ts';
+import type { UserContext } from './profiles.ts';
+import type { Sink, SinkItem } from './sink.ts';
+
+export const INGEST_TABLES = {
+  activity: 'ingest_user_activity',
+  identify: 'ingest_user_identify',
+} as const;
+
+interface Source {
+  readonly topic: string;
+  readonly partition: number;
+  readonly message: ConsumedMessage;
+}
+
+type Item = Decoded & { readonly source: Source };
+
+export interface PipelineOptions {
+  readonly codec: AvroCodec;
+  readonly sink: Sink;
+  readonly dlq: DeadLetterQueue;
+  readonly context: UserContext;
+  readonly limits: BatchLimits;
+  readonly logger: Logger;
+  readonly metrics: ConsumerMetrics;
+  /** Columns the activity ingest table has beyond the contract (checked at start). */
+  readonly writeFirstDailyActivity: boolean;
+  /** How often a handler waiting for its batch heart-beats (below the session timeout). */
+  readonly heartbeatEveryMs: number;
+  /** Retries a failed cache-miss look-up (ClickHouse down) until it succeeds or shutdown. */
+  readonly retryLookup: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+  readonly now?: () => number;
+}
+
+type Waiter = { readonly seq: number; readonly resolve: () => void; readonly reject: (e: Error) => void };
+
+export class Pipeline {
+  private readonly o: PipelineOptions;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly batcher: Batcher<Item>;
+  /** Highest batch number acknowledged (batches are written strictly in order). */
+  private writtenSeq = 0;
+  private waiters: Waiter[] = [];
+  private flushing: Promise<void> | undefined;
+  private inFlight: { rows: number; bytes: number } = { rows: 0, bytes: 0 };
+  private timer: NodeJS.Timeout | undefined;
+  private kickScheduled = false;
+  private forceNext: 'lag' | 'shutdown' | undefined;
+  private draining = false;
+  private failed: Error | undefined;
+
+  constructor(o: PipelineOptions) {
+    this.o = o;
+    this.log = o.logger.child({ component: 'pipeline' });
+    this.now = o.now ?? Date.now;
+    this.batcher = new Batcher<Item>(o.limits, this.now);
+  }
+
+  /** The BatchHandler given to the group consumer. */
+  readonly handle = async (batch: PartitionBatch, scope: BatchScope): Promise<void> => {
+    const poison: DeadLetter[] = [];
+    const good: Item[] = [];
+    for (const message of batch.messages) {
+      const d = decodeMessage(this.o.codec, message);
+      const source = { topic: batch.topic, partition: batch.partition, message };
+      if (d.kind === 'poison') {
+        poison.push({ ...source, reason: d.reason, code: d.code, error: d.message });
+      } else {
+        good.push({ ...d, source });
+      }
+    }
+    // Dead-lettered before anything of this batch can be committed; a failed send throws (a
+    // broker problem) and kafkajs re-delivers the whole partition batch.
+    await this.o.dlq.send(poison);
+
+    let seq = 0;
+    for (const item of good) {
+      seq = this.batcher.add(item, item.source.message.value?.length ?? 0);
+      // Full batches go out as soon as they fill (one insert at a time: while one is being written
+      // the open batch may overshoot the caps by at most one fetch).
+      if (this.batcher.due() === 'rows' || this.batcher.due() === 'bytes') this.maybeFlush();
+    }
+    this.updateBuffered();
+    const last = batch.messages[batch.messages.length - 1];
+    if (last === undefined) return;
+    const next = BigInt(last.offset) + 1n;
+    const moreInKafka = BigInt(batch.highWatermark) > next;
+    this.kick(moreInKafka ? 'lag' : undefined);
+
+    if (seq > 0) await this.waitWritten(seq, scope);
+    // Everything up to `last` is in ClickHouse or in the DLQ: the offset after it may be committed.
+    if (await scope.commit(next.toString())) {
+      this.o.metrics.lag.set(
+        { partition: String(batch.partition) },
+        Number(BigInt(batch.highWatermark) - next),
+      );
+    }
+  };
+
+  /** Partitions owned changed: forget lag of partitions that left. */
+  readonly onAssignment = (partitions: readonly number[]): void => {
+    this.o.metrics.lag.reset();
+    for (const p of partitions) this.o.metrics.lag.set({ partition: String(p) }, 0);
+  };
+
+  /** Shutdown: flush what is open now and every row that still arrives, without waiting. */
+  drain(): void {
+    this.draining = true;
+    this.kick('shutdown');
+  }
+
+  /** Resolves when no flush is running and nothing is buffered. */
+  async idle(): Promise<void> {
+    while (this.flushing || this.batcher.rows > 0) {
+      this.kick(this.draining ? 'shutdown' : undefined);
+      await (this.flushing ?? new Promise((r) => setTimeout(r, 10)));
+    }
+  }
+
+  /** Buffered rows and bytes (open batch + the one being written); bounded by the batch limits. */
+  buffered(): { rows: number; bytes: number } {
+    return {
+      rows: this.batcher.rows + this.inFlight.rows,
+      bytes: this.batcher.bufferedBytes + this.inFlight.bytes,
+    };
+  }
+
+  /**
+   * Waits until batch `seq` is written, heart-beating so a slow or down ClickHouse does not cost the
+   * group membership. A heartbeat that throws means a rebalance: the handler gives up WITHOUT
+   * committing (its rows may still be written; re-delivery to the new owner is absorbed by dedup).
+   */
+  private async waitWritten(seq: number, scope: BatchScope): Promise<void> {
+    if (this.writtenSeq >= seq) return;
+    if (this.failed) throw this.failed;
+    const written = new Promise<void>((resolve, reject) => {
+      this.waiters.push({ seq, resolve, reject });
+    });
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<'tick'>((r) => {
+        timer = setTimeout(() => r('tick'), this.o.heartbeatEveryMs);
+      });
+      try {
+        if ((await Promise.race([written.then(() => 'done' as const), tick])) === 'done') return;
+      } finally {
+        clearTimeout(timer);
+      }
+      await scope.heartbeat();
+    }
+  }
+
+  private kick(force: 'lag' | 'shutdown' | undefined): void {
+    if (force === 'shutdown' || (force === 'lag' && this.forceNext !== 'shutdown')) this.forceNext = force;
+    // Deferred so every partition handler of the same fetch adds its rows before a forced flush.
+    if (this.kickScheduled) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.maybeFlush();
+    });
+  }
+
+  private maybeFlush(): void {
+    if (this.flushing || this.failed) return;
+    const reason = this.batcher.due() ?? (this.draining ? 'shutdown' : this.forceNext);
+    if (reason === undefined || this.batcher.rows === 0) {
+      this.forceNext = undefined;
+      this.armTimer();
+      return;
+    }
+    this.forceNext = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.batcher.take();
+    if (!batch) return;
+    this.inFlight = { rows: batch.items.length, bytes: batch.bytes };
+    this.o.metrics.flushes.inc({ reason });
+    this.flushing = this.flush(batch)
+      .then(
+        () => {
+          this.writtenSeq = batch.seq;
+          this.release();
+        },
+        (err: unknown) => {
+          // Only an aborted sink (shutdown) gets here: waiters fail, nothing more is committed.
+          this.failed = err instanceof Error ? err : new Error(String(err));
+          for (const w of this.waiters) w.reject(this.failed);
+          this.waiters = [];
+        },
+      )
+      .finally(() => {
+        this.inFlight = { rows: 0, bytes: 0 };
+        this.flushing = undefined;
+        this.updateBuffered();
+        this.maybeFlush();
+      });
+  }
+
+  private armTimer(): void {
+    const ms = this.batcher.msUntilDue();
+    if (ms === undefined || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.maybeFlush();
+    }, ms);
+  }
+
+  private release(): void {
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.seq <= this.writtenSeq) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  private updateBuffered(): void {
+    const b = this.buffered();
+    this.o.metrics.bufferedRows.set(b.rows);
+    this.o.metrics.bufferedBytes.set(b.bytes);
+  }
+
+  /** Writes one batch: profiles first (so their look-ups see them), then activity; rejects -> DLQ. */
+  private async flush(batch: Batch<Item>): Promise<void> {
+    const { context, metrics } = this.o;
+    const activities = batch.items.flatMap((i) => (i.kind === 'activity' ? [i.record] : []));
+    await this.o.retryLookup('profile look-up', () => context.prefetch(activities));
+
+    const identifyRows: SinkItem<Source>[] = [];
+    const activityRows: SinkItem<Source>[] = [];
+    // In stream order, so an identify updates the context before the activity that follows it.
+    for (const item of batch.items) {
+      if (item.kind === 'identify') {
+        context.observeIdentify(item.record);
+        const row: IngestIdentifyRow = toIngestIdentifyRow(item.record);
+        identifyRows.push({ row: row as unknown as Record<string, unknown>, source: item.source });
+      } else {
+        const e = context.enrich(item.record);
+        const row: IngestActivityRow = toIngestActivityRow(e.record, e.resolvedUserId);
+        activityRows.push({
+          row: this.o.writeFirstDailyActivity
+            ? { ...row, is_first_daily_activity: e.isFirstDailyActivity ? 1 : 0 }
+            : (row as unknown as Record<string, unknown>),
+          source: item.source,
+        });
+      }
+    }
+    const rejected = [
+      ...(await this.o.sink.write(INGEST_TABLES.identify, identifyRows)),
+      ...(await this.o.sink.write(INGEST_TABLES.activity, activityRows)),
+    ];
+    await this.o.dlq.send(
+      rejected.map((r) => ({
+        ...r.source,
+        reason: 'rejected_by_clickhouse',
+        code: `CLICKHOUSE_${r.code}`,
+        error: r.message,
+      })),
+    );
+
+    const now = this.now();
+    metrics.markInserted();
+    metrics.batchRows.observe(batch.items.length);
+    metrics.batchBytes.observe(batch.bytes);
+    metrics.batchSeconds.observe((now - batch.openedAt) / 1000);
+    for (const item of batch.items) {
+      metrics.eventDelaySeconds.observe(Math.max(0, now - item.record.received_at) / 1000);
+    }
+    this.log.debug(
+      { seq: batch.seq, rows: batch.items.length, bytes: batch.bytes, rejected: rejected.length },
+      'batch written',
+    );
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Identity and profile context for activity rows, so a fact carries the right actor and the
+ * profile attributes (segment, gender, birth date -> age band, country, registration date, test
+ * flag) even when the event itself lacks them, and a restarted consumer (empty cache) still gets
+ * them right: a cache miss is looked up in ClickHouse (identity_map, dim_users) once per batch.
+ *
+ * Precedence: a value the event carries wins; the profile only fills what the event lacks
+ * (is_test_account is a boolean with default false in the contract, so true from either side wins).
+ * Identity: an anonymous id linked to a user (identify or alias) is replaced by that user id; the
+ * earliest link wins, matching the data model's identity_map look-up, so an id never moves between
+ * users once its events were counted.
+ *
+ * is_first_daily_activity (best effort, by definition): 1 when this consumer instance has not
+ * written another event of the same actor on the same UTC day (of activity_timestamp) since it
+ * started, as far as its bounded cache remembers. Under at-least-once delivery a re-delivered
+ * event, a restart, a rebalance or an eviction can mark a second event of a day as first, and an
+ * event that arrives after a later one of the same day is not re-evaluated; so per actor-day there
+ * is at least one 1, usually exactly one. No metric depends on it: active users are counted from
+ * distinct actors, never from this flag.
+ */
+import { type ActivityRecord, actorId, type IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+import { Lru } from './lru.ts';
+
+/** The profile attributes an activity row can inherit. Values in Avro form (millis, epoch days). */
+export interface Profile {
+  readonly registration_date: number | null;
+  readonly birth_date: number | null;
+  readonly gender: string | null;
+  readonly segment_name: string | null;
+  readonly segment_description: string | null;
+  readonly segment_category: string | null;
+  readonly account_status: string | null;
+  readonly is_test_account: boolean | null;
+  readonly country_code: string | null;
+  readonly user_attributes: string | null;
+}
+
+export const PROFILE_FIELDS = [
+  'registration_date',
+  'birth_date',
+  'gender',
+  'segment_name',
+  'segment_description',
+  'segment_category',
+  'account_status',
+  'is_test_account',
+  'country_code',
+  'user_attributes',
+] as const satisfies readonly (keyof Profile)[];
+
+/** Where a cache miss is looked up (ClickHouse in production, a map in unit tests). */
+export interface ProfileLookup {
+  /** anonymous or earlier id -> the user id it is linked to (earliest link). */
+  readonly identities: (ids: readonly string[]) => Promise<ReadonlyMap<string, string>>;
+  /** actor id (dim_users.user_id: a user id or `anon:<anonymous id>`) -> newest profile. */
+  readonly profiles: (actorIds: readonly string[]) => Promise<ReadonlyMap<string, Profile>>;
+}
+
+export interface UserContextOptions {
+  readonly lookup: ProfileLookup;
+  /** Entries per cache (identities, profiles, actor-days). */
+  readonly maxEntries: number;
+  /**
+   * How long "not found" is trusted. Identify events of a user may be handled by another member
+   * of the group (different message key, different partition), so a negative answer must expire.
+   */
+  readonly negativeTtlMs: number;
+  readonly now?: () => number;
+}
+
+export interface Enriched {
+  /** The activity with the profile attributes it lacked filled in. */
+  readonly record: ActivityRecord;
+  /** The user id an anonymous event is linked to, when the event has no user_id. */
+  readonly resolvedUserId: string | null;
+  readonly isFirstDailyActivity: boolean;
+}
+
+const DAY_MS = 86_400_000;
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function profileFromIdentify(r: IdentifyRecord): Profile {
+  return {
+    registration_date: r.registration_date,
+    birth_date: r.birth_date,
+    gender: str(r.gender),
+    segment_name: str(r.segment_name),
+    segment_description: str(r.segment_description),
+    segment_category: str(r.segment_category),
+    account_status: str(r.account_status),
+    is_test_account: r.is_test_account,
+    country_code: str(r.country_code),
+    user_attributes: str(r.user_attributes),
+  };
+}
+
+export class UserContext {
+  private readonly o: UserContextOptions;
+  /** anonymous id -> user id, or null when known to be unlinked (with a short expiry). */
+  private readonly identities: Lru<string, string | null>;
+  /** user id -> profile, or null when ClickHouse has none yet (with a short expiry). */
+  private readonly profiles: Lru<string, Profile | null>;
+  private readonly actorDays: Lru<string, true>;
+
+  constructor(o: UserContextOptions) {
+    this.o = o;
+    const now = o.now ?? Date.now;
+    this.identities = new Lru(o.maxEntries, now);
+    this.profiles = new Lru(o.maxEntries, now);
+    this.actorDays = new Lru(o.maxEntries, now);
+  }
+
+  /** Looks up, in one round trip per kind, every id of `records` the cache does not know. */
+  async prefetch(activities: readonly ActivityRecord[]): Promise<void> {
+    const anon = new Set<string>();
+    for (const r of activities) {
+      const a = str(r.anonymous_id);
+      if (str(r.user_id) === null && a !== null && this.identities.get(a) === undefined) anon.add(a);
+    }
+    if (anon.size > 0) {
+      const found = await this.o.lookup.identities([...anon]);
+      for (const a of anon) {
+        const u = found.get(a);
+        if (u === undefined) this.identities.set(a, null, this.o.negativeTtlMs);
+        else this.identities.set(a, u);
+      }
+    }
+    const users = new Set<string>();
+    for (const r of activities) {
+      const u = this.actorOf(r);
+      if (this.profiles.get(u) === undefined) users.add(u);
+    }
+    if (users.size > 0) {
+      const found = await this.o.lookup.profiles([...users]);
+      for (const u of users) {
+        const p = found.get(u);
+        if (p === undefined) this.profiles.set(u, null, this.o.negativeTtlMs);
+        else this.profiles.set(u, p);
+      }
+    }
+  }
+
+  /** An identify or alias seen in the stream: the newest profile and the link, ahead of look-ups. */
+  observeIdentify(r: IdentifyRecord): void {
+    const userId = str(r.user_id);
+    if (userId === null) return;
+    const linked = r.kind === 'alias' ? str(r.previous_id) : str(r.anonymous_id);
+    // Earliest link wins: an id already linked to someone keeps that link.
+    if (linked !== null && linked !== userId && !this.identities.get(linked)) {
+      this.identities.set(linked, userId);
+    }
+    if (r.kind !== 'alias') this.profiles.set(userId, profileFromIdentify(r));
+  }
+
+  /** The activity with its actor resolved and its missing profile attributes filled. */
+  enrich(r: ActivityRecord): Enriched {
+    const resolvedUserId = this.linkedUser(r);
+    const actor = actorId(r.user_id, r.anonymous_id, resolvedUserId);
+    const profile = this.profiles.get(actor);
+    let record = r;
+    if (profile) {
+      const filled: Record<string, unknown> = { ...r };
+      for (const f of PROFILE_FIELDS) {
+        if (f === 'is_test_account') filled[f] = r.is_test_account || profile.is_test_account === true;
+        else if (filled[f] === null || filled[f] === undefined) filled[f] = profile[f];
+      }
+      record = filled as unknown as ActivityRecord;
+    }
+    const key = `${actor}\u0000${Math.floor(r.activity_timestamp / DAY_MS)}`;
+    const first = !this.actorDays.has(key);
+    if (first) this.actorDays.set(key, true);
+    return { record, resolvedUserId, isFirstDailyActivity: first };
+  }
+
+  private linkedUser(r: ActivityRecord): string | null {
+    const anon = str(r.anonymous_id);
+    return str(r.user_id) === null && anon !== null ? (this.identities.get(anon) ?? null) : null;
+  }
+
+  /** The identity that counts as one active user (the data model's actor_id). */
+  private actorOf(r: ActivityRecord): string {
+    return actorId(r.user_id, r.anonymous_id, this.linkedUser(r));
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Writes a batch to ClickHouse: one insert per ingest table, retried until ClickHouse acknowledges
+ * it. Failures are classified by ClickHouse's numeric error code (services/lib/clickhouse.ts),
+ * never by message text:
+ *   - unavailable (no answer) or a retriable code: capped exponential backoff with jitter, forever,
+ *     while the pipeline keeps fetching paused; the same rows are retried, so nothing is skipped.
+ *   - a code that means "this data cannot be parsed or stored" (DATA_ERROR_CODES): the batch is
+ *     split in halves until the rows ClickHouse refuses are isolated; those come back to the caller
+ *     as rejected (dead-lettered there), all the others are written.
+ *   - any other code (unknown table, missing column, no permission: a deployment problem): retried
+ *     with backoff like an outage; dead-lettering would throw away every event for a config error.
+ * Retrying has no count limit on purpose: giving up would mean committing past unwritten events.
+ */
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ClickHouseClient, classifyClickHouseError } from '../lib/clickhouse.ts';
+import { PipelineError } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+
+/** ClickHouse codes for values it cannot parse, convert or store: the rows are wrong, not the server. */
+export const DATA_ERROR_CODES: ReadonlySet<number> = new Set([
+  6, // CANNOT_PARSE_TEXT
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  131, // TOO_LARGE_STRING_SIZE
+  190, // SIZES_OF_ARRAYS_DOESNT_MATCH
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+]);
+
+export interface RetryPolicy {
+  readonly initialMs: number;
+  readonly maxMs: number;
+}
+
+/**
+ * Delay before retry number `attempt` (0-based): exponential, capped, with "equal jitter" (half
+ * fixed, half random) so many consumers recovering together do not hit ClickHouse in lockstep.
+ */
+export function backoffMs(attempt: number, p: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(p.maxMs, p.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+export interface SinkItem<S> {
+  readonly row: Record<string, unknown>;
+  /** Where the row came from, handed back when ClickHouse rejects it. */
+  readonly source: S;
+}
+
+export interface Rejected<S> {
+  readonly source: S;
+  readonly code: number;
+  readonly message: string;
+}
+
+export interface SinkEvents {
+  readonly onInsert: (table: string, rows: number, bytes: number, seconds: number) => void;
+  readonly onError: (table: string, code: string) => void;
+  /** First failed attempt of an insert: the pipeline pauses fetching. */
+  readonly onRetrying: (table: string, attempt: number, delayMs: number) => void;
+  /** The insert that was being retried went through. */
+  readonly onRecovered: (table: string, attempts: number) => void;
+}
+
+export interface SinkOptions {
+  readonly client: ClickHouseClient;
+  readonly logger: Logger;
+  readonly retry: RetryPolicy;
+  readonly events: SinkEvents;
+  /** Aborted on shutdown: a retry loop stops waiting and write() rejects with CONSUMER_SINK_ABORTED. */
+  readonly signal: AbortSignal;
+  readonly random?: () => number;
+}
+
+export class Sink {
+  private readonly o: SinkOptions;
+  private readonly log: Logger;
+
+  constructor(o: SinkOptions) {
+    this.o = o;
+    this.log = o.logger.child({ component: 'sink' });
+  }
+
+  /** Resolves when every row is written or rejected; rejects only when aborted. */
+  async write<S>(table: string, items: readonly SinkItem<S>[]): Promise<Rejected<S>[]> {
+    if (items.length === 0) return [];
+    return this.writeWithRetry(table, items);
+  }
+
+  private async writeWithRetry<S>(table: string, items: readonly SinkItem<S>[]): Promise<Rejected<S>[]> {
+    for (let attempt = 0; ; attempt++) {
+      this.throwIfAborted();
+      const body = `${items.map((i) => JSON.stringify(i.row)).join('\n')}\n`;
+      const started = performance.now();
+      try {
+        // Serialized once here (not by the client) so the metrics see the exact bytes sent.
+        await this.o.client.insert({ table, values: Readable.from([body]), format: 'JSONEachRow' });
+        this.o.events.onInsert(
+          table,
+          items.length,
+          Buffer.byteLength(body),
+          (performance.now() - started) / 1000,
+        );
+        if (attempt > 0) {
+          this.log.info({ table, attempts: attempt + 1 }, 'insert went through after retries');
+          this.o.events.onRecovered(table, attempt + 1);
+        }
+        return [];
+      } catch (err) {
+        this.throwIfAborted();
+        const f = classifyClickHouseError(err);
+        this.o.events.onError(table, f.code === undefined ? 'unavailable' : String(f.code));
+        if (f.code !== undefined && DATA_ERROR_CODES.has(f.code)) {
+          if (attempt > 0) this.o.events.onRecovered(table, attempt + 1);
+          return this.isolate(table, items, f.code, err as Error);
+        }
+        const delayMs = backoffMs(attempt, this.o.retry, this.o.random);
+        const level = f.retriable ? 'warn' : 'error';
+        this.log[level](
+          { err, table, rows: items.length, code: f.code, attempt, delayMs },
+          'insert failed; retrying',
+        );
+        this.o.events.onRetrying(table, attempt, delayMs);
+        await sleep(delayMs, undefined, { signal: this.o.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Splits a batch ClickHouse refused for its data until the refused rows stand alone. */
+  private async isolate<S>(
+    table: string,
+    items: readonly SinkItem<S>[],
+    code: number,
+    err: Error,
+  ): Promise<Rejected<S>[]> {
+    if (items.length === 1) {
+      const [only] = items;
+      this.log.warn({ table, code, err }, 'row rejected by ClickHouse; dead-lettering it');
+      return only ? [{ source: only.source, code, message: err.message.slice(0, 1_000) }] : [];
+    }
+    const mid = Math.ceil(items.length / 2);
+    const left = await this.writeWithRetry(table, items.slice(0, mid));
+    const right = await this.writeWithRetry(table, items.slice(mid));
+    return [...left, ...right];
+  }
+
+  private throwIfAborted(): void {
+    if (this.o.signal.aborted)
+      throw new PipelineError('CONSUMER_SINK_ABORTED', 'sink stopped before the write');
+  }
+}
