@@ -1,0 +1,219 @@
+/**
+ * buildApp(deps): the collector's HTTP app, reading no environment. main.ts builds the real
+ * dependencies; tests build the same app with real Kafka and their own topics.
+ */
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
+import type { AvroCodec } from '../lib/avro.ts';
+import { PipelineError } from '../lib/errors.ts';
+import { PRODUCER_ERRORS } from '../lib/kafka-producer.ts';
+import type { Logger } from '../lib/logger.ts';
+import { type CollectorConfig, limitsOf } from './config.ts';
+import type { GeoLookup } from './enrichment/geo.ts';
+import { Enricher } from './enrichment/records.ts';
+import { authenticate, writeKeyOf } from './http/auth.ts';
+import { bodyParsing } from './http/body.ts';
+import { ERROR_SCHEMA, HttpError } from './http/errors.ts';
+import type { IntakeDeps } from './intake.ts';
+import type { CollectorMetrics } from './metrics.ts';
+import type { EventSink } from './publisher.ts';
+import { registerSharedSchemas } from './routes/common.ts';
+import { nativeRoutes } from './routes/native.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { segmentHandler, segmentRoutes } from './routes/segment.ts';
+
+export interface AppDeps {
+  readonly config: CollectorConfig;
+  readonly logger: Logger;
+  readonly codec: AvroCodec;
+  readonly sink: EventSink;
+  readonly geo: GeoLookup | undefined;
+  readonly metrics: CollectorMetrics;
+  /** Readiness turns off as soon as shutdown starts, before the server stops listening. */
+  readonly isShuttingDown?: () => boolean;
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Fastify's own error codes -> ours, so every rejection names a COLLECTOR_* code. */
+const FASTIFY_CODES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'COLLECTOR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'COLLECTOR_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'COLLECTOR_BODY_MALFORMED',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'COLLECTOR_BODY_MALFORMED',
+};
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const c = deps.config;
+  const limits = limitsOf(c);
+  const retryAfter = String(c.RETRY_AFTER_SECONDS);
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast only drops pino's wider generic parameters.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Per-request lines would dominate the log at intake volume; the metrics carry that, and
+    // failures are logged by the error handler.
+    disableRequestLogging: true,
+    bodyLimit: limits.maxBatchBytes,
+    trustProxy: c.TRUST_PROXY,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.decorateRequest('source', '');
+  app.decorateRequest('receivedAt', 0);
+  registerSharedSchemas(app);
+  app.addSchema({ $id: 'errorResponse', ...ERROR_SCHEMA });
+
+  app.addHook('onRequest', async (req) => {
+    req.receivedAt = Date.now();
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpRequests.inc({ route, method: req.method, status: String(reply.statusCode) });
+    deps.metrics.httpDuration.observe({ route, method: req.method }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err: FastifyError | PipelineError, req, reply) => {
+    let status =
+      typeof (err as FastifyError).statusCode === 'number' ? ((err as FastifyError).statusCode ?? 500) : 500;
+    let code = FASTIFY_CODES[err.code ?? ''] ?? err.code ?? 'COLLECTOR_INTERNAL';
+    let message = err.message;
+    if (err instanceof PipelineError && !(err instanceof HttpError)) {
+      if (err.retriable) {
+        // Kafka could not make the events durable in time: nothing was acknowledged, retry later.
+        status = 503;
+        reply.header('retry-after', retryAfter);
+      } else if (err.code === PRODUCER_ERRORS.rejected) {
+        status = 500;
+      }
+      code = err.code;
+    }
+    if (status === 503) reply.header('retry-after', reply.getHeader('retry-after') ?? retryAfter);
+    if (status >= 500) {
+      req.log.error({ err, route: req.routeOptions.url }, 'request failed');
+      if (status === 500) message = 'internal error';
+    } else if (code === 'COLLECTOR_INTERNAL') {
+      code = `COLLECTOR_HTTP_${status}`;
+    }
+    return reply
+      .code(status)
+      .send({ statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send({
+        statusCode: 404,
+        code: 'COLLECTOR_NOT_FOUND',
+        error: 'Not Found',
+        message: `${req.method} ${req.url} not found`,
+      }),
+  );
+
+  await app.register(underPressure, {
+    maxEventLoopDelay: c.MAX_EVENT_LOOP_DELAY_MS,
+    maxHeapUsedBytes: c.MAX_HEAP_USED_BYTES,
+    retryAfter: c.RETRY_AFTER_SECONDS,
+    exposeStatusRoute: false,
+  });
+  await app.register(cors, {
+    origin: c.CORS_ORIGINS.includes('*') ? true : [...c.CORS_ORIGINS],
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['content-type', 'content-encoding', 'authorization'],
+    exposedHeaders: ['retry-after'],
+    maxAge: 86_400,
+  });
+  await app.register(rateLimit, {
+    global: false,
+    // After parsing, so beacon requests (key in the body) are limited per key too.
+    hook: 'preHandler',
+    max: c.RATE_LIMIT_MAX,
+    timeWindow: c.RATE_LIMIT_WINDOW_MS,
+    keyGenerator: (req) => {
+      const key = writeKeyOf(req);
+      return key === undefined ? `ip:${req.ip}` : `key:${key}`;
+    },
+    errorResponseBuilder: (_req, ctx) =>
+      new HttpError(
+        429,
+        'COLLECTOR_RATE_LIMITED',
+        `rate limit of ${ctx.max} requests per ${ctx.after} exceeded`,
+      ),
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'activity-pipeline collector',
+        version: '1.0.0',
+        description:
+          'Event intake. A 2xx means every accepted event was acknowledged by Kafka (acks=all). Authenticate with a write key: `Authorization: Bearer <key>`, HTTP Basic (key as user name), or `writeKey` in the body.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          basic: { type: 'http', scheme: 'basic' },
+        },
+      },
+      security: [{ bearer: [] }, { basic: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(bodyParsing);
+
+  const intakeDeps: IntakeDeps = {
+    codec: deps.codec,
+    enricher: new Enricher({ anonymizeIp: c.ANONYMIZE_IP, geo: deps.geo }),
+    sink: deps.sink,
+    metrics: deps.metrics,
+    limits,
+  };
+  const routeOptions = {
+    config: { rateLimit: {} },
+    // Bodies are validated per event by validation/ (one bad event must not fail its batch);
+    // the route schemas are there for the OpenAPI document.
+    validatorCompiler: () => () => true,
+    preHandler: async (req: FastifyRequest) => {
+      req.source = authenticate(req, c.WRITE_KEYS);
+      const bytes = Number(req.headers['content-length'] ?? 0);
+      if (bytes > 0)
+        deps.metrics.httpBodyBytes.observe({ route: req.routeOptions.url ?? 'unmatched' }, bytes);
+    },
+  };
+  const segmentOptions = {
+    intake: intakeDeps,
+    segment: { featureProperty: c.FEATURE_PROPERTY, featureMap: c.FEATURE_MAP },
+    maxBatchEvents: limits.maxBatchEvents,
+    routeOptions,
+  };
+  await app.register(nativeRoutes, {
+    intake: intakeDeps,
+    maxBatchEvents: limits.maxBatchEvents,
+    segmentIdentify: segmentHandler(segmentOptions, 'identify'),
+    routeOptions,
+  });
+  await app.register(segmentRoutes, segmentOptions);
+  await app.register(opsRoutes, {
+    sink: deps.sink,
+    registry: deps.metrics.registry,
+    readinessTimeoutMs: 2_000,
+    isShuttingDown: deps.isShuttingDown ?? (() => false),
+  });
+  return app;
+}

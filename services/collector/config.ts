@@ -1,0 +1,109 @@
+/**
+ * The collector's configuration: one spec, read once by main.ts from the environment and validated
+ * with every bad value listed. No secret has a default: WRITE_KEYS must be given (the local stack's
+ * start script sets `local-dev-key:local`).
+ */
+import { bool, type ConfigOf, int, list, oneOf, readConfig, str } from '../lib/config.ts';
+
+const splitList = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+
+/** `key:source` pairs -> Map(key -> source). */
+export function parseWriteKeys(items: readonly string[]): ReadonlyMap<string, string> {
+  if (items.length === 0) throw new Error('empty list');
+  const keys = new Map<string, string>();
+  for (const item of items) {
+    const i = item.lastIndexOf(':');
+    const key = item.slice(0, i);
+    const source = item.slice(i + 1);
+    if (i <= 0 || source === '') throw new Error('each entry must be key:source');
+    keys.set(key, source);
+  }
+  return keys;
+}
+
+/** `event name=feature` pairs for Segment track events whose feature is not in their properties. */
+export function parseFeatureMap(items: readonly string[]): ReadonlyMap<string, string> {
+  const map = new Map<string, string>();
+  for (const item of items) {
+    const i = item.lastIndexOf('=');
+    if (i <= 0 || i === item.length - 1) throw new Error('each entry must be event=feature');
+    map.set(item.slice(0, i), item.slice(i + 1));
+  }
+  return map;
+}
+
+const KB = 1024;
+const DAY_MS = 86_400_000;
+
+export const COLLECTOR_CONFIG = {
+  PORT: int('HTTP port', 8080, 0, 65_535),
+  HOST: str('listen address', '127.0.0.1'),
+  LOG_LEVEL: oneOf(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+    'pino level',
+    'info',
+  ),
+  TRUST_PROXY: bool('take the client IP from X-Forwarded-For (behind a load balancer)', false),
+  KAFKA_BROKERS: list('Kafka bootstrap brokers, host:port,...', ['127.0.0.1:9092']),
+  KAFKA_CLIENT_ID: str('Kafka client id', 'collector'),
+  KAFKA_TOPIC: str('topic for activity and identify records', 'user-activity.v1'),
+  KAFKA_TOPIC_PARTITIONS: int('partitions when the collector creates the topic', 6, 1, 10_000),
+  KAFKA_REPLICATION_FACTOR: int('replication factor when the collector creates the topic', 1, 1, 10),
+  KAFKA_COMPRESSION: oneOf(['gzip', 'none'] as const, 'produce compression', 'gzip'),
+  KAFKA_IDEMPOTENT: bool('idempotent producer (no duplicates from producer retries)', true),
+  KAFKA_MAX_SEND_BYTES: int('max payload bytes of one produce request', 900 * KB, 1 * KB),
+  KAFKA_MAX_QUEUED_BYTES: int('max bytes waiting for Kafka before requests get 503', 64 * KB * KB, 64 * KB),
+  KAFKA_PUBLISH_TIMEOUT_MS: int('a request waits this long for acks=all before 503', 10_000, 100),
+  KAFKA_RETRIES: int('kafkajs retries of one produce call', 2, 0, 20),
+  WRITE_KEYS: {
+    doc: 'write keys as key:source,key2:source2 (required; no default secret)',
+    parse: (raw: string) => parseWriteKeys(splitList(raw)),
+  },
+  CORS_ORIGINS: list('allowed browser origins, or * for any', ['*']),
+  MAX_EVENT_BYTES: int('max bytes of one event (JSON)', 32 * KB, 256),
+  MAX_BATCH_BYTES: int('max decompressed request body bytes', 500 * KB, 1 * KB),
+  MAX_BATCH_EVENTS: int('max events in one request', 2_500, 1),
+  MAX_EVENT_DEPTH: int('max nesting depth inside an event', 10, 2, 100),
+  MAX_EVENT_KEYS: int('max keys and array items inside an event', 1_000, 10),
+  MAX_EVENT_AGE_DAYS: int('events older than this are rejected', 365, 1),
+  MAX_EVENT_FUTURE_HOURS: int('events further in the future than this are rejected', 24, 0),
+  MAX_CLOCK_SKEW_CORRECTION_HOURS: int('client clocks off by more than this are not corrected', 24 * 30, 0),
+  ANONYMIZE_IP: bool('zero the host part of client IPs before publishing', true),
+  GEOIP_ENABLED: bool('look up country/region/city from the client IP', true),
+  FEATURE_PROPERTY: str('Segment property that names the feature', 'feature'),
+  FEATURE_MAP: {
+    doc: 'Segment event name -> feature, as event=feature,...',
+    parse: (raw: string) => parseFeatureMap(splitList(raw)),
+    fallback: new Map<string, string>() as ReadonlyMap<string, string>,
+  },
+  RATE_LIMIT_MAX: int('requests per write key per window', 1_000, 1),
+  RATE_LIMIT_WINDOW_MS: int('rate limit window', 1_000, 100),
+  MAX_EVENT_LOOP_DELAY_MS: int('shed load (503) above this event loop delay', 1_000, 10),
+  MAX_HEAP_USED_BYTES: int('shed load (503) above this heap use; 0 = off', 0, 0),
+  RETRY_AFTER_SECONDS: int('Retry-After on 503', 5, 1, 3_600),
+  SHUTDOWN_DEADLINE_MS: int('hard deadline for a graceful shutdown', 20_000, 1_000),
+};
+
+export type CollectorConfig = ConfigOf<typeof COLLECTOR_CONFIG>;
+
+export function readCollectorConfig(env: Readonly<Record<string, string | undefined>>): CollectorConfig {
+  return readConfig(COLLECTOR_CONFIG, env);
+}
+
+/** Derived, typed limits for the app (units converted once, here). */
+export function limitsOf(c: CollectorConfig) {
+  return {
+    maxEventBytes: c.MAX_EVENT_BYTES,
+    maxBatchBytes: c.MAX_BATCH_BYTES,
+    maxBatchEvents: c.MAX_BATCH_EVENTS,
+    maxDepth: c.MAX_EVENT_DEPTH,
+    maxKeys: c.MAX_EVENT_KEYS,
+    maxAgeMs: c.MAX_EVENT_AGE_DAYS * DAY_MS,
+    maxFutureMs: c.MAX_EVENT_FUTURE_HOURS * 3_600_000,
+    maxSkewCorrectionMs: c.MAX_CLOCK_SKEW_CORRECTION_HOURS * 3_600_000,
+  };
+}

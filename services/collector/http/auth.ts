@@ -1,0 +1,41 @@
+/**
+ * Write-key authentication. A key is accepted as `Authorization: Bearer <key>`, as HTTP Basic with
+ * the key as the user name (Segment's SDKs), or as a `writeKey` field of the JSON body (browsers
+ * using navigator.sendBeacon cannot set headers). The key maps to the source name events carry.
+ */
+import type { FastifyRequest } from 'fastify';
+import { isPlainObject } from '../validation/validate.ts';
+import { HttpError } from './errors.ts';
+
+export function writeKeyOf(req: Pick<FastifyRequest, 'headers' | 'body'>): string | undefined {
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const [scheme = '', value = ''] = header.trim().split(/\s+/, 2);
+    if (scheme.toLowerCase() === 'bearer') return value;
+    if (scheme.toLowerCase() === 'basic') {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      return colon === -1 ? decoded : decoded.slice(0, colon);
+    }
+  }
+  const body = req.body;
+  return isPlainObject(body) && typeof body.writeKey === 'string' ? body.writeKey : undefined;
+}
+
+/** The source name for the request's key; throws 401 for a missing or unknown key. */
+export function authenticate(
+  req: Pick<FastifyRequest, 'headers' | 'body'>,
+  keys: ReadonlyMap<string, string>,
+): string {
+  const key = writeKeyOf(req);
+  if (key === undefined || key === '') {
+    throw new HttpError(
+      401,
+      'COLLECTOR_UNAUTHORIZED',
+      'missing write key (Authorization: Bearer <key>, Basic, or writeKey)',
+    );
+  }
+  const source = keys.get(key);
+  if (source === undefined) throw new HttpError(401, 'COLLECTOR_UNAUTHORIZED', 'unknown write key');
+  return source;
+}

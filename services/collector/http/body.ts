@@ -1,0 +1,83 @@
+/**
+ * Request bodies: JSON and text/plain JSON (navigator.sendBeacon sends text/plain so it needs no
+ * CORS preflight), optionally gzip- or deflate-encoded. The body limit counts decompressed bytes
+ * (fastify counts what the preParsing stream yields), so a gzip bomb stops at the limit.
+ * Invalid UTF-8 is an error rather than silently replaced characters. Prototype-polluting keys are
+ * left to per-event validation (validation/validate.ts rejects the event that carries them), so
+ * one poisoned event does not cost its batch-mates; JSON.parse itself only creates own properties.
+ */
+import { createGunzip, createInflate } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { HttpError } from './errors.ts';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+export function parseJsonBody(body: Buffer): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch (cause) {
+    throw new HttpError(400, 'COLLECTOR_BODY_INVALID_UTF8', 'body is not valid UTF-8', { cause });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new HttpError(
+      400,
+      'COLLECTOR_BODY_MALFORMED',
+      `body is not valid JSON: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+interface CountingStream extends NodeJS.ReadableStream {
+  /** Read by fastify to compare the encoded size with Content-Length. */
+  receivedEncodedLength: number;
+}
+
+export const bodyParsing = fp(
+  async (app: FastifyInstance) => {
+    app.removeContentTypeParser(['application/json', 'text/plain']);
+    app.addContentTypeParser(
+      ['application/json', 'text/plain'],
+      { parseAs: 'buffer' },
+      (_req, body, done) => {
+        try {
+          done(null, parseJsonBody(body as Buffer));
+        } catch (err) {
+          done(err as HttpError, undefined);
+        }
+      },
+    );
+    app.addHook('preParsing', async (req, _reply, payload) => {
+      const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      if (encoding === 'identity' || encoding === '') return payload;
+      const inflate =
+        encoding === 'gzip' || encoding === 'x-gzip'
+          ? createGunzip()
+          : encoding === 'deflate'
+            ? createInflate()
+            : undefined;
+      if (inflate === undefined) {
+        throw new HttpError(
+          415,
+          'COLLECTOR_UNSUPPORTED_ENCODING',
+          `Content-Encoding ${encoding} is not supported (gzip, deflate)`,
+        );
+      }
+      const out = inflate as unknown as CountingStream;
+      out.receivedEncodedLength = 0;
+      payload.on('data', (chunk: Buffer) => {
+        out.receivedEncodedLength += chunk.length;
+      });
+      payload.on('error', (err) => inflate.destroy(err));
+      payload.pipe(inflate);
+      return out;
+    });
+  },
+  { name: 'collector-body-parsing' },
+);

@@ -1,0 +1,134 @@
+/**
+ * The one path every API takes: validate each item, enrich the valid ones into Avro records,
+ * publish them all at once and wait for Kafka's acks=all. Data problems come back as per-item
+ * rejections and warnings; a Kafka failure throws (the route answers 503 and the sender retries
+ * the whole request, which event_id makes safe).
+ */
+import type { AvroCodec } from '../lib/avro.ts';
+import type { Enricher, RequestContext } from './enrichment/records.ts';
+import type { CollectorMetrics } from './metrics.ts';
+import { type EventSink, type OutgoingRecord, toMessage } from './publisher.ts';
+import {
+  type Clock,
+  type Limits,
+  type Problem,
+  validateEvent,
+  validateIdentify,
+} from './validation/validate.ts';
+
+export type Api = 'native' | 'segment';
+
+export type IntakeItem =
+  | { readonly kind: 'activity'; readonly input: unknown; readonly ctx: RequestContext }
+  | {
+      readonly kind: 'identify';
+      readonly input: unknown;
+      readonly ctx: RequestContext;
+      /** For Segment alias: the earlier id. */
+      readonly previousId?: unknown;
+    }
+  /** An item the API adapter already found invalid (e.g. an unknown Segment type). */
+  | { readonly kind: 'invalid'; readonly input: unknown; readonly message: string };
+
+export interface Rejection {
+  readonly index: number;
+  readonly event_id: string | null;
+  readonly errors: string[];
+}
+
+export interface Warning {
+  readonly index: number;
+  readonly event_id: string | null;
+  readonly warnings: string[];
+}
+
+export interface IntakeResult {
+  readonly accepted: number;
+  readonly rejected: Rejection[];
+  readonly warnings: Warning[];
+  /** True when nothing was accepted and some item was over the size limit (answer 413). */
+  readonly tooLarge: boolean;
+}
+
+export interface IntakeDeps {
+  readonly codec: AvroCodec;
+  readonly enricher: Enricher;
+  readonly sink: EventSink;
+  readonly metrics: CollectorMetrics;
+  readonly limits: Limits;
+}
+
+function inputEventId(input: unknown): string | null {
+  if (typeof input !== 'object' || input === null) return null;
+  const id = (input as Record<string, unknown>).event_id;
+  return typeof id === 'string' ? id.slice(0, 64) : null;
+}
+
+function clockOf(ctx: RequestContext): Clock {
+  return { receivedAt: ctx.receivedAt, sentAt: ctx.sentAt };
+}
+
+export async function intake(
+  items: readonly IntakeItem[],
+  api: Api,
+  deps: IntakeDeps,
+): Promise<IntakeResult> {
+  const records: OutgoingRecord[] = [];
+  const rejected: Rejection[] = [];
+  const warnings: Warning[] = [];
+  let tooLarge = false;
+  const reject = (index: number, input: unknown, problems: readonly Problem[]): void => {
+    for (const p of problems) if (p.reason === 'too_large') tooLarge = true;
+    deps.metrics.eventsRejected.inc({ api, reason: problems[0]?.reason ?? 'invalid_field' });
+    rejected.push({ index, event_id: inputEventId(input), errors: problems.map((p) => p.message) });
+  };
+  for (const [index, item] of items.entries()) {
+    if (item.kind === 'invalid') {
+      reject(index, item.input, [{ reason: 'invalid_field', message: item.message }]);
+      continue;
+    }
+    let record: OutgoingRecord;
+    let itemWarnings: readonly string[];
+    if (item.kind === 'activity') {
+      const r = validateEvent(item.input, clockOf(item.ctx), deps.limits);
+      if (!r.ok) {
+        reject(index, item.input, r.problems);
+        continue;
+      }
+      record = { family: 'user_activity', record: deps.enricher.activity(r.value, item.ctx) };
+      if (Object.keys(r.value.unknown).length > 0)
+        deps.metrics.unknownFields.inc({ api }, Object.keys(r.value.unknown).length);
+      itemWarnings = r.warnings;
+    } else {
+      const r = validateIdentify(item.input, clockOf(item.ctx), deps.limits);
+      if (!r.ok) {
+        reject(index, item.input, r.problems);
+        continue;
+      }
+      if (item.previousId !== undefined) {
+        if (typeof item.previousId !== 'string' || item.previousId === '') {
+          reject(index, item.input, [{ reason: 'invalid_field', message: 'previousId: required for alias' }]);
+          continue;
+        }
+        record = {
+          family: 'user_identify',
+          record: deps.enricher.identify(r.value, item.ctx, { kind: 'alias', previousId: item.previousId }),
+        };
+      } else {
+        record = { family: 'user_identify', record: deps.enricher.identify(r.value, item.ctx) };
+      }
+      itemWarnings = r.warnings;
+    }
+    records.push(record);
+    if (itemWarnings.length > 0)
+      warnings.push({ index, event_id: record.record.event_id, warnings: [...itemWarnings] });
+  }
+  await deps.sink.publish(records.map((r) => toMessage(deps.codec, r)));
+  let bots = 0;
+  for (const r of records) {
+    deps.metrics.eventsAccepted.inc({ api, kind: r.family === 'user_activity' ? 'activity' : r.record.kind });
+    if (r.family === 'user_activity' && r.record.is_bot) bots++;
+  }
+  if (bots > 0) deps.metrics.botEvents.inc(bots);
+  return { accepted: records.length, rejected, warnings, tooLarge: tooLarge && records.length === 0 };
+}

@@ -1,0 +1,123 @@
+/**
+ * Pieces every intake route shares: response schemas, the request context, the status rule
+ * (200 when anything was accepted, else 413/400 with the same per-event detail).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { RequestContext } from '../enrichment/records.ts';
+import { HttpError } from '../http/errors.ts';
+import type { IntakeResult } from '../intake.ts';
+import { parseTimestamp } from '../validation/validate.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Source name of the write key (set by the auth preHandler). */
+    source: string;
+    /** Collector clock when the request arrived, ms since epoch. */
+    receivedAt: number;
+  }
+}
+
+export const SHARED_SCHEMAS = [
+  {
+    $id: 'rejections',
+    type: 'array',
+    items: {
+      type: 'object',
+      required: ['index', 'event_id', 'errors'],
+      properties: {
+        index: { type: 'integer', description: 'Position in the request (0 for a single event).' },
+        event_id: { type: ['string', 'null'] },
+        errors: { type: 'array', items: { type: 'string' }, description: '"<field>: <why>"' },
+      },
+    },
+  },
+  {
+    $id: 'warnings',
+    type: 'array',
+    items: {
+      type: 'object',
+      required: ['index', 'event_id', 'warnings'],
+      properties: {
+        index: { type: 'integer' },
+        event_id: { type: ['string', 'null'] },
+        warnings: { type: 'array', items: { type: 'string' } },
+      },
+    },
+  },
+  {
+    $id: 'intakeResult',
+    type: 'object',
+    required: ['accepted', 'rejected', 'warnings'],
+    properties: {
+      accepted: { type: 'integer', description: 'Events acknowledged by Kafka (acks=all).' },
+      rejected: { $ref: 'rejections#' },
+      warnings: { $ref: 'warnings#' },
+    },
+  },
+] as const;
+
+export function registerSharedSchemas(app: FastifyInstance): void {
+  for (const s of SHARED_SCHEMAS) app.addSchema(s);
+}
+
+/** Sends the intake result: 200 if any event was accepted, else 413 (an event too large) or 400. */
+export function respond(reply: FastifyReply, r: IntakeResult): FastifyReply {
+  const body = { accepted: r.accepted, rejected: r.rejected, warnings: r.warnings };
+  if (r.accepted > 0) return reply.code(200).send(body);
+  const status = r.tooLarge ? 413 : 400;
+  return reply.code(status).send({
+    statusCode: status,
+    code: r.tooLarge ? 'COLLECTOR_EVENT_TOO_LARGE' : 'COLLECTOR_NO_VALID_EVENTS',
+    error: status === 413 ? 'Payload Too Large' : 'Bad Request',
+    message: r.tooLarge
+      ? 'no event accepted; an event exceeds the size limit'
+      : 'no event in the request is valid',
+    ...body,
+  });
+}
+
+export function contextOf(
+  req: FastifyRequest,
+  sentAt: number | undefined,
+  overrides: { ip?: string | undefined; userAgent?: string | undefined } = {},
+): RequestContext {
+  return {
+    source: req.source,
+    receivedAt: req.receivedAt,
+    sentAt,
+    ip: overrides.ip ?? req.ip,
+    userAgent: overrides.userAgent ?? req.headers['user-agent'],
+  };
+}
+
+/** Parses an envelope's sent time; a present but unreadable value is a 400 for the request. */
+export function sentAtOf(raw: unknown, field: string): number | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const t = typeof raw === 'string' ? parseTimestamp(raw) : undefined;
+  if (t === undefined)
+    throw new HttpError(
+      400,
+      'COLLECTOR_SENT_AT_INVALID',
+      `${field}: not an ISO-8601 date-time with a time zone`,
+    );
+  return t;
+}
+
+export function checkBatchSize(n: number, max: number, field: string): void {
+  if (n === 0) throw new HttpError(400, 'COLLECTOR_EMPTY_BATCH', `${field}: empty batch`);
+  if (n > max)
+    throw new HttpError(
+      413,
+      'COLLECTOR_TOO_MANY_EVENTS',
+      `${field}: ${n} events; the limit is ${max} per request`,
+    );
+}
+
+/** A copy without the envelope-only fields, which are not event data (and a key must never be stored). */
+export function withoutEnvelopeFields(v: unknown, fields: readonly string[]): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v;
+  if (!fields.some((f) => Object.hasOwn(v, f))) return v;
+  const copy: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+  for (const f of fields) delete copy[f];
+  return copy;
+}

@@ -1,0 +1,115 @@
+/**
+ * The native API: POST /v1/events (a batch or a single event) and POST /v1/identify (a profile
+ * update; Segment-shaped bodies on the same path are handed to the Segment route's handler).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError } from '../http/errors.ts';
+import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
+import { EVENT_FIELDS, IDENTIFY_FIELDS, jsonSchema } from '../validation/spec.ts';
+import { isPlainObject } from '../validation/validate.ts';
+import { checkBatchSize, contextOf, respond, sentAtOf, withoutEnvelopeFields } from './common.ts';
+
+export interface NativeRoutesOptions {
+  readonly intake: IntakeDeps;
+  readonly maxBatchEvents: number;
+  /** Handles Segment-shaped bodies posted to /v1/identify (camelCase userId/anonymousId). */
+  readonly segmentIdentify: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>;
+  /** Per-route options shared by every intake route (rate limit, body limit, auth, docs). */
+  readonly routeOptions: Record<string, unknown>;
+}
+
+const EVENT_SCHEMA = jsonSchema(
+  EVENT_FIELDS,
+  'One activity event. Unknown fields are accepted with a warning.',
+);
+
+export const INTAKE_RESPONSES = {
+  200: { $ref: 'intakeResult#' },
+  '4xx': { $ref: 'errorResponse#' },
+  '5xx': { $ref: 'errorResponse#' },
+} as const;
+
+export async function nativeRoutes(app: FastifyInstance, o: NativeRoutesOptions): Promise<void> {
+  app.post(
+    '/v1/events',
+    {
+      ...o.routeOptions,
+      schema: {
+        summary: 'Send activity events (a batch, or one event)',
+        tags: ['native'],
+        body: {
+          oneOf: [
+            {
+              type: 'object',
+              required: ['events'],
+              properties: {
+                events: { type: 'array', items: EVENT_SCHEMA },
+                sent_at: { type: 'string', format: 'date-time', description: 'Client clock at send time.' },
+                writeKey: {
+                  type: 'string',
+                  description: 'For navigator.sendBeacon, which cannot set headers.',
+                },
+              },
+            },
+            EVENT_SCHEMA,
+          ],
+        },
+        response: INTAKE_RESPONSES,
+      },
+    },
+    async (req, reply) => {
+      const body = req.body;
+      if (!isPlainObject(body))
+        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+      let events: unknown[];
+      if (Object.hasOwn(body, 'events')) {
+        if (!Array.isArray(body.events))
+          throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'events: expected an array');
+        events = body.events;
+      } else {
+        events = [body];
+      }
+      checkBatchSize(events.length, o.maxBatchEvents, 'events');
+      const sentAt = sentAtOf(body.sent_at, 'sent_at');
+      if (sentAt !== undefined) o.intake.metrics.clockSkew.observe(Math.abs(req.receivedAt - sentAt) / 1000);
+      const ctx = contextOf(req, sentAt);
+      const items: IntakeItem[] = events.map((e) => ({
+        kind: 'activity',
+        input: withoutEnvelopeFields(e, ['writeKey', 'sent_at']),
+        ctx,
+      }));
+      return respond(reply, await intake(items, 'native', o.intake));
+    },
+  );
+
+  app.post(
+    '/v1/identify',
+    {
+      ...o.routeOptions,
+      schema: {
+        summary: 'Update a user profile (native body; a Segment identify body also works here)',
+        tags: ['native', 'segment'],
+        body: jsonSchema(IDENTIFY_FIELDS, 'A user-profile update.'),
+        response: INTAKE_RESPONSES,
+      },
+    },
+    async (req, reply) => {
+      const body = req.body;
+      if (!isPlainObject(body))
+        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+      if (
+        !Object.hasOwn(body, 'user_id') &&
+        (Object.hasOwn(body, 'userId') || Object.hasOwn(body, 'anonymousId'))
+      ) {
+        return o.segmentIdentify(req, reply);
+      }
+      const sentAt = sentAtOf(body.sent_at, 'sent_at');
+      const item: IntakeItem = {
+        kind: 'identify',
+        input: withoutEnvelopeFields(body, ['writeKey']),
+        ctx: contextOf(req, sentAt),
+      };
+      return respond(reply, await intake([item], 'native', o.intake));
+    },
+  );
+}

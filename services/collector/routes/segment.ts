@@ -1,0 +1,135 @@
+/**
+ * Segment-compatible API (the HTTP Tracking API the official SDKs post to): /v1/batch and one path
+ * per message type. Messages are mapped to native shapes (segment/map.ts) and take the same intake.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HttpError } from '../http/errors.ts';
+import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
+import { mapSegment, type SegmentOptions, type SegmentType } from '../segment/map.ts';
+import { isPlainObject } from '../validation/validate.ts';
+import { checkBatchSize, contextOf, respond, sentAtOf } from './common.ts';
+import { INTAKE_RESPONSES } from './native.ts';
+
+export interface SegmentRoutesOptions {
+  readonly intake: IntakeDeps;
+  readonly segment: SegmentOptions;
+  readonly maxBatchEvents: number;
+  readonly routeOptions: Record<string, unknown>;
+}
+
+const MESSAGE_SCHEMA = {
+  type: 'object',
+  description: 'A Segment spec message (https://segment.com/docs/connections/spec/).',
+  additionalProperties: true,
+  properties: {
+    type: { type: 'string', enum: ['track', 'page', 'screen', 'identify', 'group', 'alias'] },
+    messageId: { type: 'string' },
+    userId: { type: 'string' },
+    anonymousId: { type: 'string' },
+    event: { type: 'string' },
+    properties: { type: 'object' },
+    traits: { type: 'object' },
+    context: { type: 'object' },
+    timestamp: { type: 'string', format: 'date-time' },
+    sentAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+/** Builds intake items for Segment messages; batch-level context is a default for each message. */
+function itemsFor(
+  req: FastifyRequest,
+  messages: readonly unknown[],
+  pathType: SegmentType | undefined,
+  batchSentAt: number | undefined,
+  batchContext: unknown,
+  o: SegmentRoutesOptions,
+): IntakeItem[] {
+  return messages.map((raw): IntakeItem => {
+    const msg =
+      isPlainObject(raw) && isPlainObject(batchContext)
+        ? { ...raw, context: { ...batchContext, ...(isPlainObject(raw.context) ? raw.context : {}) } }
+        : raw;
+    const m = mapSegment(msg, pathType, o.segment);
+    if (m.kind === 'error') return { kind: 'invalid', input: raw, message: m.message };
+    let sentAt = batchSentAt;
+    try {
+      sentAt = m.context.sentAt === undefined ? batchSentAt : sentAtOf(m.context.sentAt, 'sentAt');
+    } catch (err) {
+      return { kind: 'invalid', input: raw, message: (err as Error).message };
+    }
+    const ctx = contextOf(req, sentAt, { ip: m.context.ip, userAgent: m.context.userAgent });
+    if (m.kind === 'activity') return { kind: 'activity', input: m.event, ctx };
+    if (m.kind === 'identify') return { kind: 'identify', input: m.identify, ctx };
+    return { kind: 'identify', input: m.identify, ctx, previousId: m.previousId };
+  });
+}
+
+export function segmentHandler(o: SegmentRoutesOptions, pathType: SegmentType | undefined) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const body = req.body;
+    if (!isPlainObject(body))
+      throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+    let messages: unknown[];
+    let batchSentAt: number | undefined;
+    if (pathType === undefined) {
+      if (!Array.isArray(body.batch))
+        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'batch: expected an array');
+      messages = body.batch;
+      batchSentAt = sentAtOf(body.sentAt, 'sentAt');
+    } else {
+      messages = [body];
+    }
+    checkBatchSize(messages.length, o.maxBatchEvents, 'batch');
+    if (batchSentAt !== undefined)
+      o.intake.metrics.clockSkew.observe(Math.abs(req.receivedAt - batchSentAt) / 1000);
+    const items = itemsFor(
+      req,
+      messages,
+      pathType,
+      batchSentAt,
+      pathType === undefined ? body.context : undefined,
+      o,
+    );
+    return respond(reply, await intake(items, 'segment', o.intake));
+  };
+}
+
+export async function segmentRoutes(app: FastifyInstance, o: SegmentRoutesOptions): Promise<void> {
+  app.post(
+    '/v1/batch',
+    {
+      ...o.routeOptions,
+      schema: {
+        summary: 'Segment batch',
+        tags: ['segment'],
+        body: {
+          type: 'object',
+          required: ['batch'],
+          properties: {
+            batch: { type: 'array', items: MESSAGE_SCHEMA },
+            sentAt: { type: 'string' },
+            context: { type: 'object' },
+          },
+        },
+        response: INTAKE_RESPONSES,
+      },
+    },
+    segmentHandler(o, undefined),
+  );
+  // /v1/identify is shared with the native API (routes/native.ts dispatches on the body's shape).
+  for (const type of ['track', 'page', 'screen', 'group', 'alias'] as const) {
+    app.post(
+      `/v1/${type}`,
+      {
+        ...o.routeOptions,
+        schema: {
+          summary: `Segment ${type}`,
+          tags: ['segment'],
+          body: MESSAGE_SCHEMA,
+          response: INTAKE_RESPONSES,
+        },
+      },
+      segmentHandler(o, type),
+    );
+  }
+}

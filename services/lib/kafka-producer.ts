@@ -1,0 +1,353 @@
+/**
+ * The producer side of the Kafka wrapper (builds on kafka.ts; nothing else imports kafkajs).
+ *
+ * `publish(messages)` resolves only after the broker acknowledged every one of them with acks=all,
+ * and rejects with a PipelineError otherwise, so a caller can tell a sender "durable" or "retry".
+ * Publishes from concurrent callers are coalesced: while one send is in flight, everything that
+ * arrives queues up and goes out in the next send, so under load one produce request carries many
+ * HTTP requests' events. Exactly one send is in flight at a time, which is what kafkajs's idempotent
+ * producer requires (maxInFlightRequests 1) and keeps per-key order across batches.
+ */
+import { CompressionTypes, type Kafka, Partitioners, type Producer } from 'kafkajs';
+import { PipelineError } from './errors.ts';
+import { ensureTopics } from './kafka.ts';
+import type { Logger } from './logger.ts';
+
+export interface OutgoingMessage {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface ProducerMetricsSink {
+  /** One completed send: its message count, payload bytes, duration and outcome. */
+  readonly onSend: (s: { messages: number; bytes: number; seconds: number; ok: boolean }) => void;
+  /** Bytes queued or in flight right now. */
+  readonly onQueuedBytes: (bytes: number) => void;
+}
+
+export interface BatchingProducerOptions {
+  readonly kafka: Kafka;
+  readonly topic: string;
+  /** Partition count used when the topic does not exist yet. */
+  readonly partitions: number;
+  readonly replicationFactor?: number;
+  readonly logger: Logger;
+  /** Upper bound of one produce request's payload bytes (below the broker's message.max.bytes). */
+  readonly maxSendBytes: number;
+  /** Queued + in-flight bytes above which publish() is refused at once (bounded memory). */
+  readonly maxQueuedBytes: number;
+  /** A publish() that has not been acknowledged after this long is rejected as retriable. */
+  readonly publishTimeoutMs: number;
+  readonly compression: 'gzip' | 'none';
+  readonly idempotent: boolean;
+  readonly metrics?: ProducerMetricsSink;
+}
+
+/** Error codes a caller can switch on; all but KAFKA_MESSAGE_REJECTED are worth retrying later. */
+export const PRODUCER_ERRORS = {
+  overloaded: 'KAFKA_PRODUCER_OVERLOADED',
+  timeout: 'KAFKA_PUBLISH_TIMEOUT',
+  unavailable: 'KAFKA_UNAVAILABLE',
+  rejected: 'KAFKA_MESSAGE_REJECTED',
+  closed: 'KAFKA_PRODUCER_CLOSED',
+} as const;
+
+interface Pending {
+  readonly messages: readonly OutgoingMessage[];
+  readonly bytes: number;
+  /** Messages of this publish not yet acknowledged. */
+  remaining: number;
+  settled: boolean;
+  readonly resolve: () => void;
+  readonly reject: (err: PipelineError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface Slice {
+  readonly pending: Pending;
+  readonly messages: readonly OutgoingMessage[];
+}
+
+/**
+ * kafkajs errors that describe the request rather than the cluster: retrying the same bytes fails
+ * the same way. Classified by kafkajs's error type name and Kafka's numeric-backed error type, never
+ * by message text.
+ */
+const NON_RETRIABLE_TYPES = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_REQUIRED_ACKS',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'UNSUPPORTED_COMPRESSION_TYPE',
+]);
+
+export function classifyKafkaError(err: unknown): PipelineError {
+  if (err instanceof PipelineError) return err;
+  for (
+    let e: unknown = err;
+    e instanceof Error;
+    e = (e as { originalError?: unknown }).originalError ?? e.cause
+  ) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && NON_RETRIABLE_TYPES.has(type)) {
+      return new PipelineError(PRODUCER_ERRORS.rejected, `Kafka rejected the messages (${type})`, {
+        cause: err,
+      });
+    }
+  }
+  return new PipelineError(PRODUCER_ERRORS.unavailable, 'Kafka did not acknowledge the messages', {
+    retriable: true,
+    cause: err,
+  });
+}
+
+function messageBytes(m: OutgoingMessage): number {
+  let n = m.key.length + m.value.length + 16;
+  for (const [k, v] of Object.entries(m.headers)) n += k.length + v.length;
+  return n;
+}
+
+export class BatchingProducer {
+  private readonly o: BatchingProducerOptions;
+  private readonly producer: Producer;
+  private readonly log: Logger;
+  private queue: Slice[] = [];
+  private queuedBytes = 0;
+  private sending: Promise<void> | undefined;
+  private closed = false;
+  private lastSendOk = true;
+  private connected = false;
+
+  constructor(o: BatchingProducerOptions) {
+    this.o = o;
+    this.log = o.logger.child({ component: 'kafka-producer' });
+    this.producer = o.kafka.producer({
+      idempotent: o.idempotent,
+      // Required by the idempotent producer; without it, order across retries is what keeps it at 1.
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    this.producer.on(this.producer.events.CONNECT, () => {
+      this.connected = true;
+    });
+    this.producer.on(this.producer.events.DISCONNECT, () => {
+      this.connected = false;
+    });
+  }
+
+  /** Connects and creates the topic if it is missing. Throws when Kafka cannot be reached. */
+  async start(): Promise<void> {
+    const admin = this.o.kafka.admin();
+    try {
+      await admin.connect();
+      await ensureTopics(admin, [
+        {
+          topic: this.o.topic,
+          partitions: this.o.partitions,
+          ...(this.o.replicationFactor === undefined ? {} : { replicationFactor: this.o.replicationFactor }),
+        },
+      ]);
+    } catch (cause) {
+      throw new PipelineError(PRODUCER_ERRORS.unavailable, `cannot prepare topic ${this.o.topic}`, {
+        retriable: true,
+        cause,
+      });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    await this.producer.connect();
+  }
+
+  /** True while connected and the last send succeeded (a failed send flips it until one succeeds). */
+  healthy(): boolean {
+    return this.connected && this.lastSendOk && !this.closed;
+  }
+
+  /**
+   * Resolves when Kafka acknowledged (acks=all) every message; rejects with a retriable
+   * PipelineError when the queue is full, Kafka is unreachable or the ack did not come in time.
+   */
+  publish(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return Promise.resolve();
+    if (this.closed) {
+      return Promise.reject(
+        new PipelineError(PRODUCER_ERRORS.closed, 'producer is shutting down', { retriable: true }),
+      );
+    }
+    let bytes = 0;
+    for (const m of messages) bytes += messageBytes(m);
+    if (this.queuedBytes + bytes > this.o.maxQueuedBytes) {
+      return Promise.reject(
+        new PipelineError(
+          PRODUCER_ERRORS.overloaded,
+          `producer queue full (${this.queuedBytes} + ${bytes} bytes > ${this.o.maxQueuedBytes})`,
+          { retriable: true },
+        ),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const p: Pending = {
+        messages,
+        bytes,
+        remaining: messages.length,
+        settled: false,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.fail(
+            p,
+            new PipelineError(
+              PRODUCER_ERRORS.timeout,
+              `no acknowledgement within ${this.o.publishTimeoutMs} ms`,
+              {
+                retriable: true,
+              },
+            ),
+          );
+        }, this.o.publishTimeoutMs),
+      };
+      this.queue.push({ pending: p, messages });
+      this.setQueuedBytes(this.queuedBytes + bytes);
+      this.kick();
+    });
+  }
+
+  /** Sends what is queued, then disconnects. Later publish() calls are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.sending !== undefined || this.queue.length > 0) {
+      this.kick();
+      await this.sending;
+    }
+    await this.producer.disconnect();
+  }
+
+  /**
+   * Readiness probe: asks the cluster for the topic's metadata. After a failed send the producer
+   * stays unhealthy until a send succeeds or this probe does, so a collector taken out of a load
+   * balancer's rotation can come back without traffic.
+   */
+  async check(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return false;
+    if (this.healthy()) return true;
+    const admin = this.o.kafka.admin();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        (async () => {
+          await admin.connect();
+          await admin.fetchTopicMetadata({ topics: [this.o.topic] });
+          if (!this.connected) await this.producer.connect();
+        })(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('readiness probe timed out')), timeoutMs);
+        }),
+      ]);
+      this.lastSendOk = true;
+      return true;
+    } catch (err) {
+      this.log.debug({ err }, 'readiness probe failed');
+      return false;
+    } finally {
+      clearTimeout(timer);
+      void admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private setQueuedBytes(n: number): void {
+    this.queuedBytes = n;
+    this.o.metrics?.onQueuedBytes(n);
+  }
+
+  private fail(p: Pending, err: PipelineError): void {
+    if (p.settled) return;
+    p.settled = true;
+    clearTimeout(p.timer);
+    // Messages of a failed publish that are still queued are dropped here, so a sender told "retry"
+    // does not also get them delivered later. Those already in a send may still land: at-least-once,
+    // and event_id is the dedup key downstream.
+    let removed = 0;
+    this.queue = this.queue.filter((s) => {
+      if (s.pending !== p) return true;
+      for (const m of s.messages) removed += messageBytes(m);
+      return false;
+    });
+    if (removed > 0) this.setQueuedBytes(this.queuedBytes - removed);
+    p.reject(err);
+  }
+
+  private kick(): void {
+    if (this.sending !== undefined || this.queue.length === 0) return;
+    this.sending = this.sendNext().finally(() => {
+      this.sending = undefined;
+      this.kick();
+    });
+  }
+
+  /** Takes queued slices up to maxSendBytes (at least one message) and sends them in one request. */
+  private async sendNext(): Promise<void> {
+    const batch: Slice[] = [];
+    let bytes = 0;
+    let count = 0;
+    while (this.queue.length > 0) {
+      const s = this.queue[0] as Slice;
+      const take: OutgoingMessage[] = [];
+      let i = 0;
+      for (; i < s.messages.length; i++) {
+        const m = s.messages[i] as OutgoingMessage;
+        const b = messageBytes(m);
+        if (count > 0 && bytes + b > this.o.maxSendBytes) break;
+        take.push(m);
+        bytes += b;
+        count++;
+      }
+      if (take.length > 0) batch.push({ pending: s.pending, messages: take });
+      if (i < s.messages.length) {
+        this.queue[0] = { pending: s.pending, messages: s.messages.slice(i) };
+        break;
+      }
+      this.queue.shift();
+    }
+    if (batch.length === 0) return;
+    const started = process.hrtime.bigint();
+    let ok = false;
+    try {
+      await this.producer.send({
+        topic: this.o.topic,
+        acks: -1,
+        compression: this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        messages: batch.flatMap((s) =>
+          s.messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers } })),
+        ),
+      });
+      ok = true;
+      this.lastSendOk = true;
+      for (const s of batch) {
+        s.pending.remaining -= s.messages.length;
+        if (s.pending.remaining === 0 && !s.pending.settled) {
+          s.pending.settled = true;
+          clearTimeout(s.pending.timer);
+          s.pending.resolve();
+        }
+      }
+    } catch (err) {
+      this.lastSendOk = false;
+      const e = classifyKafkaError(err);
+      this.log.warn({ err, code: e.code, messages: count }, 'send failed');
+      for (const s of batch) this.fail(s.pending, e);
+    } finally {
+      this.setQueuedBytes(this.queuedBytes - bytes);
+      this.o.metrics?.onSend({
+        messages: count,
+        bytes,
+        seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        ok,
+      });
+    }
+  }
+}
