@@ -6,8 +6,8 @@
  * (IF NOT EXISTS), so a run interrupted half-way through a file can simply be repeated.
  *
  * As a command (`npm run migrate`): CLICKHOUSE_URL (default http://127.0.0.1:8123),
- * CLICKHOUSE_DATABASE (default analytics; created if missing), CLICKHOUSE_USER, CLICKHOUSE_PASSWORD,
- * DIM_DATES_HOLIDAY_COUNTRY (default US).
+ * CLICKHOUSE_DATABASE (default analytics; created if missing), CLICKHOUSE_USER, CLICKHOUSE_PASSWORD;
+ * `--holiday-country XX` (default US).
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -16,11 +16,11 @@ import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '../services/lib/clickhouse.ts';
 import { PipelineError } from '../services/lib/errors.ts';
 import type { Logger } from '../services/lib/logger.ts';
+import { argValue, IDENTIFIER_RE, runCommand } from './command.ts';
 import { populateDimDates } from './dim-dates.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const FILE_RE = /^(\d{4})_([a-z0-9_]+)\.sql$/;
-const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export interface Migration {
   readonly version: number;
@@ -152,45 +152,13 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   return { applied, alreadyApplied };
 }
 
-async function main(): Promise<void> {
-  const { readConfig, str, url } = await import('../services/lib/config.ts');
-  const { createClickHouse } = await import('../services/lib/clickhouse.ts');
-  const { createLogger } = await import('../services/lib/logger.ts');
-  const cfg = readConfig(
-    {
-      CLICKHOUSE_URL: url('ClickHouse HTTP URL', 'http://127.0.0.1:8123'),
-      CLICKHOUSE_DATABASE: str('database the pipeline uses', 'analytics'),
-      CLICKHOUSE_USER: str('ClickHouse user with DDL rights', 'default'),
-      CLICKHOUSE_PASSWORD: { parse: (raw: string) => raw, fallback: '', doc: 'password of CLICKHOUSE_USER' },
-      DIM_DATES_HOLIDAY_COUNTRY: str('country whose public holidays dim_dates marks', 'US'),
-      LOG_LEVEL: str('pino level', 'info'),
-    },
-    process.env,
-  );
-  const logger = createLogger('migrate', cfg.LOG_LEVEL);
-  const database = cfg.CLICKHOUSE_DATABASE;
-  if (!IDENTIFIER_RE.test(database))
-    throw new PipelineError('MIGRATION_BAD_DATABASE', `invalid database ${database}`);
-  const auth = {
-    url: cfg.CLICKHOUSE_URL,
-    username: cfg.CLICKHOUSE_USER,
-    password: cfg.CLICKHOUSE_PASSWORD,
-    logger,
-  };
-  const admin = createClickHouse(auth);
-  await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
-  await admin.close();
-  const client = createClickHouse({ ...auth, database });
-  try {
-    await migrate({ client, database, logger, holidayCountry: cfg.DIM_DATES_HOLIDAY_COUNTRY });
-  } finally {
-    await client.close();
-  }
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
+  runCommand(
+    'migrate',
+    async ({ client, database, logger }) => {
+      const country = argValue(process.argv, 'holiday-country');
+      await migrate({ client, database, logger, ...(country ? { holidayCountry: country } : {}) });
+    },
+    { createDatabase: true },
+  );
 }

@@ -202,10 +202,15 @@ function validate(req: SliceRequest & { groupBy?: readonly Dimension[] }, extra:
   if (toMs === undefined) problems.push('to: not a valid YYYY-MM-DD day');
   if (fromMs !== undefined && toMs !== undefined) {
     if (toMs < fromMs) problems.push('to: before from');
-    else if ((toMs - fromMs) / DAY_MS + 1 > MAX_RANGE_DAYS) problems.push(`range: more than ${MAX_RANGE_DAYS} days`);
+    else if ((toMs - fromMs) / DAY_MS + 1 > MAX_RANGE_DAYS)
+      problems.push(`range: more than ${MAX_RANGE_DAYS} days`);
   }
   // The zone name becomes a SQL literal: IANA names only use these characters.
-  if (typeof req.tz !== 'string' || !/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(req.tz) || offsetMinutes(req.tz, 0) === undefined) {
+  if (
+    typeof req.tz !== 'string' ||
+    !/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(req.tz) ||
+    offsetMinutes(req.tz, 0) === undefined
+  ) {
     problems.push('tz: not an IANA timezone');
   }
   const filters: (readonly [Dimension, readonly string[]])[] = [];
@@ -225,9 +230,11 @@ function validate(req: SliceRequest & { groupBy?: readonly Dimension[] }, extra:
     filters.push([dim, [...new Set(values as string[])]]);
   }
   const groupBy = req.groupBy ?? [];
-  if (!Array.isArray(groupBy) || groupBy.length > MAX_GROUP_BY) problems.push(`groupBy: at most ${MAX_GROUP_BY} dimensions`);
+  if (!Array.isArray(groupBy) || groupBy.length > MAX_GROUP_BY)
+    problems.push(`groupBy: at most ${MAX_GROUP_BY} dimensions`);
   else {
-    for (const g of groupBy) if (!isDimension(g)) problems.push(`groupBy: unknown dimension ${JSON.stringify(g)}`);
+    for (const g of groupBy)
+      if (!isDimension(g)) problems.push(`groupBy: unknown dimension ${JSON.stringify(g)}`);
     if (new Set(groupBy).size !== groupBy.length) problems.push('groupBy: repeated dimension');
   }
   if (problems.length > 0) {
@@ -262,7 +269,8 @@ function sliceConditions(v: Validated): string[] {
 
 const tzLit = (v: Validated): string => quoteString(v.tz);
 /** Start of local day `ms` (a UTC-midnight ms standing for a calendar day) in the request zone. */
-const localMidnight = (v: Validated, ms: number): string => `toDateTime(${quoteString(`${isoDay(ms)} 00:00:00`)}, ${tzLit(v)})`;
+const localMidnight = (v: Validated, ms: number): string =>
+  `toDateTime(${quoteString(`${isoDay(ms)} 00:00:00`)}, ${tzLit(v)})`;
 const groupList = (g: readonly Dimension[]): string => g.map((d) => `, ${d}`).join('');
 
 /** Window lookback: rolling MAU needs 29 earlier days, month-to-date at most 30. */

@@ -1,0 +1,71 @@
+/**
+ * Shared composition root of the clickhouse/ commands (migrate, rebuild, retention): reads the
+ * connection config once from the environment and builds a client bound to the pipeline's database.
+ */
+import { type ClickHouseClient, createClickHouse } from '../services/lib/clickhouse.ts';
+import { readConfig, str, url } from '../services/lib/config.ts';
+import { PipelineError } from '../services/lib/errors.ts';
+import { createLogger, type Logger } from '../services/lib/logger.ts';
+
+export const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const SPEC = {
+  CLICKHOUSE_URL: url('ClickHouse HTTP URL', 'http://127.0.0.1:8123'),
+  CLICKHOUSE_DATABASE: str('database the pipeline uses', 'analytics'),
+  CLICKHOUSE_USER: str('ClickHouse user with DDL rights', 'default'),
+  CLICKHOUSE_PASSWORD: { parse: (raw: string) => raw, fallback: '', doc: 'password of CLICKHOUSE_USER' },
+  LOG_LEVEL: str('pino level', 'info'),
+};
+
+export interface CommandContext {
+  readonly client: ClickHouseClient;
+  readonly database: string;
+  readonly logger: Logger;
+}
+
+/**
+ * Runs `body` with a client bound to CLICKHOUSE_DATABASE (created first when `createDatabase`),
+ * closes it, and exits 1 with the error message on failure.
+ */
+export function runCommand(
+  name: string,
+  body: (ctx: CommandContext) => Promise<void>,
+  o: { createDatabase?: boolean } = {},
+): void {
+  const run = async (): Promise<void> => {
+    const cfg = readConfig(SPEC, process.env);
+    const logger = createLogger(name, cfg.LOG_LEVEL);
+    const database = cfg.CLICKHOUSE_DATABASE;
+    if (!IDENTIFIER_RE.test(database)) {
+      throw new PipelineError('CLICKHOUSE_BAD_DATABASE', `invalid database name ${JSON.stringify(database)}`);
+    }
+    const auth = {
+      url: cfg.CLICKHOUSE_URL,
+      username: cfg.CLICKHOUSE_USER,
+      password: cfg.CLICKHOUSE_PASSWORD,
+      logger,
+    };
+    if (o.createDatabase) {
+      const admin = createClickHouse(auth);
+      await admin
+        .command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
+        .finally(() => admin.close());
+    }
+    const client = createClickHouse({ ...auth, database });
+    try {
+      await body({ client, database, logger });
+    } finally {
+      await client.close();
+    }
+  };
+  run().catch((err: unknown) => {
+    process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+/** `--name value` from argv, or undefined. */
+export function argValue(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+}

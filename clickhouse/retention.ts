@@ -1,0 +1,61 @@
+/**
+ * Retention: drops monthly partitions of the raw fact tables that lie entirely before the
+ * retention period (18.16 has no TTL). The rollups keep the full history. Usage:
+ * node clickhouse/retention.ts [--keep-months 3]. Run it daily (cron / k8s CronJob); it is a
+ * no-op when nothing is old enough.
+ */
+import { fileURLToPath } from 'node:url';
+import type { ClickHouseClient } from '../services/lib/clickhouse.ts';
+import { PipelineError } from '../services/lib/errors.ts';
+import type { Logger } from '../services/lib/logger.ts';
+import { argValue, runCommand } from './command.ts';
+
+export const FACT_TABLES = ['fact_user_activity', 'fact_activity_details'];
+export const DEFAULT_KEEP_MONTHS = 3;
+
+/** Partitions (YYYYMM) strictly before this month hold only facts older than `keepMonths`. */
+export function cutoffMonth(now: Date, keepMonths: number): number {
+  const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - keepMonths, now.getUTCDate()));
+  return d.getUTCFullYear() * 100 + d.getUTCMonth() + 1;
+}
+
+export interface RetentionOptions {
+  readonly client: ClickHouseClient;
+  readonly keepMonths?: number;
+  /** Injected clock (tests); default the current time. */
+  readonly now?: Date;
+  readonly logger?: Logger;
+}
+
+export async function dropOldFactPartitions(o: RetentionOptions): Promise<{ dropped: string[] }> {
+  const keep = o.keepMonths ?? DEFAULT_KEEP_MONTHS;
+  if (!Number.isInteger(keep) || keep < 1)
+    throw new PipelineError('RETENTION_BAD_MONTHS', `keep months must be >= 1, got ${keep}`);
+  const cutoff = cutoffMonth(o.now ?? new Date(), keep);
+  const dropped: string[] = [];
+  for (const table of FACT_TABLES) {
+    const rs = await o.client.query({
+      query: `SELECT DISTINCT partition FROM system.parts
+        WHERE database = currentDatabase() AND table = '${table}' AND active ORDER BY partition`,
+      format: 'JSONEachRow',
+    });
+    for (const { partition } of await rs.json<{ partition: string }>()) {
+      if (!/^\d{6}$/.test(partition) || Number(partition) >= cutoff) continue;
+      await o.client.command({ query: `ALTER TABLE ${table} DROP PARTITION ${partition}` });
+      dropped.push(`${table}:${partition}`);
+    }
+  }
+  o.logger?.child({ component: 'retention' }).info({ cutoff, dropped }, 'fact retention applied');
+  return { dropped };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  runCommand('retention', async ({ client, logger }) => {
+    const raw = argValue(process.argv, 'keep-months');
+    await dropOldFactPartitions({
+      client,
+      logger,
+      keepMonths: raw === undefined ? DEFAULT_KEEP_MONTHS : Number(raw),
+    });
+  });
+}
