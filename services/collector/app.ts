@@ -12,6 +12,7 @@ import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyRequest,
+  LogController,
 } from 'fastify';
 import type { AvroCodec } from '../lib/avro.ts';
 import { PipelineError } from '../lib/errors.ts';
@@ -70,7 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Per-request lines would dominate the log at intake volume; the metrics carry that, and
     // failures are logged by the error handler.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.maxBatchBytes,
     trustProxy: c.TRUST_PROXY,
     return503OnClosing: true,
@@ -117,14 +118,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       .send({ statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply
-      .code(404)
-      .send({
-        statusCode: 404,
-        code: 'COLLECTOR_NOT_FOUND',
-        error: 'Not Found',
-        message: `${req.method} ${req.url} not found`,
-      }),
+    reply.code(404).send({
+      statusCode: 404,
+      code: 'COLLECTOR_NOT_FOUND',
+      error: 'Not Found',
+      message: `${req.method} ${req.url} not found`,
+    }),
   );
 
   await app.register(underPressure, {

@@ -33,8 +33,10 @@ const OS_PLATFORMS: ReadonlyArray<[RegExp, string]> = [
   [/linux|ubuntu|debian|fedora|chrom/i, 'linux'],
 ];
 
-// Server-side HTTP clients: their traffic is server-to-server, not a person's device.
-const SERVER_CLIENT_RE = /^(node|undici|axios|got|python-requests|curl|wget|go-http-client|okhttp|java)\b/i;
+// Server-side HTTP clients and SDKs: the request comes from a server relaying its users' events,
+// so the User-Agent describes that server, not a person's device, and says nothing about bots.
+const SERVER_CLIENT_RE =
+  /^(node|undici|axios|got|python-requests|curl|wget|go-http-client|okhttp|java|analytics-[a-z]+)\b/i;
 
 export function parseUserAgent(ua: string): UserAgentInfo {
   const r = new UAParser(ua).getResult();
@@ -49,6 +51,6 @@ export function parseUserAgent(ua: string): UserAgentInfo {
     os_version: r.os.name ? [r.os.name, r.os.version].filter(Boolean).join(' ') : undefined,
     browser_name: r.browser.name || undefined,
     browser_version: r.browser.version || undefined,
-    is_bot: isbot(ua),
+    is_bot: !server && isbot(ua),
   };
 }
