@@ -265,10 +265,10 @@ export function truth(
       continue;
     const group = JSON.stringify(q.groupBy.map((g) => dimValue(row, g)));
     const day = localDay(row.activity_timestamp, q.tz);
-    let byDay = days.get(group);
-    if (!byDay) days.set(group, (byDay = new Map()));
-    let set = byDay.get(day);
-    if (!set) byDay.set(day, (set = new Set()));
+    const byDay = days.get(group) ?? new Map<string, Set<string>>();
+    days.set(group, byDay);
+    const set = byDay.get(day) ?? new Set<string>();
+    byDay.set(day, set);
     set.add(row.actor_id);
     const k = `${group}\0${row.actor_id}`;
     first.set(k, Math.min(first.get(k) ?? Number.POSITIVE_INFINITY, row.activity_timestamp));

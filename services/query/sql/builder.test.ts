@@ -1,0 +1,125 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  buildActiveUsersQuery,
+  buildDimensionValuesQuery,
+  buildEventCountsQuery,
+  isWholeHourZone,
+  quoteString,
+} from './builder.ts';
+
+const base = { from: '2024-03-01', to: '2024-03-07', tz: 'UTC', window: 'rolling' as const };
+
+/** Unescapes a ClickHouse string literal the way the server's lexer does. */
+function unquote(lit: string): string {
+  expect(lit.startsWith("'") && lit.endsWith("'")).toBe(true);
+  const body = lit.slice(1, -1);
+  let out = '';
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i] as string;
+    if (c === "'") throw new Error(`unescaped quote at ${i}`);
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const n = body[++i] as string;
+    out += ({ n: '\n', r: '\r', t: '\t', '0': '\0', b: '\b', f: '\f' } as Record<string, string>)[n] ?? n;
+  }
+  return out;
+}
+
+const INJECTIONS = [
+  "'; DROP TABLE fact_user_activity; --",
+  "\\'; DROP DATABASE analytics; --",
+  "x' OR 1=1 OR 'a'='a",
+  'x\\',
+  "\\\\' UNION ALL SELECT * FROM system.users --",
+  "a'/*",
+  "\0'\n) FORMAT TSV",
+  '`backtick`',
+  '" OR ""="',
+  "é'漢字'🙂",
+];
+
+describe('quoteString', () => {
+  it('round-trips any string and never lets a quote end the literal', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => unquote(quoteString(s)) === s));
+    for (const s of INJECTIONS) expect(unquote(quoteString(s))).toBe(s);
+  });
+});
+
+describe('buildActiveUsersQuery', () => {
+  it('reads the smallest rollup that covers the filters and group-bys', () => {
+    expect(buildActiveUsersQuery(base).source).toBe('rollup_users_hourly_total');
+    expect(buildActiveUsersQuery({ ...base, groupBy: ['feature'] }).source).toBe(
+      'rollup_users_hourly_feature',
+    );
+    expect(
+      buildActiveUsersQuery({ ...base, filters: { country: ['DE'] }, groupBy: ['feature'] }).source,
+    ).toBe('rollup_users_hourly_slice');
+  });
+
+  it('excludes test accounts and bots unless asked', () => {
+    expect(buildActiveUsersQuery(base).sql).toContain('is_test_account = 0 AND is_bot = 0');
+    const all = buildActiveUsersQuery({ ...base, includeTest: true, includeBots: true }).sql;
+    expect(all).not.toContain('is_test_account = 0');
+    expect(all).not.toContain('is_bot = 0');
+  });
+
+  it('falls back to the fact table for zones whose offset is not whole hours', () => {
+    expect(buildActiveUsersQuery({ ...base, tz: 'Europe/Berlin' }).fromRollup).toBe(true);
+    const india = buildActiveUsersQuery({ ...base, tz: 'Asia/Kolkata' });
+    expect(india.fromRollup).toBe(false);
+    expect(india.source).toBe('fact_user_activity');
+    expect(isWholeHourZone('Asia/Kathmandu', 0, 86_400_000)).toBe(false);
+    expect(isWholeHourZone('America/New_York', Date.UTC(2024, 0, 1), Date.UTC(2024, 11, 31))).toBe(true);
+  });
+
+  it('uses calendar week and month conditions for the calendar window', () => {
+    const sql = buildActiveUsersQuery({ ...base, window: 'calendar' }).sql;
+    expect(sql).toContain('toMonday(day) = toMonday(src_day)');
+    expect(sql).toContain('toStartOfMonth(day) = toStartOfMonth(src_day)');
+  });
+
+  it.each([
+    [{ ...base, from: '2024-02-30' }, 'from'],
+    [{ ...base, to: '2024-02-01' }, 'to: before from'],
+    [{ ...base, to: '2026-01-01' }, 'range'],
+    [{ ...base, tz: "UTC'); DROP TABLE x; --" }, 'tz'],
+    [{ ...base, tz: 'Mars/Olympus' }, 'tz'],
+    [{ ...base, filters: { 'country; DROP': ['x'] } as never }, 'unknown dimension'],
+    [{ ...base, filters: { country: [] } }, 'filters.country'],
+    [{ ...base, filters: { country: [1] as never } }, 'filters.country'],
+    [{ ...base, groupBy: ['feature', 'country', 'platform', 'gender'] as const }, 'groupBy'],
+    [{ ...base, groupBy: ['1; DROP TABLE x'] as never }, 'groupBy'],
+    [{ ...base, window: 'weekly' as never }, 'window'],
+  ])('rejects %j', (req, problem) => {
+    expect(() => buildActiveUsersQuery(req as never)).toThrow(problem);
+  });
+
+  it('keeps every injection attempt inside string literals', () => {
+    for (const s of INJECTIONS) {
+      const sql = buildActiveUsersQuery({ ...base, filters: { country: [s], feature: [s, 'ok'] } }).sql;
+      expect(sql).toContain(`country IN (${quoteString(s)})`);
+      // Removing the literals leaves only builder text: no statement separator, comment or keyword.
+      const code = sql.replace(/'(?:[^'\\]|\\.)*'/g, "''");
+      expect(code).not.toMatch(/;|--|\/\*|DROP|UNION|FORMAT|system\./i);
+    }
+  });
+});
+
+describe('buildEventCountsQuery and buildDimensionValuesQuery', () => {
+  it('counts distinct event ids from the facts', () => {
+    const b = buildEventCountsQuery({ ...base, groupBy: ['platform'] });
+    expect(b.sql).toContain('uniqExact(event_id)');
+    expect(b.sql).toContain('GROUP BY day, platform');
+  });
+
+  it('lists a dimension from a rollup that has it, with a bounded limit', () => {
+    const b = buildDimensionValuesQuery({ ...base, dimension: 'activity_type', limit: 5 });
+    expect(b.source).toBe('rollup_users_hourly_feature');
+    expect(b.sql).toContain('LIMIT 5');
+    expect(() => buildDimensionValuesQuery({ ...base, dimension: 'city' as never })).toThrow('dimension');
+    expect(() => buildDimensionValuesQuery({ ...base, dimension: 'country', limit: 1e6 })).toThrow('limit');
+  });
+});
