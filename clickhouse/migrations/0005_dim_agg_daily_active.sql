@@ -6,6 +6,7 @@
 -- and user_segment_key are always NULL here because other slices are served by the query API
 -- (services/query/sql/), which merges states for any combination. Test accounts and bots are
 -- excluded. Ratios are Float64 (Decimal needs an experimental setting on 18.16).
+-- Joined subqueries carry aliases: current ClickHouse requires them.
 -- One arrayJoin copies each state row into its feature's group and the all-features group
 -- (is_all), another fans each day out to the 30 days whose windows contain it.
 CREATE VIEW IF NOT EXISTS dim_agg_daily_active AS
@@ -36,7 +37,7 @@ FROM (
   ARRAY JOIN range(30) AS k
   WHERE day <= today()
   GROUP BY day, is_all, feat
-)
+) AS windows
 ANY LEFT JOIN (
   SELECT toDate(first) AS day, is_all, feat, count() AS new_user_count
   FROM (
@@ -46,4 +47,4 @@ ANY LEFT JOIN (
     GROUP BY user_key, is_all, feat
   )
   GROUP BY day, is_all, feat
-) USING (day, is_all, feat);
+) AS first_days USING (day, is_all, feat);

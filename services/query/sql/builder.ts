@@ -310,7 +310,7 @@ FROM (
   ARRAY JOIN range(${LOOKBACK_DAYS + 1}) AS k
   WHERE day >= toDate(${quoteString(isoDay(v.fromMs))}) AND day <= toDate(${quoteString(isoDay(v.toMs))})
   GROUP BY day${g}
-)
+) AS windows
 ANY LEFT JOIN (
   SELECT toDate(first, ${tzLit(v)}) AS day${g}, count() AS new_users
   FROM (
@@ -320,7 +320,7 @@ ANY LEFT JOIN (
   )
   WHERE first >= ${localMidnight(v, v.fromMs)} AND first < ${localMidnight(v, scanTo)}
   GROUP BY day${g}
-) USING (day${g})
+) AS first_days USING (day${g})
 ORDER BY day${g}`;
   return { sql, source: source.table, fromRollup: whole };
 }
