@@ -31,11 +31,17 @@ function fakeStore(seen: ActiveUsersQuery[], failPing = false): QueryStore {
             returning_users: 2,
           },
         ],
-        source: q.exact ? 'raw' : 'rollup',
+        source: 'rollup_users_hourly_slice',
+        fromRollup: true,
         truncated: false,
       };
     },
-    eventCount: async (q) => ({ rows: [{ date: q.from, events: 42 }], source: 'raw', truncated: false }),
+    eventCount: async (q) => ({
+      rows: [{ date: q.from, events: 42 }],
+      source: 'fact_user_activity',
+      fromRollup: false,
+      truncated: false,
+    }),
     dimensionValues: async (q) => ({
       dimension: q.dimension,
       values: [{ value: 'US', users: 10 }],
@@ -56,7 +62,7 @@ async function app(
     logger: createLogger('query-test', 'silent'),
     store: fakeStore(seen, failPing),
     registry: createRegistry('query'),
-    limits: { maxRangeDays: 400, maxExactRangeDays: 31 },
+    limits: { maxRangeDays: 400 },
     tokens,
     rateLimitPerMinute: 1000,
     dashboardDir,
@@ -102,7 +108,8 @@ describe('query app', () => {
       window: 'rolling',
       group_by: ['country'],
       filters: { country: ['US', 'DE'] },
-      source: 'rollup',
+      source: 'rollup_users_hourly_slice',
+      from_rollup: true,
       truncated: false,
     });
     expect(seen.at(-1)?.filters).toEqual({ country: ['US', 'DE'] });

@@ -42,7 +42,6 @@ export async function buildApp(deps: AppDeps) {
     loggerInstance: deps.logger,
     // Read-only service: no route takes a body.
     bodyLimit: 1024,
-    disableRequestLogging: false,
     routerOptions: { maxParamLength: 200 },
     // Querystring schemas say "a string, or an array when the key repeats" (routes/api.ts).
     ajv: { customOptions: { allowUnionTypes: true } },
@@ -148,6 +147,9 @@ export async function buildApp(deps: AppDeps) {
     // The bundle is rebuilt at start; a browser must revalidate rather than keep an old one.
     cacheControl: true,
     maxAge: 0,
+    // Routes for the built files only (listed at start), so any other path gets the JSON 404
+    // below instead of a file-system lookup.
+    wildcard: false,
   });
 
   app.setNotFoundHandler((request, reply) =>

@@ -4,6 +4,7 @@
  * local stack; any shared deployment sets tokens.
  */
 import { int, list, oneOf, readConfig, str, url } from '../lib/config.ts';
+import { MAX_RANGE_DAYS } from './sql/builder.ts';
 
 export const QUERY_CONFIG = {
   HOST: str('address to listen on (0.0.0.0 in a container)', '127.0.0.1'),
@@ -16,8 +17,7 @@ export const QUERY_CONFIG = {
   CLICKHOUSE_TIMEOUT_MS: int('HTTP timeout of one ClickHouse query', 20_000, 100, 600_000),
   QUERY_TOKENS: list('comma-separated bearer tokens for /v1; unset = open read access', []),
   QUERY_RATE_LIMIT_PER_MINUTE: int('requests per minute per token or client address on /v1', 600, 1),
-  QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', 400, 1, 5000),
-  QUERY_EXACT_MAX_RANGE_DAYS: int('longest span for exact=true (scans raw events)', 31, 1, 400),
+  QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', MAX_RANGE_DAYS, 1, MAX_RANGE_DAYS),
   QUERY_DASHBOARD_DIR: str('where the dashboard bundle is built at start', ''),
   SHUTDOWN_DEADLINE_MS: int('hard deadline for a graceful shutdown', 10_000, 100, 120_000),
 };

@@ -8,33 +8,22 @@
  * server-side query parameters.
  */
 
-/** Dimension names of the API contract (issue 6), in the order the dashboard shows them. */
-export const DIMENSIONS = [
-  'feature',
-  'feature_category',
-  'activity_type',
-  'device_type',
-  'platform',
-  'app_version',
-  'continent',
-  'country',
-  'region',
-  'segment',
-  'gender',
-  'age_band',
-] as const;
+import {
+  DIMENSIONS,
+  type Dimension,
+  MAX_FILTER_VALUES,
+  MAX_GROUP_BY,
+  MAX_VALUE_LENGTH,
+} from './sql/builder.ts';
 
-export type Dimension = (typeof DIMENSIONS)[number];
+// The SQL builder owns the dimension allow-list and its bounds; the API validates against the same.
+export { DIMENSIONS, type Dimension, MAX_FILTER_VALUES, MAX_GROUP_BY };
+export const MAX_FILTER_VALUE_LENGTH = MAX_VALUE_LENGTH;
 
 export type Filters = Readonly<Partial<Record<Dimension, readonly string[]>>>;
 
 export const WINDOWS = ['rolling', 'calendar'] as const;
 export type Window = (typeof WINDOWS)[number];
-
-export const MAX_GROUP_BY = 3;
-/** Per dimension; a picker never sends more, and it bounds the size of the generated IN list. */
-export const MAX_FILTER_VALUES = 100;
-export const MAX_FILTER_VALUE_LENGTH = 256;
 
 export interface SliceQuery {
   readonly from: string;
@@ -48,8 +37,6 @@ export interface SliceQuery {
 export interface ActiveUsersQuery extends SliceQuery {
   readonly window: Window;
   readonly groupBy: readonly Dimension[];
-  /** Count from the raw fact table instead of the rollup states (small ranges only). */
-  readonly exact: boolean;
 }
 
 export interface EventCountQuery extends SliceQuery {
@@ -62,10 +49,8 @@ export interface DimensionValuesQuery extends SliceQuery {
 }
 
 export interface Limits {
-  /** Longest accepted from..to span, in days (inclusive). */
+  /** Longest accepted from..to span, in days (inclusive); at most the builder's MAX_RANGE_DAYS. */
   readonly maxRangeDays: number;
-  /** Longest span for exact=true, which scans the raw fact table. */
-  readonly maxExactRangeDays: number;
 }
 
 /** One problem with a request; `valid` lists the accepted names when a name was not one of them. */
@@ -83,7 +68,7 @@ export type Parsed<T> =
 export type RawQuery = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 const SLICE_PARAMS = ['from', 'to', 'tz', 'include_test', 'include_bots'] as const;
-export const ACTIVE_USERS_PARAMS = [...SLICE_PARAMS, 'window', 'group_by', 'exact', ...DIMENSIONS] as const;
+export const ACTIVE_USERS_PARAMS = [...SLICE_PARAMS, 'window', 'group_by', ...DIMENSIONS] as const;
 export const EVENT_COUNT_PARAMS = [...SLICE_PARAMS, 'group_by', ...DIMENSIONS] as const;
 export const DIMENSION_VALUES_PARAMS = [...SLICE_PARAMS, 'limit', ...DIMENSIONS] as const;
 
@@ -92,9 +77,10 @@ export const MAX_DIMENSION_VALUES = 1000;
 
 const DAY_MS = 86_400_000;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
-// ClickHouse's Date covers 1970-01-01..2105; the rollups never hold anything outside it.
-const MIN_DATE = '1970-01-01';
-const MAX_DATE = '2105-12-31';
+// ClickHouse's Date covers 1970..2105; the builder keeps a month of margin on both ends for the
+// window lookback, so the API accepts what the builder accepts.
+const MIN_DATE = '1970-02-01';
+const MAX_DATE = '2099-12-31';
 // IANA names are ASCII letters, digits and _ + - /; anything else is refused before it reaches the
 // Intl check or the SQL builder.
 const TZ_RE = /^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/;
@@ -300,20 +286,7 @@ function done<T>(r: Reader, value: T): Parsed<T> {
 export function parseActiveUsers(raw: RawQuery, limits: Limits, now: Date): Parsed<ActiveUsersQuery> {
   const r = new Reader(raw, ACTIVE_USERS_PARAMS);
   const slice = readSlice(r, limits, now);
-  const q: ActiveUsersQuery = {
-    ...slice,
-    window: r.oneOf('window', WINDOWS, 'rolling'),
-    groupBy: r.groupBy(),
-    exact: r.bool('exact'),
-  };
-  const span = (dayNumber(q.to) ?? 0) - (dayNumber(q.from) ?? 0) + 1;
-  if (q.exact && span > limits.maxExactRangeDays) {
-    r.fail(
-      'exact',
-      `exact=true scans raw events and is limited to ${limits.maxExactRangeDays} days (got ${span})`,
-    );
-  }
-  return done(r, q);
+  return done(r, { ...slice, window: r.oneOf('window', WINDOWS, 'rolling'), groupBy: r.groupBy() });
 }
 
 export function parseEventCount(raw: RawQuery, limits: Limits, now: Date): Parsed<EventCountQuery> {

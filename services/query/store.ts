@@ -9,8 +9,10 @@ export type ResultRow = Readonly<Record<string, string | number>>;
 
 export interface SeriesResult {
   readonly rows: readonly ResultRow[];
-  /** Where the numbers came from: the rollup states, or (exact=true) the raw fact table. */
-  readonly source: 'rollup' | 'raw';
+  /** Table the numbers came from (a rollup, or fact_user_activity for event counts and zones
+   * whose offset is not a whole hour, see sql/builder.ts). */
+  readonly source: string;
+  readonly fromRollup: boolean;
   /** True when more rows matched than the store returns (MAX_RESULT_ROWS). */
   readonly truncated: boolean;
 }

@@ -39,8 +39,6 @@ const PARAM_DOCS: Record<string, string> = {
   group_by: `Comma-separated dimension names, at most 3. One of: ${DIMENSIONS.join(', ')}.`,
   include_test: 'Count test accounts (default false).',
   include_bots: 'Count traffic flagged as bots (default false).',
-  exact:
-    'true: count from the raw fact table instead of the rollup sketches. Cost grows with the events in the range, so it is limited to short ranges.',
   limit: 'Most values returned (default 200).',
 };
 
@@ -158,8 +156,8 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions> = async (app: FastifyInst
           ...sliceMeta(q),
           window: q.window,
           group_by: q.groupBy,
-          exact: q.exact,
           source: r.source,
+          from_rollup: r.fromRollup,
           truncated: r.truncated,
           row_count: r.rows.length,
         },
@@ -192,6 +190,7 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions> = async (app: FastifyInst
           ...sliceMeta(q),
           group_by: q.groupBy,
           source: r.source,
+          from_rollup: r.fromRollup,
           truncated: r.truncated,
           row_count: r.rows.length,
         },

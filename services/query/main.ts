@@ -1,0 +1,76 @@
+/**
+ * Composition root of the query service: reads config, builds the dashboard bundle, the read-only
+ * ClickHouse client and the app, installs signal handlers and listens. Nothing else reads the
+ * environment.
+ */
+import { createClickHouse } from '../lib/clickhouse.ts';
+import { ConfigError } from '../lib/errors.ts';
+import { createLogger } from '../lib/logger.ts';
+import { createRegistry } from '../lib/metrics.ts';
+import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
+import { buildApp } from './app.ts';
+import { createClickHouseStore } from './clickhouse-store.ts';
+import { readQueryConfig } from './config.ts';
+import { buildDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard/build.ts';
+
+let config: ReturnType<typeof readQueryConfig>;
+try {
+  config = readQueryConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`query: ${err.message}\n`);
+  process.exit(2);
+}
+
+const logger = createLogger('query', config.LOG_LEVEL);
+const dashboardDir = await buildDashboard(config.QUERY_DASHBOARD_DIR || DEFAULT_DASHBOARD_DIR);
+// No per-query settings are sent: a readonly=1 user may not change them, and its profile already
+// carries the limits (max_execution_time, max_memory_usage, max_rows_to_read).
+const clickhouse = createClickHouse({
+  url: config.CLICKHOUSE_URL,
+  database: config.CLICKHOUSE_DATABASE,
+  username: config.CLICKHOUSE_USER,
+  password: config.CLICKHOUSE_PASSWORD,
+  requestTimeoutMs: config.CLICKHOUSE_TIMEOUT_MS,
+  application: 'query',
+  logger,
+});
+
+let shuttingDown = false;
+const app = await buildApp({
+  logger,
+  store: createClickHouseStore(clickhouse),
+  registry: createRegistry('query'),
+  limits: { maxRangeDays: config.QUERY_MAX_RANGE_DAYS },
+  tokens: config.QUERY_TOKENS,
+  rateLimitPerMinute: config.QUERY_RATE_LIMIT_PER_MINUTE,
+  dashboardDir,
+  isShuttingDown: () => shuttingDown,
+});
+
+const shutdown = createShutdown({
+  logger,
+  deadlineMs: config.SHUTDOWN_DEADLINE_MS,
+  steps: [
+    {
+      name: 'readiness off',
+      run: async () => {
+        shuttingDown = true;
+      },
+    },
+    // Finishes in-flight requests, then stops listening.
+    { name: 'http', run: () => app.close() },
+    { name: 'clickhouse', run: () => clickhouse.close() },
+  ],
+});
+installSignalHandlers(shutdown, logger);
+
+await app.listen({ host: config.HOST, port: config.PORT });
+logger.info(
+  {
+    database: config.CLICKHOUSE_DATABASE,
+    user: config.CLICKHOUSE_USER,
+    auth: config.QUERY_TOKENS.length > 0 ? 'bearer' : 'open',
+  },
+  'query service ready',
+);

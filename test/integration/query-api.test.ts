@@ -1,0 +1,473 @@
+/**
+ * The query API against the real ClickHouse (18.16): a seeded data set goes in through the ingest
+ * path (migrations, then ingest_user_activity inserts, as the consumer does), and the HTTP answers
+ * for random slices, group-bys, time zones and both window kinds are compared with exact numbers
+ * computed here from the generated events. Also: every validation rule over HTTP, an SQL-injection
+ * corpus, and the read-only user's inability to write.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../clickhouse/migrate.ts';
+import {
+  type ClickHouseClient,
+  clickhouseErrorCode,
+  createClickHouse,
+} from '../../services/lib/clickhouse.ts';
+import { createLogger } from '../../services/lib/logger.ts';
+import { createRegistry } from '../../services/lib/metrics.ts';
+import { buildApp, type QueryApp } from '../../services/query/app.ts';
+import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
+import { DIMENSIONS, type Dimension } from '../../services/query/params.ts';
+import { clickhouseUrl, freshDatabase, type TestDatabase } from '../harness/services.ts';
+import { type Dataset, dimValue, generate, localDay, rng } from './datamodel-dataset.ts';
+
+const DAY_MS = 86_400_000;
+/** clickhouse/README.md: uniq's measured worst relative error is under 1% up to 1e6 distinct. */
+const SKETCH_BOUND = 0.01;
+// A fixed period that spans both the US (Mar 9) and the EU (Mar 30) daylight-saving changes.
+const LAST_DAY = Date.UTC(2025, 3, 10);
+const DAYS = 75;
+const ZONES = [
+  'UTC',
+  'America/New_York',
+  'Europe/Berlin',
+  'Asia/Tokyo',
+  'Asia/Kolkata',
+  'Australia/Adelaide',
+];
+
+let db: TestDatabase;
+let reader: ClickHouseClient;
+let app: QueryApp;
+let data: Dataset;
+let worstError = 0;
+
+const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+const addDays = (day: string, n: number): string => iso(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS);
+const monday = (day: string): string => addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
+
+interface Slice {
+  from: string;
+  to: string;
+  tz: string;
+  window: 'rolling' | 'calendar';
+  filters: Partial<Record<Dimension, string[]>>;
+  groupBy: Dimension[];
+  includeTest: boolean;
+  includeBots: boolean;
+}
+
+type Row = typeof data.rows extends readonly (infer R)[] ? R : never;
+
+function matches(row: Row, s: Pick<Slice, 'filters' | 'includeTest' | 'includeBots'>): boolean {
+  if (!s.includeTest && row.is_test_account) return false;
+  if (!s.includeBots && row.is_bot) return false;
+  return Object.entries(s.filters).every(([d, vs]) =>
+    (vs as string[]).includes(dimValue(row, d as Dimension)),
+  );
+}
+
+interface Measures {
+  dau: number;
+  wau: number;
+  mau: number;
+  new_users: number;
+  returning_users: number;
+}
+
+/** Exact answers: distinct actors per local day and group, windows, first-ever-in-slice days. */
+function truth(s: Slice): Map<string, Measures> {
+  const byGroup = new Map<string, Map<string, Set<string>>>();
+  const first = new Map<string, number>();
+  for (const row of data.rows) {
+    if (!matches(row, s)) continue;
+    const group = JSON.stringify(s.groupBy.map((g) => dimValue(row, g)));
+    const day = localDay(row.activity_timestamp, s.tz);
+    let days = byGroup.get(group);
+    if (!days) byGroup.set(group, (days = new Map()));
+    let actors = days.get(day);
+    if (!actors) days.set(day, (actors = new Set()));
+    actors.add(row.actor_id);
+    const k = `${group}\0${row.actor_id}`;
+    first.set(k, Math.min(first.get(k) ?? Number.POSITIVE_INFINITY, row.activity_timestamp));
+  }
+  const fresh = new Map<string, number>();
+  for (const [k, ts] of first) {
+    const key = `${localDay(ts, s.tz)}\0${k.split('\0')[0]}`;
+    fresh.set(key, (fresh.get(key) ?? 0) + 1);
+  }
+  const out = new Map<string, Measures>();
+  for (const [group, days] of byGroup) {
+    for (let day = s.from; day <= s.to; day = addDays(day, 1)) {
+      const distinct = (start: string): number => {
+        const set = new Set<string>();
+        for (let d = start; d <= day; d = addDays(d, 1)) for (const a of days.get(d) ?? []) set.add(a);
+        return set.size;
+      };
+      const dau = distinct(day);
+      const wau = distinct(s.window === 'rolling' ? addDays(day, -6) : monday(day));
+      const mau = distinct(s.window === 'rolling' ? addDays(day, -29) : `${day.slice(0, 8)}01`);
+      // Nothing in any window: the API has no row either (a calendar week can reach into the
+      // previous month, so MAU alone does not decide).
+      if (dau + wau + mau === 0) continue;
+      const n = fresh.get(`${day}\0${group}`) ?? 0;
+      out.set(`${day}\0${group}`, { dau, wau, mau, new_users: n, returning_users: Math.max(0, dau - n) });
+    }
+  }
+  return out;
+}
+
+function query(s: Slice): string {
+  const p = new URLSearchParams({ from: s.from, to: s.to, tz: s.tz, window: s.window });
+  if (s.groupBy.length > 0) p.set('group_by', s.groupBy.join(','));
+  for (const [d, vs] of Object.entries(s.filters)) for (const v of vs) p.append(d, v);
+  if (s.includeTest) p.set('include_test', 'true');
+  if (s.includeBots) p.set('include_bots', 'true');
+  return p.toString();
+}
+
+async function get(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await app.inject({ url });
+  return { status: res.statusCode, body: res.json() };
+}
+
+const ZERO: Measures = { dau: 0, wau: 0, mau: 0, new_users: 0, returning_users: 0 };
+
+/** Compares every measure of every (day, group) within the sketch bound; missing rows are zeros. */
+function expectClose(api: Map<string, Measures>, exact: Map<string, Measures>, label: string): void {
+  for (const key of new Set([...api.keys(), ...exact.keys()])) {
+    const a = api.get(key) ?? ZERO;
+    const t = exact.get(key) ?? ZERO;
+    for (const m of Object.keys(ZERO) as (keyof Measures)[]) {
+      // new users come from exact per-user minimums; returning = dau - new inherits dau's bound.
+      const bound = m === 'new_users' ? 0 : Math.ceil(SKETCH_BOUND * t[m]);
+      const err = Math.abs(a[m] - t[m]);
+      if (t[m] > 0) worstError = Math.max(worstError, err / t[m]);
+      if (err > bound) {
+        throw new Error(
+          `${label}: ${m} at ${key.replace('\0', ' ')} is ${a[m]}, exact ${t[m]} (bound ${bound})`,
+        );
+      }
+    }
+  }
+}
+
+function valuesOf(d: Dimension): string[] {
+  return [...new Set(data.rows.map((r) => dimValue(r, d)))].sort();
+}
+
+beforeAll(async () => {
+  db = await freshDatabase('query');
+  await migrate({ client: db.client, database: db.name });
+  data = generate(6, 1200, DAYS, LAST_DAY);
+  for (let i = 0; i < data.rows.length; i += 10_000) {
+    await db.client.insert({
+      table: 'ingest_user_activity',
+      format: 'JSONEachRow',
+      values: data.rows.slice(i, i + 10_000),
+    });
+  }
+  // At-least-once delivery: a re-sent batch must change no number.
+  await db.client.insert({
+    table: 'ingest_user_activity',
+    format: 'JSONEachRow',
+    values: data.rows.slice(0, 3000),
+  });
+  reader = createClickHouse({ url: clickhouseUrl(), database: db.name, username: 'analytics_reader' });
+  app = await buildApp({
+    logger: createLogger('query-it', 'silent'),
+    store: createClickHouseStore(reader),
+    registry: createRegistry('query'),
+    limits: { maxRangeDays: 400 },
+    tokens: [],
+    rateLimitPerMinute: 100_000,
+    // The page is not under test here (dashboard.test.ts does that); an empty directory serves nothing.
+    dashboardDir: mkdtempSync(join(tmpdir(), 'query-api-')),
+    isShuttingDown: () => false,
+    now: () => new Date(LAST_DAY + 12 * 3_600_000),
+  });
+});
+
+afterAll(async () => {
+  process.stderr.write(`[query-api] worst relative error vs exact: ${(worstError * 100).toFixed(3)}%\n`);
+  await app?.close();
+  await reader?.close();
+  await db?.drop();
+});
+
+describe('active users equal exact truth', () => {
+  it('for 40 random slices, group-bys, zones and windows', async () => {
+    const r = rng(2024);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+    const firstDay = LAST_DAY - (DAYS - 1) * DAY_MS;
+    for (let i = 0; i < 40; i++) {
+      const start = firstDay + Math.floor(r() * (DAYS - 1)) * DAY_MS;
+      const end = Math.min(LAST_DAY, start + Math.floor(r() * 35) * DAY_MS);
+      const dims = [...DIMENSIONS].sort(() => r() - 0.5);
+      const filters: Partial<Record<Dimension, string[]>> = {};
+      for (const d of dims.slice(0, Math.floor(r() * 3))) {
+        const vs = valuesOf(d);
+        filters[d] = [...new Set([pick(vs), pick(vs)])];
+      }
+      const s: Slice = {
+        from: iso(start),
+        to: iso(end),
+        tz: pick(ZONES),
+        window: r() < 0.5 ? 'rolling' : 'calendar',
+        filters,
+        groupBy: dims.slice(3, 3 + Math.floor(r() * 3)),
+        includeTest: r() < 0.2,
+        includeBots: r() < 0.2,
+      };
+      const res = await get(`/v1/active-users?${query(s)}`);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      const api = new Map<string, Measures>();
+      for (const row of res.body.rows as Record<string, number | string>[]) {
+        const group = JSON.stringify(s.groupBy.map((g) => row[g]));
+        api.set(`${row.date}\0${group}`, row as unknown as Measures);
+        // Stickiness is derived from the same row.
+        expect(row.dau_mau).toBeCloseTo(Number(row.mau) > 0 ? Number(row.dau) / Number(row.mau) : 0, 3);
+      }
+      expectClose(api, truth(s), `slice ${i} ${query(s)}`);
+    }
+  });
+
+  it('distinguishes rolling from calendar windows, and new from returning users', async () => {
+    const base: Slice = {
+      from: '2025-03-01',
+      to: '2025-03-31',
+      tz: 'UTC',
+      window: 'rolling',
+      filters: {},
+      groupBy: [],
+      includeTest: false,
+      includeBots: false,
+    };
+    type ApiRow = Measures & { date: string };
+    const rolling = (await get(`/v1/active-users?${query(base)}`)).body.rows as ApiRow[];
+    const calendar = (await get(`/v1/active-users?${query({ ...base, window: 'calendar' })}`)).body
+      .rows as ApiRow[];
+    // On the 1st of a month the calendar MAU is that day's DAU; rolling MAU spans 30 days.
+    const firstRolling = rolling[0] as ApiRow;
+    const firstCalendar = calendar[0] as ApiRow;
+    expect(firstCalendar.mau).toBe(firstCalendar.dau);
+    expect(firstRolling.mau).toBeGreaterThan(firstRolling.dau);
+    // On the month's last day the calendar MAU is the whole month.
+    const exactCal = truth({ ...base, window: 'calendar' });
+    expect((calendar.at(-1) as ApiRow).mau).toBeGreaterThan(firstCalendar.mau);
+    expectClose(new Map(calendar.map((row) => [`${row.date}\0[]`, row])), exactCal, 'calendar');
+    for (const row of rolling) {
+      expect(row.new_users + row.returning_users).toBe(row.dau);
+    }
+    expect(rolling.some((row) => row.new_users > 0)).toBe(true);
+    expect(rolling.some((row) => row.returning_users > 0)).toBe(true);
+  });
+});
+
+describe('event counts and dimension values', () => {
+  it('counts each event once despite the re-sent batch, per day and group', async () => {
+    const s = {
+      from: '2025-02-10',
+      to: '2025-03-12',
+      tz: 'America/New_York',
+      groupBy: ['platform' as Dimension],
+    };
+    const res = await get(`/v1/events/count?from=${s.from}&to=${s.to}&tz=${s.tz}&group_by=platform`);
+    expect(res.status).toBe(200);
+    const exact = new Map<string, Set<string>>();
+    for (const row of data.rows) {
+      if (!matches(row, { filters: {}, includeTest: false, includeBots: false })) continue;
+      const day = localDay(row.activity_timestamp, s.tz);
+      if (day < s.from || day > s.to) continue;
+      const k = `${day} ${row.platform ?? ''}`;
+      let set = exact.get(k);
+      if (!set) exact.set(k, (set = new Set()));
+      set.add(row.event_id);
+    }
+    const api = new Map(
+      (res.body.rows as { date: string; platform: string; events: number }[]).map((r) => [
+        `${r.date} ${r.platform}`,
+        r.events,
+      ]),
+    );
+    expect(api).toEqual(new Map([...exact].map(([k, set]) => [k, set.size])));
+  });
+
+  it('lists dimension values with their active users, most users first', async () => {
+    const res = await get('/v1/dimensions/country?from=2025-03-01&to=2025-03-31&segment=pro');
+    expect(res.status).toBe(200);
+    const exact = new Map<string, Set<string>>();
+    for (const row of data.rows) {
+      if (!matches(row, { filters: { segment: ['pro'] }, includeTest: false, includeBots: false })) continue;
+      const day = localDay(row.activity_timestamp, 'UTC');
+      if (day < '2025-03-01' || day > '2025-03-31') continue;
+      const v = dimValue(row, 'country');
+      let set = exact.get(v);
+      if (!set) exact.set(v, (set = new Set()));
+      set.add(row.actor_id);
+    }
+    const values = res.body.values as { value: string; users: number }[];
+    expect(values.map((v) => v.value).sort()).toEqual([...exact.keys()].sort());
+    for (const v of values) {
+      const t = exact.get(v.value)?.size ?? 0;
+      expect(Math.abs(v.users - t)).toBeLessThanOrEqual(Math.ceil(SKETCH_BOUND * t));
+    }
+    expect(values.map((v) => v.users)).toEqual([...values.map((v) => v.users)].sort((a, b) => b - a));
+  });
+});
+
+describe('validation over HTTP', () => {
+  it.each([
+    ['unknown parameter', '/v1/active-users?contry=US', 'valid parameters:'],
+    ['unknown group-by dimension', '/v1/active-users?group_by=city', 'valid dimensions:'],
+    ['unknown dimension name', '/v1/dimensions/city', 'valid dimensions:'],
+    ['more than 3 group-bys', '/v1/active-users?group_by=feature,country,platform,segment', 'at most 3'],
+    ['repeated group-by', '/v1/active-users?group_by=country,country', 'appears twice'],
+    ['not a date', '/v1/active-users?from=2025-02-30', 'calendar date'],
+    ['date out of range', '/v1/active-users?from=1970-01-01&to=1970-01-05', 'between'],
+    ['from after to', '/v1/active-users?from=2025-03-02&to=2025-03-01', 'must not be after'],
+    ['range too long', '/v1/active-users?from=2020-01-01&to=2025-01-01', 'at most 400'],
+    ['unknown zone', '/v1/active-users?tz=Mars/Base', 'IANA time zone'],
+    ['bad window', '/v1/active-users?window=weekly', 'rolling, calendar'],
+    ['bad boolean', '/v1/active-users?include_test=maybe', 'true or false'],
+    ['repeated scalar', '/v1/active-users?tz=UTC&tz=Asia/Tokyo', 'given 2 times'],
+    ['control character', '/v1/active-users?country=U%00S', 'control characters'],
+    ['overlong value', `/v1/active-users?country=${'x'.repeat(300)}`, 'at most 256'],
+    ['window on event counts', '/v1/events/count?window=rolling', 'unknown parameter "window"'],
+    ['bad limit', '/v1/dimensions/country?limit=5000', 'limit'],
+  ])('%s -> 400', async (_name, url, message) => {
+    const res = await get(url);
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('QUERY_PARAM_INVALID');
+    expect(String(res.body.message)).toContain(message);
+  });
+});
+
+describe('SQL injection corpus', () => {
+  const CORPUS = [
+    "' OR 1=1 --",
+    "US' OR '1'='1",
+    "US'); DROP TABLE fact_user_activity; --",
+    "\\' OR 1=1 --",
+    'US\\',
+    "\\\\' OR ''='",
+    "' UNION ALL SELECT name, 1 FROM system.tables --",
+    "US' FORMAT TabSeparated --",
+    "'; SELECT sleep(3); --",
+    'US` OR 1=1',
+    '"US" OR 1=1',
+    'US /* */ OR 1=1',
+    'US\u2019 OR \u20181\u2019=\u20181',
+    'ＵＳ',
+    "🙂' OR 1=1 --",
+    "'".repeat(256),
+    '\\'.repeat(255),
+    '%27%20OR%201%3D1',
+    "' || '",
+    "x' AND 1=(SELECT count() FROM system.one) AND 'a'='a",
+  ];
+
+  /** The tables and the distinct events: what a successful injection would change. */
+  async function fingerprint(): Promise<string> {
+    const rs = await db.client.query({
+      query: `SELECT
+        (SELECT groupArray(name) FROM (SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name)) AS tables,
+        (SELECT uniqExact(event_id) FROM fact_user_activity) AS events`,
+      format: 'JSONEachRow',
+    });
+    return JSON.stringify(await rs.json());
+  }
+
+  it('treats every payload in a filter value as a literal that matches nothing', async () => {
+    const before = await fingerprint();
+    for (const payload of CORPUS) {
+      for (const dim of ['country', 'feature', 'segment'] as const) {
+        const p = new URLSearchParams({ from: '2025-03-01', to: '2025-03-10', group_by: dim });
+        p.append(dim, payload);
+        const res = await get(`/v1/active-users?${p}`);
+        expect(res.status, `${dim}=${payload}: ${JSON.stringify(res.body)}`).toBe(200);
+        const rows = res.body.rows as { dau: number; mau: number; [k: string]: unknown }[];
+        expect(
+          rows.filter((r) => r.mau > 0),
+          `${dim}=${payload}`,
+        ).toEqual([]);
+        const counts = await get(`/v1/events/count?${p}`);
+        expect(counts.body.rows, `${dim}=${payload}`).toEqual([]);
+        const values = await get(`/v1/dimensions/${dim}?${new URLSearchParams([[dim, payload]])}`);
+        expect(values.body.values, `${dim}=${payload}`).toEqual([]);
+      }
+    }
+    expect(await fingerprint()).toBe(before);
+  });
+
+  it('refuses every payload as a name, zone, date, group-by or limit', async () => {
+    for (const payload of CORPUS) {
+      const e = encodeURIComponent(payload);
+      for (const url of [
+        `/v1/active-users?group_by=${e}`,
+        `/v1/active-users?group_by=country,${e}`,
+        `/v1/active-users?tz=${e}`,
+        `/v1/active-users?from=${e}`,
+        `/v1/active-users?window=${e}`,
+        `/v1/active-users?${e}=1`,
+        `/v1/dimensions/${e}`,
+        `/v1/dimensions/country?limit=${e}`,
+      ]) {
+        const res = await get(url);
+        // 414: a path parameter longer than the router accepts.
+        expect([400, 404, 414], `${url}: ${res.status}`).toContain(res.status);
+      }
+    }
+  });
+});
+
+describe('the read-only user', () => {
+  it('cannot write, create, drop, alter or lift its own limits', async () => {
+    const attempts = [
+      `INSERT INTO ingest_user_activity (event_id) VALUES ('x')`,
+      'CREATE TABLE evil (x UInt8) ENGINE = Memory',
+      'DROP TABLE fact_user_activity',
+      'TRUNCATE TABLE fact_user_activity',
+      'ALTER TABLE fact_user_activity DELETE WHERE 1',
+      `CREATE DATABASE evil_${db.name}`,
+    ];
+    for (const query of attempts) {
+      const err = await reader.command({ query }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(clickhouseErrorCode(err), query).toBe(164); // READONLY
+    }
+    const lifted = await reader
+      .query({
+        query: 'SELECT 1',
+        format: 'JSONEachRow',
+        clickhouse_settings: { max_execution_time: 100_000 },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(clickhouseErrorCode(lifted)).toBe(164);
+    const rs = await reader.query({
+      query: `SELECT name, value FROM system.settings
+        WHERE name IN ('readonly', 'max_execution_time', 'max_memory_usage', 'max_rows_to_read') ORDER BY name`,
+      format: 'JSONEachRow',
+    });
+    const settings = Object.fromEntries(
+      (await rs.json<{ name: string; value: string }>()).map((s) => [s.name, s.value]),
+    );
+    expect(settings.readonly).toBe('1');
+    for (const limit of ['max_execution_time', 'max_memory_usage', 'max_rows_to_read']) {
+      expect(Number(settings[limit]), limit).toBeGreaterThan(0);
+    }
+    const [[tables]] = [
+      await (
+        await db.client.query({ query: 'EXISTS TABLE fact_user_activity', format: 'JSONEachRow' })
+      ).json(),
+    ];
+    expect(tables).toEqual({ result: 1 });
+  });
+});
