@@ -31,6 +31,7 @@ import { registerSharedSchemas } from './routes/common.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { segmentHandler, segmentRoutes } from './routes/segment.ts';
+import { own } from './validation/validate.ts';
 
 export interface AppDeps {
   readonly config: CollectorConfig;
@@ -94,7 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err: FastifyError | PipelineError, req, reply) => {
     let status =
       typeof (err as FastifyError).statusCode === 'number' ? ((err as FastifyError).statusCode ?? 500) : 500;
-    let code = FASTIFY_CODES[err.code ?? ''] ?? err.code ?? 'COLLECTOR_INTERNAL';
+    let code = own(FASTIFY_CODES, err.code ?? '') ?? err.code ?? 'COLLECTOR_INTERNAL';
     let message = err.message;
     if (err instanceof PipelineError && !(err instanceof HttpError)) {
       if (err.retriable) {

@@ -2,7 +2,7 @@
  * The native API: POST /v1/events (a batch or a single event) and POST /v1/identify (a profile
  * update; Segment-shaped bodies on the same path are handed to the Segment route's handler).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../http/errors.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { EVENT_FIELDS, IDENTIFY_FIELDS, jsonSchema } from '../validation/spec.ts';
@@ -29,7 +29,7 @@ export const INTAKE_RESPONSES = {
   '5xx': { $ref: 'errorResponse#' },
 } as const;
 
-export async function nativeRoutes(app: FastifyInstance, o: NativeRoutesOptions): Promise<void> {
+export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app, o) => {
   app.post(
     '/v1/events',
     {
@@ -112,4 +112,4 @@ export async function nativeRoutes(app: FastifyInstance, o: NativeRoutesOptions)
       return respond(reply, await intake([item], 'native', o.intake));
     },
   );
-}
+};

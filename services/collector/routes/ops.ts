@@ -1,5 +1,5 @@
 /** Operational endpoints: liveness, readiness (Kafka reachable, producer healthy) and metrics. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { Registry } from '../../lib/metrics.ts';
 import type { EventSink } from '../publisher.ts';
 
@@ -15,7 +15,7 @@ const STATUS_SCHEMA = {
   properties: { status: { type: 'string' }, reason: { type: 'string' } },
 } as const;
 
-export async function opsRoutes(app: FastifyInstance, o: OpsRoutesOptions): Promise<void> {
+export const opsRoutes: FastifyPluginAsync<OpsRoutesOptions> = async (app, o) => {
   app.get(
     '/healthz',
     { schema: { summary: 'Liveness: the process answers', tags: ['ops'], response: { 200: STATUS_SCHEMA } } },
@@ -42,4 +42,4 @@ export async function opsRoutes(app: FastifyInstance, o: OpsRoutesOptions): Prom
     reply.type(o.registry.contentType);
     return o.registry.metrics();
   });
-}
+};

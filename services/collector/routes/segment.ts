@@ -2,7 +2,7 @@
  * Segment-compatible API (the HTTP Tracking API the official SDKs post to): /v1/batch and one path
  * per message type. Messages are mapped to native shapes (segment/map.ts) and take the same intake.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../http/errors.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { mapSegment, type SegmentOptions, type SegmentType } from '../segment/map.ts';
@@ -94,7 +94,7 @@ export function segmentHandler(o: SegmentRoutesOptions, pathType: SegmentType | 
   };
 }
 
-export async function segmentRoutes(app: FastifyInstance, o: SegmentRoutesOptions): Promise<void> {
+export const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, o) => {
   app.post(
     '/v1/batch',
     {
@@ -132,4 +132,4 @@ export async function segmentRoutes(app: FastifyInstance, o: SegmentRoutesOption
       segmentHandler(o, type),
     );
   }
-}
+};

@@ -5,7 +5,7 @@
  * is SDK bookkeeping, so unlike native input it is not warned about.
  */
 import { createHash } from 'node:crypto';
-import { isPlainObject } from '../validation/validate.ts';
+import { isPlainObject, own } from '../validation/validate.ts';
 
 export type SegmentType = 'track' | 'page' | 'screen' | 'identify' | 'group' | 'alias';
 export const SEGMENT_TYPES: readonly SegmentType[] = [
@@ -80,7 +80,7 @@ const TRAIT_ALIASES: Readonly<Record<string, string>> = {
 function traitsOf(raw: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj(raw))) {
-    const name = TRAIT_ALIASES[k] ?? k;
+    const name = own(TRAIT_ALIASES, k) ?? k;
     // Segment's birthday is often a full date-time; the column is a date.
     out[name] = name === 'birth_date' && typeof v === 'string' ? v.slice(0, 10) : v;
   }

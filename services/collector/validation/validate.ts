@@ -101,6 +101,14 @@ const COUNTRY_RE = /^[A-Za-z]{2}$/;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const DAY_MS = 86_400_000;
 
+/**
+ * Table lookup by an input key. Plain indexing would find Object.prototype members for keys like
+ * "toString" (the property test found exactly that), so only own entries count.
+ */
+export function own<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -253,7 +261,7 @@ function checkGroup(
     return out;
   }
   for (const [k, raw] of Object.entries(v)) {
-    const fs = spec.fields[k];
+    const fs = own(spec.fields, k);
     if (fs === undefined) {
       warnings.push(`${path}.${k}: unknown field (ignored)`);
       continue;
@@ -334,7 +342,7 @@ export function validateEvent(v: unknown, clock: Clock, limits: Limits): Result<
   const groups: Record<string, Values> = { device: {}, geo: {}, user: {} };
   const unknown: Record<string, unknown> = {};
   for (const [k, raw] of Object.entries(e)) {
-    const spec = (EVENT_FIELDS as Record<string, FieldSpec | GroupSpec>)[k];
+    const spec = own<FieldSpec | GroupSpec>(EVENT_FIELDS, k);
     if (spec === undefined) {
       unknown[k] = raw;
       warnings.push(`${k}: unknown field (kept in properties._unknown)`);
@@ -394,7 +402,7 @@ export function validateIdentify(v: unknown, clock: Clock, limits: Limits): Resu
   const values: Values = {};
   for (const [k, raw] of Object.entries(e)) {
     if (k === 'traits') continue;
-    const spec = (IDENTIFY_FIELDS as Record<string, FieldSpec | GroupSpec>)[k];
+    const spec = own<FieldSpec | GroupSpec>(IDENTIFY_FIELDS, k);
     if (spec === undefined || spec.kind === 'group') {
       warnings.push(`${k}: unknown field (ignored)`);
       continue;
@@ -414,7 +422,7 @@ export function validateIdentify(v: unknown, clock: Clock, limits: Limits): Resu
       });
     } else {
       for (const [k, raw] of Object.entries(e.traits)) {
-        const spec = (IDENTIFY_TRAITS as Record<string, FieldSpec>)[k];
+        const spec = own<FieldSpec>(IDENTIFY_TRAITS, k);
         if (spec === undefined) {
           attributes[k] = raw;
           continue;

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { countryInfo } from './countries.ts';
+import { anonymizeIp } from './ip.ts';
+import { parseUserAgent } from './user-agent.ts';
+
+describe('anonymizeIp', () => {
+  it.each([
+    ['203.0.113.77', '203.0.113.0'],
+    ['2001:db8:85a3:8d3:1319:8a2e:370:7348', '2001:db8:85a3::'],
+    ['2001:db8::1', '2001:db8:0::'],
+    ['::ffff:198.51.100.9', '::ffff:198.51.100.0'],
+  ])('%s -> %s', (ip, out) => expect(anonymizeIp(ip)).toBe(out));
+
+  it('drops what is not an IP', () => expect(anonymizeIp('unknown')).toBeUndefined());
+});
+
+describe('parseUserAgent', () => {
+  it('reads a desktop browser', () => {
+    expect(
+      parseUserAgent(
+        'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15',
+      ),
+    ).toEqual({
+      device_type: 'desktop',
+      platform: 'web',
+      os_version: 'Mac OS 10.15.7',
+      browser_name: 'Safari',
+      browser_version: '17.4',
+      is_bot: false,
+    });
+  });
+
+  it('reads a phone', () => {
+    const r = parseUserAgent(
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+    );
+    expect(r.device_type).toBe('mobile');
+    expect(r.os_version).toBe('iOS 17.4');
+  });
+
+  it('flags crawlers but not server SDKs relaying their users', () => {
+    expect(
+      parseUserAgent('Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)').is_bot,
+    ).toBe(true);
+    expect(parseUserAgent('analytics-node-next/latest')).toMatchObject({
+      device_type: 'server',
+      is_bot: false,
+    });
+  });
+});
+
+describe('countryInfo', () => {
+  it('names countries and places them on a continent', () => {
+    expect(countryInfo('BR')).toEqual({ continentCode: 'SA', countryName: 'Brazil' });
+    expect(countryInfo('JP')).toEqual({ continentCode: 'AS', countryName: 'Japan' });
+  });
+  it('leaves unknown codes without a continent', () =>
+    expect(countryInfo('QZ').continentCode).toBeUndefined());
+});

@@ -1,0 +1,149 @@
+/**
+ * Property tests: for any JSON value the validator returns (never throws), and whatever it accepts
+ * satisfies the contract's invariants and encodes with the Avro schema.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AvroCodec } from '../../lib/avro.ts';
+import { Enricher } from '../enrichment/records.ts';
+import { type Limits, validateEvent, validateIdentify } from './validate.ts';
+
+const codec = new AvroCodec();
+const enricher = new Enricher({ anonymizeIp: true, geo: undefined });
+const LIMITS: Limits = {
+  maxEventBytes: 32_768,
+  maxDepth: 6,
+  maxKeys: 200,
+  maxAgeMs: 365 * 86_400_000,
+  maxFutureMs: 86_400_000,
+  maxSkewCorrectionMs: 86_400_000,
+};
+const NOW = Date.UTC(2026, 5, 1, 12);
+const ctx = { source: 's', receivedAt: NOW, sentAt: undefined, ip: '2001:db8::1', userAgent: undefined };
+
+const isId = (v: unknown) => typeof v === 'string' && v.trim() !== '';
+
+// Values shaped like events, so the generator reaches deep into the validator, mixed with noise.
+const iso = fc
+  .date({ min: new Date(NOW - 400 * 86_400_000), max: new Date(NOW + 2 * 86_400_000), noInvalidDate: true })
+  .map((d) => d.toISOString());
+const scalar = fc.oneof(
+  fc.string(),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  iso,
+  fc.uuid(),
+);
+const eventLike = fc.record(
+  {
+    event_id: fc.oneof(fc.uuid(), scalar),
+    user_id: scalar,
+    anonymous_id: scalar,
+    activity: scalar,
+    feature: scalar,
+    timestamp: fc.oneof(iso, scalar),
+    session_id: scalar,
+    duration_seconds: scalar,
+    device: fc.oneof(
+      fc.dictionary(fc.constantFrom('id', 'type', 'platform', 'os_version', 'x'), scalar),
+      scalar,
+    ),
+    geo: fc.oneof(
+      fc.record({ country_code: scalar, latitude: scalar, longitude: scalar }, { requiredKeys: [] }),
+      scalar,
+    ),
+    user: fc.oneof(
+      fc.record(
+        {
+          birth_date: scalar,
+          registration_date: fc.oneof(iso, scalar),
+          is_test_account: scalar,
+          attributes: fc.jsonValue(),
+        },
+        { requiredKeys: [] },
+      ),
+      scalar,
+    ),
+    properties: fc.oneof(fc.jsonValue(), fc.object()),
+    details: fc.oneof(
+      fc.array(fc.record({ type: scalar, payload: fc.jsonValue() }, { requiredKeys: [] })),
+      scalar,
+    ),
+    extra: fc.jsonValue(),
+  },
+  { requiredKeys: [] },
+);
+
+describe('validateEvent (properties)', () => {
+  it('never throws, and what it accepts is a valid Avro record with an identity and an activity', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(eventLike, fc.jsonValue(), fc.anything()),
+        fc.option(iso, { nil: undefined }),
+        (input, sentAt) => {
+          const r = validateEvent(
+            input,
+            { receivedAt: NOW, sentAt: sentAt === undefined ? undefined : Date.parse(sentAt) },
+            LIMITS,
+          );
+          if (!r.ok) {
+            expect(r.problems.length).toBeGreaterThan(0);
+            return;
+          }
+          const e = input as Record<string, unknown>;
+          expect(isId(e.user_id) || isId(e.anonymous_id)).toBe(true);
+          expect(isId(e.activity)).toBe(true);
+          expect(r.value.activity_timestamp).toBeLessThanOrEqual(NOW + LIMITS.maxFutureMs);
+          expect(r.value.activity_timestamp).toBeGreaterThanOrEqual(NOW - LIMITS.maxAgeMs);
+          const record = enricher.activity(r.value, ctx);
+          expect(codec.type(codec.writerId('user_activity')).isValid(record)).toBe(true);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('never accepts an event whose identity or activity is broken', () => {
+    const broken = fc.oneof(
+      fc.constant(undefined),
+      fc.constant(''),
+      fc.constant('   '),
+      fc.integer(),
+      fc.boolean(),
+      fc.object(),
+    );
+    fc.assert(
+      fc.property(eventLike, broken, broken, (e, id, activity) => {
+        const input = { ...e, user_id: id, anonymous_id: id, activity };
+        expect(validateEvent(input, { receivedAt: NOW }, LIMITS).ok).toBe(false);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+});
+
+describe('validateIdentify (properties)', () => {
+  it('never throws, and what it accepts encodes', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.record(
+            { user_id: scalar, traits: fc.oneof(fc.object(), scalar), timestamp: fc.oneof(iso, scalar) },
+            { requiredKeys: [] },
+          ),
+          fc.anything(),
+        ),
+        (input) => {
+          const r = validateIdentify(input, { receivedAt: NOW }, LIMITS);
+          if (!r.ok) return;
+          expect(isId((input as Record<string, unknown>).user_id)).toBe(true);
+          const record = enricher.identify(r.value, ctx);
+          expect(codec.type(codec.writerId('user_identify')).isValid(record)).toBe(true);
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+});

@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import {
+  checkStructure,
+  correctTime,
+  type Limits,
+  parseTimestamp,
+  validateEvent,
+  validateIdentify,
+} from './validate.ts';
+
+const LIMITS: Limits = {
+  maxEventBytes: 1_000,
+  maxDepth: 4,
+  maxKeys: 20,
+  maxAgeMs: 10 * 86_400_000,
+  maxFutureMs: 86_400_000,
+  maxSkewCorrectionMs: 3_600_000,
+};
+const NOW = Date.UTC(2026, 5, 1, 12);
+
+describe('parseTimestamp', () => {
+  it.each([
+    ['2026-06-01T12:00:00Z', Date.UTC(2026, 5, 1, 12)],
+    ['2026-06-01T12:00:00.123456Z', Date.UTC(2026, 5, 1, 12, 0, 0, 123)],
+    ['2026-06-01T14:00:00+02:00', Date.UTC(2026, 5, 1, 12)],
+    ['2026-06-01T14:00:00+0200', Date.UTC(2026, 5, 1, 12)],
+    ['2026-06-01 12:00Z', Date.UTC(2026, 5, 1, 12)],
+    ['2026-06-01', Date.UTC(2026, 5, 1)],
+  ])('%s', (raw, ms) => expect(parseTimestamp(raw)).toBe(ms));
+
+  it.each(['2026-06-01T12:00:00', '2026-02-30', '2026-06-01T25:00:00Z', 'June 1 2026', '1717243200000', ''])(
+    'rejects %j',
+    (raw) => expect(parseTimestamp(raw)).toBeUndefined(),
+  );
+});
+
+describe('correctTime', () => {
+  it('shifts by received_at - sent_at', () => {
+    const w: string[] = [];
+    expect(
+      correctTime(NOW - 5_000, { receivedAt: NOW, sentAt: NOW - 60_000 }, LIMITS, 'timestamp', w),
+    ).toEqual({
+      ok: true,
+      value: NOW + 55_000,
+    });
+    expect(w).toEqual([]);
+  });
+
+  it('does not trust a clock off by more than the bound, and says so', () => {
+    const w: string[] = [];
+    const r = correctTime(NOW - 5_000, { receivedAt: NOW, sentAt: NOW - 7_200_000 }, LIMITS, 'timestamp', w);
+    expect(r).toEqual({ ok: true, value: NOW - 5_000 });
+    expect(w).toEqual(['sent_at: client clock off by 7200 s; timestamp not corrected']);
+  });
+
+  it('rejects the future and the too old after correction', () => {
+    const future = correctTime(NOW + 2 * 86_400_000, { receivedAt: NOW }, LIMITS, 'timestamp', []);
+    expect(future.ok || future.problem.reason).toBe('timestamp_in_future');
+    const old = correctTime(NOW - 11 * 86_400_000, { receivedAt: NOW }, LIMITS, 'timestamp', []);
+    expect(old.ok || old.problem.reason).toBe('timestamp_too_old');
+    // A client clock 2 days fast that says so in sent_at is corrected back into the window.
+    const fast = correctTime(
+      NOW + 2 * 86_400_000,
+      { receivedAt: NOW, sentAt: NOW + 2 * 86_400_000 },
+      { ...LIMITS, maxSkewCorrectionMs: 3 * 86_400_000 },
+      'timestamp',
+      [],
+    );
+    expect(fast).toEqual({ ok: true, value: NOW });
+  });
+});
+
+describe('checkStructure', () => {
+  it('finds forbidden keys at any depth', () => {
+    expect(checkStructure(JSON.parse('{"a":[{"constructor":{"prototype":1}}]}'), LIMITS)?.message).toBe(
+      'a[0].constructor: forbidden key',
+    );
+  });
+  it('caps depth and key count', () => {
+    expect(checkStructure({ a: { b: { c: { d: { e: 1 } } } } }, LIMITS)?.reason).toBe('too_deep');
+    expect(checkStructure({ a: Array.from({ length: 30 }, () => 1) }, LIMITS)?.reason).toBe('too_many_keys');
+  });
+});
+
+describe('validateEvent', () => {
+  it('normalizes values', () => {
+    const r = validateEvent(
+      { anonymous_id: 'a', activity: 'x', geo: { country_code: 'de' }, user: { birth_date: '1970-01-02' } },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value.geo.country_code).toBe('DE');
+    expect(r.value.user.birth_date).toBe(1);
+    expect(r.value.activity_timestamp).toBe(NOW);
+    expect(r.value.feature).toBe('');
+  });
+
+  it('reports every problem of an event at once', () => {
+    const r = validateEvent(
+      { activity: '', session_id: -1, device: { type: 3, x: 1 } },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems.map((p) => p.message)).toEqual([
+      'activity: must not be empty',
+      'session_id: out of range [0, 9007199254740991]',
+      'device.type: expected a string, got number',
+      'user_id: required (user_id or anonymous_id)',
+    ]);
+  });
+
+  it('warns about unknown nested fields', () => {
+    const r = validateEvent(
+      { user_id: 'u', activity: 'a', device: { colour: 'red' } },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(r.ok && r.warnings).toEqual(['device.colour: unknown field (ignored)']);
+  });
+});
+
+describe('validateIdentify', () => {
+  it('splits traits into columns and attributes', () => {
+    const r = validateIdentify(
+      { user_id: 'u', traits: { gender: 'f', plan: 'pro' } },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value.traits).toEqual({ gender: 'f' });
+    expect(r.value.attributes).toEqual({ plan: 'pro' });
+  });
+});
