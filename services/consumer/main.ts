@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     retry,
     signal: abort.signal,
     events: {
-      onInsert: (table, rows, _bytes, seconds) => {
+      onInsert: (table, rows, seconds) => {
         metrics.rowsWritten.inc({ table }, rows);
         metrics.insertSeconds.observe({ table }, seconds);
       },

@@ -6,12 +6,12 @@
  *     while the pipeline keeps fetching paused; the same rows are retried, so nothing is skipped.
  *   - a code that means "this data cannot be parsed or stored" (DATA_ERROR_CODES): the batch is
  *     split in halves until the rows ClickHouse refuses are isolated; those come back to the caller
- *     as rejected (dead-lettered there), all the others are written.
+ *     as rejected (dead-lettered there), all the others are written. When every row of a batch is
+ *     refused, the rows are not the problem (the table and the row builder disagree): retried.
  *   - any other code (unknown table, missing column, no permission: a deployment problem): retried
  *     with backoff like an outage; dead-lettering would throw away every event for a config error.
  * Retrying has no count limit on purpose: giving up would mean committing past unwritten events.
  */
-import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClickHouseClient, classifyClickHouseError } from '../lib/clickhouse.ts';
 import { PipelineError } from '../lib/errors.ts';
@@ -62,7 +62,7 @@ export interface Rejected<S> {
 }
 
 export interface SinkEvents {
-  readonly onInsert: (table: string, rows: number, bytes: number, seconds: number) => void;
+  readonly onInsert: (table: string, rows: number, seconds: number) => void;
   readonly onError: (table: string, code: string) => void;
   /** First failed attempt of an insert: the pipeline pauses fetching. */
   readonly onRetrying: (table: string, attempt: number, delayMs: number) => void;
@@ -98,17 +98,10 @@ export class Sink {
   private async writeWithRetry<S>(table: string, items: readonly SinkItem<S>[]): Promise<Rejected<S>[]> {
     for (let attempt = 0; ; attempt++) {
       this.throwIfAborted();
-      const body = `${items.map((i) => JSON.stringify(i.row)).join('\n')}\n`;
       const started = performance.now();
       try {
-        // Serialized once here (not by the client) so the metrics see the exact bytes sent.
-        await this.o.client.insert({ table, values: Readable.from([body]), format: 'JSONEachRow' });
-        this.o.events.onInsert(
-          table,
-          items.length,
-          Buffer.byteLength(body),
-          (performance.now() - started) / 1000,
-        );
+        await this.o.client.insert({ table, values: items.map((i) => i.row), format: 'JSONEachRow' });
+        this.o.events.onInsert(table, items.length, (performance.now() - started) / 1000);
         if (attempt > 0) {
           this.log.info({ table, attempts: attempt + 1 }, 'insert went through after retries');
           this.o.events.onRecovered(table, attempt + 1);
@@ -120,7 +113,14 @@ export class Sink {
         this.o.events.onError(table, f.code === undefined ? 'unavailable' : String(f.code));
         if (f.code !== undefined && DATA_ERROR_CODES.has(f.code)) {
           if (attempt > 0) this.o.events.onRecovered(table, attempt + 1);
-          return this.isolate(table, items, f.code, err as Error);
+          const rejected = await this.isolate(table, items, f.code, err as Error);
+          // Every row of a multi-row batch refused alike is not bad data but a mismatch between
+          // the rows we build and the table (a deployment problem): retry, never dead-letter it all.
+          if (items.length < 2 || rejected.length < items.length) return rejected;
+          this.log.error(
+            { table, rows: items.length, code: f.code },
+            'every row refused; treating as a deployment problem',
+          );
         }
         const delayMs = backoffMs(attempt, this.o.retry, this.o.random);
         const level = f.retriable ? 'warn' : 'error';

@@ -1,0 +1,216 @@
+/**
+ * Helpers for the consumer's integration and fault tests: run the real consumer
+ * (`node services/consumer/main.ts`) as a child process, so SIGKILL is a real kill -9; produce
+ * Avro test events with the contract's codec; read the results back from ClickHouse and Kafka.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { migrate } from '../../clickhouse/migrate.ts';
+import { AvroCodec, SCHEMA_HEADER, type SchemaFamily } from '../../services/lib/avro.ts';
+import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
+import type { Admin, Kafka } from '../../services/lib/kafka.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const NODE = `${ROOT}node_modules/.bin/node`;
+
+export const codec = new AvroCodec();
+
+function defaults(family: SchemaFamily): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const type = codec.type(codec.writerId(family)) as unknown as {
+    fields: { name: string; defaultValue(): unknown }[];
+  };
+  for (const f of type.fields) out[f.name] = f.defaultValue();
+  return out;
+}
+
+/** A valid activity event (every optional field at its default) with `over` applied. */
+export function activity(over: Record<string, unknown>): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    ...defaults('user_activity'),
+    event_id: randomUUID(),
+    source: 'test',
+    received_at: now,
+    activity_timestamp: now,
+    activity_name: 'view',
+    feature_name: 'dashboard',
+    ...over,
+  };
+}
+
+export function identify(over: Record<string, unknown>): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    ...defaults('user_identify'),
+    event_id: randomUUID(),
+    source: 'test',
+    received_at: now,
+    identified_at: now,
+    ...over,
+  };
+}
+
+export interface RawMessage {
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+export function encoded(family: SchemaFamily, record: Record<string, unknown>): RawMessage {
+  const key = (record.user_id ?? record.anonymous_id ?? null) as string | null;
+  return { key, value: codec.encode(family, record), headers: { [SCHEMA_HEADER]: codec.writerId(family) } };
+}
+
+/** Produces in chunks with acks=all; returns when the broker has all of them. */
+export async function produce(kafka: Kafka, topic: string, messages: readonly RawMessage[]): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  for (let i = 0; i < messages.length; i += 5_000) {
+    await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 5_000) });
+  }
+  await producer.disconnect();
+}
+
+export async function migrated(client: ClickHouseClient, database: string): Promise<void> {
+  await migrate({ client, database });
+}
+
+export async function scalar(client: ClickHouseClient, query: string): Promise<number> {
+  const rs = await client.query({ query: `SELECT toString((${query})) AS v`, format: 'JSONEachRow' });
+  const [row] = await rs.json<{ v: string }>();
+  return Number(row?.v ?? Number.NaN);
+}
+
+export const distinctEvents = (client: ClickHouseClient): Promise<number> =>
+  scalar(client, 'SELECT uniqExact(event_id) FROM fact_user_activity');
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T>,
+  done: (v: T) => boolean,
+  timeoutMs = 90_000,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < until) {
+    try {
+      last = await fn();
+      if (done(last)) return last;
+    } catch {
+      // the service may be down on purpose; keep polling
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}`);
+}
+
+/** Messages after the group's committed offset, summed over partitions (committed -1 = none). */
+export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  const ends = await admin.fetchTopicOffsets(topic);
+  let lag = 0;
+  for (const e of ends) {
+    const c = committed?.partitions.find((p) => p.partition === e.partition);
+    const at = c === undefined || Number(c.offset) < 0 ? Number(e.low) : Number(c.offset);
+    lag += Number(e.high) - at;
+  }
+  return lag;
+}
+
+export interface ConsumerProcess {
+  readonly child: ChildProcess;
+  readonly logs: string[];
+  /** The HTTP port it listens on (it was started with port 0). */
+  readonly port: () => Promise<number>;
+  readonly exited: Promise<number | null>;
+  readonly metric: (name: string) => Promise<number>;
+}
+
+/**
+ * Starts the consumer with `env` on a free HTTP port; resolves once it logged "consumer started".
+ * `silent` keeps its log lines out of the test output (they are kept in `logs`).
+ */
+export async function startConsumer(env: Record<string, string>): Promise<ConsumerProcess> {
+  const child = spawn(NODE, ['services/consumer/main.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      CONSUMER_HTTP_PORT: '0',
+      CONSUMER_HTTP_HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let buf = '';
+  const onData = (d: Buffer): void => {
+    buf += d.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop() ?? '';
+    logs.push(...lines);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = async (): Promise<number> => {
+    const line = await waitFor(
+      'consumer HTTP port',
+      async () => logs.find((l) => l.includes('Server listening at http://127.0.0.1:')),
+      (l) => l !== undefined,
+      30_000,
+    );
+    return Number(/127\.0\.0\.1:(\d+)/.exec(line ?? '')?.[1]);
+  };
+  const metric = async (name: string): Promise<number> => {
+    const res = await fetch(`http://127.0.0.1:${await port()}/metrics`);
+    const text = await res.text();
+    let sum = 0;
+    let found = false;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
+        sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+        found = true;
+      }
+    }
+    return found ? sum : Number.NaN;
+  };
+  await Promise.race([
+    waitFor(
+      'consumer start',
+      async () => logs.some((l) => l.includes('"consumer started"')),
+      Boolean,
+      60_000,
+    ),
+    exited.then((code) => {
+      throw new Error(`consumer exited with ${code} before starting:\n${logs.slice(-20).join('\n')}`);
+    }),
+  ]);
+  return { child, logs, port, exited, metric };
+}
+
+/** Env for a consumer against `kafkaBrokers`/`clickhouseUrl`, database `database`, the given topics. */
+export function consumerEnv(o: {
+  kafkaBrokers: string;
+  clickhouseUrl: string;
+  database: string;
+  topic: string;
+  dlqTopic: string;
+  groupId: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    KAFKA_BROKERS: o.kafkaBrokers,
+    CLICKHOUSE_URL: o.clickhouseUrl,
+    CLICKHOUSE_DATABASE: o.database,
+    KAFKA_TOPIC: o.topic,
+    KAFKA_DLQ_TOPIC: o.dlqTopic,
+    KAFKA_GROUP_ID: o.groupId,
+    KAFKA_SESSION_TIMEOUT_MS: '10000',
+    KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+    ...o.extra,
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * The consumer process against the real Kafka and ClickHouse: poison messages between good ones
+ * go to the DLQ with their reason while every good one lands; anonymous events get the identified
+ * user and the profile attributes, from the cache and, after a restart, from ClickHouse; a
+ * graceful shutdown exits 0 with nothing left uncommitted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
+import type { Admin } from '../../services/lib/kafka.ts';
+import {
+  activity,
+  type ConsumerProcess,
+  consumerEnv,
+  distinctEvents,
+  encoded,
+  groupLag,
+  identify,
+  migrated,
+  produce,
+  type RawMessage,
+  scalar,
+  startConsumer,
+  waitFor,
+} from '../harness/consumer-process.ts';
+import {
+  clickhouseUrl,
+  freshDatabase,
+  freshTopics,
+  kafkaBrokers,
+  type TestDatabase,
+  type TestTopics,
+  uniqueName,
+} from '../harness/services.ts';
+
+const DAY_MS = 86_400_000;
+
+describe('consumer', () => {
+  let db: TestDatabase;
+  let topics: TestTopics;
+  let admin: Admin;
+  let topic: string;
+  let dlqTopic: string;
+  let env: Record<string, string>;
+  const groupId = uniqueName('consumer-group');
+  const running: ConsumerProcess[] = [];
+
+  beforeAll(async () => {
+    db = await freshDatabase('consumer');
+    await migrated(db.client, db.name);
+    topics = await freshTopics('consumer', 2, 3);
+    [topic = '', dlqTopic = ''] = topics.names;
+    admin = topics.kafka.admin();
+    await admin.connect();
+    env = consumerEnv({
+      kafkaBrokers: kafkaBrokers().join(','),
+      clickhouseUrl: clickhouseUrl(),
+      database: db.name,
+      topic,
+      dlqTopic,
+      groupId,
+    });
+  });
+
+  afterAll(async () => {
+    for (const c of running) c.child.kill('SIGKILL');
+    await admin?.disconnect();
+    await topics?.drop();
+    await db?.drop();
+  });
+
+  async function start(): Promise<ConsumerProcess> {
+    const c = await startConsumer(env);
+    running.push(c);
+    return c;
+  }
+
+  it('dead-letters poison messages with their reason and writes every good one', async () => {
+    const consumer = await start();
+    const good: RawMessage[] = [];
+    for (let i = 0; i < 300; i++) good.push(encoded('user_activity', activity({ user_id: `u${i % 30}` })));
+    const valid = encoded('user_activity', activity({ user_id: 'u1' }));
+    const poison: RawMessage[] = [
+      { key: 'u1', value: Buffer.from([0xff, 0xfe, 0x01]), headers: { [SCHEMA_HEADER]: 'user_activity.v1' } },
+      { key: 'u1', value: valid.value, headers: {} },
+      { key: 'u1', value: valid.value, headers: { [SCHEMA_HEADER]: 'user_activity.v9' } },
+      encoded('user_activity', activity({ user_id: 'u1', event_id: 'not-a-uuid' })),
+      encoded('user_activity', activity({ user_id: 'u1', activity_timestamp: 5 })),
+    ];
+    // Poison interleaved with good messages of the same key, hence of the same partition.
+    const stream = [
+      ...good.slice(0, 100),
+      ...poison.slice(0, 3),
+      ...good.slice(100, 200),
+      ...poison.slice(3),
+    ];
+    stream.push(...good.slice(200));
+    await produce(topics.kafka, topic, stream);
+
+    expect(
+      await waitFor(
+        '300 events',
+        () => distinctEvents(db.client),
+        (n) => n >= 300,
+      ),
+    ).toBe(300);
+    await waitFor(
+      'lag 0',
+      () => groupLag(admin, groupId, topic),
+      (n) => n === 0,
+    );
+
+    const dlq = await readTopic(dlqTopic, 5);
+    const reasons = dlq.map((h) => h['dlq-reason']).sort();
+    expect(reasons).toEqual([
+      'invalid_content',
+      'invalid_content',
+      'missing_schema_header',
+      'undecodable',
+      'unknown_schema',
+    ]);
+    for (const h of dlq) {
+      expect(h['dlq-source-topic']).toBe(topic);
+      expect(Number(h['dlq-source-partition'])).toBeGreaterThanOrEqual(0);
+      expect(Number(h['dlq-source-offset'])).toBeGreaterThanOrEqual(0);
+      expect(Date.parse(h['dlq-dead-lettered-at'] ?? '')).toBeGreaterThan(0);
+      expect(h['dlq-error-code']).toMatch(/^[A-Z_0-9]+$/);
+    }
+    expect(await consumer.metric('consumer_dlq_messages_total')).toBe(5);
+    expect(await consumer.metric('consumer_rows_written_total')).toBe(300);
+
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+  });
+
+  it('resolves anonymous events to the identified user and fills the profile, also after a restart', async () => {
+    const birth = Math.floor(Date.UTC(1990, 4, 1) / DAY_MS);
+    const profile = {
+      segment_name: 'pro',
+      gender: 'female',
+      birth_date: birth,
+      is_test_account: true,
+      registration_date: Date.UTC(2024, 0, 2),
+    };
+    let consumer = await start();
+    await produce(topics.kafka, topic, [
+      encoded('user_identify', identify({ user_id: 'known', anonymous_id: 'anon-1', ...profile })),
+    ]);
+    await waitFor(
+      'identity link',
+      () => scalar(db.client, "SELECT count() FROM identity_map WHERE anonymous_id = 'anon-1'"),
+      (n) => n === 1,
+    );
+    const first = activity({ anonymous_id: 'anon-1' });
+    await produce(topics.kafka, topic, [encoded('user_activity', first)]);
+    await waitFor(
+      'first anonymous event',
+      () => rowOf(first.event_id as string),
+      (r) => r !== undefined,
+    );
+
+    // A new process starts with an empty cache: the link and the profile come from ClickHouse.
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+    consumer = await start();
+    const second = activity({ anonymous_id: 'anon-1' });
+    await produce(topics.kafka, topic, [encoded('user_activity', second)]);
+    await waitFor(
+      'second anonymous event',
+      () => rowOf(second.event_id as string),
+      (r) => r !== undefined,
+    );
+    expect(await consumer.metric('consumer_profile_lookups_total')).toBeGreaterThanOrEqual(2);
+
+    for (const id of [first.event_id, second.event_id]) {
+      expect(await rowOf(id as string)).toEqual({
+        actor_id: 'known',
+        user_id: 'known',
+        segment: 'pro',
+        gender: 'female',
+        age_band: '35-44',
+        is_test_account: 1,
+      });
+    }
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+  });
+
+  async function rowOf(eventId: string): Promise<Record<string, unknown> | undefined> {
+    const rs = await db.client.query({
+      query: `SELECT actor_id, user_id, segment, gender, age_band, is_test_account
+              FROM fact_user_activity WHERE event_id = '${eventId}' LIMIT 1`,
+      format: 'JSONEachRow',
+    });
+    const [row] = await rs.json<Record<string, unknown>>();
+    return row;
+  }
+
+  async function readTopic(name: string, count: number): Promise<Record<string, string>[]> {
+    const reader = topics.kafka.consumer({ groupId: uniqueName('dlq-reader') });
+    await reader.connect();
+    await reader.subscribe({ topic: name, fromBeginning: true });
+    const out: Record<string, string>[] = [];
+    await new Promise<void>((resolve, reject) => {
+      reader
+        .run({
+          eachMessage: async ({ message }) => {
+            const h: Record<string, string> = {};
+            for (const [k, v] of Object.entries(message.headers ?? {})) h[k] = String(v);
+            out.push(h);
+            if (out.length >= count) resolve();
+          },
+        })
+        .catch(reject);
+    });
+    await reader.disconnect();
+    return out;
+  }
+});
