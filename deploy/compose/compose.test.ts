@@ -1,0 +1,169 @@
+/**
+ * No Docker engine runs these files here, so they are checked statically: they parse, every image
+ * is pinned, every service that keeps running has a healthcheck, every mounted file exists,
+ * Prometheus scrapes what compose runs, and every metric, datasource and table the Grafana
+ * dashboards name exists in the code and migrations (so a rename breaks this test, not a
+ * dashboard nobody looks at).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
+
+interface Service {
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  restart?: string;
+}
+
+const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+const services = compose.services;
+
+/** Files of the repository whose contents mention `name` (the metric's definition site). */
+function defined(name: string, dirs: readonly string[]): boolean {
+  const walk = (dir: string): string[] =>
+    readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    );
+  return dirs.flatMap(walk).some((f) => read(f).includes(`'${name}'`));
+}
+
+describe('docker-compose.yml', () => {
+  it('pins every image to a version', () => {
+    for (const [name, s] of Object.entries(services)) {
+      expect(s.image, name).toMatch(/^[\w./-]+:v?\d+(\.\d+)+[\w.-]*$/);
+    }
+  });
+
+  it('has a healthcheck on every long-running service and only one-shot jobs without', () => {
+    for (const [name, s] of Object.entries(services)) {
+      if (s.restart === 'no') continue;
+      expect(s.healthcheck?.test, name).toBeDefined();
+    }
+    expect(
+      Object.entries(services)
+        .filter(([, s]) => s.restart === 'no')
+        .map(([n]) => n)
+        .sort(),
+    ).toEqual(['demo', 'deps', 'migrate']);
+  });
+
+  it('runs the services from files that exist, after the jobs they need', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const dep of Object.keys(s.depends_on ?? {})) expect(Object.keys(services), name).toContain(dep);
+      const script = s.command?.find((c) => c.endsWith('.ts'));
+      if (script) expect(existsSync(join(ROOT, script)), `${name}: ${script}`).toBe(true);
+      for (const v of s.volumes ?? []) {
+        const [src = ''] = v.split(':');
+        if (src.startsWith('.')) expect(existsSync(join(ROOT, src)), `${name}: ${src}`).toBe(true);
+        else expect(Object.keys(compose.volumes), `${name}: ${src}`).toContain(src);
+      }
+    }
+    expect(services.query?.depends_on?.migrate?.condition).toBe('service_completed_successfully');
+    expect(services.consumer?.depends_on?.migrate?.condition).toBe('service_completed_successfully');
+  });
+
+  it('gives the query API the read-only user the ClickHouse users file defines', () => {
+    expect(services.query?.environment?.CLICKHOUSE_USER).toBe('analytics_reader');
+    const users = read('deploy/compose/clickhouse-users.xml');
+    expect(users).toMatch(/<reader>\s*<readonly>1<\/readonly>/);
+    expect(users).toMatch(/<analytics_reader>[\s\S]*<profile>reader<\/profile>/);
+    for (const limit of ['max_execution_time', 'max_memory_usage', 'max_rows_to_read']) {
+      expect(users).toContain(`<${limit}>`);
+    }
+  });
+});
+
+describe('prometheus', () => {
+  it('scrapes every service that exposes /metrics, on the port compose gives it', () => {
+    const prom = parse(read('deploy/prometheus/prometheus.yml')) as {
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    };
+    const targets = prom.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+    expect(targets).toEqual(expect.arrayContaining(['collector:8080', 'consumer:9464', 'query:8081']));
+    expect(services.collector?.environment?.PORT).toBe('8080');
+    expect(services.consumer?.environment?.CONSUMER_HTTP_PORT).toBe('9464');
+    expect(services.query?.environment?.PORT).toBe('8081');
+  });
+});
+
+describe('grafana provisioning', () => {
+  const datasources = (
+    parse(read('deploy/grafana/provisioning/datasources/datasources.yml')) as {
+      datasources: { uid: string; type: string; jsonData: Record<string, unknown> }[];
+    }
+  ).datasources;
+  const dashboards = readdirSync(join(ROOT, 'deploy/grafana/dashboards')).map((f) => ({
+    file: f,
+    json: JSON.parse(read(join('deploy/grafana/dashboards', f))) as {
+      uid: string;
+      panels: { id: number; datasource: { uid: string }; targets: { expr?: string; rawSql?: string }[] }[];
+    },
+  }));
+
+  it('has the official ClickHouse plugin installed and configured', () => {
+    expect(services.grafana?.environment?.GF_INSTALL_PLUGINS).toMatch(
+      /^grafana-clickhouse-datasource \d+\.\d+\.\d+$/,
+    );
+    const ch = datasources.find((d) => d.type === 'grafana-clickhouse-datasource');
+    expect(ch?.jsonData).toMatchObject({
+      host: 'clickhouse',
+      port: 8123,
+      protocol: 'http',
+      defaultDatabase: 'analytics',
+    });
+    expect(read('deploy/compose/clickhouse-users.xml')).toContain(`<${String(ch?.jsonData.username)}>`);
+  });
+
+  it('has an ops and a product dashboard whose panels use provisioned datasources', () => {
+    expect(dashboards.map((d) => d.file).sort()).toEqual(['ops.json', 'product.json']);
+    const uids = datasources.map((d) => d.uid);
+    for (const { file, json } of dashboards) {
+      const ids = json.panels.map((p) => p.id);
+      expect(new Set(ids).size, file).toBe(ids.length);
+      for (const p of json.panels) expect(uids, `${file} panel ${p.id}`).toContain(p.datasource.uid);
+    }
+  });
+
+  it('charts only metrics the services define', () => {
+    const ops = dashboards.find((d) => d.file === 'ops.json')?.json;
+    const names = new Set(
+      (ops?.panels ?? []).flatMap((p) =>
+        p.targets.flatMap((t) =>
+          [...(t.expr ?? '').matchAll(/\b((?:collector|consumer|query)_[a-z_]+)/g)].map((m) => m[1] ?? ''),
+        ),
+      ),
+    );
+    expect(names.size).toBeGreaterThan(10);
+    for (const n of names) {
+      const base = n.replace(/_(bucket|sum|count)$/, '');
+      expect(defined(base, ['services']), base).toBe(true);
+    }
+  });
+
+  it('reads only tables and views the migrations create', () => {
+    const migrations = readdirSync(join(ROOT, 'clickhouse/migrations'))
+      .map((f) => read(join('clickhouse/migrations', f)))
+      .join('\n');
+    const product = dashboards.find((d) => d.file === 'product.json')?.json;
+    const tables = new Set(
+      (product?.panels ?? []).flatMap((p) =>
+        p.targets.flatMap((t) => [...(t.rawSql ?? '').matchAll(/\bFROM\s+(\w+)/g)].map((m) => m[1] ?? '')),
+      ),
+    );
+    expect(tables.size).toBeGreaterThan(1);
+    for (const t of tables)
+      expect(migrations, t).toMatch(new RegExp(`CREATE (TABLE|VIEW) IF NOT EXISTS ${t}\\b`));
+  });
+});
