@@ -86,6 +86,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req) => {
     req.receivedAt = Date.now();
   });
+  // Keep-alive sockets would hold a closing server open until their idle timeout: once shutdown
+  // starts, every response (in-flight ones included) tells the client to close its connection.
+  app.addHook('onSend', async (_req, reply) => {
+    if (deps.isShuttingDown?.()) reply.header('connection', 'close');
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     deps.metrics.httpRequests.inc({ route, method: req.method, status: String(reply.statusCode) });

@@ -124,11 +124,20 @@ export async function intake(
       warnings.push({ index, event_id: record.record.event_id, warnings: [...itemWarnings] });
   }
   await deps.sink.publish(records.map((r) => toMessage(deps.codec, r)));
+  let activities = 0;
+  let identifies = 0;
+  let aliases = 0;
   let bots = 0;
   for (const r of records) {
-    deps.metrics.eventsAccepted.inc({ api, kind: r.family === 'user_activity' ? 'activity' : r.record.kind });
-    if (r.family === 'user_activity' && r.record.is_bot) bots++;
+    if (r.family === 'user_activity') {
+      activities++;
+      if (r.record.is_bot) bots++;
+    } else if (r.record.kind === 'alias') aliases++;
+    else identifies++;
   }
+  if (activities > 0) deps.metrics.eventsAccepted.inc({ api, kind: 'activity' }, activities);
+  if (identifies > 0) deps.metrics.eventsAccepted.inc({ api, kind: 'identify' }, identifies);
+  if (aliases > 0) deps.metrics.eventsAccepted.inc({ api, kind: 'alias' }, aliases);
   if (bots > 0) deps.metrics.botEvents.inc(bots);
   return { accepted: records.length, rejected, warnings, tooLarge: tooLarge && records.length === 0 };
 }

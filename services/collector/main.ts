@@ -71,8 +71,20 @@ const shutdown = createShutdown({
         shuttingDown = true;
       },
     },
-    { name: 'http: stop accepting, finish in-flight requests', run: () => app.close() },
-    { name: 'kafka: flush and disconnect', run: () => producer.close() },
+    {
+      name: 'http: stop accepting, finish in-flight requests',
+      run: async () => {
+        await app.close();
+        logger.info('http closed');
+      },
+    },
+    {
+      name: 'kafka: flush and disconnect',
+      run: async () => {
+        await producer.close();
+        logger.info('kafka producer closed');
+      },
+    },
   ],
 });
 installSignalHandlers(shutdown, logger);

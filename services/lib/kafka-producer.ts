@@ -53,9 +53,8 @@ export const PRODUCER_ERRORS = {
   closed: 'KAFKA_PRODUCER_CLOSED',
 } as const;
 
+/** One publish() call; its messages travel as slices, possibly over several sends. */
 interface Pending {
-  readonly messages: readonly OutgoingMessage[];
-  readonly bytes: number;
   /** Messages of this publish not yet acknowledged. */
   remaining: number;
   settled: boolean;
@@ -192,8 +191,6 @@ export class BatchingProducer {
     }
     return new Promise<void>((resolve, reject) => {
       const p: Pending = {
-        messages,
-        bytes,
         remaining: messages.length,
         settled: false,
         resolve,
