@@ -125,7 +125,9 @@ async function send(events: DemoEvent[], perSecond: number): Promise<void> {
   for (let i = 0; i < events.length && !stopping; i += config.DEMO_BATCH_SIZE) {
     const started = Date.now();
     const batch: unknown[] = events.slice(i, i + config.DEMO_BATCH_SIZE);
-    const bad = Math.round((batch.length * config.DEMO_BAD_EVENT_PERCENT) / 100);
+    // Expected count, rounded at random: small live batches still get their share over time.
+    const share = (batch.length * config.DEMO_BAD_EVENT_PERCENT) / 100;
+    const bad = Math.floor(share) + (r() < share % 1 ? 1 : 0);
     for (let b = 0; b < bad; b++) batch.push(badEvent(r, Date.now()));
     const res = await post('/v1/events', { events: batch, sent_at: new Date().toISOString() });
     if (res) {
