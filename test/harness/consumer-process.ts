@@ -214,3 +214,54 @@ export function consumerEnv(o: {
     ...o.extra,
   };
 }
+
+export interface Stream {
+  readonly messages: RawMessage[];
+  readonly eventIds: ReadonlySet<string>;
+  /** Exact distinct users per UTC day (YYYY-MM-DD), and over all days. */
+  readonly dau: ReadonlyMap<string, number>;
+  readonly users: number;
+}
+
+/** `n` activity events of `users` users spread over `days` UTC days ending yesterday. */
+export function activityStream(n: number, users: number, days: number, tag = 's'): Stream {
+  const today = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+  const messages: RawMessage[] = [];
+  const eventIds = new Set<string>();
+  const perDay = new Map<string, Set<string>>();
+  const all = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const user = `${tag}-u${(i * 7919) % users}`;
+    const day = today - (1 + (i % days)) * 86_400_000;
+    const ts = day + ((i * 1_000) % 86_400_000);
+    const e = activity({ user_id: user, activity_timestamp: ts, feature_name: `f${i % 5}` });
+    eventIds.add(e.event_id as string);
+    messages.push(encoded('user_activity', e));
+    const d = new Date(day).toISOString().slice(0, 10);
+    const set = perDay.get(d) ?? new Set<string>();
+    perDay.set(d, set);
+    set.add(user);
+    all.add(user);
+  }
+  const dau = new Map([...perDay].map(([d, s]) => [d, s.size] as const).sort());
+  return { messages, eventIds, dau, users: all.size };
+}
+
+/** Distinct users per UTC day from the rollups (what the query API serves) and from the facts. */
+export async function activeUsers(
+  client: ClickHouseClient,
+): Promise<{ rollup: Map<string, number>; facts: Map<string, number>; mauRollup: number }> {
+  const q = async (query: string): Promise<Map<string, number>> => {
+    const rs = await client.query({ query, format: 'JSONEachRow' });
+    const rows = await rs.json<{ d: string; n: string }>();
+    return new Map(rows.map((r) => [r.d, Number(r.n)]));
+  };
+  const rollup = await q(
+    'SELECT toString(toDate(hour)) AS d, toString(uniqMerge(users)) AS n FROM rollup_users_hourly_total GROUP BY d ORDER BY d',
+  );
+  const facts = await q(
+    'SELECT toString(toDate(activity_timestamp)) AS d, toString(uniqExact(user_key)) AS n FROM fact_user_activity GROUP BY d ORDER BY d',
+  );
+  const mauRollup = await scalar(client, 'SELECT uniqMerge(users) FROM rollup_users_hourly_total');
+  return { rollup, facts, mauRollup };
+}
