@@ -57,6 +57,7 @@ async function app(
   tokens: readonly string[] = [],
   seen: ActiveUsersQuery[] = [],
   failPing = false,
+  rateLimitPerMinute = 1000,
 ): Promise<QueryApp> {
   return buildApp({
     logger: createLogger('query-test', 'silent'),
@@ -64,7 +65,7 @@ async function app(
     registry: createRegistry('query'),
     limits: { maxRangeDays: 400 },
     tokens,
-    rateLimitPerMinute: 1000,
+    rateLimitPerMinute,
     dashboardDir,
     isShuttingDown: () => false,
     now: () => new Date('2025-03-10T12:00:00Z'),
@@ -178,6 +179,24 @@ describe('query app with QUERY_TOKENS', () => {
     ).toBe(200);
     expect((await a.inject({ url: '/healthz' })).statusCode).toBe(200);
     expect((await a.inject({ url: '/' })).statusCode).toBe(200);
+    await a.close();
+  });
+});
+
+describe('query app rate limit', () => {
+  it('answers 429 with Retry-After per token once the minute budget is spent, and leaves probes alone', async () => {
+    const a = await app([], [], false, 2);
+    const call = (token: string) =>
+      a.inject({ url: '/v1/dimensions/country', headers: { authorization: `Bearer ${token}` } });
+    expect((await call('a')).statusCode).toBe(200);
+    expect((await call('a')).statusCode).toBe(200);
+    const limited = await call('a');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBeDefined();
+    expect(limited.json().statusCode).toBe(429);
+    // Another token has its own budget; health checks have none.
+    expect((await call('b')).statusCode).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await a.inject({ url: '/healthz' })).statusCode).toBe(200);
     await a.close();
   });
 });
