@@ -50,7 +50,7 @@ export function createCollectorMetrics(): CollectorMetrics {
     }),
     httpBodyBytes: new Histogram({
       name: 'collector_http_request_body_bytes',
-      help: 'Request body size after decompression.',
+      help: 'Request body bytes as received (Content-Length, before decompression).',
       labelNames: ['route'],
       buckets: BYTE_BUCKETS,
       registers,

@@ -120,6 +120,7 @@ export class BatchingProducer {
   private closed = false;
   private lastSendOk = true;
   private connected = false;
+  private probe: { at: number; result: boolean } | undefined;
 
   constructor(o: BatchingProducerOptions) {
     this.o = o;
@@ -225,15 +226,18 @@ export class BatchingProducer {
   }
 
   /**
-   * Readiness probe: asks the cluster for the topic's metadata. After a failed send the producer
-   * stays unhealthy until a send succeeds or this probe does, so a collector taken out of a load
-   * balancer's rotation can come back without traffic.
+   * Readiness probe: the producer is healthy (connected, last send ok) and the cluster answers a
+   * metadata request for the topic now. A failed send leaves the producer unhealthy until a send
+   * or this probe succeeds, so a collector taken out of rotation comes back without traffic.
+   * Results are cached for a second so probe storms cost one request.
    */
   async check(timeoutMs: number): Promise<boolean> {
     if (this.closed) return false;
-    if (this.healthy()) return true;
+    const now = Date.now();
+    if (this.probe !== undefined && now - this.probe.at < 1_000) return this.probe.result;
     const admin = this.o.kafka.admin();
     let timer: NodeJS.Timeout | undefined;
+    let result = false;
     try {
       await Promise.race([
         (async () => {
@@ -246,14 +250,15 @@ export class BatchingProducer {
         }),
       ]);
       this.lastSendOk = true;
-      return true;
+      result = this.healthy();
     } catch (err) {
       this.log.debug({ err }, 'readiness probe failed');
-      return false;
     } finally {
       clearTimeout(timer);
       void admin.disconnect().catch(() => undefined);
     }
+    this.probe = { at: now, result };
+    return result;
   }
 
   private setQueuedBytes(n: number): void {
