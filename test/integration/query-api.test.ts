@@ -85,11 +85,11 @@ function truth(s: Slice): Map<string, Measures> {
     if (!matches(row, s)) continue;
     const group = JSON.stringify(s.groupBy.map((g) => dimValue(row, g)));
     const day = localDay(row.activity_timestamp, s.tz);
-    let days = byGroup.get(group);
-    if (!days) byGroup.set(group, (days = new Map()));
-    let actors = days.get(day);
-    if (!actors) days.set(day, (actors = new Set()));
-    actors.add(row.actor_id);
+    entry(
+      entry(byGroup, group, () => new Map<string, Set<string>>()),
+      day,
+      () => new Set<string>(),
+    ).add(row.actor_id);
     const k = `${group}\0${row.actor_id}`;
     first.set(k, Math.min(first.get(k) ?? Number.POSITIVE_INFINITY, row.activity_timestamp));
   }
@@ -131,6 +131,14 @@ function query(s: Slice): string {
 async function get(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await app.inject({ url });
   return { status: res.statusCode, body: res.json() };
+}
+
+function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  const found = map.get(key);
+  if (found !== undefined) return found;
+  const made = make();
+  map.set(key, made);
+  return made;
 }
 
 const ZERO: Measures = { dau: 0, wau: 0, mau: 0, new_users: 0, returning_users: 0 };
@@ -282,9 +290,7 @@ describe('event counts and dimension values', () => {
       const day = localDay(row.activity_timestamp, s.tz);
       if (day < s.from || day > s.to) continue;
       const k = `${day} ${row.platform ?? ''}`;
-      let set = exact.get(k);
-      if (!set) exact.set(k, (set = new Set()));
-      set.add(row.event_id);
+      entry(exact, k, () => new Set<string>()).add(row.event_id);
     }
     const api = new Map(
       (res.body.rows as { date: string; platform: string; events: number }[]).map((r) => [
@@ -304,9 +310,7 @@ describe('event counts and dimension values', () => {
       const day = localDay(row.activity_timestamp, 'UTC');
       if (day < '2025-03-01' || day > '2025-03-31') continue;
       const v = dimValue(row, 'country');
-      let set = exact.get(v);
-      if (!set) exact.set(v, (set = new Set()));
-      set.add(row.actor_id);
+      entry(exact, v, () => new Set<string>()).add(row.actor_id);
     }
     const values = res.body.values as { value: string; users: number }[];
     expect(values.map((v) => v.value).sort()).toEqual([...exact.keys()].sort());
