@@ -5,7 +5,7 @@
  * origins (it must work offline), it shows API errors, and auto-refresh picks up new events.
  * A screenshot is kept in test/artifacts/ (git-ignored).
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -27,6 +27,7 @@ const LAST_DAY = Date.UTC(2025, 2, 20);
 const VIEW = 'from=2025-03-01&to=2025-03-20&tz=UTC&window=rolling';
 
 let db: TestDatabase;
+const bundleDir = mkdtempSync(join(tmpdir(), 'dashboard-'));
 let reader: ClickHouseClient;
 let app: QueryApp;
 let base: string;
@@ -88,7 +89,7 @@ beforeAll(async () => {
     limits: { maxRangeDays: 400 },
     tokens: [],
     rateLimitPerMinute: 100_000,
-    dashboardDir: await buildDashboard(mkdtempSync(join(tmpdir(), 'dashboard-'))),
+    dashboardDir: await buildDashboard(bundleDir),
     isShuttingDown: () => false,
   });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -104,6 +105,7 @@ afterAll(async () => {
   await app?.close();
   await reader?.close();
   await db?.drop();
+  rmSync(bundleDir, { recursive: true, force: true });
 });
 
 describe('dashboard', () => {

@@ -5,7 +5,7 @@
  * computed here from the generated events. Also: every validation rule over HTTP, an SQL-injection
  * corpus, and the read-only user's inability to write.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,7 @@ const ZONES = [
 ];
 
 let db: TestDatabase;
+const emptyDir = mkdtempSync(join(tmpdir(), 'query-api-'));
 let reader: ClickHouseClient;
 let app: QueryApp;
 let data: Dataset;
@@ -192,7 +193,7 @@ beforeAll(async () => {
     tokens: [],
     rateLimitPerMinute: 100_000,
     // The page is not under test here (dashboard.test.ts does that); an empty directory serves nothing.
-    dashboardDir: mkdtempSync(join(tmpdir(), 'query-api-')),
+    dashboardDir: emptyDir,
     isShuttingDown: () => false,
     now: () => new Date(LAST_DAY + 12 * 3_600_000),
   });
@@ -203,6 +204,7 @@ afterAll(async () => {
   await app?.close();
   await reader?.close();
   await db?.drop();
+  rmSync(emptyDir, { recursive: true, force: true });
 });
 
 describe('active users equal exact truth', () => {
