@@ -25,14 +25,28 @@ import { INGEST_TABLES, Pipeline } from './pipeline.ts';
 import { UserContext } from './profiles.ts';
 import { backoffMs, type RetryPolicy, Sink } from './sink.ts';
 
-/** Retries `fn` (an infrastructure call) with the sink's backoff until it succeeds or `signal` aborts. */
-function retrier(logger: Logger, policy: RetryPolicy, signal: AbortSignal) {
+/**
+ * Retries `fn` (an infrastructure call) with the sink's backoff until it succeeds or `signal`
+ * aborts; `hooks` let a caller pause fetching while it fails.
+ */
+function retrier(
+  logger: Logger,
+  policy: RetryPolicy,
+  signal: AbortSignal,
+  hooks: { onRetrying: () => void; onRecovered: () => void } = {
+    onRetrying: () => {},
+    onRecovered: () => {},
+  },
+) {
   return async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await fn();
+        const v = await fn();
+        if (attempt > 0) hooks.onRecovered();
+        return v;
       } catch (err) {
         if (signal.aborted) throw err;
+        hooks.onRetrying();
         const delayMs = backoffMs(attempt, policy);
         logger.warn(
           { err, what, attempt, delayMs, code: classifyClickHouseError(err).code },
@@ -121,6 +135,17 @@ async function main(): Promise<void> {
     },
   });
 
+  // Backpressure: no new fetches while ClickHouse refuses; buffered data stays at about one batch.
+  const backpressure = {
+    onRetrying: () => {
+      consumer.pause();
+      metrics.fetchPaused.set(1);
+    },
+    onRecovered: () => {
+      consumer.resume();
+      metrics.fetchPaused.set(0);
+    },
+  };
   const sink = new Sink({
     client: clickhouse,
     logger,
@@ -134,14 +159,9 @@ async function main(): Promise<void> {
       onError: (table, code) => metrics.insertErrors.inc({ table, code }),
       onRetrying: (table) => {
         metrics.insertRetries.inc({ table });
-        // Backpressure: no new fetches while ClickHouse refuses; buffered data stays at one batch.
-        consumer.pause();
-        metrics.fetchPaused.set(1);
+        backpressure.onRetrying();
       },
-      onRecovered: () => {
-        consumer.resume();
-        metrics.fetchPaused.set(0);
-      },
+      onRecovered: () => backpressure.onRecovered(),
     },
   });
 
@@ -230,7 +250,7 @@ async function main(): Promise<void> {
     metrics,
     writeFirstDailyActivity,
     heartbeatEveryMs: Math.max(100, Math.floor(c.KAFKA_HEARTBEAT_INTERVAL_MS / 2)),
-    retryLookup: retrying,
+    retryLookup: retrier(logger, retry, abort.signal, backpressure),
   });
   await consumer.start(pipeline.handle);
   ready = true;
