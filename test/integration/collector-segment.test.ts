@@ -162,6 +162,23 @@ describe('Segment HTTP API', () => {
     });
   });
 
+  it('takes a Segment identify body on /v1/identify, the path the native API shares', async () => {
+    const r = await post(
+      `${c.url}/v1/identify`,
+      { messageId: 'msg-id-1', userId: 'seg-2', anonymousId: 'anon-2', traits: { gender: 'f' } },
+      basic,
+    );
+    expect(r.status).toBe(200);
+    const m = await landed(eventIdFor('msg-id-1') ?? '');
+    expect(m.schema).toBe('user_identify.v1');
+    expect(m.value).toMatchObject({
+      kind: 'identify',
+      user_id: 'seg-2',
+      anonymous_id: 'anon-2',
+      gender: 'f',
+    });
+  });
+
   it('accepts /v1/track and /v1/group with Basic auth and rejects a bad key', async () => {
     const track = await post(
       `${c.url}/v1/track`,
