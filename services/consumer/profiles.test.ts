@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+import { activity, identify } from '../../test/harness/consumer-process.ts';
+import { Lru } from './lru.ts';
+import { type Profile, type ProfileLookup, UserContext } from './profiles.ts';
+
+const DAY_MS = 86_400_000;
+const T0 = Date.UTC(2026, 5, 1, 10);
+
+const act = (over: Record<string, unknown>): ActivityRecord =>
+  activity({ activity_timestamp: T0, ...over }) as unknown as ActivityRecord;
+const ident = (over: Record<string, unknown>): IdentifyRecord => identify(over) as unknown as IdentifyRecord;
+
+const profile = (over: Partial<Profile>): Profile => ({
+  registration_date: null,
+  birth_date: null,
+  gender: null,
+  segment_name: null,
+  segment_description: null,
+  segment_category: null,
+  account_status: null,
+  is_test_account: null,
+  country_code: null,
+  user_attributes: null,
+  ...over,
+});
+
+function lookup(identities: Record<string, string>, profiles: Record<string, Profile>) {
+  const calls: string[] = [];
+  const l: ProfileLookup = {
+    identities: async (ids) => {
+      calls.push(`identities ${ids.join(',')}`);
+      return new Map(ids.flatMap((id) => (identities[id] ? [[id, identities[id]] as const] : [])));
+    },
+    profiles: async (ids) => {
+      calls.push(`profiles ${ids.join(',')}`);
+      return new Map(ids.flatMap((id) => (profiles[id] ? [[id, profiles[id]] as const] : [])));
+    },
+  };
+  return { l, calls };
+}
+
+function context(l: ProfileLookup, now: () => number = () => T0) {
+  return new UserContext({ lookup: l, maxEntries: 100, negativeTtlMs: 1_000, now });
+}
+
+describe('UserContext', () => {
+  it('a restarted consumer (empty cache) resolves the anonymous id and fills the profile from look-ups', async () => {
+    const { l, calls } = lookup(
+      { a1: 'u1' },
+      { u1: profile({ segment_name: 'pro', gender: 'f', is_test_account: true }) },
+    );
+    const ctx = context(l);
+    const r = act({ anonymous_id: 'a1' });
+    await ctx.prefetch([r]);
+    const e = ctx.enrich(r);
+    expect(e.resolvedUserId).toBe('u1');
+    expect(e.record).toMatchObject({ segment_name: 'pro', gender: 'f', is_test_account: true });
+    expect(calls).toEqual(['identities a1', 'profiles u1']);
+    // Cached now: no second look-up.
+    await ctx.prefetch([act({ anonymous_id: 'a1' })]);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('values on the event win over the profile; the profile only fills what is missing', async () => {
+    const { l } = lookup({}, { u1: profile({ segment_name: 'pro', gender: 'f', country_code: 'DE' }) });
+    const ctx = context(l);
+    const r = act({ user_id: 'u1', segment_name: 'free', country_code: null });
+    await ctx.prefetch([r]);
+    expect(ctx.enrich(r).record).toMatchObject({ segment_name: 'free', gender: 'f', country_code: 'DE' });
+  });
+
+  it('an identify in the stream updates the link and the profile ahead of any look-up', async () => {
+    const { l, calls } = lookup({}, {});
+    const ctx = context(l);
+    ctx.observeIdentify(ident({ user_id: 'u2', anonymous_id: 'a2', segment_name: 'team' }));
+    const r = act({ anonymous_id: 'a2' });
+    await ctx.prefetch([r]);
+    expect(calls).toEqual([]);
+    const e = ctx.enrich(r);
+    expect(e.resolvedUserId).toBe('u2');
+    expect(e.record.segment_name).toBe('team');
+  });
+
+  it('keeps the earliest link of an anonymous id (it never moves to another user)', () => {
+    const ctx = context(lookup({}, {}).l);
+    ctx.observeIdentify(ident({ user_id: 'first', anonymous_id: 'a' }));
+    ctx.observeIdentify(ident({ user_id: 'second', anonymous_id: 'a' }));
+    expect(ctx.enrich(act({ anonymous_id: 'a' })).resolvedUserId).toBe('first');
+  });
+
+  it('an alias links previous_id without replacing the profile', () => {
+    const ctx = context(lookup({}, {}).l);
+    ctx.observeIdentify(ident({ user_id: 'u', kind: 'identify', gender: 'm' }));
+    ctx.observeIdentify(ident({ user_id: 'u', kind: 'alias', previous_id: 'old' }));
+    const e = ctx.enrich(act({ anonymous_id: 'old' }));
+    expect(e.resolvedUserId).toBe('u');
+    expect(e.record.gender).toBe('m');
+  });
+
+  it('trusts "not found" only for the negative TTL (an identify may land on another member)', async () => {
+    let now = T0;
+    const ids: Record<string, string> = {};
+    const { l, calls } = lookup(ids, {});
+    const ctx = context(l, () => now);
+    await ctx.prefetch([act({ anonymous_id: 'a3' })]);
+    ids.a3 = 'u3';
+    await ctx.prefetch([act({ anonymous_id: 'a3' })]);
+    expect(calls.filter((c) => c.startsWith('identities'))).toHaveLength(1);
+    now += 1_001;
+    await ctx.prefetch([act({ anonymous_id: 'a3' })]);
+    expect(ctx.enrich(act({ anonymous_id: 'a3' })).resolvedUserId).toBe('u3');
+  });
+
+  describe('is_first_daily_activity (best effort, per instance)', () => {
+    it('is 1 for the first event of an actor on a UTC day, 0 for the next ones, 1 again the next day', () => {
+      const ctx = context(lookup({}, {}).l);
+      expect(ctx.enrich(act({ user_id: 'u' })).isFirstDailyActivity).toBe(true);
+      expect(ctx.enrich(act({ user_id: 'u', activity_timestamp: T0 + 3_600_000 })).isFirstDailyActivity).toBe(
+        false,
+      );
+      expect(ctx.enrich(act({ user_id: 'v' })).isFirstDailyActivity).toBe(true);
+      expect(ctx.enrich(act({ user_id: 'u', activity_timestamp: T0 + DAY_MS })).isFirstDailyActivity).toBe(
+        true,
+      );
+    });
+
+    it('counts an anonymous event under the user it resolves to', () => {
+      const ctx = context(lookup({}, {}).l);
+      ctx.observeIdentify(ident({ user_id: 'u', anonymous_id: 'a' }));
+      expect(ctx.enrich(act({ user_id: 'u' })).isFirstDailyActivity).toBe(true);
+      expect(ctx.enrich(act({ anonymous_id: 'a' })).isFirstDailyActivity).toBe(false);
+    });
+
+    it('a new instance (restart, rebalance) may mark a second event of the day as first: at least one per actor-day', () => {
+      const before = context(lookup({}, {}).l);
+      const after = context(lookup({}, {}).l);
+      expect(before.enrich(act({ user_id: 'u' })).isFirstDailyActivity).toBe(true);
+      expect(after.enrich(act({ user_id: 'u' })).isFirstDailyActivity).toBe(true);
+    });
+  });
+});
+
+describe('Lru', () => {
+  it('evicts the least recently used entry beyond its size', () => {
+    const lru = new Lru<string, number>(2);
+    lru.set('a', 1);
+    lru.set('b', 2);
+    expect(lru.get('a')).toBe(1);
+    lru.set('c', 3);
+    expect(lru.get('b')).toBeUndefined();
+    expect(lru.get('a')).toBe(1);
+    expect(lru.size).toBe(2);
+  });
+
+  it('forgets an entry after its TTL', () => {
+    let now = 0;
+    const lru = new Lru<string, number>(10, () => now);
+    lru.set('a', 1, 100);
+    now = 99;
+    expect(lru.has('a')).toBe(true);
+    now = 100;
+    expect(lru.has('a')).toBe(false);
+  });
+});
