@@ -1,0 +1,61 @@
+/**
+ * Small measuring helpers shared by the scenarios: percentiles, a process's resident memory from
+ * /proc, and a bounded poll loop.
+ */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+export function summary(values: readonly number[]): { p50: number; p95: number; p99: number; max: number } {
+  const s = [...values].sort((a, b) => a - b);
+  return { p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: percentile(s, 100) };
+}
+
+/** Resident set size of a process in bytes (Linux), 0 when it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; `max()` is the peak seen. */
+export function rssSampler(pid: number, everyMs = 250): { max: () => number; stop: () => void } {
+  let peak = rssBytes(pid);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssBytes(pid));
+  }, everyMs);
+  return {
+    max: () => Math.max(peak, rssBytes(pid)),
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Calls `check` every `everyMs` until it returns true; throws after `timeoutMs`. */
+export async function pollUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(everyMs);
+  }
+  throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+}
+
+export const MB = 1024 * 1024;
+
+export function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}

@@ -1,0 +1,118 @@
+/**
+ * Runs a service (or a bench limit server) as a child process of the bench: the same
+ * `node <file>.ts` a deployment runs, so the load generator and the service do not share an event
+ * loop. Optional `--cpu-prof` writes a V8 CPU profile into `profileDir` when the child exits.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WRITE_KEY } from './data.ts';
+import { pollUntil } from './measure.ts';
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+
+export interface Child {
+  readonly pid: number;
+  readonly name: string;
+  /** SIGTERM, wait for exit (SIGKILL after `graceMs`); resolves with the last stderr/stdout lines. */
+  readonly stop: (graceMs?: number) => Promise<string>;
+  readonly output: () => string;
+}
+
+export interface SpawnOptions {
+  readonly env: Readonly<Record<string, string>>;
+  /** URL that answers 2xx once the process is ready. */
+  readonly readyUrl: string;
+  readonly profileDir?: string;
+  readonly readyTimeoutMs?: number;
+}
+
+export async function startNode(name: string, script: string, o: SpawnOptions): Promise<Child> {
+  const args = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir, script] : [script];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (child.pid === undefined) throw new Error(`${name}: could not start`);
+  // Keep only the tail: a child under load may log a lot, and the bench must stay bounded.
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-8_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exited = child.exitCode !== null;
+  child.once('exit', () => {
+    exited = true;
+  });
+  const stop = async (graceMs = 20_000): Promise<string> => {
+    if (!exited) {
+      const done = once(child, 'exit');
+      child.kill('SIGTERM');
+      const killed = sleep(graceMs).then(() => {
+        if (!exited) child.kill('SIGKILL');
+      });
+      await Promise.race([done, killed]);
+      if (!exited) await done;
+    }
+    return tail;
+  };
+  try {
+    await pollUntil(
+      `${name} ready at ${o.readyUrl}`,
+      async () => {
+        if (exited) throw new Error(`${name} exited before ready:\n${tail}`);
+        try {
+          return (await fetch(o.readyUrl)).ok;
+        } catch {
+          return false;
+        }
+      },
+      o.readyTimeoutMs ?? 60_000,
+      200,
+    );
+  } catch (err) {
+    await stop(2_000);
+    throw err;
+  }
+  return { pid: child.pid, name, stop, output: () => tail };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The collector as deployed (services/collector/main.ts), on a free port, writing to `topic`. */
+export async function startCollector(o: {
+  kafkaBrokers: string;
+  topic: string;
+  profileDir?: string;
+}): Promise<Child & { url: string }> {
+  const port = await freePort();
+  const child = await startNode('collector', 'services/collector/main.ts', {
+    readyUrl: `http://127.0.0.1:${port}/readyz`,
+    ...(o.profileDir ? { profileDir: o.profileDir } : {}),
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      KAFKA_BROKERS: o.kafkaBrokers,
+      KAFKA_TOPIC: o.topic,
+      WRITE_KEYS: `${WRITE_KEY}:bench`,
+      LOG_LEVEL: 'warn',
+      // One write key sends all the load; the per-key limit (default 1,000 req/s) would measure the
+      // rate limiter instead of the intake path.
+      RATE_LIMIT_MAX: '1000000000',
+    },
+  });
+  return { ...child, url: `http://127.0.0.1:${port}` };
+}

@@ -1,0 +1,185 @@
+/**
+ * Scenario 3, end to end: collector + consumer + ClickHouse under a sustained rate of 100-event
+ * batches at 50% and 90% of the collector's measured maximum (scenario 1 of the same run).
+ * Freshness: probe requests (one event each, a unique feature) sent every 250 ms during the load;
+ * for each, the time from its 2xx to the first poll (every 100 ms) that finds its feature in
+ * rollup_users_hourly_feature. Consumer lag sampled every second.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { groupLag } from '../../test/harness/consumer-process.ts';
+import {
+  type Ctx,
+  freshTopic,
+  maxTarget,
+  migratedDatabase,
+  type Row,
+  type Scenario,
+  uniqueName,
+} from '../lib/context.ts';
+import { nativeBodies, nativeEvent, REQUEST_HEADERS } from '../lib/data.ts';
+import { autocannon } from '../lib/load.ts';
+import { MB, round, rssSampler, summary } from '../lib/measure.ts';
+import { freePort, startCollector, startNode } from '../lib/processes.ts';
+
+const FRACTIONS = [0.5, 0.9] as const;
+
+async function probeFreshness(
+  ctx: Ctx,
+  o: { collectorUrl: string; database: string; tag: string; untilMs: number; settleMs: number },
+): Promise<{ freshnessMs: number[]; failed: number; unseen: number }> {
+  const acked = new Map<string, number>();
+  const seen = new Map<string, number>();
+  let failed = 0;
+  const prober = (async () => {
+    for (let i = 0; Date.now() < o.untilMs && i < 100_000; i++) {
+      const feature = `${o.tag}-${i}`;
+      const r = await fetch(`${o.collectorUrl}/v1/events`, {
+        method: 'POST',
+        headers: REQUEST_HEADERS,
+        body: JSON.stringify(nativeEvent(i, feature)),
+      }).catch(() => undefined);
+      if (r?.ok) acked.set(feature, performance.now());
+      else failed++;
+      await r?.arrayBuffer();
+      await sleep(250);
+    }
+  })();
+  const query = encodeURIComponent(
+    `SELECT feature FROM rollup_users_hourly_feature WHERE feature LIKE '${o.tag}-%' GROUP BY feature`,
+  );
+  let settleDeadline = Number.POSITIVE_INFINITY;
+  let done = false;
+  void prober.then(() => {
+    settleDeadline = Date.now() + o.settleMs;
+  });
+  while (!done && Date.now() < Math.min(settleDeadline, o.untilMs + o.settleMs + 60_000)) {
+    const r = await fetch(`${ctx.clickhouseUrl}/?database=${o.database}&query=${query}`).catch(
+      () => undefined,
+    );
+    const now = performance.now();
+    if (r?.ok) for (const f of (await r.text()).split('\n')) if (f !== '' && !seen.has(f)) seen.set(f, now);
+    done = settleDeadline !== Number.POSITIVE_INFINITY && [...acked.keys()].every((f) => seen.has(f));
+    await sleep(100);
+  }
+  await prober;
+  const freshnessMs: number[] = [];
+  let unseen = 0;
+  for (const [f, at] of acked) {
+    const s = seen.get(f);
+    if (s === undefined) unseen++;
+    else freshnessMs.push(Math.max(0, s - at));
+  }
+  return { freshnessMs, failed, unseen };
+}
+
+export const endToEndScenario: Scenario = async (ctx) => {
+  const durationS = ctx.quick ? 10 : 30;
+  const maxReqPerS = ctx.shared.get('collector.batchReqPerS') as number | undefined;
+  if (maxReqPerS === undefined) throw new Error('needs scenario 1 (the collector maximum) in the same run');
+  const db = await migratedDatabase(ctx, 'e2e');
+  await db.close();
+  const topic = await freshTopic(ctx, 'e2e', 6);
+  const groupId = uniqueName('bench-e2e');
+  const collector = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic });
+  const port = await freePort();
+  const consumer = await startNode('consumer', 'services/consumer/main.ts', {
+    readyUrl: `http://127.0.0.1:${port}/readyz`,
+    env: {
+      KAFKA_BROKERS: ctx.kafkaBrokers,
+      KAFKA_TOPIC: topic,
+      KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+      KAFKA_GROUP_ID: groupId,
+      CLICKHOUSE_URL: ctx.clickhouseUrl,
+      CLICKHOUSE_DATABASE: db.name,
+      CONSUMER_HTTP_PORT: String(port),
+      CONSUMER_HTTP_HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+    },
+  });
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  const rows: Row[] = [];
+  let freshnessAtHalf = Number.NaN;
+  let worstCollectorRss = 0;
+  let worstConsumerRss = 0;
+  try {
+    const [body = ''] = nativeBodies(1, 100);
+    for (const fraction of FRACTIONS) {
+      const rate = maxReqPerS * fraction;
+      ctx.log(`  end to end at ${fraction * 100}% (${Math.round(rate)} req/s of 100 events), ${durationS} s`);
+      const rssCollector = rssSampler(collector.pid);
+      const rssConsumer = rssSampler(consumer.pid);
+      let maxLag = 0;
+      const lagTimer = setInterval(() => {
+        groupLag(admin, groupId, topic).then(
+          (l) => {
+            maxLag = Math.max(maxLag, l);
+          },
+          () => undefined,
+        );
+      }, 1_000);
+      const untilMs = Date.now() + durationS * 1000;
+      const [load, probes] = await Promise.all([
+        autocannon({
+          url: `${collector.url}/v1/events`,
+          body,
+          headers: REQUEST_HEADERS,
+          connections: 100,
+          durationS,
+          rate,
+          workDir: ctx.outDir,
+        }),
+        probeFreshness(ctx, {
+          collectorUrl: collector.url,
+          database: db.name,
+          tag: `probe${Math.round(fraction * 100)}`,
+          untilMs,
+          settleMs: 30_000,
+        }),
+      ]);
+      clearInterval(lagTimer);
+      rssCollector.stop();
+      rssConsumer.stop();
+      worstCollectorRss = Math.max(worstCollectorRss, rssCollector.max() / MB);
+      worstConsumerRss = Math.max(worstConsumerRss, rssConsumer.max() / MB);
+      const f = summary(probes.freshnessMs);
+      if (fraction === 0.5) freshnessAtHalf = f.p99;
+      rows.push({
+        case: `${fraction * 100}% of collector max`,
+        values: {
+          'target req/s': round(rate),
+          'events/s': round(load.okPerS * 100),
+          'p50 ms': load.p50Ms,
+          'p99 ms': load.p99Ms,
+          'fresh p50 ms': round(f.p50),
+          'fresh p99 ms': round(f.p99),
+          probes: probes.freshnessMs.length,
+          'max lag msgs': maxLag,
+          errors: load.non2xx + load.errors + load.timeouts + probes.failed + probes.unseen,
+          'collector RSS MB': round(rssCollector.max() / MB),
+          'consumer RSS MB': round(rssConsumer.max() / MB),
+        },
+      });
+    }
+  } finally {
+    await admin.disconnect();
+    await collector.stop();
+    await consumer.stop();
+  }
+  return {
+    id: '3',
+    title: 'End to end: collector -> Kafka -> consumer -> rollups',
+    notes: [
+      `autocannon at a fixed overall rate (-R) of 100-event requests, 100 connections, ${durationS} s per level; the maximum is scenario 1's collector batch req/s of this run.`,
+      'Freshness = probe 2xx -> first 100 ms poll that finds the probe in rollup_users_hourly_feature (so it includes up to 100 ms of polling granularity); probes every 250 ms; consumer at default settings (BATCH_MAX_ROWS 10000, FLUSH_INTERVAL_MS 1000).',
+      'errors = non-2xx + socket errors + timeouts + failed probes + probes never seen within 30 s after the load.',
+    ],
+    rows,
+    targets: [
+      maxTarget('freshness p99 at 50% load', freshnessAtHalf, 2_000, 'ms'),
+      maxTarget('collector RSS under sustained load', worstCollectorRss, 250, 'MB'),
+      maxTarget('consumer RSS under sustained load', worstConsumerRss, 400, 'MB'),
+    ],
+    profiles: [],
+  };
+};

@@ -1,0 +1,127 @@
+/**
+ * Scenario 4, queries: 90-day rolling DAU/WAU/MAU (+ new users) series for an overall, a 1-filter
+ * and a 2-group-by slice, from the rollups (the query API's SQL) vs the exact query over the raw
+ * fact table, on a synthetic load written through the ingest table (every view runs) by ClickHouse
+ * itself; p50/p95 wall time over HTTP; and the rollups' size on disk vs the fact table's.
+ */
+import type { ActiveUsersRequest } from '../../services/query/sql/builder.ts';
+import { compare, exactSql, rollupSql, timedQuery } from '../lib/active-users.ts';
+import { type Ctx, maxTarget, migratedDatabase, minTarget, type Row, type Scenario } from '../lib/context.ts';
+import { loadSynthetic, SYNTH_LAST_DAY } from '../lib/data.ts';
+import { MB, round, summary } from '../lib/measure.ts';
+
+const DAY_MS = 86_400_000;
+
+export const QUERY_SLICES: readonly [string, Omit<ActiveUsersRequest, 'from' | 'to' | 'tz' | 'window'>][] = [
+  ['overall', {}],
+  ['1 filter (country = DE)', { filters: { country: ['DE'] } }],
+  ['2 group-by (platform, country)', { groupBy: ['platform', 'country'] }],
+];
+
+export function ninetyDays(): Pick<ActiveUsersRequest, 'from' | 'to' | 'tz' | 'window'> {
+  const to = Date.parse(`${SYNTH_LAST_DAY}T00:00:00Z`);
+  return {
+    from: new Date(to - 89 * DAY_MS).toISOString().slice(0, 10),
+    to: SYNTH_LAST_DAY,
+    tz: 'UTC',
+    window: 'rolling',
+  };
+}
+
+async function sizes(ctx: Ctx, database: string): Promise<Map<string, { bytes: number; rows: number }>> {
+  const { rows } = await timedQuery(
+    ctx.clickhouseUrl,
+    database,
+    `SELECT table, toString(sum(bytes)) AS bytes, toString(sum(rows)) AS rows FROM system.parts
+     WHERE database = currentDatabase() AND active GROUP BY table`,
+  );
+  return new Map(rows.map((r) => [String(r.table), { bytes: Number(r.bytes), rows: Number(r.rows) }]));
+}
+
+export const queriesScenario: Scenario = async (ctx) => {
+  const events = ctx.quick ? 1_000_000 : 10_000_000;
+  const users = ctx.quick ? 100_000 : 1_000_000;
+  const rollupRuns = ctx.quick ? 10 : 30;
+  const rawRuns = 3;
+  const db = await migratedDatabase(ctx, 'queries');
+  ctx.log(`  loading ${events} events for ${users} users`);
+  const loadSeconds = await loadSynthetic(db.client, {
+    events,
+    users,
+    chunk: 1_000_000,
+    seed: 4,
+    log: ctx.log,
+  });
+  await db.close();
+  ctx.shared.set('queries.database', db.name);
+  ctx.shared.set('queries.users', users);
+
+  const rows: Row[] = [];
+  const targets = [];
+  const range = ninetyDays();
+  for (const [name, slice] of QUERY_SLICES) {
+    const req: ActiveUsersRequest = { ...range, ...slice };
+    ctx.log(`  ${name}: ${rollupRuns} rollup runs, ${rawRuns} raw runs`);
+    const rollupMs: number[] = [];
+    let sketch: Record<string, string | number>[] = [];
+    for (let i = 0; i < rollupRuns; i++) {
+      const r = await timedQuery(ctx.clickhouseUrl, db.name, rollupSql(req));
+      rollupMs.push(r.ms);
+      sketch = r.rows;
+    }
+    const rawMs: number[] = [];
+    let exact: Record<string, string | number>[] = [];
+    for (let i = 0; i < rawRuns; i++) {
+      const r = await timedQuery(ctx.clickhouseUrl, db.name, exactSql(req));
+      rawMs.push(r.ms);
+      exact = r.rows;
+    }
+    const ro = summary(rollupMs);
+    const raw = summary(rawMs);
+    const err = compare(sketch, exact, req.groupBy ?? []);
+    rows.push({
+      case: name,
+      values: {
+        'rollup p50 ms': round(ro.p50, 1),
+        'rollup p95 ms': round(ro.p95, 1),
+        'raw exact p50 ms': round(raw.p50),
+        'raw exact p95 ms': round(raw.p95),
+        'raw/rollup (p50)': round(raw.p50 / ro.p50, 1),
+        'result rows': exact.length,
+        'max rel err WAU %': round(err.maxRel.wau * 100, 3),
+        'max rel err MAU %': round(err.maxRel.mau * 100, 3),
+      },
+    });
+    targets.push(maxTarget(`rollup p95, ${name}`, ro.p95, 100, 'ms'));
+    targets.push(minTarget(`rollup speed-up vs raw exact (p50), ${name}`, raw.p50 / ro.p50, 50, 'x'));
+  }
+
+  const s = await sizes(ctx, db.name);
+  const fact = s.get('fact_user_activity');
+  let rollupBytes = 0;
+  for (const [table, v] of s) {
+    if (!table.startsWith('rollup_') && table !== 'fact_user_activity') continue;
+    rollupBytes += table.startsWith('rollup_') ? v.bytes : 0;
+    rows.push({
+      case: `size: ${table}`,
+      values: { 'MB on disk': round(v.bytes / MB, 1), 'table rows': v.rows },
+    });
+  }
+  rows.push({
+    case: 'size: all rollups / fact table',
+    values: { 'MB on disk': round(rollupBytes / MB, 1), ratio: round(rollupBytes / (fact?.bytes ?? 1), 3) },
+  });
+  return {
+    id: '4',
+    title: 'Queries: rollups vs exact raw query',
+    notes: [
+      `${events.toLocaleString('en-US')} events, ${users.toLocaleString('en-US')} user ids (power law: not every id is active), 120 days up to ${SYNTH_LAST_DAY}, inserted into ingest_user_activity as INSERT ... SELECT FROM numbers() in 1M-row chunks (${round(loadSeconds)} s, ${round(events / loadSeconds)} rows/s through every view).`,
+      `Rollup query = services/query/sql/builder.ts (rolling windows, UTC, with new users); exact = uniqExact over distinct user-days of fact_user_activity, same windows and exclusions (bench/lib/active-users.ts). ${rollupRuns} rollup runs and ${rawRuns} raw runs per slice, sequential, wall time over HTTP.`,
+      'Sizes: system.parts active parts as loaded (merges not forced).',
+      ...(ctx.quick ? ['Quick mode: 1M events / 100k users, not the 10M / 1M of the issue.'] : []),
+    ],
+    rows,
+    targets,
+    profiles: [],
+  };
+};
