@@ -70,6 +70,7 @@ export function createClickHouseStore(client: ClickHouseClient): QueryStore {
           includeBots: q.includeBots,
           window: q.window,
           groupBy: q.groupBy,
+          exact: q.exact,
         }),
       );
       const r = await rows<ActiveUsersRow>(built, MAX_RESULT_ROWS);

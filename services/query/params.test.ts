@@ -38,6 +38,7 @@ describe('parseActiveUsers', () => {
       includeBots: false,
       window: 'rolling',
       groupBy: [],
+      exact: false,
     });
   });
 
@@ -59,6 +60,7 @@ describe('parseActiveUsers', () => {
           feature: 'search',
           include_test: 'true',
           include_bots: '1',
+          exact: 'true',
         },
         limits,
         now,
@@ -73,6 +75,7 @@ describe('parseActiveUsers', () => {
       filters: { country: ['US', 'DE'], feature: ['search'] },
       includeTest: true,
       includeBots: true,
+      exact: true,
     });
   });
 
@@ -104,6 +107,12 @@ describe('parseActiveUsers', () => {
     ['zone with quote', { tz: "UTC'" }, '"tz" must be an IANA time zone'],
     ['bad window', { window: 'weekly' }, '"window" must be one of rolling, calendar'],
     ['bad boolean', { include_test: 'yes' }, '"include_test" must be true or false'],
+    ['bad exact', { exact: 'please' }, '"exact" must be true or false'],
+    [
+      'exact range too long',
+      { exact: 'true', from: '2025-01-01', to: '2025-02-01' },
+      'allows at most 31 days (from..to spans 32)',
+    ],
     ['repeated scalar', { from: ['2025-01-01', '2025-01-02'] }, '"from" given 2 times'],
     ['too many group-bys', { group_by: 'feature,country,platform,segment' }, 'at most 3 dimensions'],
     ['duplicate group-by', { group_by: 'country,country' }, 'appears twice'],
@@ -117,6 +126,13 @@ describe('parseActiveUsers', () => {
     ],
   ])('rejects %s', (_name, raw, message) => {
     expect(problems(parseActiveUsers(raw, limits, now)).join('\n')).toContain(message);
+  });
+
+  it('accepts exact=true for 31 days, the default 30-day range included', () => {
+    expect(
+      ok(parseActiveUsers({ exact: 'true', from: '2025-01-01', to: '2025-01-31' }, limits, now)).exact,
+    ).toBe(true);
+    expect(ok(parseActiveUsers({ exact: '1' }, limits, now)).exact).toBe(true);
   });
 
   it('reports every problem at once', () => {

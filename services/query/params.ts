@@ -11,13 +11,14 @@
 import {
   DIMENSIONS,
   type Dimension,
+  MAX_EXACT_RANGE_DAYS,
   MAX_FILTER_VALUES,
   MAX_GROUP_BY,
   MAX_VALUE_LENGTH,
 } from './sql/builder.ts';
 
 // The SQL builder owns the dimension allow-list and its bounds; the API validates against the same.
-export { DIMENSIONS, type Dimension, MAX_FILTER_VALUES, MAX_GROUP_BY };
+export { DIMENSIONS, type Dimension, MAX_EXACT_RANGE_DAYS, MAX_FILTER_VALUES, MAX_GROUP_BY };
 export const MAX_FILTER_VALUE_LENGTH = MAX_VALUE_LENGTH;
 
 export type Filters = Readonly<Partial<Record<Dimension, readonly string[]>>>;
@@ -37,6 +38,8 @@ export interface SliceQuery {
 export interface ActiveUsersQuery extends SliceQuery {
   readonly window: Window;
   readonly groupBy: readonly Dimension[];
+  /** Exact counts from a scan of the facts (ranges of at most MAX_EXACT_RANGE_DAYS days). */
+  readonly exact: boolean;
 }
 
 export interface EventCountQuery extends SliceQuery {
@@ -68,7 +71,7 @@ export type Parsed<T> =
 export type RawQuery = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 const SLICE_PARAMS = ['from', 'to', 'tz', 'include_test', 'include_bots'] as const;
-export const ACTIVE_USERS_PARAMS = [...SLICE_PARAMS, 'window', 'group_by', ...DIMENSIONS] as const;
+export const ACTIVE_USERS_PARAMS = [...SLICE_PARAMS, 'window', 'group_by', 'exact', ...DIMENSIONS] as const;
 export const EVENT_COUNT_PARAMS = [...SLICE_PARAMS, 'group_by', ...DIMENSIONS] as const;
 export const DIMENSION_VALUES_PARAMS = [...SLICE_PARAMS, 'limit', ...DIMENSIONS] as const;
 
@@ -286,7 +289,20 @@ function done<T>(r: Reader, value: T): Parsed<T> {
 export function parseActiveUsers(raw: RawQuery, limits: Limits, now: Date): Parsed<ActiveUsersQuery> {
   const r = new Reader(raw, ACTIVE_USERS_PARAMS);
   const slice = readSlice(r, limits, now);
-  return done(r, { ...slice, window: r.oneOf('window', WINDOWS, 'rolling'), groupBy: r.groupBy() });
+  const exact = r.bool('exact');
+  const span = (dayNumber(slice.to) ?? 0) - (dayNumber(slice.from) ?? 0) + 1;
+  if (exact && span > MAX_EXACT_RANGE_DAYS) {
+    r.fail(
+      'exact',
+      `exact=true scans the raw events and allows at most ${MAX_EXACT_RANGE_DAYS} days (from..to spans ${span}); narrow the range or drop exact`,
+    );
+  }
+  return done(r, {
+    ...slice,
+    window: r.oneOf('window', WINDOWS, 'rolling'),
+    groupBy: r.groupBy(),
+    exact,
+  });
 }
 
 export function parseEventCount(raw: RawQuery, limits: Limits, now: Date): Parsed<EventCountQuery> {

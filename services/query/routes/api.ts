@@ -14,6 +14,7 @@ import {
   DIMENSIONS,
   EVENT_COUNT_PARAMS,
   type Limits,
+  MAX_EXACT_RANGE_DAYS,
   type Parsed,
   parseActiveUsers,
   parseDimensionValues,
@@ -40,6 +41,7 @@ const PARAM_DOCS: Record<string, string> = {
   include_test: 'Count test accounts (default false).',
   include_bots: 'Count traffic flagged as bots (default false).',
   limit: 'Most values returned (default 200).',
+  exact: `Exact distinct counts from a scan of the raw events (range + 29 days) instead of the rollup sketches; ranges of at most ${MAX_EXACT_RANGE_DAYS} days (default false).`,
 };
 
 function querystringSchema(params: readonly string[]) {
@@ -156,6 +158,7 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions> = async (app: FastifyInst
           ...sliceMeta(q),
           window: q.window,
           group_by: q.groupBy,
+          exact: q.exact,
           source: r.source,
           from_rollup: r.fromRollup,
           truncated: r.truncated,

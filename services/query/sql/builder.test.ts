@@ -5,6 +5,7 @@ import {
   buildDimensionValuesQuery,
   buildEventCountsQuery,
   isWholeHourZone,
+  MAX_EXACT_RANGE_DAYS,
   quoteString,
 } from './builder.ts';
 
@@ -102,6 +103,59 @@ describe('buildActiveUsersQuery', () => {
       const sql = buildActiveUsersQuery({ ...base, filters: { country: [s], feature: [s, 'ok'] } }).sql;
       expect(sql).toContain(`country IN (${quoteString(s)})`);
       // Removing the literals leaves only builder text: no statement separator, comment or keyword.
+      const code = sql.replace(/'(?:[^'\\]|\\.)*'/g, "''");
+      expect(code).not.toMatch(/;|--|\/\*|DROP|UNION|FORMAT|system\./i);
+    }
+  });
+});
+
+describe('buildActiveUsersQuery with exact: true', () => {
+  const exact = { ...base, exact: true };
+
+  it('counts uniqExact users over the facts, one row per event, in any zone', () => {
+    for (const tz of ['UTC', 'Europe/Berlin', 'Asia/Kolkata']) {
+      const b = buildActiveUsersQuery({ ...exact, tz });
+      expect(b.source).toBe('fact_user_activity');
+      expect(b.fromRollup).toBe(false);
+      expect(b.sql).toContain('uniqExactState(user_key)');
+      expect(b.sql).toContain('uniqExactMergeIf(users, k = 0)');
+      expect(b.sql).toContain('LIMIT 1 BY event_id');
+      expect(b.sql).not.toMatch(/\buniq(State|MergeState|MergeIf)\(/);
+      expect(b.sql).not.toContain('rollup_users_hourly');
+    }
+  });
+
+  it('scans range + 29 days of facts, bounded on the sorting key too', () => {
+    const sql = buildActiveUsersQuery({ ...exact, groupBy: ['platform'], filters: { country: ['DE'] } }).sql;
+    // 2024-03-01 minus the 30-day lookback is 2024-01-31; date_key widens by a day for the zone.
+    expect(sql).toContain("activity_timestamp >= toDateTime('2024-01-31 00:00:00', 'UTC')");
+    expect(sql).toContain("activity_timestamp < toDateTime('2024-03-08 00:00:00', 'UTC')");
+    expect(sql).toContain('date_key >= 20240130 AND date_key <= 20240308');
+    expect(sql).toContain('SELECT user_key, activity_timestamp, platform\n      FROM fact_user_activity');
+    expect(sql).toContain("is_test_account = 0 AND is_bot = 0 AND country IN ('DE')");
+  });
+
+  it('takes new users from the same first-seen minimums as the rollup path', () => {
+    const join = (sql: string): string => sql.slice(sql.indexOf('ANY LEFT JOIN'));
+    for (const req of [base, { ...base, tz: 'Asia/Kathmandu', groupBy: ['feature' as const] }]) {
+      expect(join(buildActiveUsersQuery({ ...req, exact: true }).sql)).toBe(
+        join(buildActiveUsersQuery(req).sql),
+      );
+    }
+  });
+
+  it(`refuses ranges over ${MAX_EXACT_RANGE_DAYS} days, together with other problems`, () => {
+    expect(() => buildActiveUsersQuery({ ...exact, from: '2024-03-01', to: '2024-03-31' })).not.toThrow();
+    expect(() => buildActiveUsersQuery({ ...exact, from: '2024-03-01', to: '2024-04-01', tz: 'x' })).toThrow(
+      /exact mode allows at most 31 days.*tz/,
+    );
+    // Without exact the long range is fine.
+    expect(() => buildActiveUsersQuery({ ...base, from: '2024-03-01', to: '2024-06-01' })).not.toThrow();
+  });
+
+  it('keeps every injection attempt inside string literals', () => {
+    for (const s of INJECTIONS) {
+      const sql = buildActiveUsersQuery({ ...exact, filters: { country: [s] }, groupBy: ['segment'] }).sql;
       const code = sql.replace(/'(?:[^'\\]|\\.)*'/g, "''");
       expect(code).not.toMatch(/;|--|\/\*|DROP|UNION|FORMAT|system\./i);
     }

@@ -10,6 +10,9 @@
  *     or calendar (week-to-date / month-to-date) windows; new users from rollup_user_first_seen.
  *     Zones whose UTC offset is not a whole number of hours in the range cannot be cut from hourly
  *     states; those read fact_user_activity instead (exact days, but only within fact retention).
+ *     `exact: true` (at most MAX_EXACT_RANGE_DAYS days) counts uniqExact(user_key) over the facts,
+ *     one row per event_id, for the range plus its 29-day lookback: exact numbers at the cost of
+ *     a scan. New users come from rollup_user_first_seen in every mode (see buildActiveUsersQuery).
  *   - event counts: uniqExact(event_id) over fact_user_activity (exact after duplicate delivery).
  *   - dimension values: distinct values of one dimension with their active users over the range.
  * Every result is ordered by day and the group-by columns; counts are UInt32 (JSON numbers).
@@ -59,6 +62,8 @@ export interface ActiveUsersRequest extends SliceRequest {
   readonly window: 'rolling' | 'calendar';
   /** Up to 3 dimensions; one result row per day and combination. */
   readonly groupBy?: readonly Dimension[];
+  /** Exact distinct users from a scan of fact_user_activity instead of the sketches. */
+  readonly exact?: boolean;
 }
 
 export interface EventCountsRequest extends SliceRequest {
@@ -101,6 +106,11 @@ export interface BuiltQuery {
 }
 
 export const MAX_RANGE_DAYS = 400;
+/**
+ * Longest range of an exact query: it scans the facts of range + 29 days and keeps one row per
+ * event in memory to deduplicate, so its cost grows with events, not with sketches.
+ */
+export const MAX_EXACT_RANGE_DAYS = 31;
 export const MAX_GROUP_BY = 3;
 export const MAX_FILTER_VALUES = 100;
 export const MAX_VALUE_LENGTH = 256;
@@ -276,35 +286,91 @@ const groupList = (g: readonly Dimension[]): string => g.map((d) => `, ${d}`).jo
 /** Window lookback: rolling MAU needs 29 earlier days, month-to-date at most 30. */
 const LOOKBACK_DAYS = 30;
 
+/** `YYYYMMDD` of a UTC-midnight ms, the fact table's date_key. */
+const dateKey = (ms: number): string => isoDay(ms).replaceAll('-', '');
+
 export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
   const extra = req.window === 'rolling' || req.window === 'calendar' ? [] : ['window: rolling or calendar'];
+  const exact = req.exact === true;
+  const fromMs = parseDay(req.from);
+  const toMs = parseDay(req.to);
+  if (
+    exact &&
+    fromMs !== undefined &&
+    toMs !== undefined &&
+    (toMs - fromMs) / DAY_MS + 1 > MAX_EXACT_RANGE_DAYS
+  )
+    extra.push(`range: exact mode allows at most ${MAX_EXACT_RANGE_DAYS} days`);
   const v = validate(req, extra);
   const g = groupList(v.groupBy);
   const scanFrom = v.fromMs - LOOKBACK_DAYS * DAY_MS;
   const scanTo = v.toMs + DAY_MS;
-  const whole = isWholeHourZone(v.tz, scanFrom, scanTo);
+  const whole = !exact && isWholeHourZone(v.tz, scanFrom, scanTo);
   const rollup = pickRollup(v);
-  const source = whole
-    ? { table: rollup.table, time: 'hour', state: 'uniqMergeState(users)' }
-    : { table: 'fact_user_activity', time: 'activity_timestamp', state: 'uniqState(user_key)' };
-  const where = [
-    `${source.time} >= ${localMidnight(v, scanFrom)}`,
-    `${source.time} < ${localMidnight(v, scanTo)}`,
+  const timeRange = (column: string): string[] => [
+    `${column} >= ${localMidnight(v, scanFrom)}`,
+    `${column} < ${localMidnight(v, scanTo)}`,
+  ];
+  // Local midnights lie within UTC-12..UTC+14 of UTC midnight, so the facts in range have UTC
+  // date_keys from the day before scanFrom to the day of scanTo; the bound lets the primary key
+  // (date_key first) skip granules that the activity_timestamp condition alone would still read.
+  const factWhere = [
+    `date_key >= ${dateKey(scanFrom - DAY_MS)}`,
+    `date_key <= ${dateKey(scanTo)}`,
+    ...timeRange('activity_timestamp'),
     ...sliceConditions(v),
   ].join(' AND ');
+  // Exact: each event counts once, as its first-ingested row. Identical re-deliveries would not
+  // change a uniqExact of users anyway, but a re-delivered event can carry another user_key (its
+  // anonymous id resolved to a user by then) and stays a separate row even after merges, because
+  // user_key is in the sorting key. Filters apply before the dedup so that only matching rows are
+  // sorted; an event whose re-delivery changed a slice attribute counts in each slice it matched.
+  const source = exact
+    ? {
+        from: `(
+      SELECT user_key, activity_timestamp${g}
+      FROM fact_user_activity
+      WHERE ${factWhere}
+      ORDER BY event_id, ingested_at, user_key
+      LIMIT 1 BY event_id
+    ) AS events`,
+        where: '',
+        time: 'activity_timestamp',
+        state: 'uniqExactState(user_key)',
+        merge: 'uniqExactMerge',
+        table: 'fact_user_activity',
+      }
+    : whole
+      ? {
+          from: rollup.table,
+          where: `\n    WHERE ${[...timeRange('hour'), ...sliceConditions(v)].join(' AND ')}`,
+          time: 'hour',
+          state: 'uniqMergeState(users)',
+          merge: 'uniqMerge',
+          table: rollup.table,
+        }
+      : {
+          from: 'fact_user_activity',
+          where: `\n    WHERE ${factWhere}`,
+          time: 'activity_timestamp',
+          state: 'uniqState(user_key)',
+          merge: 'uniqMerge',
+          table: 'fact_user_activity',
+        };
   const rolling = req.window === 'rolling';
   const wauIf = rolling ? 'k < 7' : 'toMonday(day) = toMonday(src_day)';
   const mauIf = rolling ? 'k < 30' : 'toStartOfMonth(day) = toStartOfMonth(src_day)';
+  // New users read the exact per-user minimums in every mode, exact included: "first activity ever
+  // in the slice" lies before any bounded scan, and fact retention drops old months.
   const firstWhere = sliceConditions(v);
   const sql = `SELECT day${g}, toUInt32(dau) AS dau, toUInt32(wau) AS wau, toUInt32(mau) AS mau,
   toUInt32(new_users) AS new_users, toUInt32(if(new_users > dau, 0, dau - new_users)) AS returning_users
 FROM (
   SELECT addDays(src_day, k) AS day${g},
-    uniqMergeIf(users, k = 0) AS dau, uniqMergeIf(users, ${wauIf}) AS wau, uniqMergeIf(users, ${mauIf}) AS mau
+    ${source.merge}If(users, k = 0) AS dau, ${source.merge}If(users, ${wauIf}) AS wau, ${source.merge}If(users, ${mauIf}) AS mau
   FROM (
     SELECT toDate(${source.time}, ${tzLit(v)}) AS src_day${g}, ${source.state} AS users
-    FROM ${source.table}
-    WHERE ${where}
+    FROM ${source.from}${source.where}
     GROUP BY src_day${g}
   )
   ARRAY JOIN range(${LOOKBACK_DAYS + 1}) AS k
