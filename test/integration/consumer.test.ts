@@ -4,6 +4,7 @@
  * user and the profile attributes, from the cache and, after a restart, from ClickHouse; a
  * graceful shutdown exits 0 with nothing left uncommitted.
  */
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import type { Admin } from '../../services/lib/kafka.ts';
@@ -33,6 +34,7 @@ import {
 } from '../harness/services.ts';
 
 const DAY_MS = 86_400_000;
+const ROOT = new URL('../../', import.meta.url).pathname;
 
 describe('consumer', () => {
   let db: TestDatabase;
@@ -181,6 +183,52 @@ describe('consumer', () => {
         is_test_account: 1,
       });
     }
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+  });
+
+  it('re-drives dead-lettered messages: fixed ones land, still-poison ones return with a count', async () => {
+    // A good event dead-lettered earlier (say, by a since-fixed bug) sits in the DLQ beside the
+    // five poison messages of the first test.
+    const fixed = activity({ user_id: 'redriven' });
+    const e = encoded('user_activity', fixed);
+    await produce(topics.kafka, dlqTopic, [
+      {
+        ...e,
+        headers: {
+          ...e.headers,
+          'dlq-reason': 'rejected_by_clickhouse',
+          'dlq-source-topic': topic,
+          'dlq-source-partition': '0',
+          'dlq-source-offset': '0',
+        },
+      },
+    ]);
+    const consumer = await start();
+    const run = async (args: string[]): Promise<number | null> => {
+      const child = spawn(`${ROOT}node_modules/.bin/node`, ['services/consumer/redrive.ts', ...args], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'warn' },
+        stdio: 'inherit',
+      });
+      return new Promise((resolve) => child.once('exit', resolve));
+    };
+    expect(await run(['--dry-run'])).toBe(0);
+    expect(await run([])).toBe(0);
+    await waitFor(
+      're-driven event',
+      () => rowOf(fixed.event_id as string),
+      (r) => r !== undefined,
+    );
+    const all = await readTopic(dlqTopic, 11);
+    const again = all.filter((h) => h['dlq-redrive-count'] === '1');
+    expect(again.map((h) => h['dlq-reason']).sort()).toEqual([
+      'invalid_content',
+      'invalid_content',
+      'missing_schema_header',
+      'undecodable',
+      'unknown_schema',
+    ]);
     consumer.child.kill('SIGTERM');
     expect(await consumer.exited).toBe(0);
   });
