@@ -105,7 +105,10 @@ export function renderMarkdown(report: Report): string {
     }
     for (const p of r.profiles) {
       const s = p.summary;
-      out.push(`**Profile**: ${p.what}; ${Math.round(s.totalMs)} ms of samples in \`${s.file}\`.`, '');
+      out.push(
+        `**Profile**: ${p.what}; ${Math.round(s.totalMs)} ms sampled, ${Math.round(s.busyMs)} ms busy (shares are of busy time, startup included), \`${s.file}\`.`,
+        '',
+      );
       out.push(
         ...table(
           ['area (self time)', 'ms', 'share'],

@@ -15,6 +15,8 @@ interface CpuProfile {
 export interface ProfileSummary {
   readonly file: string;
   readonly totalMs: number;
+  /** Sampled time minus (idle): the denominator of every share. */
+  readonly busyMs: number;
   /** Top functions by self time: name (file:line), ms, share of all samples. */
   readonly functions: { frame: string; ms: number; share: number }[];
   /** Self time per package / area (node_modules package, node internals, project folder, GC, idle). */
@@ -49,12 +51,17 @@ export function summariseProfile(file: string, top = 12): ProfileSummary {
     const area = areaOf(cf.url, cf.functionName);
     areaMs.set(area, (areaMs.get(area) ?? 0) + ms);
   });
+  // Shares are of busy time: an idle event loop is headroom, not a cost.
+  const busy = total - (areaMs.get('(idle)') ?? 0);
+  areaMs.delete('(idle)');
+  fnMs.delete('(idle)');
   const rank = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
   return {
     file: relative(ROOT, file),
     totalMs: total,
-    functions: rank(fnMs).map(([frame, ms]) => ({ frame, ms, share: ms / total })),
-    areas: rank(areaMs).map(([area, ms]) => ({ area, ms, share: ms / total })),
+    busyMs: busy,
+    functions: rank(fnMs).map(([frame, ms]) => ({ frame, ms, share: ms / busy })),
+    areas: rank(areaMs).map(([area, ms]) => ({ area, ms, share: ms / busy })),
   };
 }
 
