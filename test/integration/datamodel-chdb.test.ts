@@ -1,7 +1,8 @@
 /**
- * Conformance: the same migrations and a sample of rollup queries run on current ClickHouse (chDB)
- * with the same results as on the 18.16 server. Small data set (the accuracy tests live in
- * datamodel.test.ts); dim_dates generation is TS-side and identical on both, so it is skipped here.
+ * Conformance: the same migrations and a sample of rollup and exact (fact-scan) queries run on
+ * current ClickHouse (chDB) with the same results as on the 18.16 server. Small data set (the
+ * accuracy tests live in datamodel.test.ts); dim_dates generation is TS-side and identical on both,
+ * so it is skipped here.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,14 @@ describe('current ClickHouse (chDB)', () => {
         tz: 'Asia/Kolkata',
         window: 'rolling',
         filters: { feature: ['search', 'chat'] },
+      }).sql,
+      buildActiveUsersQuery({
+        from,
+        to,
+        tz: 'Asia/Kathmandu',
+        window: 'calendar',
+        groupBy: ['platform'],
+        exact: true,
       }).sql,
       buildEventCountsQuery({ from, to, tz: 'Europe/Berlin', groupBy: ['age_band'] }).sql,
       buildDimensionValuesQuery({ from, to, tz: 'UTC', dimension: 'segment' }).sql,

@@ -240,8 +240,13 @@ export interface TruthRow {
 
 const addDays = (day: string, n: number): string =>
   new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
+const monday = (day: string): string => addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
 
-/** Exact rolling DAU/WAU/MAU/new/returning per day in [from, to] and group (JSON of the group values). */
+/**
+ * Exact DAU/WAU/MAU/new/returning per day in [from, to] and group (JSON of the group values), for
+ * rolling windows (7 / 30 days ending on the day, the default) or calendar ones (ISO week and
+ * month to date). Keyed `day \0 group`; a (day, group) with nobody in any window has no entry.
+ */
 export function truth(
   rows: readonly IngestActivityRow[],
   q: {
@@ -252,6 +257,7 @@ export function truth(
     groupBy: readonly Dimension[];
     includeTest?: boolean;
     includeBots?: boolean;
+    window?: 'rolling' | 'calendar';
   },
 ): Map<string, TruthRow> {
   const days = new Map<string, Map<string, Set<string>>>(); // group -> day -> actors
@@ -278,27 +284,22 @@ export function truth(
     const key = `${k.split('\0')[0]}\0${localDay(ts, q.tz)}`;
     newByGroupDay.set(key, (newByGroupDay.get(key) ?? 0) + 1);
   }
+  const calendar = q.window === 'calendar';
   const out = new Map<string, TruthRow>();
   for (const [group, byDay] of days) {
     for (let day = q.from; day <= q.to; day = addDays(day, 1)) {
-      const window = (n: number): number => {
+      const distinct = (start: string): number => {
         const s = new Set<string>();
-        for (let i = 0; i < n; i++) for (const a of byDay.get(addDays(day, -i)) ?? []) s.add(a);
+        for (let d = start; d <= day; d = addDays(d, 1)) for (const a of byDay.get(d) ?? []) s.add(a);
         return s.size;
       };
-      const mau = window(30);
-      if (mau === 0) continue;
-      const dau = window(1);
+      const dau = distinct(day);
+      const wau = distinct(calendar ? monday(day) : addDays(day, -6));
+      const mau = distinct(calendar ? `${day.slice(0, 8)}01` : addDays(day, -29));
+      // A calendar week can reach into the previous month, so MAU alone does not decide.
+      if (dau + wau + mau === 0) continue;
       const nu = newByGroupDay.get(`${group}\0${day}`) ?? 0;
-      out.set(`${day}\0${group}`, {
-        day,
-        group,
-        dau,
-        wau: window(7),
-        mau,
-        new_users: nu,
-        returning_users: dau - nu,
-      });
+      out.set(`${day}\0${group}`, { day, group, dau, wau, mau, new_users: nu, returning_users: dau - nu });
     }
   }
   return out;

@@ -5,23 +5,13 @@
  * computed here from the generated events. Also: every validation rule over HTTP, an SQL-injection
  * corpus, and the read-only user's inability to write.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../clickhouse/migrate.ts';
-import {
-  type ClickHouseClient,
-  clickhouseErrorCode,
-  createClickHouse,
-} from '../../services/lib/clickhouse.ts';
-import { createLogger } from '../../services/lib/logger.ts';
-import { createRegistry } from '../../services/lib/metrics.ts';
-import { buildApp, type QueryApp } from '../../services/query/app.ts';
-import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
+import { type ClickHouseClient, clickhouseErrorCode } from '../../services/lib/clickhouse.ts';
 import { DIMENSIONS, type Dimension } from '../../services/query/params.ts';
-import { clickhouseUrl, freshDatabase, type TestDatabase } from '../harness/services.ts';
-import { type Dataset, dimValue, generate, localDay, rng } from './datamodel-dataset.ts';
+import { freshDatabase, type TestDatabase } from '../harness/services.ts';
+import { type Dataset, dimValue, generate, localDay, rng, truth } from './datamodel-dataset.ts';
+import { ingest, type QueryApi, sliceQuery as query, type Slice, startQueryApi } from './query-harness.ts';
 
 const DAY_MS = 86_400_000;
 /** clickhouse/README.md: uniq's measured worst relative error is under 1% up to 1e6 distinct. */
@@ -39,26 +29,12 @@ const ZONES = [
 ];
 
 let db: TestDatabase;
-const emptyDir = mkdtempSync(join(tmpdir(), 'query-api-'));
+let api: QueryApi;
 let reader: ClickHouseClient;
-let app: QueryApp;
 let data: Dataset;
 let worstError = 0;
 
 const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
-const addDays = (day: string, n: number): string => iso(Date.parse(`${day}T00:00:00Z`) + n * DAY_MS);
-const monday = (day: string): string => addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
-
-interface Slice {
-  from: string;
-  to: string;
-  tz: string;
-  window: 'rolling' | 'calendar';
-  filters: Partial<Record<Dimension, string[]>>;
-  groupBy: Dimension[];
-  includeTest: boolean;
-  includeBots: boolean;
-}
 
 type Row = typeof data.rows extends readonly (infer R)[] ? R : never;
 
@@ -78,61 +54,7 @@ interface Measures {
   returning_users: number;
 }
 
-/** Exact answers: distinct actors per local day and group, windows, first-ever-in-slice days. */
-function truth(s: Slice): Map<string, Measures> {
-  const byGroup = new Map<string, Map<string, Set<string>>>();
-  const first = new Map<string, number>();
-  for (const row of data.rows) {
-    if (!matches(row, s)) continue;
-    const group = JSON.stringify(s.groupBy.map((g) => dimValue(row, g)));
-    const day = localDay(row.activity_timestamp, s.tz);
-    entry(
-      entry(byGroup, group, () => new Map<string, Set<string>>()),
-      day,
-      () => new Set<string>(),
-    ).add(row.actor_id);
-    const k = `${group}\0${row.actor_id}`;
-    first.set(k, Math.min(first.get(k) ?? Number.POSITIVE_INFINITY, row.activity_timestamp));
-  }
-  const fresh = new Map<string, number>();
-  for (const [k, ts] of first) {
-    const key = `${localDay(ts, s.tz)}\0${k.split('\0')[0]}`;
-    fresh.set(key, (fresh.get(key) ?? 0) + 1);
-  }
-  const out = new Map<string, Measures>();
-  for (const [group, days] of byGroup) {
-    for (let day = s.from; day <= s.to; day = addDays(day, 1)) {
-      const distinct = (start: string): number => {
-        const set = new Set<string>();
-        for (let d = start; d <= day; d = addDays(d, 1)) for (const a of days.get(d) ?? []) set.add(a);
-        return set.size;
-      };
-      const dau = distinct(day);
-      const wau = distinct(s.window === 'rolling' ? addDays(day, -6) : monday(day));
-      const mau = distinct(s.window === 'rolling' ? addDays(day, -29) : `${day.slice(0, 8)}01`);
-      // Nothing in any window: the API has no row either (a calendar week can reach into the
-      // previous month, so MAU alone does not decide).
-      if (dau + wau + mau === 0) continue;
-      const n = fresh.get(`${day}\0${group}`) ?? 0;
-      out.set(`${day}\0${group}`, { dau, wau, mau, new_users: n, returning_users: Math.max(0, dau - n) });
-    }
-  }
-  return out;
-}
-
-function query(s: Slice): string {
-  const p = new URLSearchParams({ from: s.from, to: s.to, tz: s.tz, window: s.window });
-  if (s.groupBy.length > 0) p.set('group_by', s.groupBy.join(','));
-  for (const [d, vs] of Object.entries(s.filters)) for (const v of vs) p.append(d, v);
-  if (s.includeTest) p.set('include_test', 'true');
-  if (s.includeBots) p.set('include_bots', 'true');
-  return p.toString();
-}
-
-async function get(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await app.inject({ url });
-  return { status: res.statusCode, body: res.json() };
-}
+const get = (url: string) => api.get(url);
 
 function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   const found = map.get(key);
@@ -145,9 +67,9 @@ function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
 const ZERO: Measures = { dau: 0, wau: 0, mau: 0, new_users: 0, returning_users: 0 };
 
 /** Compares every measure of every (day, group) within the sketch bound; missing rows are zeros. */
-function expectClose(api: Map<string, Measures>, exact: Map<string, Measures>, label: string): void {
-  for (const key of new Set([...api.keys(), ...exact.keys()])) {
-    const a = api.get(key) ?? ZERO;
+function expectClose(got: Map<string, Measures>, exact: Map<string, Measures>, label: string): void {
+  for (const key of new Set([...got.keys(), ...exact.keys()])) {
+    const a = got.get(key) ?? ZERO;
     const t = exact.get(key) ?? ZERO;
     for (const m of Object.keys(ZERO) as (keyof Measures)[]) {
       // new users come from exact per-user minimums; returning = dau - new inherits dau's bound.
@@ -171,40 +93,17 @@ beforeAll(async () => {
   db = await freshDatabase('query');
   await migrate({ client: db.client, database: db.name });
   data = generate(6, 1200, DAYS, LAST_DAY);
-  for (let i = 0; i < data.rows.length; i += 10_000) {
-    await db.client.insert({
-      table: 'ingest_user_activity',
-      format: 'JSONEachRow',
-      values: data.rows.slice(i, i + 10_000),
-    });
-  }
+  await ingest(db.client, data.rows);
   // At-least-once delivery: a re-sent batch must change no number.
-  await db.client.insert({
-    table: 'ingest_user_activity',
-    format: 'JSONEachRow',
-    values: data.rows.slice(0, 3000),
-  });
-  reader = createClickHouse({ url: clickhouseUrl(), database: db.name, username: 'analytics_reader' });
-  app = await buildApp({
-    logger: createLogger('query-it', 'silent'),
-    store: createClickHouseStore(reader),
-    registry: createRegistry('query'),
-    limits: { maxRangeDays: 400 },
-    tokens: [],
-    rateLimitPerMinute: 100_000,
-    // The page is not under test here (dashboard.test.ts does that); an empty directory serves nothing.
-    dashboardDir: emptyDir,
-    isShuttingDown: () => false,
-    now: () => new Date(LAST_DAY + 12 * 3_600_000),
-  });
+  await ingest(db.client, data.rows.slice(0, 3000));
+  api = await startQueryApi(db.name, new Date(LAST_DAY + 12 * 3_600_000));
+  reader = api.reader;
 });
 
 afterAll(async () => {
   process.stderr.write(`[query-api] worst relative error vs exact: ${(worstError * 100).toFixed(3)}%\n`);
-  await app?.close();
-  await reader?.close();
+  await api?.close();
   await db?.drop();
-  rmSync(emptyDir, { recursive: true, force: true });
 });
 
 describe('active users equal exact truth', () => {
@@ -233,14 +132,14 @@ describe('active users equal exact truth', () => {
       };
       const res = await get(`/v1/active-users?${query(s)}`);
       expect(res.status, JSON.stringify(res.body)).toBe(200);
-      const api = new Map<string, Measures>();
+      const got = new Map<string, Measures>();
       for (const row of res.body.rows as Record<string, number | string>[]) {
         const group = JSON.stringify(s.groupBy.map((g) => row[g]));
-        api.set(`${row.date}\0${group}`, row as unknown as Measures);
+        got.set(`${row.date}\0${group}`, row as unknown as Measures);
         // Stickiness is derived from the same row.
         expect(row.dau_mau).toBeCloseTo(Number(row.mau) > 0 ? Number(row.dau) / Number(row.mau) : 0, 3);
       }
-      expectClose(api, truth(s), `slice ${i} ${query(s)}`);
+      expectClose(got, truth(data.rows, s), `slice ${i} ${query(s)}`);
     }
   });
 
@@ -265,7 +164,7 @@ describe('active users equal exact truth', () => {
     expect(firstCalendar.mau).toBe(firstCalendar.dau);
     expect(firstRolling.mau).toBeGreaterThan(firstRolling.dau);
     // On the month's last day the calendar MAU is the whole month.
-    const exactCal = truth({ ...base, window: 'calendar' });
+    const exactCal = truth(data.rows, { ...base, window: 'calendar' });
     expect((calendar.at(-1) as ApiRow).mau).toBeGreaterThan(firstCalendar.mau);
     expectClose(new Map(calendar.map((row) => [`${row.date}\0[]`, row])), exactCal, 'calendar');
     for (const row of rolling) {
@@ -294,13 +193,13 @@ describe('event counts and dimension values', () => {
       const k = `${day} ${row.platform ?? ''}`;
       entry(exact, k, () => new Set<string>()).add(row.event_id);
     }
-    const api = new Map(
+    const counted = new Map(
       (res.body.rows as { date: string; platform: string; events: number }[]).map((r) => [
         `${r.date} ${r.platform}`,
         r.events,
       ]),
     );
-    expect(api).toEqual(new Map([...exact].map(([k, set]) => [k, set.size])));
+    expect(counted).toEqual(new Map([...exact].map(([k, set]) => [k, set.size])));
   });
 
   it('lists dimension values with their active users, most users first', async () => {
