@@ -69,7 +69,8 @@ async function platformaticProduce(
           topic,
           ...(m.key === null ? {} : { key: Buffer.from(m.key) }),
           value: m.value ?? Buffer.alloc(0),
-          headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, Buffer.from(v)])),
+          // A Record of headers fails to produce with 2.12.1's default (Buffer) serialisers; a Map works.
+          headers: new Map(Object.entries(m.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
         })),
       });
     });

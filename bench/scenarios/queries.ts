@@ -96,6 +96,29 @@ export const queriesScenario: Scenario = async (ctx) => {
     targets.push(minTarget(`rollup speed-up vs raw exact (p50), ${name}`, raw.p50 / ro.p50, 50, 'x'));
   }
 
+  // Where the rollup time goes: the new-users part of the builder's query (a GROUP BY user_key over
+  // rollup_user_first_seen, one row per user and slice combination) timed on its own.
+  for (const [name, g] of [
+    ['overall', ''],
+    ['2 group-by (platform, country)', ', platform, country'],
+  ] as const) {
+    const firstSeenMs: number[] = [];
+    for (let i = 0; i < Math.min(rollupRuns, 10); i++) {
+      const r = await timedQuery(
+        ctx.clickhouseUrl,
+        db.name,
+        `SELECT count() AS n FROM (SELECT user_key${g}, minMerge(first_seen) AS first
+         FROM rollup_user_first_seen WHERE is_test_account = 0 AND is_bot = 0 GROUP BY user_key${g})`,
+      );
+      firstSeenMs.push(r.ms);
+    }
+    const f = summary(firstSeenMs);
+    rows.push({
+      case: `diagnosis: first-seen subquery alone, ${name}`,
+      values: { 'rollup p50 ms': round(f.p50, 1), 'rollup p95 ms': round(f.p95, 1) },
+    });
+  }
+
   const s = await sizes(ctx, db.name);
   const fact = s.get('fact_user_activity');
   let rollupBytes = 0;
