@@ -45,6 +45,20 @@ describe('Batcher', () => {
     expect(b.due()).toBe('time');
   });
 
+  it('counts age from when the oldest row entered Kafka, clamped to one interval', () => {
+    const c = clock(10_000);
+    const b = new Batcher<number>({ maxRows: 100, maxBytes: 1_000, maxAgeMs: 500 }, c.now);
+    b.add(1, 1, 9_800);
+    expect(b.msUntilDue()).toBe(300);
+    b.add(2, 1, 9_700);
+    expect(b.msUntilDue()).toBe(200);
+    b.add(3, 1, 1);
+    expect(b.due()).toBe('time');
+    const later = new Batcher<number>({ maxRows: 100, maxBytes: 1_000, maxAgeMs: 500 }, c.now);
+    later.add(1, 1, 99_999);
+    expect(later.msUntilDue()).toBe(500);
+  });
+
   it('an empty batch is never due and take() returns nothing', () => {
     const c = clock();
     const b = new Batcher<number>({ maxRows: 1, maxBytes: 1, maxAgeMs: 0 }, c.now);

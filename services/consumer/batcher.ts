@@ -1,6 +1,8 @@
 /**
  * Accumulates rows into one open batch and says when it is due: at `maxRows` rows, at `maxBytes`
- * bytes, or `maxAgeMs` after its first row, whichever comes first. Pure: the clock is injected, so
+ * bytes, or `maxAgeMs` after its oldest row arrived, whichever comes first. A row's arrival is when
+ * it entered Kafka, not when it joined the batch: a row that already waited in Kafka (fetching
+ * pauses while a batch is written) must not wait a full interval again. Pure: the clock is injected, so
  * the rules are unit-tested without sleeping; timers and I/O live in the pipeline.
  *
  * Batches are numbered in the order they are taken (1, 2, ...). A row's batch number is the
@@ -18,7 +20,7 @@ export interface Batch<T> {
   readonly seq: number;
   readonly items: readonly T[];
   readonly bytes: number;
-  /** Clock reading when the first row arrived. */
+  /** Arrival of the oldest row (clock reading). */
   readonly openedAt: number;
 }
 
@@ -38,9 +40,14 @@ export class Batcher<T> {
     this.now = now;
   }
 
-  /** Adds a row of `bytes` bytes; returns the number of the batch it joined. */
-  add(item: T, bytes: number): number {
-    if (this.items.length === 0) this.openedAt = this.now();
+  /**
+   * Adds a row of `bytes` bytes that arrived at `arrivedAt` (clamped to the last `maxAgeMs`, so a
+   * skewed or old timestamp at worst flushes at once); returns the number of the batch it joined.
+   */
+  add(item: T, bytes: number, arrivedAt: number = this.now()): number {
+    const now = this.now();
+    const at = Math.min(now, Math.max(arrivedAt, now - this.limits.maxAgeMs));
+    if (this.items.length === 0 || at < this.openedAt) this.openedAt = at;
     this.items.push(item);
     this.bytes += bytes;
     return this.seq;

@@ -11,7 +11,7 @@
  * (event_id) absorbs the re-delivered rows.
  *
  * Batching: rows from all partitions share one open batch (Batcher), flushed at BATCH_MAX_ROWS,
- * BATCH_MAX_BYTES or FLUSH_INTERVAL_MS after its first row; sooner when the fetch left messages
+ * BATCH_MAX_BYTES or FLUSH_INTERVAL_MS after its oldest row entered Kafka; sooner when the fetch left messages
  * behind in Kafka (catching up: waiting cannot grow the batch, because a handler holds its fetch
  * until its rows are written), and at shutdown. One flush runs at a time; rows that arrive
  * meanwhile fill the next batch (so the caps are soft by at most one fetch while a write is slow).
@@ -106,7 +106,11 @@ export class Pipeline {
 
     let seq = 0;
     for (const item of good) {
-      seq = this.batcher.add(item, item.source.message.value?.length ?? 0);
+      seq = this.batcher.add(
+        item,
+        item.source.message.value?.length ?? 0,
+        Number(item.source.message.timestamp),
+      );
       // Full batches go out as soon as they fill (one insert at a time: while one is being written
       // the open batch may overshoot the caps by at most one fetch).
       if (this.batcher.due() === 'rows' || this.batcher.due() === 'bytes') this.maybeFlush();
