@@ -62,9 +62,12 @@ describe('current ClickHouse (chDB)', () => {
       }).sql,
       buildEventCountsQuery({ from, to, tz: 'Europe/Berlin', groupBy: ['age_band'] }).sql,
       buildDimensionValuesQuery({ from, to, tz: 'UTC', dimension: 'segment' }).sql,
-      `SELECT date_key, toString(feature_key) AS feature_key, dau_count, wau_count, mau_count, new_user_count FROM dim_agg_daily_active
+      `SELECT date_key, toString(feature_key) AS feature, toString(device_type_key) AS device_type,
+         toString(geography_country_key) AS country, toString(user_segment_key) AS segment,
+         dau_count, wau_count, mau_count, new_user_count, returning_user_count FROM dim_agg_daily_active
        -- UInt64 as text: 18.16 quotes 64-bit integers in JSON, current releases do not.
-       WHERE date_key BETWEEN ${from.replaceAll('-', '')} AND ${to.replaceAll('-', '')} ORDER BY date_key, feature_key`,
+       WHERE date_key BETWEEN ${from.replaceAll('-', '')} AND ${to.replaceAll('-', '')}
+       ORDER BY date_key, feature, device_type, country, segment`,
     ];
     const server: string[] = [];
     for (const q of queries) {

@@ -219,6 +219,75 @@ describe('ingest path and rollups', () => {
     );
   });
 
+  it('dim_agg_daily_active has device-type, country and segment rows equal to exact truth', async () => {
+    const day = localDay(data.lastDay - 4 * DAY_MS, 'UTC');
+    type AggRow = {
+      keys_set: number;
+      dau_count: number;
+      wau_count: number;
+      mau_count: number;
+      dau_mau_ratio: number;
+      new_user_count: number;
+      returning_user_count: number;
+    };
+    const agg = (where: string): Promise<AggRow[]> =>
+      rowsOf<AggRow>(`SELECT toUInt8(isNotNull(feature_key) + isNotNull(device_type_key)
+          + isNotNull(geography_country_key) + isNotNull(user_segment_key)) AS keys_set,
+          dau_count, wau_count, mau_count, dau_mau_ratio, new_user_count, returning_user_count
+        FROM dim_agg_daily_active WHERE date_key = ${day.replaceAll('-', '')} AND ${where}`);
+    // Each key as the dimension tables compute it (0003): the segment's from its dim row, the
+    // country and device type by the dim tables' hash with the finer attributes empty.
+    const slices = [
+      ['device_type', 'mobile', 'device_type_key', "cityHash64('', 'mobile', '', '', '', '', '')"],
+      ['country', 'DE', 'geography_country_key', "cityHash64('DE', '', '', '')"],
+      [
+        'segment',
+        'pro',
+        'user_segment_key',
+        "(SELECT any(user_segment_key) FROM dim_user_segments WHERE segment_name = 'pro')",
+      ],
+    ] as const;
+    for (const [dim, value, column, key] of slices) {
+      const rows = await agg(`${column} = ${key}`);
+      expect(rows, `${dim}=${value}`).toHaveLength(1);
+      const row = rows[0] as AggRow;
+      const t = truth(data.rows, {
+        from: day,
+        to: day,
+        tz: 'UTC',
+        filters: { [dim]: [value] },
+        groupBy: [],
+      }).get(`${day}\0[]`);
+      expect(t, `${dim}=${value}`).toBeDefined();
+      expect(row, `${dim}=${value}`).toMatchObject({
+        dau_count: t?.dau,
+        wau_count: t?.wau,
+        mau_count: t?.mau,
+        new_user_count: t?.new_users,
+        returning_user_count: t?.returning_users,
+      });
+      expect(row.dau_mau_ratio).toBeCloseTo((t?.dau ?? 0) / (t?.mau ?? 1), 12);
+      // Grouping sets: a slice row carries its own key only.
+      expect(row.keys_set).toBe(1);
+    }
+    // Per day: one row for all, and one per feature, device type, country and segment value.
+    const distinct = (d: Dimension): number =>
+      new Set(
+        data.rows
+          .filter((r) => !r.is_test_account && !r.is_bot && localDay(r.activity_timestamp, 'UTC') <= day)
+          .filter(
+            (r) => localDay(r.activity_timestamp, 'UTC') > localDay(Date.parse(day) - 30 * DAY_MS, 'UTC'),
+          )
+          .map((r) => dimValue(r, d)),
+      ).size;
+    const [count] = await rowsOf<{ n: number }>(
+      `SELECT toUInt32(count()) AS n FROM dim_agg_daily_active WHERE date_key = ${day.replaceAll('-', '')}`,
+    );
+    expect(count?.n).toBe(
+      1 + distinct('feature') + distinct('device_type') + distinct('country') + distinct('segment'),
+    );
+  });
+
   it('rebuild restores rollups from the facts and refuses months without facts', async () => {
     const day = localDay(data.lastDay - 5 * DAY_MS, 'UTC');
     const sql = buildActiveUsersQuery({
