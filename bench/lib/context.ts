@@ -94,8 +94,13 @@ export function ratioTarget(name: string, ours: number, limit: number, min: numb
   };
 }
 
+function unmeasured(name: string, target: string): Target {
+  return { name, target, measured: 'n/a', met: false, margin: 'not measured (see notes)' };
+}
+
 /** A value that must stay at or below `max` (latency, memory). */
 export function maxTarget(name: string, value: number, max: number, unit: string): Target {
+  if (!Number.isFinite(value)) return unmeasured(name, `<= ${max} ${unit}`);
   return {
     name,
     target: `<= ${max} ${unit}`,
@@ -110,6 +115,7 @@ export function maxTarget(name: string, value: number, max: number, unit: string
 
 /** A value that must reach at least `min`. */
 export function minTarget(name: string, value: number, min: number, unit: string): Target {
+  if (!Number.isFinite(value)) return unmeasured(name, `>= ${min} ${unit}`);
   return {
     name,
     target: `>= ${min} ${unit}`,
