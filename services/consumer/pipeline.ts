@@ -104,13 +104,19 @@ export class Pipeline {
     // broker problem) and kafkajs re-delivers the whole partition batch.
     await this.o.dlq.send(poison);
 
-    let seq = 0;
+    // Commit points: for each batch this partition's rows went into, the offset after the last of
+    // them. Poison messages are already durable (DLQ) and ride with the rows before them.
+    const marks: { seq: number; next: bigint }[] = [];
     for (const item of good) {
-      seq = this.batcher.add(
+      const seq = this.batcher.add(
         item,
         item.source.message.value?.length ?? 0,
         Number(item.source.message.timestamp),
       );
+      const next = BigInt(item.source.message.offset) + 1n;
+      const tail = marks[marks.length - 1];
+      if (tail?.seq === seq) tail.next = next;
+      else marks.push({ seq, next });
       // Full batches go out as soon as they fill (one insert at a time: while one is being written
       // the open batch may overshoot the caps by at most one fetch).
       if (this.batcher.due() === 'rows' || this.batcher.due() === 'bytes') this.maybeFlush();
@@ -118,17 +124,22 @@ export class Pipeline {
     this.updateBuffered();
     const last = batch.messages[batch.messages.length - 1];
     if (last === undefined) return;
-    const next = BigInt(last.offset) + 1n;
-    const moreInKafka = BigInt(batch.highWatermark) > next;
-    this.kick(moreInKafka ? 'lag' : undefined);
+    const end = BigInt(last.offset) + 1n;
+    this.kick(BigInt(batch.highWatermark) > end ? 'lag' : undefined);
 
-    if (seq > 0) await this.waitWritten(seq, scope);
-    // Everything up to `last` is in ClickHouse or in the DLQ: the offset after it may be committed.
-    if (await scope.commit(next.toString())) {
-      this.o.metrics.lag.set(
-        { partition: String(batch.partition) },
-        Number(BigInt(batch.highWatermark) - next),
-      );
+    // In ascending order, each commit only after the batch holding those rows was written; the
+    // last one also covers poison messages after the last good row.
+    const tail = marks[marks.length - 1];
+    if (tail) tail.next = end;
+    else marks.push({ seq: 0, next: end });
+    for (const mark of marks) {
+      if (mark.seq > 0) await this.waitWritten(mark.seq, scope);
+      if (await scope.commit(mark.next.toString())) {
+        this.o.metrics.lag.set(
+          { partition: String(batch.partition) },
+          Number(BigInt(batch.highWatermark) - mark.next),
+        );
+      }
     }
   };
 
@@ -171,6 +182,9 @@ export class Pipeline {
     const written = new Promise<void>((resolve, reject) => {
       this.waiters.push({ seq, resolve, reject });
     });
+    // A handler that gives up on a rebalance leaves this promise behind; its rejection at shutdown
+    // must not count as unhandled.
+    written.catch(() => {});
     for (;;) {
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<'tick'>((r) => {

@@ -197,7 +197,13 @@ export function createGroupConsumer(o: GroupConsumerOptions): GroupConsumer {
             heartbeat: () => payload.heartbeat(),
             commit: async (nextOffset) => {
               const next = BigInt(nextOffset);
-              if (!ledger.mayCommit(batch.partition, generation, next)) return false;
+              if (!ledger.mayCommit(batch.partition, generation, next)) {
+                log.info(
+                  { partition: batch.partition, offset: nextOffset, generation },
+                  'commit refused: partition not owned in this generation',
+                );
+                return false;
+              }
               // resolveOffset moves kafkajs's fetch position; the explicit commit makes it durable.
               payload.resolveOffset((next - 1n).toString());
               await payload.commitOffsetsIfNecessary({

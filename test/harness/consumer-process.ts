@@ -119,6 +119,12 @@ export async function groupLag(admin: Admin, groupId: string, topic: string): Pr
   return lag;
 }
 
+/** Sum over partitions of the group's committed offsets: events the group claims are durable. */
+export async function committedTotal(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return (committed?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+}
+
 export interface ConsumerProcess {
   readonly child: ChildProcess;
   readonly logs: string[];
