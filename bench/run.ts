@@ -2,17 +2,18 @@
  * `npm run bench [-- --quick] [-- --only 1,4]`: starts a PRIVATE Kafka + ClickHouse (own ports and
  * data folder, so the shared dev stack and other test runs are not disturbed), runs each scenario,
  * prints a table, writes bench/out/<run>/results.json and bench/RESULTS.md, and destroys the stack.
- * Scenarios run one after another; each is bounded in count and time.
+ * Scenarios run one after another; each is bounded in count and time. `--only 1,3` runs some
+ * (3 needs 1); `--no-results-md` leaves RESULTS.md alone (development runs).
  */
 import { execSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { privateStack } from '../test/harness/private-stack.ts';
 import { benchKafka, type Ctx, type Scenario, type ScenarioResult } from './lib/context.ts';
 import { ROOT } from './lib/processes.ts';
-import { printResults, renderMarkdown } from './report.ts';
+import { printResults, type Report, renderMarkdown } from './report.ts';
 import { accuracyScenario } from './scenarios/accuracy.ts';
 import { collectorScenario } from './scenarios/collector.ts';
 import { consumerScenario } from './scenarios/consumer.ts';
@@ -34,8 +35,15 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     'no-results-md': { type: 'boolean', default: false },
+    /** Re-renders bench/RESULTS.md from a saved results.json (after a report-format change). */
+    render: { type: 'string' },
   },
 });
+if (args.render !== undefined) {
+  const saved = JSON.parse(readFileSync(args.render, 'utf8')) as Report;
+  writeFileSync(join(ROOT, 'bench', 'RESULTS.md'), renderMarkdown(saved));
+  process.exit(0);
+}
 const only = args.only?.split(',').map((s) => s.trim());
 
 function version(cmd: string): string {

@@ -7,6 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CompressionTypes } from 'kafkajs';
 import {
   type Ctx,
@@ -19,7 +20,7 @@ import {
 } from '../lib/context.ts';
 import { avroMessages, nativeBodies, REQUEST_HEADERS } from '../lib/data.ts';
 import { autocannon, type LoadResult } from '../lib/load.ts';
-import { MB, round, rssSampler } from '../lib/measure.ts';
+import { MB, round, rssBytes, rssSampler } from '../lib/measure.ts';
 import { freePort, startCollector, startNode } from '../lib/processes.ts';
 import { newestProfile, summariseProfile } from '../lib/profile.ts';
 
@@ -118,6 +119,9 @@ export const collectorScenario: Scenario = async (ctx) => {
 
   const topic = await freshTopic(ctx, 'collector', 6);
   const collector = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic });
+  // The baseline before any request: what the process holds at rest (code, geo databases, clients).
+  await sleep(1_000);
+  const idleRssMb = rssBytes(collector.pid) / MB;
   try {
     for (const n of SIZES) {
       ctx.log(`  collector, ${n} event(s)/request, ${durationS} s`);
@@ -147,6 +151,7 @@ export const collectorScenario: Scenario = async (ctx) => {
     limitB.set(n, await bareProducer(ctx, topicB, n, durationS));
   }
 
+  rows.push({ case: 'collector at rest, before load', values: { 'RSS MB': round(idleRssMb) } });
   for (const n of SIZES) {
     const label = n === 1 ? 'single' : `batch ${n}`;
     const o = ours.get(n) as Measured;
