@@ -13,8 +13,8 @@
  * Batching: rows from all partitions share one open batch (Batcher), flushed at BATCH_MAX_ROWS,
  * BATCH_MAX_BYTES or FLUSH_INTERVAL_MS after its oldest row entered Kafka; sooner when the fetch left messages
  * behind in Kafka (catching up: waiting cannot grow the batch, because a handler holds its fetch
- * until its rows are written), and at shutdown. One flush runs at a time; rows that arrive
- * meanwhile fill the next batch (so the caps are soft by at most one fetch while a write is slow).
+ * until its rows are written), and at shutdown. One write runs at a time; batches that fill
+ * meanwhile are closed and queued, so every insert respects the caps.
  */
 import {
   type IngestActivityRow,
@@ -73,6 +73,8 @@ export class Pipeline {
   private writtenSeq = 0;
   private waiters: Waiter[] = [];
   private flushing: Promise<void> | undefined;
+  /** Batches closed (full) while another was being written, and the one being written: in seq order. */
+  private closed: { batch: Batch<Item>; reason: string }[] = [];
   private inFlight: { rows: number; bytes: number } = { rows: 0, bytes: 0 };
   private timer: NodeJS.Timeout | undefined;
   private kickScheduled = false;
@@ -117,9 +119,14 @@ export class Pipeline {
       const tail = marks[marks.length - 1];
       if (tail?.seq === seq) tail.next = next;
       else marks.push({ seq, next });
-      // Full batches go out as soon as they fill (one insert at a time: while one is being written
-      // the open batch may overshoot the caps by at most one fetch).
-      if (this.batcher.due() === 'rows' || this.batcher.due() === 'bytes') this.maybeFlush();
+      // A full batch is closed at once, so inserts respect the caps; closed batches are written one
+      // at a time, in order (memory stays bounded by the fetch size).
+      const full = this.batcher.due();
+      if (full === 'rows' || full === 'bytes') {
+        const b = this.batcher.take();
+        if (b) this.closed.push({ batch: b, reason: full });
+        this.maybeFlush();
+      }
     }
     this.updateBuffered();
     const last = batch.messages[batch.messages.length - 1];
@@ -157,7 +164,7 @@ export class Pipeline {
 
   /** Resolves when no flush is running and nothing is buffered. */
   async idle(): Promise<void> {
-    while (this.flushing || this.batcher.rows > 0) {
+    while (this.flushing || this.closed.length > 0 || this.batcher.rows > 0) {
       this.kick(this.draining ? 'shutdown' : undefined);
       await (this.flushing ?? new Promise((r) => setTimeout(r, 10)));
     }
@@ -166,8 +173,10 @@ export class Pipeline {
   /** Buffered rows and bytes (open batch + the one being written); bounded by the batch limits. */
   buffered(): { rows: number; bytes: number } {
     return {
-      rows: this.batcher.rows + this.inFlight.rows,
-      bytes: this.batcher.bufferedBytes + this.inFlight.bytes,
+      rows:
+        this.batcher.rows + this.inFlight.rows + this.closed.reduce((n, c) => n + c.batch.items.length, 0),
+      bytes:
+        this.batcher.bufferedBytes + this.inFlight.bytes + this.closed.reduce((n, c) => n + c.batch.bytes, 0),
     };
   }
 
@@ -212,17 +221,20 @@ export class Pipeline {
 
   private maybeFlush(): void {
     if (this.flushing || this.failed) return;
-    const reason = this.batcher.due() ?? (this.draining ? 'shutdown' : this.forceNext);
-    if (reason === undefined || this.batcher.rows === 0) {
+    let next = this.closed.shift();
+    if (next === undefined) {
+      const reason = this.batcher.due() ?? (this.draining ? 'shutdown' : this.forceNext);
       this.forceNext = undefined;
-      this.armTimer();
-      return;
+      const batch = reason === undefined ? undefined : this.batcher.take();
+      if (reason === undefined || batch === undefined) {
+        this.armTimer();
+        return;
+      }
+      next = { batch, reason };
     }
-    this.forceNext = undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.batcher.take();
-    if (!batch) return;
+    const { batch, reason } = next;
     this.inFlight = { rows: batch.items.length, bytes: batch.bytes };
     this.o.metrics.flushes.inc({ reason });
     this.flushing = this.flush(batch)
