@@ -55,18 +55,47 @@ export interface TopicSpec {
   readonly configs?: Readonly<Record<string, string>>;
 }
 
-/** Creates the topics that do not exist yet; existing topics are left as they are. */
-export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<void> {
+/**
+ * Creates the topics that do not exist yet (existing topics are left as they are) and returns once
+ * every partition of every topic has a leader. kafkajs's own `waitForLeaders` retries only
+ * LEADER_NOT_AVAILABLE, but a KRaft broker can answer UNKNOWN_TOPIC_OR_PARTITION for a moment
+ * after the create returned, so readiness is polled here with both treated as "not yet".
+ */
+export async function ensureTopics(
+  admin: Admin,
+  specs: readonly TopicSpec[],
+  timeoutMs = 30_000,
+): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.topic));
-  if (missing.length === 0) return;
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: missing.map((s) => ({
-      topic: s.topic,
-      numPartitions: s.partitions,
-      replicationFactor: s.replicationFactor ?? 1,
-      configEntries: Object.entries(s.configs ?? {}).map(([name, value]) => ({ name, value })),
-    })),
-  });
+  if (missing.length > 0) {
+    await admin.createTopics({
+      waitForLeaders: false,
+      topics: missing.map((s) => ({
+        topic: s.topic,
+        numPartitions: s.partitions,
+        replicationFactor: s.replicationFactor ?? 1,
+        configEntries: Object.entries(s.configs ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  }
+  const topics = specs.map((s) => s.topic);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      if (
+        meta.length === topics.length &&
+        meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+      ) {
+        return;
+      }
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${topics.join(', ')} have no partition leaders after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
