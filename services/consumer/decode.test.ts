@@ -1,6 +1,9 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { activity, codec, encoded, identify } from '../../test/harness/consumer-process.ts';
-import { SCHEMA_HEADER } from '../lib/avro.ts';
+import { AvroCodec, DEFAULT_SCHEMAS_DIR, SCHEMA_HEADER } from '../lib/avro.ts';
 import type { ConsumedMessage } from '../lib/kafka-consumer.ts';
 import { decodeMessage } from './decode.ts';
 
@@ -36,5 +39,36 @@ describe('decodeMessage', () => {
     ['invalid_content', fromRecord('user_identify', identify({ user_id: '' }))],
   ])('dead-letters %s as a value, never throws', (reason, m) => {
     expect(decodeMessage(codec, m)).toMatchObject({ kind: 'poison', reason });
+  });
+});
+
+describe('schema evolution', () => {
+  it('decodes messages of an old producer (v1) and a new one (v2) with the newest reader', () => {
+    // A v2 that adds a field with a default, as schemas/README.md allows.
+    const dir = mkdtempSync(join(tmpdir(), 'schemas-'));
+    try {
+      for (const f of ['user_activity.v1.avsc', 'user_identify.v1.avsc']) {
+        copyFileSync(join(DEFAULT_SCHEMAS_DIR, f), join(dir, f));
+      }
+      const v1 = JSON.parse(readFileSync(join(DEFAULT_SCHEMAS_DIR, 'user_activity.v1.avsc'), 'utf8'));
+      v1.fields.push({ name: 'experiment', type: ['null', 'string'], default: null });
+      writeFileSync(join(dir, 'user_activity.v2.avsc'), JSON.stringify(v1));
+      const evolved = new AvroCodec(dir);
+      const old = activity({ user_id: 'u' });
+      const oldMsg = msg(evolved.type('user_activity.v1').toBuffer(old), {
+        [SCHEMA_HEADER]: 'user_activity.v1',
+      });
+      const fresh = activity({ user_id: 'u', experiment: 'b' });
+      const newMsg = msg(evolved.encode('user_activity', fresh), {
+        [SCHEMA_HEADER]: evolved.writerId('user_activity'),
+      });
+
+      const a = decodeMessage(evolved, oldMsg);
+      const b = decodeMessage(evolved, newMsg);
+      expect(a).toMatchObject({ kind: 'activity', record: { event_id: old.event_id, experiment: null } });
+      expect(b).toMatchObject({ kind: 'activity', record: { event_id: fresh.event_id, experiment: 'b' } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
