@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { readConfig } from '../lib/config.ts';
+import { ConfigError } from '../lib/errors.ts';
+import { consumerSpec } from './config.ts';
+
+describe('consumer config', () => {
+  it('runs with no environment at all (local stack defaults)', () => {
+    const c = readConfig(consumerSpec, {});
+    expect(c).toMatchObject({
+      KAFKA_TOPIC: 'user-activity.v1',
+      KAFKA_DLQ_TOPIC: 'user-activity.v1.dlq',
+      KAFKA_GROUP_ID: 'activity-consumer',
+      CLICKHOUSE_DATABASE: 'analytics',
+      CONSUMER_HTTP_PORT: 9464,
+      MIGRATE_ON_START: false,
+    });
+  });
+
+  it('lists every bad value at once', () => {
+    let err: unknown;
+    try {
+      readConfig(consumerSpec, { BATCH_MAX_ROWS: '0', FLUSH_INTERVAL_MS: 'soon', CLICKHOUSE_URL: 'tcp://x' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.map((p) => p.split(':')[0])).toEqual([
+      'CLICKHOUSE_URL',
+      'BATCH_MAX_ROWS',
+      'FLUSH_INTERVAL_MS',
+    ]);
+  });
+});
