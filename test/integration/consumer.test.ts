@@ -233,6 +233,45 @@ describe('consumer', () => {
     expect(await consumer.exited).toBe(0);
   });
 
+  it('writes is_first_daily_activity when the ingest table has the column: 1 for the first event of an actor-day', async () => {
+    // The data model does not carry the flag yet; a table with the column and a view that keeps it
+    // stand in for that, as the consumer checks the column at start.
+    await db.client.command({
+      query: 'ALTER TABLE ingest_user_activity ADD COLUMN is_first_daily_activity UInt8 DEFAULT 0',
+    });
+    await db.client.command({
+      query: `CREATE MATERIALIZED VIEW first_daily ENGINE = MergeTree ORDER BY event_id AS
+              SELECT event_id, is_first_daily_activity FROM ingest_user_activity`,
+    });
+    const consumer = await start();
+    const day = Date.UTC(2026, 0, 10, 8);
+    const events = [
+      activity({ user_id: 'fd', activity_timestamp: day }),
+      activity({ user_id: 'fd', activity_timestamp: day + 3_600_000 }),
+      activity({ user_id: 'fd', activity_timestamp: day + DAY_MS }),
+      activity({ user_id: 'other', activity_timestamp: day }),
+    ];
+    // One key, one partition: stream order is the order above.
+    await produce(
+      topics.kafka,
+      topic,
+      events.map((e) => ({ ...encoded('user_activity', e), key: 'fd' })),
+    );
+    await waitFor(
+      'flags',
+      () => scalar(db.client, 'SELECT count() FROM first_daily'),
+      (n) => n === 4,
+    );
+    const rs = await db.client.query({
+      query: 'SELECT event_id, is_first_daily_activity AS f FROM first_daily',
+      format: 'JSONEachRow',
+    });
+    const flags = new Map((await rs.json<{ event_id: string; f: number }>()).map((r) => [r.event_id, r.f]));
+    expect(events.map((e) => flags.get(e.event_id as string))).toEqual([1, 0, 1, 1]);
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+  });
+
   async function rowOf(eventId: string): Promise<Record<string, unknown> | undefined> {
     const rs = await db.client.query({
       query: `SELECT actor_id, user_id, segment, gender, age_band, is_test_account
