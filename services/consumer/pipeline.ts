@@ -73,7 +73,7 @@ export class Pipeline {
   private writtenSeq = 0;
   private waiters: Waiter[] = [];
   private flushing: Promise<void> | undefined;
-  /** Batches closed (full) while another was being written, and the one being written: in seq order. */
+  /** Batches closed because they were full, waiting for their write, in seq order. */
   private closed: { batch: Batch<Item>; reason: string }[] = [];
   private inFlight: { rows: number; bytes: number } = { rows: 0, bytes: 0 };
   private timer: NodeJS.Timeout | undefined;
