@@ -7,7 +7,7 @@ import {
   toIngestActivityRow,
   toIngestIdentifyRow,
 } from './ingest-row.ts';
-import { splitStatements } from './migrate.ts';
+import { addedColumn, loadMigrations, splitStatements } from './migrate.ts';
 
 const avroFields = (file: string): string[] =>
   (
@@ -16,15 +16,21 @@ const avroFields = (file: string): string[] =>
     }
   ).fields.map((f) => f.name);
 
-/** Column names of an ingest table as migration 0001 declares them (Nested expanded). */
+/** Column names of an ingest table after every migration: its CREATE (Nested expanded) + ADD COLUMNs. */
 function ingestColumns(table: string): string[] {
-  const sql = readFileSync(new URL('./migrations/0001_ingest_tables.sql', import.meta.url), 'utf8');
-  const stmt = splitStatements(sql).find((s) => s.includes(`EXISTS ${table} (`)) ?? '';
-  return [...stmt.matchAll(/^ {2}([a-z_]+) (\w+)(?:\((.*)\))?,?$/gm)].flatMap(([, name, type, args]) =>
-    type === 'Nested'
-      ? [...(args ?? '').matchAll(/(\w+) String/g)].map((m) => `${name}.${m[1]}`)
-      : [name as string],
-  );
+  const statements = loadMigrations().flatMap((m) => m.statements);
+  const create = statements.find((s) => s.includes(`EXISTS ${table} (`)) ?? '';
+  return [
+    ...[...create.matchAll(/^ {2}([a-z_]+) (\w+)(?:\((.*)\))?,?$/gm)].flatMap(([, name, type, args]) =>
+      type === 'Nested'
+        ? [...(args ?? '').matchAll(/(\w+) String/g)].map((m) => `${name}.${m[1]}`)
+        : [name as string],
+    ),
+    ...statements.flatMap((s) => {
+      const add = addedColumn(s);
+      return add?.table === table ? [add.column] : [];
+    }),
+  ];
 }
 
 const activity: ActivityRecord = {
@@ -90,6 +96,7 @@ describe('toIngestActivityRow', () => {
       ...avroFields('user_activity.v1.avsc').filter((f) => f !== 'details'),
       'actor_id',
       'age_band',
+      'is_first_daily_activity',
     ];
     expect(
       Object.keys(row)
@@ -112,12 +119,17 @@ describe('toIngestActivityRow', () => {
     expect(row['details.detail_type']).toEqual(['q', 'r']);
     expect(row['details.detail_payload']).toEqual(['{"q":1}', '[]']);
     expect(row.activity_timestamp).toBe(activity.activity_timestamp);
+    expect(row.is_first_daily_activity).toBe(0);
+    expect(toIngestActivityRow(activity, { isFirstDailyActivity: true }).is_first_daily_activity).toBe(1);
   });
 
   it('counts the user id, else the resolved id, else the prefixed anonymous id', () => {
     expect(toIngestActivityRow(activity).actor_id).toBe('anon:a-1');
-    expect(toIngestActivityRow(activity, 'u-9')).toMatchObject({ actor_id: 'u-9', user_id: 'u-9' });
-    expect(toIngestActivityRow({ ...activity, user_id: 'u-1' }, 'u-9')).toMatchObject({
+    expect(toIngestActivityRow(activity, { resolvedUserId: 'u-9' })).toMatchObject({
+      actor_id: 'u-9',
+      user_id: 'u-9',
+    });
+    expect(toIngestActivityRow({ ...activity, user_id: 'u-1' }, { resolvedUserId: 'u-9' })).toMatchObject({
       actor_id: 'u-1',
       user_id: 'u-1',
     });
@@ -166,6 +178,16 @@ describe('toIngestIdentifyRow', () => {
     expect(Object.keys(row).sort()).toEqual(avroFields('user_identify.v1.avsc').sort());
     expect(Object.keys(row).sort()).toEqual(ingestColumns('ingest_user_identify').sort());
     expect(row).toMatchObject({ birth_date: '1969-12-31', is_test_account: 1 });
+  });
+});
+
+describe('addedColumn', () => {
+  it('names the one column an ALTER adds and refuses several per statement', () => {
+    expect(addedColumn('ALTER TABLE t ADD COLUMN c UInt8 DEFAULT 0')).toEqual({ table: 't', column: 'c' });
+    expect(addedColumn('CREATE TABLE t (c UInt8) ENGINE = Null')).toBeUndefined();
+    expect(() => addedColumn('ALTER TABLE t ADD COLUMN a UInt8, ADD COLUMN b UInt8')).toThrow(
+      expect.objectContaining({ code: 'MIGRATION_ADD_COLUMNS' }),
+    );
   });
 });
 

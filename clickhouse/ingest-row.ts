@@ -8,10 +8,9 @@
  * Output: the same field names (plus actor_id and age_band for activity) with ClickHouse-ready
  * values: ms stay numbers (UInt64 columns), booleans become 0/1, birth_date becomes 'YYYY-MM-DD'.
  *
- * Identity: the active user is the user id, or the anonymous id while no user id is known. The
- * consumer looks up anonymous ids in identity_map (clickhouse/README.md, "Identity") before
- * calling this and passes the result as `resolvedUserId`; it is used only when the event itself
- * carries no user_id.
+ * What the consumer knows beyond the event comes in as ActivityContext: the user id an anonymous
+ * id is linked to (identity_map, clickhouse/README.md "Identity"; used only when the event itself
+ * carries no user_id) and its best-effort is_first_daily_activity (services/consumer/profiles.ts).
  */
 import { PipelineError } from '../services/lib/errors.ts';
 
@@ -106,6 +105,7 @@ export type IngestActivityRow = Replace<
   {
     readonly actor_id: string;
     readonly age_band: AgeBand;
+    readonly is_first_daily_activity: Flag;
     readonly is_conversion_event: Flag | null;
     readonly is_core_feature: Flag | null;
     readonly is_test_account: Flag;
@@ -167,20 +167,30 @@ const isoDate = (days: number | null): string | null =>
 const flag = (b: boolean): Flag => (b ? 1 : 0);
 const optFlag = (b: boolean | null): Flag | null => (b === null ? null : flag(b));
 
+/** What the consumer adds to an activity (services/consumer/profiles.ts); absent = unknown. */
+export interface ActivityContext {
+  /** The user an anonymous id is linked to; used only when the event has no user_id. */
+  readonly resolvedUserId?: string | null;
+  /** Best effort (see profiles.ts); 0 when not given, as for rows built outside the consumer. */
+  readonly isFirstDailyActivity?: boolean;
+}
+
 /**
  * Throws PipelineError INGEST_ROW_NO_IDENTITY (not retriable: dead-letter the message) when the
  * event has neither a user id nor an anonymous id and none was resolved.
  */
 export function toIngestActivityRow(
   record: ActivityRecord,
-  resolvedUserId?: string | null,
+  context: ActivityContext = {},
 ): IngestActivityRow {
   const { details, ...rest } = record;
+  const { resolvedUserId = null, isFirstDailyActivity = false } = context;
   return {
     ...rest,
-    user_id: record.user_id ?? resolvedUserId ?? null,
+    user_id: record.user_id ?? resolvedUserId,
     actor_id: actorId(record.user_id, record.anonymous_id, resolvedUserId),
     age_band: ageBand(record.birth_date, record.activity_timestamp),
+    is_first_daily_activity: flag(isFirstDailyActivity),
     birth_date: isoDate(record.birth_date),
     is_conversion_event: optFlag(record.is_conversion_event),
     is_core_feature: optFlag(record.is_core_feature),

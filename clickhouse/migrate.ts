@@ -3,7 +3,9 @@
  * version, name and sha256 in `schema_migrations`; then makes sure dim_dates is filled. Re-running
  * is a no-op. Editing an applied file is refused (MIGRATION_CHECKSUM_MISMATCH): applied migrations
  * are immutable, a change is a new file. Every statement is written to be re-runnable
- * (IF NOT EXISTS), so a run interrupted half-way through a file can simply be repeated.
+ * (IF NOT EXISTS), so a run interrupted half-way through a file can simply be repeated. 18.16 has no
+ * `ADD COLUMN IF NOT EXISTS`, so the runner gives `ALTER TABLE t ADD COLUMN c ...` that meaning
+ * itself: it skips the statement when t already has c (see addedColumn).
  *
  * As a command (`npm run migrate`): CLICKHOUSE_URL (default http://127.0.0.1:8123),
  * CLICKHOUSE_DATABASE (default analytics; created if missing), CLICKHOUSE_USER, CLICKHOUSE_PASSWORD;
@@ -42,6 +44,31 @@ export function splitStatements(sql: string): string[] {
     .split(/;[ \t]*(?:\n|$)/)
     .map((s) => s.trim())
     .filter((s) => s !== '');
+}
+
+const ADD_COLUMN_RE = /^ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s/i;
+
+/**
+ * The table and column an `ALTER TABLE t ADD COLUMN c <type>` statement adds, else undefined. One
+ * column per statement: the runner's skip-if-present check looks at that one column only.
+ */
+export function addedColumn(statement: string): { table: string; column: string } | undefined {
+  const m = ADD_COLUMN_RE.exec(statement);
+  if (!m) return undefined;
+  if ((statement.match(/\bADD\s+COLUMN\b/gi) ?? []).length > 1) {
+    throw new PipelineError('MIGRATION_ADD_COLUMNS', `add one column per ALTER statement: ${statement}`);
+  }
+  return { table: m[1] ?? '', column: m[2] ?? '' };
+}
+
+async function hasColumn(client: ClickHouseClient, table: string, column: string): Promise<boolean> {
+  const rs = await client.query({
+    query: `SELECT count() AS n FROM system.columns
+            WHERE database = currentDatabase() AND table = '${table}' AND name = '${column}'`,
+    format: 'JSONEachRow',
+  });
+  const [row] = await rs.json<{ n: string | number }>();
+  return Number(row?.n) > 0;
 }
 
 export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
@@ -131,7 +158,12 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       continue;
     }
     log?.info({ migration: id, statements: m.statements.length }, 'applying migration');
-    for (const statement of m.statements) await client.command({ query: statement });
+    for (const statement of m.statements) {
+      const add = addedColumn(statement);
+      // Present already: this file was interrupted after the statement on an earlier run.
+      if (add && (await hasColumn(client, add.table, add.column))) continue;
+      await client.command({ query: statement });
+    }
     await client.insert({
       table: 'schema_migrations',
       format: 'JSONEachRow',

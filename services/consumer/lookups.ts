@@ -17,7 +17,10 @@ interface ProfileRow {
   birth_date: string | null;
   gender: string | null;
   segment_name: string | null;
+  segment_description: string | null;
+  segment_category: string | null;
   account_status: string | null;
+  country_code: string | null;
   is_test_account: number;
   user_attributes: string | null;
 }
@@ -40,7 +43,8 @@ export function clickhouseLookup(client: ClickHouseClient): ProfileLookup {
       // FINAL: the newest version of each user (ReplacingMergeTree(version)), merged or not.
       const rs = await client.query({
         query: `SELECT user_id, toString(registration_date) AS registration_date, birth_date, gender,
-                  segment_name, account_status, is_test_account, user_attributes
+                  segment_name, segment_description, segment_category, account_status, is_test_account,
+                  country_code, user_attributes
                 FROM dim_users FINAL
                 WHERE user_key IN (${actorIds.map((a) => `cityHash64(${quoteString(a)})`).join(',')})`,
         format: 'JSONEachRow',
@@ -55,12 +59,11 @@ export function clickhouseLookup(client: ClickHouseClient): ProfileLookup {
             birth_date: r.birth_date === null ? null : Math.round(Date.parse(r.birth_date) / DAY_MS),
             gender: r.gender,
             segment_name: r.segment_name,
-            // dim_users keeps neither; the segment's own dimension does, and the event usually has them.
-            segment_description: null,
-            segment_category: null,
+            segment_description: r.segment_description,
+            segment_category: r.segment_category,
             account_status: r.account_status,
             is_test_account: Number(r.is_test_account) === 1,
-            country_code: null,
+            country_code: r.country_code,
             user_attributes: r.user_attributes,
           },
         ]),

@@ -12,6 +12,7 @@ import { migrate } from '../../clickhouse/migrate.ts';
 import { AvroCodec } from '../lib/avro.ts';
 import { type ClickHouseClient, classifyClickHouseError, createClickHouse } from '../lib/clickhouse.ts';
 import { readConfig } from '../lib/config.ts';
+import { PipelineError } from '../lib/errors.ts';
 import { createKafka, ensureTopics } from '../lib/kafka.ts';
 import { createGroupConsumer } from '../lib/kafka-consumer.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
@@ -78,18 +79,34 @@ async function migrateOnStart(c: ConsumerConfig, logger: Logger): Promise<void> 
   await client.close();
 }
 
-/** Whether the activity ingest table can take the consumer's best-effort is_first_daily_activity. */
-async function hasFirstDailyColumn(client: ClickHouseClient): Promise<boolean> {
+/**
+ * The newest columns this consumer writes (the ingest row) and reads (the profile look-up). Against
+ * an older schema every insert would fail, and costly: JSONEachRow refuses an unknown field as a
+ * data error, so the sink would split each batch down to single rows before retrying it. So start
+ * waits until the migrations are applied instead.
+ */
+const REQUIRED_COLUMNS = [
+  [INGEST_TABLES.activity, 'is_first_daily_activity'],
+  ['dim_users', 'country_code'],
+  ['dim_users', 'segment_description'],
+  ['dim_users', 'segment_category'],
+] as const;
+
+async function checkSchema(client: ClickHouseClient): Promise<void> {
+  const tables = [...new Set(REQUIRED_COLUMNS.map(([t]) => `'${t}'`))].join(',');
   const rs = await client.query({
-    query: `SELECT name FROM system.columns
-            WHERE database = currentDatabase() AND table = '${INGEST_TABLES.activity}'`,
+    query: `SELECT table, name FROM system.columns WHERE database = currentDatabase() AND table IN (${tables})`,
     format: 'JSONEachRow',
   });
-  const cols = (await rs.json<{ name: string }>()).map((r) => r.name);
-  if (cols.length === 0) {
-    throw new Error(`table ${INGEST_TABLES.activity} does not exist (run the migrations: npm run migrate)`);
+  const have = new Set((await rs.json<{ table: string; name: string }>()).map((r) => `${r.table}.${r.name}`));
+  const missing = REQUIRED_COLUMNS.map(([t, c]) => `${t}.${c}`).filter((c) => !have.has(c));
+  if (missing.length > 0) {
+    throw new PipelineError(
+      'CONSUMER_SCHEMA_OUTDATED',
+      `ClickHouse lacks ${missing.join(', ')} (run the migrations: npm run migrate)`,
+      { retriable: true },
+    );
   }
-  return cols.includes('is_first_daily_activity');
 }
 
 async function main(): Promise<void> {
@@ -209,7 +226,7 @@ async function main(): Promise<void> {
   await http.listen({ port: c.CONSUMER_HTTP_PORT, host: c.CONSUMER_HTTP_HOST });
 
   if (c.MIGRATE_ON_START) await retrying('migrations', () => migrateOnStart(c, logger));
-  const writeFirstDailyActivity = await retrying('ingest table check', () => hasFirstDailyColumn(clickhouse));
+  await retrying('schema check', () => checkSchema(clickhouse));
 
   const admin = kafka.admin();
   await admin.connect();
@@ -248,7 +265,6 @@ async function main(): Promise<void> {
     limits: { maxRows: c.BATCH_MAX_ROWS, maxBytes: c.BATCH_MAX_BYTES, maxAgeMs: c.FLUSH_INTERVAL_MS },
     logger,
     metrics,
-    writeFirstDailyActivity,
     heartbeatEveryMs: Math.max(100, Math.floor(c.KAFKA_HEARTBEAT_INTERVAL_MS / 2)),
     retryLookup: retrier(logger, retry, abort.signal, backpressure),
   });
@@ -260,7 +276,6 @@ async function main(): Promise<void> {
       groupId: c.KAFKA_GROUP_ID,
       database: c.CLICKHOUSE_DATABASE,
       httpPort: c.CONSUMER_HTTP_PORT,
-      writeFirstDailyActivity,
     },
     'consumer started',
   );

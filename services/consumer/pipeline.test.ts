@@ -43,7 +43,6 @@ function setup(limits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 }) {
     limits,
     logger,
     metrics: createConsumerMetrics(),
-    writeFirstDailyActivity: false,
     heartbeatEveryMs: 5,
     retryLookup: (_what, fn) => fn(),
   });

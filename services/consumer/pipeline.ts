@@ -53,8 +53,6 @@ export interface PipelineOptions {
   readonly limits: BatchLimits;
   readonly logger: Logger;
   readonly metrics: ConsumerMetrics;
-  /** Columns the activity ingest table has beyond the contract (checked at start). */
-  readonly writeFirstDailyActivity: boolean;
   /** How often a handler waiting for its batch heart-beats (below the session timeout). */
   readonly heartbeatEveryMs: number;
   /** Retries a failed cache-miss look-up (ClickHouse down) until it succeeds or shutdown. */
@@ -298,13 +296,8 @@ export class Pipeline {
         identifyRows.push({ row: row as unknown as Record<string, unknown>, source: item.source });
       } else {
         const e = context.enrich(item.record);
-        const row: IngestActivityRow = toIngestActivityRow(e.record, e.resolvedUserId);
-        activityRows.push({
-          row: this.o.writeFirstDailyActivity
-            ? { ...row, is_first_daily_activity: e.isFirstDailyActivity ? 1 : 0 }
-            : (row as unknown as Record<string, unknown>),
-          source: item.source,
-        });
+        const row: IngestActivityRow = toIngestActivityRow(e.record, e);
+        activityRows.push({ row: row as unknown as Record<string, unknown>, source: item.source });
       }
     }
     const rejected = [

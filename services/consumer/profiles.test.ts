@@ -48,14 +48,30 @@ describe('UserContext', () => {
   it('a restarted consumer (empty cache) resolves the anonymous id and fills the profile from look-ups', async () => {
     const { l, calls } = lookup(
       { a1: 'u1' },
-      { u1: profile({ segment_name: 'pro', gender: 'f', is_test_account: true }) },
+      {
+        u1: profile({
+          segment_name: 'pro',
+          segment_description: 'paying teams',
+          segment_category: 'paid',
+          gender: 'f',
+          country_code: 'FR',
+          is_test_account: true,
+        }),
+      },
     );
     const ctx = context(l);
     const r = act({ anonymous_id: 'a1' });
     await ctx.prefetch([r]);
     const e = ctx.enrich(r);
     expect(e.resolvedUserId).toBe('u1');
-    expect(e.record).toMatchObject({ segment_name: 'pro', gender: 'f', is_test_account: true });
+    expect(e.record).toMatchObject({
+      segment_name: 'pro',
+      segment_description: 'paying teams',
+      segment_category: 'paid',
+      gender: 'f',
+      country_code: 'FR',
+      is_test_account: true,
+    });
     expect(calls).toEqual(['identities a1', 'profiles u1']);
     // Cached now: no second look-up.
     await ctx.prefetch([act({ anonymous_id: 'a1' })]);

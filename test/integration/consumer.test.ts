@@ -138,6 +138,9 @@ describe('consumer', () => {
     const birth = Math.floor(Date.UTC(1990, 4, 1) / DAY_MS);
     const profile = {
       segment_name: 'pro',
+      segment_description: 'paying teams',
+      segment_category: 'paid',
+      country_code: 'FR',
       gender: 'female',
       birth_date: birth,
       is_test_account: true,
@@ -178,11 +181,27 @@ describe('consumer', () => {
         actor_id: 'known',
         user_id: 'known',
         segment: 'pro',
+        country: 'FR',
         gender: 'female',
         age_band: '35-44',
         is_test_account: 1,
       });
     }
+    // The facts keep only the segment's name; its description and category went with the row into
+    // the dimensions (the newest dim_users row is the one the second event wrote).
+    const rs = await db.client.query({
+      query: `SELECT toString(version) AS version, segment_description, segment_category, country_code
+              FROM dim_users FINAL WHERE user_id = 'known'`,
+      format: 'JSONEachRow',
+    });
+    expect(await rs.json()).toEqual([
+      {
+        version: String(second.activity_timestamp),
+        segment_description: 'paying teams',
+        segment_category: 'paid',
+        country_code: 'FR',
+      },
+    ]);
     consumer.child.kill('SIGTERM');
     expect(await consumer.exited).toBe(0);
   });
@@ -233,16 +252,7 @@ describe('consumer', () => {
     expect(await consumer.exited).toBe(0);
   });
 
-  it('writes is_first_daily_activity when the ingest table has the column: 1 for the first event of an actor-day', async () => {
-    // The data model does not carry the flag yet; a table with the column and a view that keeps it
-    // stand in for that, as the consumer checks the column at start.
-    await db.client.command({
-      query: 'ALTER TABLE ingest_user_activity ADD COLUMN is_first_daily_activity UInt8 DEFAULT 0',
-    });
-    await db.client.command({
-      query: `CREATE MATERIALIZED VIEW first_daily ENGINE = MergeTree ORDER BY event_id AS
-              SELECT event_id, is_first_daily_activity FROM ingest_user_activity`,
-    });
+  it('writes is_first_daily_activity to the facts: 1 for the first event of an actor-day', async () => {
     const consumer = await start();
     const day = Date.UTC(2026, 0, 10, 8);
     const events = [
@@ -257,13 +267,16 @@ describe('consumer', () => {
       topic,
       events.map((e) => ({ ...encoded('user_activity', e), key: 'fd' })),
     );
+    const ids = events.map((e) => `'${e.event_id}'`).join(',');
     await waitFor(
       'flags',
-      () => scalar(db.client, 'SELECT count() FROM first_daily'),
+      () =>
+        scalar(db.client, `SELECT uniqExact(event_id) FROM fact_user_activity WHERE event_id IN (${ids})`),
       (n) => n === 4,
     );
     const rs = await db.client.query({
-      query: 'SELECT event_id, is_first_daily_activity AS f FROM first_daily',
+      query: `SELECT event_id, max(is_first_daily_activity) AS f FROM fact_user_activity
+              WHERE event_id IN (${ids}) GROUP BY event_id`,
       format: 'JSONEachRow',
     });
     const flags = new Map((await rs.json<{ event_id: string; f: number }>()).map((r) => [r.event_id, r.f]));
@@ -274,7 +287,7 @@ describe('consumer', () => {
 
   async function rowOf(eventId: string): Promise<Record<string, unknown> | undefined> {
     const rs = await db.client.query({
-      query: `SELECT actor_id, user_id, segment, gender, age_band, is_test_account
+      query: `SELECT actor_id, user_id, segment, country, gender, age_band, is_test_account
               FROM fact_user_activity WHERE event_id = '${eventId}' LIMIT 1`,
       format: 'JSONEachRow',
     });

@@ -155,7 +155,7 @@ export function generate(seed: number, users: number, days: number, lastDay: num
         rows.push(
           toIngestActivityRow(
             { ...rec, country_name: countryName(country) },
-            known && identifyDay !== undefined ? userId : null,
+            { resolvedUserId: known && identifyDay !== undefined ? userId : null },
           ),
         );
       }

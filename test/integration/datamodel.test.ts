@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
-import { MIGRATIONS_DIR, migrate } from '../../clickhouse/migrate.ts';
+import { loadMigrations, MIGRATIONS_DIR, migrate } from '../../clickhouse/migrate.ts';
 import { rebuildRollups } from '../../clickhouse/rebuild.ts';
 import { dropOldFactPartitions } from '../../clickhouse/retention.ts';
 import {
@@ -69,6 +69,31 @@ describe('migrations', () => {
     await expect(migrate({ client: db.client, database: db.name, dir: edited })).rejects.toMatchObject({
       code: 'MIGRATION_CHECKSUM_MISMATCH',
     });
+  });
+});
+
+describe('migrations with ADD COLUMN (18.16 has no IF NOT EXISTS there)', () => {
+  it('re-run a file interrupted right after its ADD COLUMN', async () => {
+    const partial = await freshDatabase('migrate_rerun');
+    try {
+      const upTo6 = mkdtempSync(join(tmpdir(), 'migrations-'));
+      cpSync(MIGRATIONS_DIR, upTo6, { recursive: true, filter: (f) => !/\/000[7-9]_[^/]*$/.test(f) });
+      await migrate({ client: partial.client, database: partial.name, dir: upTo6 });
+      const [add] = loadMigrations().find((m) => m.version === 7)?.statements ?? [];
+      expect(add).toMatch(/^ALTER TABLE ingest_user_activity ADD COLUMN is_first_daily_activity/);
+      // What an interrupted run leaves: the column added, the migration not recorded.
+      await partial.client.command({ query: add ?? '' });
+      const done = await migrate({ client: partial.client, database: partial.name });
+      expect(done.applied).toContain('0007_first_daily_activity');
+      const rs = await partial.client.query({
+        query: `SELECT name FROM system.columns WHERE database = currentDatabase()
+                AND table = 'ingest_user_activity' AND name = 'is_first_daily_activity'`,
+        format: 'JSONEachRow',
+      });
+      expect(await rs.json()).toHaveLength(1);
+    } finally {
+      await partial.drop();
+    }
   });
 });
 
