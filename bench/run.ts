@@ -59,6 +59,12 @@ function version(cmd: string): string {
 }
 
 const started = new Date();
+// The code under test: other work lands in this checkout while benchmarks run.
+const revision = `${version('git rev-parse --short HEAD')}${
+  version('git status --porcelain -- services clickhouse schemas | head -1') === ''
+    ? ''
+    : ' + uncommitted changes'
+}`;
 const runId = started.toISOString().replace(/[:.]/g, '-');
 const outDir = join(ROOT, 'bench', 'out', runId);
 mkdirSync(outDir, { recursive: true });
@@ -115,6 +121,7 @@ const machine = {
   kafka: version(`ls ${ROOT}.data/kafka-libs | grep -E '^kafka_2' | head -1`),
   clickhouse: clickhouseVersion,
   os: version('uname -sr'),
+  revision,
 };
 const command = `npm run bench${args.quick ? ' -- --quick' : ''}${only ? ` -- --only ${only.join(',')}` : ''}`;
 const report = { date: started.toISOString(), command, quick: args.quick, machine, results };
