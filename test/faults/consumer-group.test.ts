@@ -5,28 +5,17 @@
  * active-user numbers exact.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Admin } from '../../services/lib/kafka.ts';
 import {
   activeUsers,
   activityStream,
   type ConsumerProcess,
-  consumerEnv,
+  type ConsumerSetup,
+  consumerSetup,
   distinctEvents,
   groupLag,
-  migrated,
   produce,
-  startConsumer,
   waitFor,
 } from '../harness/consumer-process.ts';
-import {
-  clickhouseUrl,
-  freshDatabase,
-  freshTopics,
-  kafkaBrokers,
-  type TestDatabase,
-  type TestTopics,
-  uniqueName,
-} from '../harness/services.ts';
 
 const EVENTS = 60_000;
 
@@ -37,41 +26,21 @@ function assigned(c: ConsumerProcess): number[] {
 }
 
 describe('two consumers in one group, one killed', () => {
-  let db: TestDatabase;
-  let topics: TestTopics;
-  let admin: Admin;
-  const running: ConsumerProcess[] = [];
+  let setup: ConsumerSetup;
 
   beforeAll(async () => {
-    db = await freshDatabase('consumer_group');
-    await migrated(db.client, db.name);
-    topics = await freshTopics('consumer-group', 2, 6);
-    admin = topics.kafka.admin();
-    await admin.connect();
+    setup = await consumerSetup('consumer_group', 6);
   });
 
   afterAll(async () => {
-    for (const c of running) c.child.kill('SIGKILL');
-    await admin?.disconnect();
-    await topics?.drop();
-    await db?.drop();
+    await setup?.close();
   });
 
   it('the survivor takes over the partitions and nothing is lost', async () => {
-    const [topic = '', dlqTopic = ''] = topics.names;
-    const groupId = uniqueName('group');
-    const env = consumerEnv({
-      kafkaBrokers: kafkaBrokers().join(','),
-      clickhouseUrl: clickhouseUrl(),
-      database: db.name,
-      topic,
-      dlqTopic,
-      groupId,
-      extra: { BATCH_MAX_ROWS: '2000' },
-    });
+    const { db, topics, admin, topic, groupId } = setup;
+    const smallBatches = { BATCH_MAX_ROWS: '2000' };
     const stream = activityStream(EVENTS, 2_000, 3, 'group');
-    const a = await startConsumer(env);
-    running.push(a);
+    const a = await setup.start(smallBatches);
     const producing = produce(topics.kafka, topic, stream.messages);
     await waitFor(
       'a tenth written',
@@ -79,8 +48,7 @@ describe('two consumers in one group, one killed', () => {
       (n) => n >= EVENTS / 10,
     );
     // b joins mid-stream: a's partitions are revoked while its batches are in flight.
-    const b = await startConsumer(env);
-    running.push(b);
+    const b = await setup.start(smallBatches);
     await waitFor(
       'partitions shared',
       async () => [assigned(a).length, assigned(b).length],

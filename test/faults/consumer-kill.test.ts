@@ -7,67 +7,36 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Admin } from '../../services/lib/kafka.ts';
 import {
   activeUsers,
   activityStream,
-  type ConsumerProcess,
+  type ConsumerSetup,
   committedTotal,
-  consumerEnv,
+  consumerSetup,
   distinctEvents,
   groupLag,
-  migrated,
   produce,
   scalar,
-  startConsumer,
   waitFor,
 } from '../harness/consumer-process.ts';
-import {
-  clickhouseUrl,
-  freshDatabase,
-  freshTopics,
-  kafkaBrokers,
-  type TestDatabase,
-  type TestTopics,
-  uniqueName,
-} from '../harness/services.ts';
 
 const EVENTS = 120_000;
 
 describe('consumer killed with SIGKILL mid-stream', () => {
-  let db: TestDatabase;
-  let topics: TestTopics;
-  let admin: Admin;
-  const running: ConsumerProcess[] = [];
+  let setup: ConsumerSetup;
 
   beforeAll(async () => {
-    db = await freshDatabase('consumer_kill');
-    await migrated(db.client, db.name);
-    topics = await freshTopics('consumer-kill', 2, 6);
-    admin = topics.kafka.admin();
-    await admin.connect();
+    setup = await consumerSetup('consumer_kill', 6);
   });
 
   afterAll(async () => {
-    for (const c of running) c.child.kill('SIGKILL');
-    await admin?.disconnect();
-    await topics?.drop();
-    await db?.drop();
+    await setup?.close();
   });
 
   it('loses nothing and counts every active user exactly once after a restart', async () => {
-    const [topic = '', dlqTopic = ''] = topics.names;
-    const groupId = uniqueName('kill-group');
-    const env = consumerEnv({
-      kafkaBrokers: kafkaBrokers().join(','),
-      clickhouseUrl: clickhouseUrl(),
-      database: db.name,
-      topic,
-      dlqTopic,
-      groupId,
-      // Smaller batches than the default so the kill lands between many uncommitted writes.
-      extra: { BATCH_MAX_ROWS: '2000' },
-    });
+    const { db, topics, admin, topic, groupId } = setup;
+    // Smaller batches than the default so the kill lands between many uncommitted writes.
+    const smallBatches = { BATCH_MAX_ROWS: '2000' };
     const stream = activityStream(EVENTS, 3_000, 3, 'kill');
     // The whole stream is in Kafka first, so the consumer (not the producer) sets the pace and the
     // kills land while batches are being written.
@@ -77,8 +46,7 @@ describe('consumer killed with SIGKILL mid-stream', () => {
     // committed offset is backed by rows in ClickHouse (the topic holds only distinct events).
     const stops: string[] = [];
     for (const signal of ['SIGKILL', 'SIGKILL', 'SIGKILL', 'SIGTERM'] as const) {
-      const c = await startConsumer(env);
-      running.push(c);
+      const c = await setup.start(smallBatches);
       await sleep(100 + Math.random() * 900);
       c.child.kill(signal);
       expect(await c.exited).toBe(signal === 'SIGKILL' ? null : 0);
@@ -88,8 +56,7 @@ describe('consumer killed with SIGKILL mid-stream', () => {
       expect(committed).toBeLessThanOrEqual(written);
     }
 
-    const third = await startConsumer(env);
-    running.push(third);
+    const third = await setup.start(smallBatches);
     const distinct = await waitFor(
       'every event',
       () => distinctEvents(db.client),

@@ -10,6 +10,15 @@ import { migrate } from '../../clickhouse/migrate.ts';
 import { AvroCodec, SCHEMA_HEADER, type SchemaFamily } from '../../services/lib/avro.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import type { Admin, Kafka } from '../../services/lib/kafka.ts';
+import {
+  clickhouseUrl,
+  freshDatabase,
+  freshTopics,
+  kafkaBrokers,
+  type TestDatabase,
+  type TestTopics,
+  uniqueName,
+} from './services.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const NODE = `${ROOT}node_modules/.bin/node`;
@@ -218,6 +227,67 @@ export function consumerEnv(o: {
     KAFKA_SESSION_TIMEOUT_MS: '10000',
     KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
     ...o.extra,
+  };
+}
+
+/**
+ * One test file's consumer on the shared stack: its own migrated database, an activity topic and a
+ * DLQ topic of `partitions` each, an admin client (offsets, lag), one group id, and every consumer
+ * process it started, which close() kills before dropping the rest.
+ */
+export interface ConsumerSetup {
+  readonly db: TestDatabase;
+  readonly topics: TestTopics;
+  readonly admin: Admin;
+  readonly topic: string;
+  readonly dlqTopic: string;
+  readonly groupId: string;
+  /** The consumer's environment; `extra` adds or overrides variables (BATCH_MAX_ROWS, ...). */
+  readonly env: (extra?: Record<string, string>) => Record<string, string>;
+  /** Starts a consumer with env(extra). */
+  readonly start: (extra?: Record<string, string>) => Promise<ConsumerProcess>;
+  readonly close: () => Promise<void>;
+}
+
+/** `name` prefixes the database, topics and group (one name per test file). */
+export async function consumerSetup(name: string, partitions: number): Promise<ConsumerSetup> {
+  const db = await freshDatabase(name);
+  await migrated(db.client, db.name);
+  const topics = await freshTopics(name.replace(/_/g, '-'), 2, partitions);
+  const [topic = '', dlqTopic = ''] = topics.names;
+  const admin = topics.kafka.admin();
+  await admin.connect();
+  const groupId = uniqueName(`${name}_group`);
+  const running: ConsumerProcess[] = [];
+  const env = (extra: Record<string, string> = {}): Record<string, string> =>
+    consumerEnv({
+      kafkaBrokers: kafkaBrokers().join(','),
+      clickhouseUrl: clickhouseUrl(),
+      database: db.name,
+      topic,
+      dlqTopic,
+      groupId,
+      extra,
+    });
+  return {
+    db,
+    topics,
+    admin,
+    topic,
+    dlqTopic,
+    groupId,
+    env,
+    start: async (extra) => {
+      const c = await startConsumer(env(extra));
+      running.push(c);
+      return c;
+    },
+    close: async () => {
+      for (const c of running) c.child.kill('SIGKILL');
+      await admin.disconnect();
+      await topics.drop();
+      await db.drop();
+    },
   };
 }
 

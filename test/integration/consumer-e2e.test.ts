@@ -11,23 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type ConsumerProcess,
-  consumerEnv,
+  type ConsumerSetup,
+  consumerSetup,
   distinctEvents,
-  migrated,
   scalar,
-  startConsumer,
   waitFor,
 } from '../harness/consumer-process.ts';
-import {
-  clickhouseUrl,
-  freshDatabase,
-  freshTopics,
-  kafkaBrokers,
-  type TestDatabase,
-  type TestTopics,
-  uniqueName,
-} from '../harness/services.ts';
+import { kafkaBrokers } from '../harness/services.ts';
 import { post, startCollector, type TestCollector } from './collector-harness.ts';
 
 const DAY_MS = 86_400_000;
@@ -40,33 +30,19 @@ function quantile(sorted: readonly number[], q: number): number {
 }
 
 describe('collector -> Kafka -> consumer -> ClickHouse', () => {
-  let db: TestDatabase;
-  let dlq: TestTopics;
+  let setup: ConsumerSetup;
   let collector: TestCollector;
-  let consumer: ConsumerProcess;
 
   beforeAll(async () => {
-    db = await freshDatabase('consumer_e2e');
-    await migrated(db.client, db.name);
-    dlq = await freshTopics('consumer-e2e-dlq', 1, 1);
-    collector = await startCollector(kafkaBrokers(), {}, { geo: false });
-    consumer = await startConsumer(
-      consumerEnv({
-        kafkaBrokers: kafkaBrokers().join(','),
-        clickhouseUrl: clickhouseUrl(),
-        database: db.name,
-        topic: collector.topic,
-        dlqTopic: dlq.names[0] ?? '',
-        groupId: uniqueName('e2e'),
-      }),
-    );
+    // 3 partitions: what the collector's producer partitions for (its KAFKA_TOPIC_PARTITIONS).
+    setup = await consumerSetup('consumer_e2e', 3);
+    collector = await startCollector(kafkaBrokers(), {}, { geo: false, topic: setup.topic });
+    await setup.start();
   });
 
   afterAll(async () => {
-    consumer?.child.kill('SIGKILL');
     await collector?.close();
-    await dlq?.drop();
-    await db?.drop();
+    await setup?.close();
   });
 
   it('N posted events become N distinct facts and exact DAU/WAU/MAU; reports freshness', async () => {
@@ -103,14 +79,14 @@ describe('collector -> Kafka -> consumer -> ClickHouse', () => {
     expect(
       await waitFor(
         'N distinct events',
-        () => distinctEvents(db.client),
+        () => distinctEvents(setup.db.client),
         (n) => n >= N,
       ),
     ).toBe(N);
     // Exactly the posted ids, and nothing else.
     expect(
       await scalar(
-        db.client,
+        setup.db.client,
         `SELECT count() FROM (SELECT DISTINCT event_id FROM fact_user_activity) WHERE event_id IN (${sent
           .map((s) => `'${s.event_id}'`)
           .join(',')})`,
@@ -118,23 +94,26 @@ describe('collector -> Kafka -> consumer -> ClickHouse', () => {
     ).toBe(N);
     // Dimension keys: each fact's keys are the hashes of its natural keys, and the dimension rows exist.
     expect(
-      await scalar(db.client, 'SELECT countIf(feature_key != cityHash64(feature)) FROM fact_user_activity'),
+      await scalar(
+        setup.db.client,
+        'SELECT countIf(feature_key != cityHash64(feature)) FROM fact_user_activity',
+      ),
     ).toBe(0);
     expect(
       await scalar(
-        db.client,
+        setup.db.client,
         'SELECT count() FROM (SELECT DISTINCT feature_key FROM fact_user_activity) WHERE feature_key NOT IN (SELECT feature_key FROM dim_features)',
       ),
     ).toBe(0);
     expect(
       await scalar(
-        db.client,
+        setup.db.client,
         'SELECT count() FROM (SELECT DISTINCT user_key FROM fact_user_activity) WHERE user_key NOT IN (SELECT user_key FROM dim_users)',
       ),
     ).toBe(0);
 
     // DAU per day, WAU (7 days to today) and MAU (30 days) from the rollups vs the exact truth.
-    const rs = await db.client.query({
+    const rs = await setup.db.client.query({
       query: `SELECT toString(toDate(hour)) AS d, toString(uniqMerge(users)) AS n
               FROM rollup_users_hourly_total GROUP BY d ORDER BY d`,
       format: 'JSONEachRow',
@@ -145,7 +124,7 @@ describe('collector -> Kafka -> consumer -> ClickHouse', () => {
     expect(dau).toEqual(Object.fromEntries([...perDay].map(([d, s]) => [d, s.size]).sort()));
     const window = (days: number): Promise<number> =>
       scalar(
-        db.client,
+        setup.db.client,
         `SELECT uniqMerge(users) FROM rollup_users_hourly_total WHERE hour >= toDateTime(${(today - (days - 1) * DAY_MS) / 1000})`,
       );
     expect(await window(7)).toBe(all.size);
@@ -160,7 +139,7 @@ describe('collector -> Kafka -> consumer -> ClickHouse', () => {
       while (producing || pending.size > 0) {
         if (pending.size > 0) {
           const ids = [...pending.keys()];
-          const q = await db.client.query({
+          const q = await setup.db.client.query({
             query: `SELECT DISTINCT event_id FROM fact_user_activity WHERE event_id IN (${ids.map((id) => `'${id}'`).join(',')})`,
             format: 'JSONEachRow',
           });

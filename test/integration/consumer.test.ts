@@ -7,77 +7,37 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
-import type { Admin } from '../../services/lib/kafka.ts';
 import {
   activity,
-  type ConsumerProcess,
-  consumerEnv,
+  type ConsumerSetup,
+  consumerSetup,
   distinctEvents,
   encoded,
   groupLag,
   identify,
-  migrated,
   produce,
   type RawMessage,
   scalar,
-  startConsumer,
   waitFor,
 } from '../harness/consumer-process.ts';
-import {
-  clickhouseUrl,
-  freshDatabase,
-  freshTopics,
-  kafkaBrokers,
-  type TestDatabase,
-  type TestTopics,
-  uniqueName,
-} from '../harness/services.ts';
+import { uniqueName } from '../harness/services.ts';
 
 const DAY_MS = 86_400_000;
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 describe('consumer', () => {
-  let db: TestDatabase;
-  let topics: TestTopics;
-  let admin: Admin;
-  let topic: string;
-  let dlqTopic: string;
-  let env: Record<string, string>;
-  const groupId = uniqueName('consumer-group');
-  const running: ConsumerProcess[] = [];
+  let setup: ConsumerSetup;
 
   beforeAll(async () => {
-    db = await freshDatabase('consumer');
-    await migrated(db.client, db.name);
-    topics = await freshTopics('consumer', 2, 3);
-    [topic = '', dlqTopic = ''] = topics.names;
-    admin = topics.kafka.admin();
-    await admin.connect();
-    env = consumerEnv({
-      kafkaBrokers: kafkaBrokers().join(','),
-      clickhouseUrl: clickhouseUrl(),
-      database: db.name,
-      topic,
-      dlqTopic,
-      groupId,
-    });
+    setup = await consumerSetup('consumer', 3);
   });
 
   afterAll(async () => {
-    for (const c of running) c.child.kill('SIGKILL');
-    await admin?.disconnect();
-    await topics?.drop();
-    await db?.drop();
+    await setup?.close();
   });
 
-  async function start(): Promise<ConsumerProcess> {
-    const c = await startConsumer(env);
-    running.push(c);
-    return c;
-  }
-
   it('dead-letters poison messages with their reason and writes every good one', async () => {
-    const consumer = await start();
+    const consumer = await setup.start();
     const good: RawMessage[] = [];
     for (let i = 0; i < 300; i++) good.push(encoded('user_activity', activity({ user_id: `u${i % 30}` })));
     const valid = encoded('user_activity', activity({ user_id: 'u1' }));
@@ -96,22 +56,22 @@ describe('consumer', () => {
       ...poison.slice(3),
     ];
     stream.push(...good.slice(200));
-    await produce(topics.kafka, topic, stream);
+    await produce(setup.topics.kafka, setup.topic, stream);
 
     expect(
       await waitFor(
         '300 events',
-        () => distinctEvents(db.client),
+        () => distinctEvents(setup.db.client),
         (n) => n >= 300,
       ),
     ).toBe(300);
     await waitFor(
       'lag 0',
-      () => groupLag(admin, groupId, topic),
+      () => groupLag(setup.admin, setup.groupId, setup.topic),
       (n) => n === 0,
     );
 
-    const dlq = await readTopic(dlqTopic, 5);
+    const dlq = await readTopic(setup.dlqTopic, 5);
     const reasons = dlq.map((h) => h['dlq-reason']).sort();
     expect(reasons).toEqual([
       'invalid_content',
@@ -121,7 +81,7 @@ describe('consumer', () => {
       'unknown_schema',
     ]);
     for (const h of dlq) {
-      expect(h['dlq-source-topic']).toBe(topic);
+      expect(h['dlq-source-topic']).toBe(setup.topic);
       expect(Number(h['dlq-source-partition'])).toBeGreaterThanOrEqual(0);
       expect(Number(h['dlq-source-offset'])).toBeGreaterThanOrEqual(0);
       expect(Date.parse(h['dlq-dead-lettered-at'] ?? '')).toBeGreaterThan(0);
@@ -146,17 +106,17 @@ describe('consumer', () => {
       is_test_account: true,
       registration_date: Date.UTC(2024, 0, 2),
     };
-    let consumer = await start();
-    await produce(topics.kafka, topic, [
+    let consumer = await setup.start();
+    await produce(setup.topics.kafka, setup.topic, [
       encoded('user_identify', identify({ user_id: 'known', anonymous_id: 'anon-1', ...profile })),
     ]);
     await waitFor(
       'identity link',
-      () => scalar(db.client, "SELECT count() FROM identity_map WHERE anonymous_id = 'anon-1'"),
+      () => scalar(setup.db.client, "SELECT count() FROM identity_map WHERE anonymous_id = 'anon-1'"),
       (n) => n === 1,
     );
     const first = activity({ anonymous_id: 'anon-1' });
-    await produce(topics.kafka, topic, [encoded('user_activity', first)]);
+    await produce(setup.topics.kafka, setup.topic, [encoded('user_activity', first)]);
     await waitFor(
       'first anonymous event',
       () => rowOf(first.event_id as string),
@@ -166,9 +126,9 @@ describe('consumer', () => {
     // A new process starts with an empty cache: the link and the profile come from ClickHouse.
     consumer.child.kill('SIGTERM');
     expect(await consumer.exited).toBe(0);
-    consumer = await start();
+    consumer = await setup.start();
     const second = activity({ anonymous_id: 'anon-1' });
-    await produce(topics.kafka, topic, [encoded('user_activity', second)]);
+    await produce(setup.topics.kafka, setup.topic, [encoded('user_activity', second)]);
     await waitFor(
       'second anonymous event',
       () => rowOf(second.event_id as string),
@@ -189,7 +149,7 @@ describe('consumer', () => {
     }
     // The facts keep only the segment's name; its description and category went with the row into
     // the dimensions (the newest dim_users row is the one the second event wrote).
-    const rs = await db.client.query({
+    const rs = await setup.db.client.query({
       query: `SELECT toString(version) AS version, segment_description, segment_category, country_code
               FROM dim_users FINAL WHERE user_id = 'known'`,
       format: 'JSONEachRow',
@@ -211,23 +171,23 @@ describe('consumer', () => {
     // five poison messages of the first test.
     const fixed = activity({ user_id: 'redriven' });
     const e = encoded('user_activity', fixed);
-    await produce(topics.kafka, dlqTopic, [
+    await produce(setup.topics.kafka, setup.dlqTopic, [
       {
         ...e,
         headers: {
           ...e.headers,
           'dlq-reason': 'rejected_by_clickhouse',
-          'dlq-source-topic': topic,
+          'dlq-source-topic': setup.topic,
           'dlq-source-partition': '0',
           'dlq-source-offset': '0',
         },
       },
     ]);
-    const consumer = await start();
+    const consumer = await setup.start();
     const run = async (args: string[]): Promise<number | null> => {
       const child = spawn(`${ROOT}node_modules/.bin/node`, ['services/consumer/redrive.ts', ...args], {
         cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'warn' },
+        env: { PATH: process.env.PATH ?? '', ...setup.env(), LOG_LEVEL: 'warn' },
         stdio: 'inherit',
       });
       return new Promise((resolve) => child.once('exit', resolve));
@@ -239,7 +199,7 @@ describe('consumer', () => {
       () => rowOf(fixed.event_id as string),
       (r) => r !== undefined,
     );
-    const all = await readTopic(dlqTopic, 11);
+    const all = await readTopic(setup.dlqTopic, 11);
     const again = all.filter((h) => h['dlq-redrive-count'] === '1');
     expect(again.map((h) => h['dlq-reason']).sort()).toEqual([
       'invalid_content',
@@ -253,7 +213,7 @@ describe('consumer', () => {
   });
 
   it('writes is_first_daily_activity to the facts: 1 for the first event of an actor-day', async () => {
-    const consumer = await start();
+    const consumer = await setup.start();
     const day = Date.UTC(2026, 0, 10, 8);
     const events = [
       activity({ user_id: 'fd', activity_timestamp: day }),
@@ -263,18 +223,21 @@ describe('consumer', () => {
     ];
     // One key, one partition: stream order is the order above.
     await produce(
-      topics.kafka,
-      topic,
+      setup.topics.kafka,
+      setup.topic,
       events.map((e) => ({ ...encoded('user_activity', e), key: 'fd' })),
     );
     const ids = events.map((e) => `'${e.event_id}'`).join(',');
     await waitFor(
       'flags',
       () =>
-        scalar(db.client, `SELECT uniqExact(event_id) FROM fact_user_activity WHERE event_id IN (${ids})`),
+        scalar(
+          setup.db.client,
+          `SELECT uniqExact(event_id) FROM fact_user_activity WHERE event_id IN (${ids})`,
+        ),
       (n) => n === 4,
     );
-    const rs = await db.client.query({
+    const rs = await setup.db.client.query({
       query: `SELECT event_id, max(is_first_daily_activity) AS f FROM fact_user_activity
               WHERE event_id IN (${ids}) GROUP BY event_id`,
       format: 'JSONEachRow',
@@ -286,7 +249,7 @@ describe('consumer', () => {
   });
 
   async function rowOf(eventId: string): Promise<Record<string, unknown> | undefined> {
-    const rs = await db.client.query({
+    const rs = await setup.db.client.query({
       query: `SELECT actor_id, user_id, segment, country, gender, age_band, is_test_account
               FROM fact_user_activity WHERE event_id = '${eventId}' LIMIT 1`,
       format: 'JSONEachRow',
@@ -296,7 +259,7 @@ describe('consumer', () => {
   }
 
   async function readTopic(name: string, count: number): Promise<Record<string, string>[]> {
-    const reader = topics.kafka.consumer({ groupId: uniqueName('dlq-reader') });
+    const reader = setup.topics.kafka.consumer({ groupId: uniqueName('dlq-reader') });
     await reader.connect();
     await reader.subscribe({ topic: name, fromBeginning: true });
     const out: Record<string, string>[] = [];
