@@ -7,7 +7,7 @@
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import { PipelineError } from '../lib/errors.ts';
 import { fromClickHouse, invalidParams } from './errors.ts';
-import type { ActiveUsersQuery, DimensionValuesQuery, EventCountQuery } from './params.ts';
+import type { ActiveUsersQuery, Dimension, DimensionValuesQuery, EventCountQuery } from './params.ts';
 import {
   type ActiveUsersRow,
   type BuiltQuery,
@@ -36,6 +36,17 @@ function build(make: () => BuiltQuery): BuiltQuery {
   }
 }
 
+/** The head of an API row: the day as `date`, then each group-by dimension ('' when absent). */
+function dated(
+  day: string,
+  dims: Partial<Record<Dimension, string>>,
+  groupBy: readonly Dimension[],
+): Record<string, string> {
+  const out: Record<string, string> = { date: day };
+  for (const d of groupBy) out[d] = dims[d] ?? '';
+  return out;
+}
+
 export function createClickHouseStore(client: ClickHouseClient): QueryStore {
   async function rows<T>(q: BuiltQuery, limit: number): Promise<{ rows: T[]; truncated: boolean }> {
     const out: T[] = [];
@@ -59,27 +70,14 @@ export function createClickHouseStore(client: ClickHouseClient): QueryStore {
   }
 
   return {
+    // The API's queries are the builder's requests (ActiveUsersQuery is an ActiveUsersRequest, ...).
     async activeUsers(q: ActiveUsersQuery) {
-      const built = build(() =>
-        buildActiveUsersQuery({
-          from: q.from,
-          to: q.to,
-          tz: q.tz,
-          filters: q.filters,
-          includeTest: q.includeTest,
-          includeBots: q.includeBots,
-          window: q.window,
-          groupBy: q.groupBy,
-          exact: q.exact,
-        }),
-      );
+      const built = build(() => buildActiveUsersQuery(q));
       const r = await rows<ActiveUsersRow>(built, MAX_RESULT_ROWS);
       return {
-        rows: r.rows.map(({ day, dau, wau, mau, new_users, returning_users, ...dims }): ResultRow => {
-          const out: Record<string, string | number> = { date: day };
-          for (const d of q.groupBy) out[d] = dims[d] ?? '';
-          return {
-            ...out,
+        rows: r.rows.map(
+          ({ day, dau, wau, mau, new_users, returning_users, ...dims }): ResultRow => ({
+            ...dated(day, dims, q.groupBy),
             dau,
             wau,
             mau,
@@ -87,8 +85,8 @@ export function createClickHouseStore(client: ClickHouseClient): QueryStore {
             wau_mau: ratio(wau, mau),
             new_users,
             returning_users,
-          };
-        }),
+          }),
+        ),
         source: built.source,
         fromRollup: built.fromRollup,
         truncated: r.truncated,
@@ -96,24 +94,12 @@ export function createClickHouseStore(client: ClickHouseClient): QueryStore {
     },
 
     async eventCount(q: EventCountQuery) {
-      const built = build(() =>
-        buildEventCountsQuery({
-          from: q.from,
-          to: q.to,
-          tz: q.tz,
-          filters: q.filters,
-          includeTest: q.includeTest,
-          includeBots: q.includeBots,
-          groupBy: q.groupBy,
-        }),
-      );
+      const built = build(() => buildEventCountsQuery(q));
       const r = await rows<EventCountsRow>(built, MAX_RESULT_ROWS);
       return {
-        rows: r.rows.map(({ day, events, ...dims }): ResultRow => {
-          const out: Record<string, string | number> = { date: day };
-          for (const d of q.groupBy) out[d] = dims[d] ?? '';
-          return { ...out, events };
-        }),
+        rows: r.rows.map(
+          ({ day, events, ...dims }): ResultRow => ({ ...dated(day, dims, q.groupBy), events }),
+        ),
         source: built.source,
         fromRollup: built.fromRollup,
         truncated: r.truncated,
@@ -122,18 +108,7 @@ export function createClickHouseStore(client: ClickHouseClient): QueryStore {
 
     async dimensionValues(q: DimensionValuesQuery) {
       // One more than asked, to tell whether the list was cut.
-      const built = build(() =>
-        buildDimensionValuesQuery({
-          from: q.from,
-          to: q.to,
-          tz: q.tz,
-          filters: q.filters,
-          includeTest: q.includeTest,
-          includeBots: q.includeBots,
-          dimension: q.dimension,
-          limit: Math.min(q.limit + 1, 1000),
-        }),
-      );
+      const built = build(() => buildDimensionValuesQuery({ ...q, limit: Math.min(q.limit + 1, 1000) }));
       const r = await rows<DimensionValueRow>(built, q.limit);
       return { dimension: q.dimension, values: r.rows, truncated: r.truncated };
     },
