@@ -8,7 +8,7 @@
  */
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { clickhouseDown, endpoints, kafkaDown, stackOptions, status, up } from '../../deploy/local/stack.ts';
+import { clickhouseDown, endpoints, kafkaDown, portOpen, stackOptions, status, up } from '../../deploy/local/stack.ts';
 import { startContainers } from './containers.ts';
 
 declare module 'vitest' {
@@ -27,6 +27,7 @@ const log = (line: string): void => {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const env = process.env;
   if (env.KAFKA_BROKERS && env.CLICKHOUSE_URL) {
+    await assertReachable(env.KAFKA_BROKERS, env.CLICKHOUSE_URL);
     project.provide('kafkaBrokers', env.KAFKA_BROKERS);
     project.provide('clickhouseUrl', env.CLICKHOUSE_URL);
     project.provide('servicesMode', 'env');
@@ -55,4 +56,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!wasRunning('kafka')) await kafkaDown(o);
     if (!wasRunning('clickhouse')) await clickhouseDown(o);
   };
+}
+
+/** External services that do not answer fail the run at once with one clear line, not per test. */
+async function assertReachable(kafkaBrokers: string, clickhouseUrl: string): Promise<void> {
+  const problems: string[] = [];
+  const [host = '127.0.0.1', port = '9092'] = (kafkaBrokers.split(',')[0] ?? '').split(':');
+  if (!(await portOpen(Number(port), host)))
+    problems.push(`Kafka at KAFKA_BROKERS=${kafkaBrokers} does not accept connections`);
+  const ch = await fetch(`${clickhouseUrl}/ping`, { signal: AbortSignal.timeout(3000) }).then(
+    (r) => r.ok,
+    () => false,
+  );
+  if (!ch) problems.push(`ClickHouse at CLICKHOUSE_URL=${clickhouseUrl} does not answer /ping`);
+  if (problems.length > 0) throw new Error(problems.join('; '));
 }
