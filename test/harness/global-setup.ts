@@ -8,7 +8,16 @@
  */
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { clickhouseDown, endpoints, kafkaDown, portOpen, stackOptions, status, up } from '../../deploy/local/stack.ts';
+import {
+  clickhouseDown,
+  endpoints,
+  kafkaDown,
+  portOpen,
+  stackOptions,
+  status,
+  up,
+} from '../../deploy/local/stack.ts';
+import { chromiumPath } from './chromium.ts';
 import { startContainers } from './containers.ts';
 
 declare module 'vitest' {
@@ -26,6 +35,7 @@ const log = (line: string): void => {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const env = process.env;
+  await installChromium();
   if (env.KAFKA_BROKERS && env.CLICKHOUSE_URL) {
     await assertReachable(env.KAFKA_BROKERS, env.CLICKHOUSE_URL);
     project.provide('kafkaBrokers', env.KAFKA_BROKERS);
@@ -70,4 +80,17 @@ async function assertReachable(kafkaBrokers: string, clickhouseUrl: string): Pro
   );
   if (!ch) problems.push(`ClickHouse at CLICKHOUSE_URL=${clickhouseUrl} does not answer /ping`);
   if (problems.length > 0) throw new Error(problems.join('; '));
+}
+
+/**
+ * Browser tests in different workers would each run apt-get at once on a fresh machine and trip over
+ * dpkg's lock, so Chromium is installed here, once, before any worker starts. A failure is left to
+ * the browser tests to report; the other tests do not need Chromium.
+ */
+async function installChromium(): Promise<void> {
+  try {
+    await chromiumPath(log);
+  } catch (err) {
+    log(`chromium unavailable: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
