@@ -17,15 +17,18 @@ export function rollupSql(req: ActiveUsersRequest): string {
   return buildActiveUsersQuery(req).sql;
 }
 
-/** The exact answer from fact_user_activity, rolling windows in UTC only. */
-export function exactSql(req: ActiveUsersRequest): string {
+/**
+ * The exact answer from fact_user_activity, rolling windows in UTC only, for the users with
+ * `user_key % shards = shard`: users are disjoint across shards, so exact counts add up.
+ */
+export function exactSql(req: ActiveUsersRequest, shard = 0, shards = 1): string {
   const fromMs = Date.parse(`${req.from}T00:00:00Z`);
   const toMs = Date.parse(`${req.to}T00:00:00Z`);
   const g = (req.groupBy ?? []).map((d) => `, ${d}`).join('');
   const filters = Object.entries(req.filters ?? {})
     .map(([dim, values]) => ` AND ${dim} IN (${(values ?? []).map(quoteString).join(', ')})`)
     .join('');
-  const slice = `is_test_account = 0 AND is_bot = 0${filters}`;
+  const slice = `is_test_account = 0 AND is_bot = 0${filters}${shards > 1 ? ` AND user_key % ${shards} = ${shard}` : ''}`;
   const ts = (ms: number) => `toDateTime(${quoteString(`${day(ms)} 00:00:00`)}, 'UTC')`;
   return `SELECT day${g}, toUInt32(dau) AS dau, toUInt32(wau) AS wau, toUInt32(mau) AS mau,
   toUInt32(new_users) AS new_users
@@ -71,6 +74,32 @@ export async function timedQuery(
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Counts);
   return { ms, rows };
+}
+
+/**
+ * The exact query run as `shards` user shards one after another (so each fits the server's
+ * per-query memory limit), rows summed per day and group; ms is the total.
+ */
+export async function exactQuery(
+  clickhouseUrl: string,
+  database: string,
+  req: ActiveUsersRequest,
+  shards: number,
+): Promise<{ ms: number; rows: Counts[] }> {
+  const groupBy = req.groupBy ?? [];
+  const merged = new Map<string, Counts>();
+  let ms = 0;
+  for (let shard = 0; shard < shards; shard++) {
+    const r = await timedQuery(clickhouseUrl, database, exactSql(req, shard, shards));
+    ms += r.ms;
+    for (const row of r.rows) {
+      const key = [row.day, ...groupBy.map((g) => row[g])].join('|');
+      const acc = merged.get(key);
+      if (acc === undefined) merged.set(key, { ...row });
+      else for (const m of ['dau', 'wau', 'mau', 'new_users']) acc[m] = Number(acc[m]) + Number(row[m]);
+    }
+  }
+  return { ms, rows: [...merged.values()] };
 }
 
 export interface ErrorStats {
