@@ -44,6 +44,10 @@ describe('clickhouseLookup', () => {
       country_code: 'FR',
       user_attributes: null,
     });
-    expect(queries[0]).toMatch(/FROM dim_users FINAL/);
+    // Per attribute the newest non-null value, not the newest row (which may lack attributes).
+    expect(queries[0]).toMatch(
+      /argMaxIf\(segment_name, version, isNotNull\(segment_name\)\) AS segment_name/,
+    );
+    expect(queries[0]).not.toMatch(/FINAL/);
   });
 });

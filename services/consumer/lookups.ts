@@ -4,12 +4,8 @@
  * (quoteString escapes every byte that could end the literal).
  */
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
+import { quoteString } from '../lib/sql.ts';
 import type { Profile, ProfileLookup } from './profiles.ts';
-
-/** A ClickHouse string literal: backslash and quote escaped, so any id is safe inside it. */
-export function quoteString(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
 
 interface ProfileRow {
   user_id: string;
@@ -27,6 +23,36 @@ interface ProfileRow {
 
 const DAY_MS = 86_400_000;
 
+/** The dim_users columns of a profile whose newest non-null value is the profile's value. */
+const NULLABLE_ATTRIBUTES = [
+  'birth_date',
+  'gender',
+  'segment_name',
+  'segment_description',
+  'segment_category',
+  'account_status',
+  'country_code',
+  'user_attributes',
+] as const;
+
+/**
+ * The profile of each actor, per attribute its newest non-null value (the data model's profile
+ * rule, clickhouse/README.md), not the newest row's: until a merge keeps only the newest row per
+ * user, a newer row that lacks an attribute (an event carrying only some, a partial identify
+ * written before the consumer merged identifies) must not hide an older value. What merges keep
+ * is complete by construction: identify rows carry the merged profile and attribute-less activity
+ * rows have version 0 (migration 0009). is_test_account is never NULL: the newest row's flag.
+ */
+export function profileQuery(actorIds: readonly string[]): string {
+  const newest = (c: string) => `argMaxIf(${c}, version, isNotNull(${c}))`;
+  return `SELECT user_id, toString(${newest('registration_date')}) AS registration_date,
+    ${NULLABLE_ATTRIBUTES.map((c) => `${newest(c)} AS ${c}`).join(', ')},
+    argMax(is_test_account, version) AS is_test_account
+  FROM dim_users
+  WHERE user_key IN (${actorIds.map((a) => `cityHash64(${quoteString(a)})`).join(',')})
+  GROUP BY user_id`;
+}
+
 export function clickhouseLookup(client: ClickHouseClient): ProfileLookup {
   return {
     identities: async (ids) => {
@@ -40,15 +66,7 @@ export function clickhouseLookup(client: ClickHouseClient): ProfileLookup {
       return new Map(rows.map((r) => [r.anonymous_id, r.user_id]));
     },
     profiles: async (actorIds) => {
-      // FINAL: the newest version of each user (ReplacingMergeTree(version)), merged or not.
-      const rs = await client.query({
-        query: `SELECT user_id, toString(registration_date) AS registration_date, birth_date, gender,
-                  segment_name, segment_description, segment_category, account_status, is_test_account,
-                  country_code, user_attributes
-                FROM dim_users FINAL
-                WHERE user_key IN (${actorIds.map((a) => `cityHash64(${quoteString(a)})`).join(',')})`,
-        format: 'JSONEachRow',
-      });
+      const rs = await client.query({ query: profileQuery(actorIds), format: 'JSONEachRow' });
       const rows = await rs.json<ProfileRow>();
       return new Map(
         rows.map((r): [string, Profile] => [

@@ -284,15 +284,16 @@ export class Pipeline {
   private async flush(batch: Batch<Item>): Promise<void> {
     const { context, metrics } = this.o;
     const activities = batch.items.flatMap((i) => (i.kind === 'activity' ? [i.record] : []));
-    await this.o.retryLookup('profile look-up', () => context.prefetch(activities));
+    const identifies = batch.items.flatMap((i) => (i.kind === 'identify' ? [i.record] : []));
+    await this.o.retryLookup('profile look-up', () => context.prefetch(activities, identifies));
 
     const identifyRows: SinkItem<Source>[] = [];
     const activityRows: SinkItem<Source>[] = [];
     // In stream order, so an identify updates the context before the activity that follows it.
     for (const item of batch.items) {
       if (item.kind === 'identify') {
-        context.observeIdentify(item.record);
-        const row: IngestIdentifyRow = toIngestIdentifyRow(item.record);
+        // The merged profile, not the identify's traits alone: its dim_users row must be complete.
+        const row: IngestIdentifyRow = toIngestIdentifyRow(context.observeIdentify(item.record));
         identifyRows.push({ row: row as unknown as Record<string, unknown>, source: item.source });
       } else {
         const e = context.enrich(item.record);

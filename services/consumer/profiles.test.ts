@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
 import { activity, identify } from '../../test/harness/consumer-process.ts';
 import { Lru } from './lru.ts';
-import { type Profile, type ProfileLookup, UserContext } from './profiles.ts';
+import { mergeProfile, type Profile, type ProfileLookup, UserContext } from './profiles.ts';
 
 const DAY_MS = 86_400_000;
 const T0 = Date.UTC(2026, 5, 1, 10);
@@ -98,6 +98,52 @@ describe('UserContext', () => {
     expect(e.record.segment_name).toBe('team');
   });
 
+  it('an identify with some traits keeps the earlier ones (regression: a partial identify wiped them)', async () => {
+    const ctx = context(lookup({}, {}).l);
+    ctx.observeIdentify(ident({ user_id: 'u', segment_name: 'pro', gender: 'f' }));
+    const written = ctx.observeIdentify(ident({ user_id: 'u', account_status: 'active' }));
+    // The row written to dim_users carries the whole profile, so the newest dim_users row is complete.
+    expect(written).toMatchObject({ segment_name: 'pro', gender: 'f', account_status: 'active' });
+    const r = act({ user_id: 'u' });
+    await ctx.prefetch([r]);
+    expect(ctx.enrich(r).record).toMatchObject({
+      segment_name: 'pro',
+      gender: 'f',
+      account_status: 'active',
+    });
+  });
+
+  it('merges an identify over the profile in ClickHouse when the cache misses, in one look-up per batch', async () => {
+    const { l, calls } = lookup({}, { u: profile({ segment_name: 'pro', country_code: 'FR' }) });
+    const ctx = context(l);
+    const identifies = [ident({ user_id: 'u', gender: 'f' }), ident({ user_id: 'v', gender: 'm' })];
+    await ctx.prefetch([], identifies);
+    expect(calls).toEqual(['profiles u,v']);
+    expect(ctx.observeIdentify(identifies[0] as IdentifyRecord)).toMatchObject({
+      segment_name: 'pro',
+      country_code: 'FR',
+      gender: 'f',
+    });
+    expect(ctx.observeIdentify(identifies[1] as IdentifyRecord)).toMatchObject({
+      segment_name: null,
+      gender: 'm',
+    });
+  });
+
+  it('takes a look-up answer without attributes as "not found" (an identify elsewhere may fill it soon)', async () => {
+    let now = T0;
+    const profiles: Record<string, Profile> = { u: profile({ is_test_account: false }) };
+    const { l, calls } = lookup({}, profiles);
+    const ctx = context(l, () => now);
+    await ctx.prefetch([act({ user_id: 'u' })]);
+    profiles.u = profile({ segment_name: 'pro' });
+    now += 1_001;
+    const r = act({ user_id: 'u' });
+    await ctx.prefetch([r]);
+    expect(calls).toEqual(['profiles u', 'profiles u']);
+    expect(ctx.enrich(r).record.segment_name).toBe('pro');
+  });
+
   it('keeps the earliest link of an anonymous id (it never moves to another user)', () => {
     const ctx = context(lookup({}, {}).l);
     ctx.observeIdentify(ident({ user_id: 'first', anonymous_id: 'a' }));
@@ -154,6 +200,24 @@ describe('UserContext', () => {
       expect(before.enrich(act({ user_id: 'u' })).isFirstDailyActivity).toBe(true);
       expect(after.enrich(act({ user_id: 'u' })).isFirstDailyActivity).toBe(true);
     });
+  });
+});
+
+describe('mergeProfile', () => {
+  it('takes, per attribute, the newer value when it has one and the older one otherwise', () => {
+    const older = profile({ segment_name: 'pro', gender: 'f', is_test_account: true, birth_date: 7000 });
+    const newer = profile({ segment_name: 'team', account_status: 'active', is_test_account: false });
+    expect(mergeProfile(older, newer)).toEqual(
+      profile({
+        segment_name: 'team',
+        gender: 'f',
+        account_status: 'active',
+        // false is a value (the identify said so), not a missing one.
+        is_test_account: false,
+        birth_date: 7000,
+      }),
+    );
+    expect(mergeProfile(null, newer)).toEqual(newer);
   });
 });
 

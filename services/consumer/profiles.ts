@@ -6,6 +6,9 @@
  *
  * Precedence: a value the event carries wins; the profile only fills what the event lacks
  * (is_test_account is a boolean with default false in the contract, so true from either side wins).
+ * A profile is, per attribute, the newest non-null value seen: an identify's traits are merged over
+ * the profile known so far (cache, else dim_users), so identify({gender}) after identify({segment})
+ * keeps the segment, and the identify row written to dim_users carries the merged profile.
  * Identity: an anonymous id linked to a user (identify or alias) is replaced by that user id; the
  * earliest link wins, matching the data model's identity_map look-up, so an id never moves between
  * users once its events were counted.
@@ -82,6 +85,19 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
+/** Per attribute, `next`'s value when it has one, else `previous`'s (null: nothing known before). */
+export function mergeProfile(previous: Profile | null, next: Profile): Profile {
+  if (previous === null) return next;
+  const merged: Record<string, unknown> = {};
+  for (const f of PROFILE_FIELDS) merged[f] = next[f] ?? previous[f];
+  return merged as unknown as Profile;
+}
+
+/** A look-up answer from rows that carry no attribute (migration 0009's version-0 rows) only. */
+function isEmpty(p: Profile): boolean {
+  return PROFILE_FIELDS.every((f) => p[f] === null || (f === 'is_test_account' && p[f] === false));
+}
+
 function profileFromIdentify(r: IdentifyRecord): Profile {
   return {
     registration_date: r.registration_date,
@@ -113,8 +129,15 @@ export class UserContext {
     this.actorDays = new Lru(o.maxEntries, now);
   }
 
-  /** Looks up, in one round trip per kind, every id of `records` the cache does not know. */
-  async prefetch(activities: readonly ActivityRecord[]): Promise<void> {
+  /**
+   * Looks up, in one round trip per kind, every id the cache does not know: the links and profiles
+   * of `activities`' actors and the previous profiles of `identifies`' users (merged in
+   * observeIdentify).
+   */
+  async prefetch(
+    activities: readonly ActivityRecord[],
+    identifies: readonly IdentifyRecord[] = [],
+  ): Promise<void> {
     const anon = new Set<string>();
     for (const r of activities) {
       const a = str(r.anonymous_id);
@@ -133,26 +156,40 @@ export class UserContext {
       const u = this.actorOf(r);
       if (this.profiles.get(u) === undefined) users.add(u);
     }
+    for (const r of identifies) {
+      const u = str(r.user_id);
+      if (r.kind === 'identify' && u !== null && this.profiles.get(u) === undefined) users.add(u);
+    }
     if (users.size > 0) {
       const found = await this.o.lookup.profiles([...users]);
       for (const u of users) {
         const p = found.get(u);
-        if (p === undefined) this.profiles.set(u, null, this.o.negativeTtlMs);
+        // A profile without attributes comes from activity rows written while nobody knew the user
+        // (e.g. its identify was on another member): as "not found", so it is asked again soon.
+        if (p === undefined || isEmpty(p)) this.profiles.set(u, null, this.o.negativeTtlMs);
         else this.profiles.set(u, p);
       }
     }
   }
 
-  /** An identify or alias seen in the stream: the newest profile and the link, ahead of look-ups. */
-  observeIdentify(r: IdentifyRecord): void {
+  /**
+   * An identify or alias seen in the stream: the link, and for an identify the traits merged over
+   * the profile known so far (prefetch looked it up), ahead of look-ups. Returns the record to write:
+   * an identify with the merged profile, so its dim_users row is complete (an alias writes none).
+   * Identifies are merged in stream order, which is their order per user (keyed by user id).
+   */
+  observeIdentify(r: IdentifyRecord): IdentifyRecord {
     const userId = str(r.user_id);
-    if (userId === null) return;
+    if (userId === null) return r;
     const linked = r.kind === 'alias' ? str(r.previous_id) : str(r.anonymous_id);
     // Earliest link wins: an id already linked to someone keeps that link.
     if (linked !== null && linked !== userId && !this.identities.get(linked)) {
       this.identities.set(linked, userId);
     }
-    if (r.kind !== 'alias') this.profiles.set(userId, profileFromIdentify(r));
+    if (r.kind === 'alias') return r;
+    const merged = mergeProfile(this.profiles.get(userId) ?? null, profileFromIdentify(r));
+    this.profiles.set(userId, merged);
+    return { ...r, ...merged };
   }
 
   /** The activity with its actor resolved and its missing profile attributes filled. */

@@ -18,6 +18,10 @@
  * Every result is ordered by day and the group-by columns; counts are UInt32 (JSON numbers).
  */
 import { PipelineError } from '../../lib/errors.ts';
+import { quoteString } from '../../lib/sql.ts';
+
+// Part of the builder's API too: callers that put literals beside the builder's SQL use the same escaping.
+export { quoteString };
 
 /** Slice dimensions, named as the API exposes them (equal to the rollup and fact column names). */
 export const DIMENSIONS = [
@@ -127,29 +131,6 @@ const ROLLUPS: readonly Rollup[] = [
   { table: 'rollup_users_hourly_feature', dimensions: ['feature', 'feature_category', 'activity_type'] },
   { table: 'rollup_users_hourly_slice', dimensions: DIMENSIONS },
 ];
-
-/** A string literal for ClickHouse: backslash escapes for the quote, backslash and control bytes. */
-export function quoteString(s: string): string {
-  const escaped = s.replace(/[\\'\n\r\t\0\b\f]/g, (c) => {
-    switch (c) {
-      case '\n':
-        return '\\n';
-      case '\r':
-        return '\\r';
-      case '\t':
-        return '\\t';
-      case '\0':
-        return '\\0';
-      case '\b':
-        return '\\b';
-      case '\f':
-        return '\\f';
-      default:
-        return `\\${c}`;
-    }
-  });
-  return `'${escaped}'`;
-}
 
 const isDimension = (d: unknown): d is Dimension => (DIMENSIONS as readonly unknown[]).includes(d);
 
