@@ -8,7 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IngestActivityRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, migrate } from '../../clickhouse/migrate.ts';
+import { profileQuery } from '../../services/consumer/lookups.ts';
 import {
   buildActiveUsersQuery,
   buildDimensionValuesQuery,
@@ -33,7 +35,26 @@ describe('current ClickHouse (chDB)', () => {
   it('applies the migrations and returns the same rollup answers as 18.16', async () => {
     const lastDay = Date.UTC(2024, 2, 31);
     const data = generate(11, 200, 40, lastDay);
-    await db.client.insert({ table: 'ingest_user_activity', format: 'JSONEachRow', values: data.rows });
+    // Newer events of a few users that carry no profile attribute (written by a consumer that did
+    // not know the user yet), the newest of the data set: dim_users gives them version 0.
+    const actors = [...new Set(data.rows.map((r) => r.actor_id))].sort().slice(0, 20);
+    const bare: IngestActivityRow[] = actors.slice(0, 10).map((actor, i) => ({
+      ...(data.rows.find((r) => r.actor_id === actor) as IngestActivityRow),
+      event_id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      activity_timestamp: lastDay + DAY_MS - 1_000,
+      registration_date: null,
+      birth_date: null,
+      age_band: '',
+      gender: null,
+      segment_name: null,
+      segment_description: null,
+      segment_category: null,
+      account_status: null,
+      is_test_account: 0,
+      user_attributes: null,
+    }));
+    const rows = [...data.rows, ...bare];
+    await db.client.insert({ table: 'ingest_user_activity', format: 'JSONEachRow', values: rows });
     const from = localDay(lastDay - 6 * DAY_MS, 'UTC');
     const to = localDay(lastDay, 'UTC');
     const queries = [
@@ -68,6 +89,9 @@ describe('current ClickHouse (chDB)', () => {
        -- UInt64 as text: 18.16 quotes 64-bit integers in JSON, current releases do not.
        WHERE date_key BETWEEN ${from.replaceAll('-', '')} AND ${to.replaceAll('-', '')}
        ORDER BY date_key, feature, device_type, country, segment`,
+      `SELECT * FROM (${profileQuery(actors)}) ORDER BY user_id`,
+      `SELECT user_id, toString(version) AS version FROM dim_users FINAL
+       WHERE user_id IN (${actors.map((a) => `'${a}'`).join(',')}) ORDER BY user_id`,
     ];
     const server: string[] = [];
     for (const q of queries) {
@@ -78,7 +102,7 @@ describe('current ClickHouse (chDB)', () => {
       ...loadMigrations().flatMap((m) => m.statements.map((sql) => ({ sql }))),
       // chDB keeps data in a session folder; rows go through the same ingest table and views.
       {
-        sql: `INSERT INTO ingest_user_activity FORMAT JSONEachRow ${data.rows.map((r) => JSON.stringify(r)).join('\n')}`,
+        sql: `INSERT INTO ingest_user_activity FORMAT JSONEachRow ${rows.map((r) => JSON.stringify(r)).join('\n')}`,
       },
       ...queries.map((sql) => ({ sql, format: 'JSONEachRow' })),
     ];
@@ -94,5 +118,11 @@ describe('current ClickHouse (chDB)', () => {
     );
     for (let i = 0; i < queries.length; i++) expect(current[i], queries[i]).toBe(server[i]);
     expect(JSON.parse(server[0] ?? '[]').length).toBe(7);
+    // Every generated event carries account_status: the bare newer rows hide it neither from the
+    // look-up nor from the merged table.
+    const profiles = JSON.parse(server[queries.length - 2] ?? '[]') as { account_status: string | null }[];
+    expect(profiles.map((p) => p.account_status)).toEqual(actors.map(() => 'active'));
+    const versions = JSON.parse(server[queries.length - 1] ?? '[]') as { version: string }[];
+    expect(versions.filter((v) => v.version === '0')).toEqual([]);
   });
 });
