@@ -344,11 +344,17 @@ export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
   // New users read the exact per-user minimums in every mode, exact included: "first activity ever
   // in the slice" lies before any bounded scan, and fact retention drops old months.
   const firstWhere = sliceConditions(v);
-  const sql = `SELECT day${g}, toUInt32(dau) AS dau, toUInt32(wau) AS wau, toUInt32(mau) AS mau,
-  toUInt32(new_users) AS new_users, toUInt32(if(new_users > dau, 0, dau - new_users)) AS returning_users
+  // The windows and the new users are two independent aggregations: UNION ALL lets 18.16 run them
+  // in parallel threads, where a JOIN first builds its right side, then runs the left. Each
+  // branch has at most one row per day and group, so max() puts them side by side; HAVING keeps
+  // the days the windows produced, as the LEFT JOIN did (a first-seen minimum without windows can
+  // occur, e.g. on fact-table reads after retention dropped the range).
+  const sql = `SELECT day${g}, toUInt32(max(w_dau)) AS dau, toUInt32(max(w_wau)) AS wau, toUInt32(max(w_mau)) AS mau,
+  toUInt32(max(first_new)) AS new_users, toUInt32(if(new_users > dau, 0, dau - new_users)) AS returning_users
 FROM (
   SELECT addDays(src_day, k) AS day${g},
-    ${source.merge}If(users, k = 0) AS dau, ${source.merge}If(users, ${wauIf}) AS wau, ${source.merge}If(users, ${mauIf}) AS mau
+    ${source.merge}If(users, k = 0) AS w_dau, ${source.merge}If(users, ${wauIf}) AS w_wau, ${source.merge}If(users, ${mauIf}) AS w_mau,
+    toUInt64(0) AS first_new, toUInt8(1) AS windowed
   FROM (
     SELECT toDate(${source.time}, ${tzLit(v)}) AS src_day${g}, ${source.state} AS users
     FROM ${source.from}${source.where}
@@ -357,9 +363,9 @@ FROM (
   ARRAY JOIN range(${LOOKBACK_DAYS + 1}) AS k
   WHERE day >= toDate(${quoteString(isoDay(v.fromMs))}) AND day <= toDate(${quoteString(isoDay(v.toMs))})
   GROUP BY day${g}
-) AS windows
-ANY LEFT JOIN (
-  SELECT toDate(first, ${tzLit(v)}) AS day${g}, count() AS new_users
+  UNION ALL
+  SELECT toDate(first, ${tzLit(v)}) AS day${g},
+    toUInt64(0) AS w_dau, toUInt64(0) AS w_wau, toUInt64(0) AS w_mau, count() AS first_new, toUInt8(0) AS windowed
   FROM (
     SELECT user_key${g}, minMerge(first_seen) AS first
     FROM rollup_user_first_seen${firstWhere.length > 0 ? `\n    WHERE ${firstWhere.join(' AND ')}` : ''}
@@ -367,7 +373,9 @@ ANY LEFT JOIN (
   )
   WHERE first >= ${localMidnight(v, v.fromMs)} AND first < ${localMidnight(v, scanTo)}
   GROUP BY day${g}
-) AS first_days USING (day${g})
+)
+GROUP BY day${g}
+HAVING max(windowed) = 1
 ORDER BY day${g}`;
   return { sql, source: source.table, fromRollup: whole };
 }
