@@ -61,7 +61,7 @@ export function renderMarkdown(report: Report): string {
     '## Machine',
     '',
     ...table(
-      ['nproc', 'memory', 'CPU', 'Node', 'Kafka', 'ClickHouse', 'OS'],
+      ['nproc', 'memory', 'CPU', 'Node', 'Kafka', 'ClickHouse', 'OS', 'code under test (git)'],
       [
         [
           String(m.nproc),
@@ -71,6 +71,7 @@ export function renderMarkdown(report: Report): string {
           String(m.kafka),
           String(m.clickhouse),
           String(m.os),
+          String(m.revision ?? 'not recorded'),
         ],
       ],
     ),
