@@ -25,8 +25,23 @@ export interface CountryInfo {
   readonly countryName: string | undefined;
 }
 
+/**
+ * Memo of answers: Intl.DisplayNames.of is a measurable share of the collector's CPU per event
+ * (bench/RESULTS.md, collector profile), and the key space is bounded by the validator's
+ * two-letter codes (at most 26 x 26 entries).
+ */
+const MEMO = new Map<string, CountryInfo>();
+
 /** `code` is an upper-case ISO 3166-1 alpha-2 code; unknown codes yield undefined fields. */
 export function countryInfo(code: string): CountryInfo {
+  const known = MEMO.get(code);
+  if (known !== undefined) return known;
+  const info = lookup(code);
+  if (code.length === 2) MEMO.set(code, info);
+  return info;
+}
+
+function lookup(code: string): CountryInfo {
   let countryName: string | undefined;
   try {
     countryName = NAMES.of(code);
