@@ -113,13 +113,14 @@ export const queriesScenario: Scenario = async (ctx) => {
   const diagnoses = [
     [
       'day states alone (overall)',
-      `SELECT count() AS n FROM (SELECT toDate(hour, 'UTC') AS d, uniqMergeState(users) AS s
+      // sum() of the finished counts: a bare count() lets ClickHouse drop the state column and merge nothing.
+      `SELECT sum(u) AS n FROM (SELECT toDate(hour, 'UTC') AS d, uniqMerge(users) AS u
        FROM rollup_users_hourly_total WHERE hour >= toDateTime('${from} 00:00:00', 'UTC') - 29 * 86400
          AND hour < toDateTime('${to} 00:00:00', 'UTC') + 86400 AND is_test_account = 0 AND is_bot = 0 GROUP BY d)`,
     ],
     [
       'first-seen subquery alone (overall)',
-      `SELECT count() AS n FROM (SELECT user_key, minMerge(first_seen) AS first
+      `SELECT sum(toUInt64(first)) AS n FROM (SELECT user_key, minMerge(first_seen) AS first
        FROM rollup_user_first_seen WHERE is_test_account = 0 AND is_bot = 0 GROUP BY user_key)`,
     ],
   ] as const;
