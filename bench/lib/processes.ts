@@ -3,10 +3,11 @@
  * `node <file>.ts` a deployment runs, so the load generator and the service do not share an event
  * loop. Optional `--cpu-prof` writes a V8 CPU profile into `profileDir` when the child exits.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../test/harness/private-stack.ts';
 import { WRITE_KEY } from './data.ts';
 import { pollUntil } from './measure.ts';
 
@@ -80,18 +81,6 @@ export async function startNode(name: string, script: string, o: SpawnOptions): 
   return { pid: child.pid, name, stop, output: () => tail };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** The collector as deployed (services/collector/main.ts), on a free port, writing to `topic`. */
 export async function startCollector(o: {
   kafkaBrokers: string;
@@ -116,3 +105,5 @@ export async function startCollector(o: {
   });
   return { ...child, url: `http://127.0.0.1:${port}` };
 }
+
+export { freePort };

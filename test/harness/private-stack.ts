@@ -20,7 +20,8 @@ import { uniqueName } from './services.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-async function freePort(): Promise<number> {
+/** A port the kernel just handed out and released: free now, on loopback. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -8,18 +8,10 @@ import {
   type IngestActivityRow,
   toIngestActivityRow,
 } from '../../clickhouse/ingest-row.ts';
+import { rng } from '../../services/demo/generator.ts';
 import type { Dimension } from '../../services/query/sql/builder.ts';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 const DAY_MS = 86_400_000;
 const FEATURES = [
