@@ -24,20 +24,7 @@
 import { type ActivityRecord, actorId, type IdentifyRecord } from '../../clickhouse/ingest-row.ts';
 import { Lru } from './lru.ts';
 
-/** The profile attributes an activity row can inherit. Values in Avro form (millis, epoch days). */
-export interface Profile {
-  readonly registration_date: number | null;
-  readonly birth_date: number | null;
-  readonly gender: string | null;
-  readonly segment_name: string | null;
-  readonly segment_description: string | null;
-  readonly segment_category: string | null;
-  readonly account_status: string | null;
-  readonly is_test_account: boolean | null;
-  readonly country_code: string | null;
-  readonly user_attributes: string | null;
-}
-
+/** The profile attributes an activity row can inherit, as the identify record carries them. */
 export const PROFILE_FIELDS = [
   'registration_date',
   'birth_date',
@@ -49,7 +36,10 @@ export const PROFILE_FIELDS = [
   'is_test_account',
   'country_code',
   'user_attributes',
-] as const satisfies readonly (keyof Profile)[];
+] as const satisfies readonly (keyof IdentifyRecord)[];
+
+/** Values in Avro form (millis, epoch days), typed by the identify record so the two cannot drift. */
+export type Profile = Pick<IdentifyRecord, (typeof PROFILE_FIELDS)[number]>;
 
 /** Where a cache miss is looked up (ClickHouse in production, a map in unit tests). */
 export interface ProfileLookup {
