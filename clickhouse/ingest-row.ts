@@ -12,89 +12,10 @@
  * id is linked to (identity_map, clickhouse/README.md "Identity"; used only when the event itself
  * carries no user_id) and its best-effort is_first_daily_activity (services/consumer/profiles.ts).
  */
+import type { ActivityRecord, IdentifyRecord } from '../schemas/records.ts';
 import { PipelineError } from '../services/lib/errors.ts';
 
-type Ms = number;
-
-/** schemas/user_activity.v1.avsc as avsc decodes it (ingest-row.test.ts keeps them in step). */
-export interface ActivityRecord {
-  readonly event_id: string;
-  readonly source: string;
-  readonly received_at: Ms;
-  readonly sent_at: Ms | null;
-  readonly original_timestamp: Ms | null;
-  readonly activity_timestamp: Ms;
-  readonly user_id: string | null;
-  readonly anonymous_id: string | null;
-  readonly session_id: number | null;
-  readonly duration_seconds: number | null;
-  readonly activity_name: string;
-  readonly activity_category: string | null;
-  readonly is_conversion_event: boolean | null;
-  readonly activity_weight: number | null;
-  readonly feature_name: string;
-  readonly feature_category: string | null;
-  readonly is_core_feature: boolean | null;
-  readonly feature_release_date: Ms | null;
-  readonly feature_owner: string | null;
-  readonly device_id: string | null;
-  readonly device_type: string | null;
-  readonly platform: string | null;
-  readonly os_version: string | null;
-  readonly app_version: string | null;
-  readonly browser_name: string | null;
-  readonly browser_version: string | null;
-  readonly continent_code: string | null;
-  readonly country_code: string | null;
-  readonly country_name: string | null;
-  readonly region_code: string | null;
-  readonly region_name: string | null;
-  readonly city_name: string | null;
-  readonly postal_code: string | null;
-  readonly latitude: number | null;
-  readonly longitude: number | null;
-  readonly timezone: string | null;
-  readonly registration_date: Ms | null;
-  /** Avro date: days since 1970-01-01 (negative before). */
-  readonly birth_date: number | null;
-  readonly gender: string | null;
-  readonly segment_name: string | null;
-  readonly segment_description: string | null;
-  readonly segment_category: string | null;
-  readonly account_status: string | null;
-  readonly is_test_account: boolean;
-  readonly user_attributes: string | null;
-  readonly client_ip: string | null;
-  readonly user_agent: string | null;
-  readonly is_bot: boolean;
-  readonly activity_metadata: string;
-  readonly details: readonly { readonly detail_type: string; readonly detail_payload: string }[];
-}
-
-/** schemas/user_identify.v1.avsc as avsc decodes it. */
-export interface IdentifyRecord {
-  readonly event_id: string;
-  readonly source: string;
-  readonly received_at: Ms;
-  readonly sent_at: Ms | null;
-  readonly identified_at: Ms;
-  readonly kind: 'identify' | 'alias';
-  readonly user_id: string;
-  readonly anonymous_id: string | null;
-  readonly previous_id: string | null;
-  readonly registration_date: Ms | null;
-  readonly birth_date: number | null;
-  readonly gender: string | null;
-  readonly segment_name: string | null;
-  readonly segment_description: string | null;
-  readonly segment_category: string | null;
-  readonly account_status: string | null;
-  readonly is_test_account: boolean | null;
-  readonly country_code: string | null;
-  readonly user_attributes: string | null;
-  readonly client_ip: string | null;
-  readonly user_agent: string | null;
-}
+export type { ActivityRecord, IdentifyRecord };
 
 type Flag = 0 | 1;
 type Replace<T, R> = Omit<T, keyof R> & R;
@@ -143,7 +64,7 @@ export function actorId(
 }
 
 /** Age in whole years at `atMs` (UTC calendar), banded. */
-export function ageBand(birthDateDays: number | null, atMs: Ms): AgeBand {
+export function ageBand(birthDateDays: number | null, atMs: number): AgeBand {
   if (birthDateDays === null) return '';
   const birth = new Date(birthDateDays * DAY_MS);
   const at = new Date(atMs);

@@ -3,13 +3,14 @@
  * message key (the user's identity) so a user's identify and events stay in order on one partition;
  * the `schema` header names the writer schema so consumers can resolve versions.
  */
+
+import type { ActivityRecord, IdentifyRecord } from '../../schemas/records.ts';
 import { type AvroCodec, SCHEMA_HEADER } from '../lib/avro.ts';
 import type { OutgoingMessage } from '../lib/kafka-producer.ts';
-import type { UserActivityRecord, UserIdentifyRecord } from './enrichment/records.ts';
 
 export type OutgoingRecord =
-  | { readonly family: 'user_activity'; readonly record: UserActivityRecord }
-  | { readonly family: 'user_identify'; readonly record: UserIdentifyRecord };
+  | { readonly family: 'user_activity'; readonly record: ActivityRecord }
+  | { readonly family: 'user_identify'; readonly record: IdentifyRecord };
 
 /** What the routes need from Kafka: a durable publish and a health answer. */
 export interface EventSink {

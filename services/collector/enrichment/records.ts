@@ -3,6 +3,7 @@
  * Pure apart from the injected geo lookup; event ids are generated here when the sender gave none.
  */
 import { randomUUID } from 'node:crypto';
+import type { ActivityRecord, IdentifyRecord } from '../../../schemas/records.ts';
 import type { ValidEvent, ValidIdentify, Values } from '../validation/validate.ts';
 import { countryInfo } from './countries.ts';
 import type { GeoLookup } from './geo.ts';
@@ -20,85 +21,6 @@ export interface RequestContext {
 export interface EnrichOptions {
   readonly anonymizeIp: boolean;
   readonly geo: GeoLookup | undefined;
-}
-
-/** Field names and value types of schemas/user_activity.v1.avsc (avsc without logical types). */
-export interface UserActivityRecord {
-  event_id: string;
-  source: string;
-  received_at: number;
-  sent_at: number | null;
-  original_timestamp: number | null;
-  activity_timestamp: number;
-  user_id: string | null;
-  anonymous_id: string | null;
-  session_id: number | null;
-  duration_seconds: number | null;
-  activity_name: string;
-  activity_category: string | null;
-  is_conversion_event: boolean | null;
-  activity_weight: number | null;
-  feature_name: string;
-  feature_category: string | null;
-  is_core_feature: boolean | null;
-  feature_release_date: number | null;
-  feature_owner: string | null;
-  device_id: string | null;
-  device_type: string | null;
-  platform: string | null;
-  os_version: string | null;
-  app_version: string | null;
-  browser_name: string | null;
-  browser_version: string | null;
-  continent_code: string | null;
-  country_code: string | null;
-  country_name: string | null;
-  region_code: string | null;
-  region_name: string | null;
-  city_name: string | null;
-  postal_code: string | null;
-  latitude: number | null;
-  longitude: number | null;
-  timezone: string | null;
-  registration_date: number | null;
-  birth_date: number | null;
-  gender: string | null;
-  segment_name: string | null;
-  segment_description: string | null;
-  segment_category: string | null;
-  account_status: string | null;
-  is_test_account: boolean;
-  user_attributes: string | null;
-  client_ip: string | null;
-  user_agent: string | null;
-  is_bot: boolean;
-  activity_metadata: string;
-  details: Array<{ detail_type: string; detail_payload: string }>;
-}
-
-/** Field names and value types of schemas/user_identify.v1.avsc. */
-export interface UserIdentifyRecord {
-  event_id: string;
-  source: string;
-  received_at: number;
-  sent_at: number | null;
-  identified_at: number;
-  kind: 'identify' | 'alias';
-  user_id: string;
-  anonymous_id: string | null;
-  previous_id: string | null;
-  registration_date: number | null;
-  birth_date: number | null;
-  gender: string | null;
-  segment_name: string | null;
-  segment_description: string | null;
-  segment_category: string | null;
-  account_status: string | null;
-  is_test_account: boolean | null;
-  country_code: string | null;
-  user_attributes: string | null;
-  client_ip: string | null;
-  user_agent: string | null;
 }
 
 const s = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -132,7 +54,7 @@ export class Enricher {
     return this.o.anonymizeIp ? (anonymizeIp(ip) ?? null) : ip;
   }
 
-  activity(e: ValidEvent, ctx: RequestContext): UserActivityRecord {
+  activity(e: ValidEvent, ctx: RequestContext): ActivityRecord {
     const ua = this.userAgent(ctx.userAgent);
     const d: Values = Object.keys(e.device).length > 0 || ua === undefined ? e.device : fromUserAgent(ua);
     const g = this.geo(e.geo, ctx.ip);
@@ -199,7 +121,7 @@ export class Enricher {
     i: ValidIdentify,
     ctx: RequestContext,
     link: { kind: 'identify' } | { kind: 'alias'; previousId: string } = { kind: 'identify' },
-  ): UserIdentifyRecord {
+  ): IdentifyRecord {
     const t = i.traits;
     return {
       event_id: i.event_id ?? randomUUID(),

@@ -1,0 +1,87 @@
+/**
+ * TypeScript shapes of the Avro records in this folder, as avsc encodes and decodes them (no
+ * logical types: timestamp-millis is a number of ms, date a number of days). The collector builds
+ * them (and the property test checks every built record encodes), the consumer reads them
+ * (clickhouse/ingest-row.test.ts checks a row per record has exactly the .avsc fields).
+ */
+type Ms = number;
+
+/** schemas/user_activity.v1.avsc as avsc decodes it. */
+export interface ActivityRecord {
+  readonly event_id: string;
+  readonly source: string;
+  readonly received_at: Ms;
+  readonly sent_at: Ms | null;
+  readonly original_timestamp: Ms | null;
+  readonly activity_timestamp: Ms;
+  readonly user_id: string | null;
+  readonly anonymous_id: string | null;
+  readonly session_id: number | null;
+  readonly duration_seconds: number | null;
+  readonly activity_name: string;
+  readonly activity_category: string | null;
+  readonly is_conversion_event: boolean | null;
+  readonly activity_weight: number | null;
+  readonly feature_name: string;
+  readonly feature_category: string | null;
+  readonly is_core_feature: boolean | null;
+  readonly feature_release_date: Ms | null;
+  readonly feature_owner: string | null;
+  readonly device_id: string | null;
+  readonly device_type: string | null;
+  readonly platform: string | null;
+  readonly os_version: string | null;
+  readonly app_version: string | null;
+  readonly browser_name: string | null;
+  readonly browser_version: string | null;
+  readonly continent_code: string | null;
+  readonly country_code: string | null;
+  readonly country_name: string | null;
+  readonly region_code: string | null;
+  readonly region_name: string | null;
+  readonly city_name: string | null;
+  readonly postal_code: string | null;
+  readonly latitude: number | null;
+  readonly longitude: number | null;
+  readonly timezone: string | null;
+  readonly registration_date: Ms | null;
+  /** Avro date: days since 1970-01-01 (negative before). */
+  readonly birth_date: number | null;
+  readonly gender: string | null;
+  readonly segment_name: string | null;
+  readonly segment_description: string | null;
+  readonly segment_category: string | null;
+  readonly account_status: string | null;
+  readonly is_test_account: boolean;
+  readonly user_attributes: string | null;
+  readonly client_ip: string | null;
+  readonly user_agent: string | null;
+  readonly is_bot: boolean;
+  readonly activity_metadata: string;
+  readonly details: readonly { readonly detail_type: string; readonly detail_payload: string }[];
+}
+
+/** schemas/user_identify.v1.avsc as avsc decodes it. */
+export interface IdentifyRecord {
+  readonly event_id: string;
+  readonly source: string;
+  readonly received_at: Ms;
+  readonly sent_at: Ms | null;
+  readonly identified_at: Ms;
+  readonly kind: 'identify' | 'alias';
+  readonly user_id: string;
+  readonly anonymous_id: string | null;
+  readonly previous_id: string | null;
+  readonly registration_date: Ms | null;
+  readonly birth_date: number | null;
+  readonly gender: string | null;
+  readonly segment_name: string | null;
+  readonly segment_description: string | null;
+  readonly segment_category: string | null;
+  readonly account_status: string | null;
+  readonly is_test_account: boolean | null;
+  readonly country_code: string | null;
+  readonly user_attributes: string | null;
+  readonly client_ip: string | null;
+  readonly user_agent: string | null;
+}
