@@ -6,6 +6,45 @@
  */
 type Ms = number;
 
+/**
+ * Value ranges of the one contract: what the collector accepts is what Avro can encode and what
+ * the ClickHouse columns can hold, on 18.16 as on current releases. The collector validates
+ * against these, the consumer checks decoded records against the same constants, and
+ * services/collector/validation/contract.test.ts drives each bound through Avro and a real insert.
+ */
+export const CONTRACT = {
+  /**
+   * Instants (timestamp-millis): UInt64 ms in the ingest tables, DateTime('UTC') (UInt32 seconds,
+   * ends 2106-02-07) in the facts and dimensions. The last whole year before that end, so month
+   * and week arithmetic on a value can never leave the type.
+   */
+  minTimeMs: 0,
+  maxTimeMs: Date.UTC(2105, 11, 31, 23, 59, 59, 999),
+  /**
+   * Calendar dates (Avro date, epoch days; birth_date is ISO text in ClickHouse). From 1900, the
+   * start of Date32 on current ClickHouse; earlier values are placeholders such as .NET's
+   * DateTime.MinValue (0001-01-01), not dates anyone was born on.
+   */
+  minDateDays: -25_567, // 1900-01-01
+  maxDateDays: 49_672, // 2105-12-31
+  /** avsc encodes a long only inside ±(2^53 - 2) (its isSafeLong), so that is the Avro long range. */
+  maxLong: 9_007_199_254_740_990,
+  /** Avro int and ClickHouse Int32. */
+  maxInt: 2_147_483_647,
+  /**
+   * User-Agent strings are cut here: ua-parser-js reads only the first 500 characters anyway, and
+   * a batch-level Segment context copies its user agent into every message of the batch.
+   */
+  maxUserAgentLength: 500,
+} as const;
+
+/**
+ * The feature of an event that names none (a login, a page view): an ordinary value, counted like
+ * any other. It is the data model's "unknown attribute" convention (the empty string, as for every
+ * slice column); the query API filters it with `feature=` and the dashboard shows it as "(none)".
+ */
+export const NO_FEATURE = '';
+
 /** schemas/user_activity.v1.avsc as avsc decodes it. */
 export interface ActivityRecord {
   readonly event_id: string;

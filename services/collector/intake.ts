@@ -5,6 +5,9 @@
  * the whole request, which event_id makes safe).
  */
 import type { AvroCodec } from '../lib/avro.ts';
+import { PipelineError } from '../lib/errors.ts';
+import type { OutgoingMessage } from '../lib/kafka-producer.ts';
+import { contentEventId } from './enrichment/event-id.ts';
 import type { Enricher, RequestContext } from './enrichment/records.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { type EventSink, type OutgoingRecord, toMessage } from './publisher.ts';
@@ -74,6 +77,7 @@ export async function intake(
   deps: IntakeDeps,
 ): Promise<IntakeResult> {
   const records: OutgoingRecord[] = [];
+  const messages: OutgoingMessage[] = [];
   const rejected: Rejection[] = [];
   const warnings: Warning[] = [];
   let tooLarge = false;
@@ -89,13 +93,15 @@ export async function intake(
     }
     let record: OutgoingRecord;
     let itemWarnings: readonly string[];
+    const derivedId = contentEventId(item.ctx.source, item.input, item.ctx.sentAt);
     if (item.kind === 'activity') {
       const r = validateEvent(item.input, clockOf(item.ctx), deps.limits);
       if (!r.ok) {
         reject(index, item.input, r.problems);
         continue;
       }
-      record = { family: 'user_activity', record: deps.enricher.activity(r.value, item.ctx) };
+      const event = { ...r.value, event_id: r.value.event_id ?? derivedId };
+      record = { family: 'user_activity', record: deps.enricher.activity(event, item.ctx) };
       if (Object.keys(r.value.unknown).length > 0)
         deps.metrics.unknownFields.inc({ api }, Object.keys(r.value.unknown).length);
       itemWarnings = r.warnings;
@@ -105,6 +111,7 @@ export async function intake(
         reject(index, item.input, r.problems);
         continue;
       }
+      const identify = { ...r.value, event_id: r.value.event_id ?? derivedId };
       if (item.previousId !== undefined) {
         if (typeof item.previousId !== 'string' || item.previousId === '') {
           reject(index, item.input, [{ reason: 'invalid_field', message: 'previousId: required for alias' }]);
@@ -112,18 +119,30 @@ export async function intake(
         }
         record = {
           family: 'user_identify',
-          record: deps.enricher.identify(r.value, item.ctx, { kind: 'alias', previousId: item.previousId }),
+          record: deps.enricher.identify(identify, item.ctx, { kind: 'alias', previousId: item.previousId }),
         };
       } else {
-        record = { family: 'user_identify', record: deps.enricher.identify(r.value, item.ctx) };
+        record = { family: 'user_identify', record: deps.enricher.identify(identify, item.ctx) };
       }
       itemWarnings = r.warnings;
     }
+    // Encoded here, one event at a time: validation guarantees every record fits the schema
+    // (contract.test.ts proves it field by field), but if a gap remains it costs this event a
+    // rejection, never the whole request a 5xx.
+    let message: OutgoingMessage;
+    try {
+      message = toMessage(deps.codec, record);
+    } catch (err) {
+      if (!(err instanceof PipelineError)) throw err;
+      reject(index, item.input, [{ reason: 'not_encodable', message: `event: ${err.message}` }]);
+      continue;
+    }
     records.push(record);
-    if (itemWarnings.length > 0)
-      warnings.push({ index, event_id: record.record.event_id, warnings: [...itemWarnings] });
+    messages.push(message);
+    const all = item.ctx.warnings?.length ? [...item.ctx.warnings, ...itemWarnings] : itemWarnings;
+    if (all.length > 0) warnings.push({ index, event_id: record.record.event_id, warnings: [...all] });
   }
-  await deps.sink.publish(records.map((r) => toMessage(deps.codec, r)));
+  await deps.sink.publish(messages);
   let activities = 0;
   let identifies = 0;
   let aliases = 0;

@@ -35,10 +35,36 @@ describe('decodeMessage', () => {
     ['undecodable', msg(Buffer.from([0xff, 0xff, 0xff]), { [SCHEMA_HEADER]: 'user_activity.v1' })],
     ['invalid_content', fromRecord('user_activity', activity({ user_id: 'u', event_id: 'nope' }))],
     ['invalid_content', fromRecord('user_activity', activity({ user_id: null, anonymous_id: null }))],
-    ['invalid_content', fromRecord('user_activity', activity({ user_id: 'u', activity_timestamp: 1_000 }))],
+    ['invalid_content', fromRecord('user_activity', activity({ user_id: 'u', activity_timestamp: -1_000 }))],
     ['invalid_content', fromRecord('user_identify', identify({ user_id: '' }))],
   ])('dead-letters %s as a value, never throws', (reason, m) => {
     expect(decodeMessage(codec, m)).toMatchObject({ kind: 'poison', reason });
+  });
+});
+
+describe('the contract on old or foreign messages', () => {
+  it('counts an event without a feature (NO_FEATURE), never dead-letters it', () => {
+    const d = decodeMessage(codec, fromRecord('user_activity', activity({ user_id: 'u', feature_name: '' })));
+    expect(d).toMatchObject({ kind: 'activity', record: { feature_name: '' } });
+  });
+
+  it('drops an optional time or date outside the contract instead of the event', () => {
+    const d = decodeMessage(
+      codec,
+      fromRecord(
+        'user_activity',
+        activity({
+          user_id: 'u',
+          sent_at: -62_135_596_800_000,
+          registration_date: 9e15,
+          birth_date: -700_000,
+        }),
+      ),
+    );
+    expect(d).toMatchObject({
+      kind: 'activity',
+      record: { sent_at: null, registration_date: null, birth_date: null },
+    });
   });
 });
 

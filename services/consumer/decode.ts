@@ -4,6 +4,7 @@
  * partition keeps moving. Only infrastructure problems (a broker or database down) throw, elsewhere.
  */
 import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+import { CONTRACT } from '../../schemas/records.ts';
 import { type AvroCodec, SCHEMA_HEADER } from '../lib/avro.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { ConsumedMessage } from '../lib/kafka-consumer.ts';
@@ -30,13 +31,6 @@ export interface Poison {
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/**
- * Event times the fact table can hold: its DateTime is UInt32 seconds (until 2106), and nothing in
- * this product predates 2000. A time outside is a broken client clock or a unit mix-up (seconds
- * sent as millis), which would put the event in a nonsense partition.
- */
-const MIN_TS_MS = Date.UTC(2000, 0, 1);
-const MAX_TS_MS = 4_294_967_295_000;
 
 function poison(reason: PoisonReason, code: string, message: string): Poison {
   return { kind: 'poison', reason, code, message };
@@ -50,11 +44,34 @@ function checkTimestamp(record: Record<string, unknown>, field: string): string 
   const v = record[field];
   if (v === null || v === undefined) return undefined;
   const ms = v instanceof Date ? v.getTime() : Number(v);
-  if (!Number.isFinite(ms) || ms < MIN_TS_MS || ms > MAX_TS_MS) return `${field} out of range: ${String(v)}`;
+  // The contract's range, which the collector enforces: outside it only a foreign producer writes.
+  if (!Number.isFinite(ms) || ms < CONTRACT.minTimeMs || ms > CONTRACT.maxTimeMs)
+    return `${field} out of range: ${String(v)}`;
   return undefined;
 }
 
 const nonEmpty = (v: unknown): boolean => typeof v === 'string' && v !== '';
+
+/**
+ * Optional instants and dates the collector drops when out of range (spec.ts outOfRange 'drop');
+ * a message written before it did (or by another producer) gets the same treatment here, so the
+ * event is still counted instead of being refused by ClickHouse.
+ */
+const OPTIONAL_TIMES = ['sent_at', 'original_timestamp', 'registration_date', 'feature_release_date'];
+
+function withoutOutOfRange(record: Record<string, unknown>): Record<string, unknown> {
+  let out = record;
+  const drop = (field: string): void => {
+    if (out === record) out = { ...record };
+    out[field] = null;
+  };
+  for (const f of OPTIONAL_TIMES) if (f in record && checkTimestamp(record, f)) drop(f);
+  const days = record.birth_date;
+  if (typeof days === 'number' && (days < CONTRACT.minDateDays || days > CONTRACT.maxDateDays)) {
+    drop('birth_date');
+  }
+  return out;
+}
 
 export function decodeMessage(codec: AvroCodec, msg: ConsumedMessage): Decoded | Poison {
   if (msg.value === null || msg.value.length === 0) {
@@ -80,19 +97,18 @@ export function decodeMessage(codec: AvroCodec, msg: ConsumedMessage): Decoded |
     if (!nonEmpty(record.user_id) && !nonEmpty(record.anonymous_id)) {
       return invalid('activity has neither user_id nor anonymous_id');
     }
-    if (!nonEmpty(record.activity_name) || !nonEmpty(record.feature_name)) {
-      return invalid('activity_name and feature_name must be non-empty');
-    }
+    // An empty feature_name is NO_FEATURE (a login, a page view): an ordinary event, counted.
+    if (!nonEmpty(record.activity_name)) return invalid('activity_name must be non-empty');
     const bad = checkTimestamp(record, 'activity_timestamp') ?? checkTimestamp(record, 'received_at');
     if (bad) return invalid(bad);
     // Avro guarantees the shape; the checks above the content.
-    return { kind: 'activity', record: record as unknown as ActivityRecord };
+    return { kind: 'activity', record: withoutOutOfRange(record) as unknown as ActivityRecord };
   }
   if (family === 'user_identify') {
     if (!nonEmpty(record.user_id)) return invalid('identify has an empty user_id');
     const bad = checkTimestamp(record, 'identified_at') ?? checkTimestamp(record, 'received_at');
     if (bad) return invalid(bad);
-    return { kind: 'identify', record: record as unknown as IdentifyRecord };
+    return { kind: 'identify', record: withoutOutOfRange(record) as unknown as IdentifyRecord };
   }
   return poison('unknown_schema', 'AVRO_UNKNOWN_SCHEMA', `schema family ${family} is not consumed here`);
 }

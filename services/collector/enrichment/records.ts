@@ -14,6 +14,8 @@ export interface RequestContext {
   readonly source: string;
   readonly receivedAt: number;
   readonly sentAt: number | undefined;
+  /** Request-level warnings (an ignored sent time, a cut user agent), repeated on each event. */
+  readonly warnings?: readonly string[];
   readonly ip: string | undefined;
   readonly userAgent: string | undefined;
 }

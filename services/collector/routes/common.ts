@@ -3,10 +3,12 @@
  * (200 when anything was accepted, else 413/400 with the same per-event detail).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { CONTRACT } from '../../../schemas/records.ts';
 import type { RequestContext } from '../enrichment/records.ts';
 import { HttpError } from '../http/errors.ts';
 import type { IntakeResult } from '../intake.ts';
-import { parseTimestamp } from '../validation/validate.ts';
+import { IDENTIFY_FIELDS } from '../validation/spec.ts';
+import { checkField } from '../validation/validate.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -78,29 +80,42 @@ export function respond(reply: FastifyReply, r: IntakeResult): FastifyReply {
 
 export function contextOf(
   req: FastifyRequest,
-  sentAt: number | undefined,
+  sentAt: SentAt,
   overrides: { ip?: string | undefined; userAgent?: string | undefined } = {},
 ): RequestContext {
+  const warnings = sentAt.warning === undefined ? [] : [sentAt.warning];
+  let userAgent = overrides.userAgent ?? req.headers['user-agent'];
+  // Cut before it is copied into each event's record (a batch-level Segment context repeats it).
+  if (userAgent !== undefined && userAgent.length > CONTRACT.maxUserAgentLength) {
+    userAgent = userAgent.slice(0, CONTRACT.maxUserAgentLength);
+    warnings.push(`userAgent: longer than ${CONTRACT.maxUserAgentLength} characters; truncated`);
+  }
   return {
     source: req.source,
     receivedAt: req.receivedAt,
-    sentAt,
+    sentAt: sentAt.ms,
+    warnings,
     ip: overrides.ip ?? req.ip,
-    userAgent: overrides.userAgent ?? req.headers['user-agent'],
+    userAgent,
   };
 }
 
-/** Parses an envelope's sent time; a present but unreadable value is a 400 for the request. */
-export function sentAtOf(raw: unknown, field: string): number | undefined {
-  if (raw === undefined || raw === null) return undefined;
-  const t = typeof raw === 'string' ? parseTimestamp(raw) : undefined;
-  if (t === undefined)
-    throw new HttpError(
-      400,
-      'COLLECTOR_SENT_AT_INVALID',
-      `${field}: not an ISO-8601 date-time with a time zone`,
-    );
-  return t;
+/** An envelope's sent time: absent, read, or ignored with a warning (out of the contract's range). */
+export interface SentAt {
+  readonly ms: number | undefined;
+  readonly warning: string | undefined;
+}
+
+/**
+ * Parses an envelope's sent time with the contract's rule for sent_at (spec.ts): unreadable is a
+ * 400 for the request; well-formed but outside what the columns hold (0001-01-01, 1969) is ignored
+ * with a warning on every event, which then gets no clock-skew correction.
+ */
+export function sentAtOf(raw: unknown, field: string): SentAt {
+  if (raw === undefined || raw === null) return { ms: undefined, warning: undefined };
+  const r = checkField(IDENTIFY_FIELDS.sent_at, raw, field);
+  if (!r.ok) throw new HttpError(400, 'COLLECTOR_SENT_AT_INVALID', r.problem.message);
+  return { ms: r.value as number | undefined, warning: r.warning };
 }
 
 export function checkBatchSize(n: number, max: number, field: string): void {

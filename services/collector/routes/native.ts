@@ -71,7 +71,8 @@ export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app,
       }
       checkBatchSize(events.length, o.maxBatchEvents, 'events');
       const sentAt = sentAtOf(body.sent_at, 'sent_at');
-      if (sentAt !== undefined) o.intake.metrics.clockSkew.observe(Math.abs(req.receivedAt - sentAt) / 1000);
+      if (sentAt.ms !== undefined)
+        o.intake.metrics.clockSkew.observe(Math.abs(req.receivedAt - sentAt.ms) / 1000);
       const ctx = contextOf(req, sentAt);
       const items: IntakeItem[] = events.map((e) => ({
         kind: 'activity',

@@ -7,7 +7,7 @@ import { HttpError } from '../http/errors.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { mapSegment, type SegmentOptions, type SegmentType } from '../segment/map.ts';
 import { isPlainObject } from '../validation/validate.ts';
-import { checkBatchSize, contextOf, respond, sentAtOf } from './common.ts';
+import { checkBatchSize, contextOf, respond, type SentAt, sentAtOf } from './common.ts';
 import { INTAKE_RESPONSES } from './native.ts';
 
 export interface SegmentRoutesOptions {
@@ -40,7 +40,7 @@ function itemsFor(
   req: FastifyRequest,
   messages: readonly unknown[],
   pathType: SegmentType | undefined,
-  batchSentAt: number | undefined,
+  batchSentAt: SentAt,
   batchContext: unknown,
   o: SegmentRoutesOptions,
 ): IntakeItem[] {
@@ -70,7 +70,7 @@ export function segmentHandler(o: SegmentRoutesOptions, pathType: SegmentType | 
     if (!isPlainObject(body))
       throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
     let messages: unknown[];
-    let batchSentAt: number | undefined;
+    let batchSentAt: SentAt = { ms: undefined, warning: undefined };
     if (pathType === undefined) {
       if (!Array.isArray(body.batch))
         throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'batch: expected an array');
@@ -80,8 +80,8 @@ export function segmentHandler(o: SegmentRoutesOptions, pathType: SegmentType | 
       messages = [body];
     }
     checkBatchSize(messages.length, o.maxBatchEvents, 'batch');
-    if (batchSentAt !== undefined)
-      o.intake.metrics.clockSkew.observe(Math.abs(req.receivedAt - batchSentAt) / 1000);
+    if (batchSentAt.ms !== undefined)
+      o.intake.metrics.clockSkew.observe(Math.abs(req.receivedAt - batchSentAt.ms) / 1000);
     const items = itemsFor(
       req,
       messages,

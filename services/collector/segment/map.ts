@@ -4,7 +4,7 @@
  * fields with a home are read; the rest of a Segment message (integrations, context.library, ...)
  * is SDK bookkeeping, so unlike native input it is not warned about.
  */
-import { createHash } from 'node:crypto';
+import { nameUuid } from '../enrichment/event-id.ts';
 import { isPlainObject, own } from '../validation/validate.ts';
 
 export type SegmentType = 'track' | 'page' | 'screen' | 'identify' | 'group' | 'alias';
@@ -55,11 +55,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export function eventIdFor(messageId: unknown): string | undefined {
   if (typeof messageId !== 'string' || messageId === '') return undefined;
   if (UUID_RE.test(messageId)) return messageId.toLowerCase();
-  const h = createHash('sha1').update('segment-message-id:').update(messageId).digest();
-  h[6] = ((h[6] ?? 0) & 0x0f) | 0x50;
-  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80;
-  const x = h.subarray(0, 16).toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  return nameUuid('segment-message-id:', messageId);
 }
 
 const obj = (v: unknown): Record<string, unknown> => (isPlainObject(v) ? v : {});

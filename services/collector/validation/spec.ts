@@ -6,6 +6,8 @@
  * side; the test fails until the Avro schema has a home for it.
  */
 
+import { CONTRACT } from '../../../schemas/records.ts';
+
 export type Kind =
   | 'uuid'
   | 'id'
@@ -25,8 +27,15 @@ export interface FieldSpec {
   /** Avro field(s) this lands in; undefined for fields that only steer the mapping. */
   readonly avro?: string;
   readonly doc: string;
+  /** Bounds in the field's normalized unit: the number, ms for timestamps, epoch days for dates. */
   readonly min?: number;
   readonly max?: number;
+  /**
+   * What a well-formed value outside [min, max] does: 'reject' the event (the default), or 'drop'
+   * the value with a warning. Profile dates drop: SDKs send placeholders such as 0001-01-01
+   * (.NET's DateTime.MinValue) for "unknown", and the activity must still count.
+   */
+  readonly outOfRange?: 'reject' | 'drop';
 }
 
 export interface GroupSpec {
@@ -35,8 +44,18 @@ export interface GroupSpec {
   readonly fields: Readonly<Record<string, FieldSpec>>;
 }
 
-const f = (kind: Kind, avro: string | undefined, doc: string, range: { min?: number; max?: number } = {}) =>
-  ({ kind, avro, doc, ...range }) as const;
+const f = (
+  kind: Kind,
+  avro: string | undefined,
+  doc: string,
+  range: { min?: number; max?: number; outOfRange?: 'reject' | 'drop' } = {},
+) => ({ kind, avro, doc, ...range }) as const;
+
+/** Every instant the contract can carry (schemas/records.ts CONTRACT). */
+const TIME = { min: CONTRACT.minTimeMs, max: CONTRACT.maxTimeMs } as const;
+/** A profile date out of range is dropped with a warning, not the event (see FieldSpec.outOfRange). */
+const PROFILE_TIME = { ...TIME, outOfRange: 'drop' } as const;
+const PROFILE_DATE = { min: CONTRACT.minDateDays, max: CONTRACT.maxDateDays, outOfRange: 'drop' } as const;
 
 /** String length caps: ids and names are keys and dimension values, never free text. */
 export const MAX_ID_LENGTH = 256;
@@ -49,14 +68,14 @@ export const EVENT_FIELDS = {
   anonymous_id: f('id', 'anonymous_id', 'Device/browser id before the user is known.'),
   activity: f('name', 'activity_name', 'Activity type name (required), e.g. "login".'),
   feature: f('name', 'feature_name', 'Product feature name, e.g. "search". Empty when absent.'),
-  timestamp: f('timestamp', 'original_timestamp', 'ISO-8601 client time of the activity.'),
+  timestamp: f('timestamp', 'original_timestamp', 'ISO-8601 client time of the activity.', TIME),
   session_id: f('integer', 'session_id', 'Session id (integer, e.g. session start in ms).', {
     min: 0,
-    max: Number.MAX_SAFE_INTEGER,
+    max: CONTRACT.maxLong,
   }),
   duration_seconds: f('integer', 'duration_seconds', 'Time spent, whole seconds.', {
     min: 0,
-    max: 2_147_483_647,
+    max: CONTRACT.maxInt,
   }),
   device: {
     kind: 'group',
@@ -92,8 +111,13 @@ export const EVENT_FIELDS = {
     kind: 'group',
     doc: 'User profile attributes as of this event.',
     fields: {
-      registration_date: f('timestamp', 'registration_date', 'ISO-8601 date or time of sign-up.'),
-      birth_date: f('date', 'birth_date', 'YYYY-MM-DD.'),
+      registration_date: f(
+        'timestamp',
+        'registration_date',
+        'ISO-8601 date or time of sign-up.',
+        PROFILE_TIME,
+      ),
+      birth_date: f('date', 'birth_date', 'YYYY-MM-DD.', PROFILE_DATE),
       gender: f('name', 'gender', 'Gender as the product records it.'),
       segment: f('name', 'segment_name', 'User segment name.'),
       account_status: f('name', 'account_status', 'e.g. active | trial | churned.'),
@@ -107,8 +131,8 @@ export const EVENT_FIELDS = {
 
 /** Traits with a column of their own; every other trait goes to user_attributes. */
 export const IDENTIFY_TRAITS = {
-  registration_date: f('timestamp', 'registration_date', 'ISO-8601 date or time of sign-up.'),
-  birth_date: f('date', 'birth_date', 'YYYY-MM-DD.'),
+  registration_date: f('timestamp', 'registration_date', 'ISO-8601 date or time of sign-up.', PROFILE_TIME),
+  birth_date: f('date', 'birth_date', 'YYYY-MM-DD.', PROFILE_DATE),
   gender: f('name', 'gender', 'Gender.'),
   segment: f('name', 'segment_name', 'User segment name.'),
   segment_description: f('text', 'segment_description', 'Segment description.'),
@@ -122,8 +146,13 @@ export const IDENTIFY_FIELDS = {
   event_id: f('uuid', 'event_id', 'UUID; the dedup key. Generated when absent.'),
   user_id: f('id', 'user_id', 'The user (required).'),
   anonymous_id: f('id', 'anonymous_id', 'Anonymous id now known to be user_id.'),
-  timestamp: f('timestamp', 'identified_at', 'ISO-8601 client time of the identify.'),
-  sent_at: f('timestamp', 'sent_at', 'ISO-8601 client time the request was sent (clock-skew correction).'),
+  timestamp: f('timestamp', 'identified_at', 'ISO-8601 client time of the identify.', TIME),
+  sent_at: f(
+    'timestamp',
+    'sent_at',
+    'ISO-8601 client time the request was sent (clock-skew correction); ignored with a warning when out of range.',
+    { ...TIME, outOfRange: 'drop' },
+  ),
   traits: {
     kind: 'group',
     doc: 'Profile traits; unknown traits are kept in user_attributes.',

@@ -107,7 +107,7 @@ describe('validateEvent', () => {
     if (r.ok) return;
     expect(r.problems.map((p) => p.message)).toEqual([
       'activity: must not be empty',
-      'session_id: out of range [0, 9007199254740991]',
+      'session_id: must be between 0 and 9007199254740990',
       'device.type: expected a string, got number',
       'user_id: required (user_id or anonymous_id)',
     ]);

@@ -3,6 +3,7 @@
  * value (`{ ok: false, errors }`), never an exception: the functions here must not throw for any
  * input (validate.property.test.ts checks that with arbitrary JSON).
  */
+import { CONTRACT, NO_FEATURE } from '../../../schemas/records.ts';
 import {
   EVENT_FIELDS,
   type FieldSpec,
@@ -25,7 +26,9 @@ export type RejectReason =
   | 'forbidden_key'
   | 'timestamp_in_future'
   | 'timestamp_too_old'
-  | 'not_an_object';
+  | 'not_an_object'
+  /** A record the validator let through that Avro still refused: a contract gap, kept per event. */
+  | 'not_encodable';
 
 export interface Problem {
   readonly reason: RejectReason;
@@ -89,7 +92,11 @@ export type Result<T> =
   | { readonly ok: true; readonly value: T; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly problems: readonly Problem[] };
 
-export type FieldResult = { ok: true; value: unknown } | { ok: false; problem: Problem };
+/**
+ * A field's verdict. `value` undefined with a `warning`: a well-formed value outside a 'drop'
+ * field's range (spec.ts FieldSpec.outOfRange), left out of the record.
+ */
+export type FieldResult = { ok: true; value: unknown; warning?: string } | { ok: false; problem: Problem };
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // ISO-8601 as RFC 3339 profiles it: a date, optionally a time that then needs a zone. A zone-less
@@ -118,13 +125,23 @@ const bad = (reason: RejectReason, path: string, why: string): FieldResult => ({
   problem: { reason, message: `${path}: ${why}` },
 });
 
+/**
+ * ms since epoch of a UTC calendar day. Not Date.UTC: it reads years 0..99 as 1900..1999, so
+ * "0001-01-01" would silently become 1901-01-01.
+ */
+function utcDayMs(y: number, m: number, d: number): number {
+  const t = new Date(0);
+  t.setUTCFullYear(y, m - 1, d);
+  return t.getTime();
+}
+
 /** ms since epoch from an ISO-8601 string, or undefined. Fractions beyond ms are truncated. */
 export function parseTimestamp(raw: string): number | undefined {
   const m = DATE_TIME_RE.exec(raw);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s, frac, zone] = m;
   if (!validDate(Number(y), Number(mo), Number(d))) return undefined;
-  if (h === undefined) return Date.UTC(Number(y), Number(mo) - 1, Number(d));
+  if (h === undefined) return utcDayMs(Number(y), Number(mo), Number(d));
   if (Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59) return undefined;
   const ms = (frac ?? '').padEnd(3, '0').slice(0, 3);
   const z = zone === 'z' || zone === 'Z' ? 'Z' : (zone ?? 'Z').replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
@@ -134,7 +151,22 @@ export function parseTimestamp(raw: string): number | undefined {
 
 function validDate(y: number, m: number, d: number): boolean {
   if (m < 1 || m > 12 || d < 1) return false;
-  return d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return d <= new Date(utcDayMs(y, m + 1, 0)).getUTCDate();
+}
+
+const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * Applies a field's [min, max] to a normalized value: in range, the value; out of range, the
+ * field's policy (reject the event, or drop the value with a warning). `unit` renders the bounds.
+ */
+function inRange(spec: FieldSpec, value: number, path: string, unit: (n: number) => string): FieldResult {
+  const { min, max } = spec;
+  if ((min === undefined || value >= min) && (max === undefined || value <= max)) return { ok: true, value };
+  const range = `between ${min === undefined ? '-∞' : unit(min)} and ${max === undefined ? '∞' : unit(max)}`;
+  if (spec.outOfRange === 'drop')
+    return { ok: true, value: undefined, warning: `${path}: not ${range}; ignored` };
+  return bad('invalid_field', path, `must be ${range}`);
 }
 
 function checkString(v: unknown, path: string, max: number, allowEmpty: boolean): FieldResult {
@@ -169,23 +201,26 @@ export function checkField(spec: FieldSpec, v: unknown, path: string): FieldResu
     case 'timestamp': {
       const t = typeof v === 'string' ? parseTimestamp(v) : undefined;
       if (t === undefined) return bad('invalid_field', path, 'not an ISO-8601 date-time with a time zone');
-      return { ok: true, value: t };
+      return inRange(spec, t, path, (ms) => new Date(ms).toISOString());
     }
     case 'date': {
       const m = typeof v === 'string' ? DATE_RE.exec(v) : null;
       if (!m || !validDate(Number(m[1]), Number(m[2]), Number(m[3])))
         return bad('invalid_field', path, 'not a YYYY-MM-DD date');
-      return { ok: true, value: Math.floor(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) / DAY_MS) };
+      const days = Math.floor(utcDayMs(Number(m[1]), Number(m[2]), Number(m[3])) / DAY_MS);
+      return inRange(spec, days, path, (d) => isoDay(d * DAY_MS));
     }
     case 'integer':
     case 'number': {
-      if (typeof v !== 'number' || !Number.isFinite(v))
-        return bad('invalid_field', path, `expected a number, got ${typeName(v)}`);
-      if (spec.kind === 'integer' && !Number.isInteger(v))
-        return bad('invalid_field', path, 'not an integer');
-      if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))
-        return bad('invalid_field', path, `out of range [${spec.min}, ${spec.max}]`);
-      return { ok: true, value: v };
+      const what = spec.kind === 'integer' ? 'an integer' : 'a finite number';
+      const range =
+        spec.min !== undefined && spec.max !== undefined ? ` between ${spec.min} and ${spec.max}` : '';
+      // JSON.parse turns 1e400 into Infinity: a number to JSON, but not one any column can hold.
+      if (typeof v !== 'number')
+        return bad('invalid_field', path, `must be ${what}${range}, got ${typeName(v)}`);
+      if (!Number.isFinite(v) || (spec.kind === 'integer' && !Number.isInteger(v)))
+        return bad('invalid_field', path, `must be ${what}${range}, got ${v}`);
+      return inRange(spec, v, path, String);
     }
     case 'boolean':
       if (typeof v !== 'boolean') return bad('invalid_field', path, `expected a boolean, got ${typeName(v)}`);
@@ -267,11 +302,19 @@ function checkGroup(
       continue;
     }
     if (raw === null || raw === undefined) continue;
-    const r = checkField(fs, raw, `${path}.${k}`);
-    if (r.ok) out[k] = r.value;
-    else problems.push(r.problem);
+    accept(checkField(fs, raw, `${path}.${k}`), k, out, problems, warnings);
   }
   return out;
+}
+
+/** Files a field's verdict: its value into `into`, or its problem, or its warning. */
+function accept(r: FieldResult, key: string, into: Values, problems: Problem[], warnings: string[]): void {
+  if (!r.ok) {
+    problems.push(r.problem);
+    return;
+  }
+  if (r.warning !== undefined) warnings.push(r.warning);
+  if (r.value !== undefined) into[key] = r.value;
 }
 
 /** The structural and size checks shared by events and identifies. */
@@ -308,7 +351,7 @@ export function correctTime(
     if (Math.abs(skew) <= limits.maxSkewCorrectionMs) t = original + skew;
     else warnings.push(`sent_at: client clock off by ${Math.round(skew / 1000)} s; ${path} not corrected`);
   }
-  if (t > clock.receivedAt + limits.maxFutureMs) {
+  if (t > clock.receivedAt + limits.maxFutureMs || t > CONTRACT.maxTimeMs) {
     return {
       ok: false,
       problem: {
@@ -317,7 +360,7 @@ export function correctTime(
       },
     };
   }
-  if (t < clock.receivedAt - limits.maxAgeMs) {
+  if (t < clock.receivedAt - limits.maxAgeMs || t < CONTRACT.minTimeMs) {
     return {
       ok: false,
       problem: {
@@ -350,11 +393,7 @@ export function validateEvent(v: unknown, clock: Clock, limits: Limits): Result<
     }
     if (raw === null || raw === undefined) continue;
     if (spec.kind === 'group') groups[k] = checkGroup(spec, raw, k, problems, warnings);
-    else {
-      const r = checkField(spec, raw, k);
-      if (r.ok) values[k] = r.value;
-      else problems.push(r.problem);
-    }
+    else accept(checkField(spec, raw, k), k, values, problems, warnings);
   }
   if (
     values.user_id === undefined &&
@@ -378,7 +417,7 @@ export function validateEvent(v: unknown, clock: Clock, limits: Limits): Result<
       user_id: str(values.user_id),
       anonymous_id: str(values.anonymous_id),
       activity: str(values.activity) ?? '',
-      feature: str(values.feature) ?? '',
+      feature: str(values.feature) ?? NO_FEATURE,
       original_timestamp: original,
       activity_timestamp: time.value,
       session_id: num(values.session_id),
@@ -408,9 +447,7 @@ export function validateIdentify(v: unknown, clock: Clock, limits: Limits): Resu
       continue;
     }
     if (raw === null || raw === undefined) continue;
-    const r = checkField(spec, raw, k);
-    if (r.ok) values[k] = r.value;
-    else problems.push(r.problem);
+    accept(checkField(spec, raw, k), k, values, problems, warnings);
   }
   const traits: Values = {};
   const attributes: Record<string, unknown> = {};
@@ -428,9 +465,7 @@ export function validateIdentify(v: unknown, clock: Clock, limits: Limits): Resu
           continue;
         }
         if (raw === null || raw === undefined) continue;
-        const r = checkField(spec, raw, `traits.${k}`);
-        if (r.ok) traits[k] = r.value;
-        else problems.push(r.problem);
+        accept(checkField(spec, raw, `traits.${k}`), k, traits, problems, warnings);
       }
     }
   }
