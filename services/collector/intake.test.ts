@@ -1,0 +1,141 @@
+/**
+ * The intake's promises that hold per event, with the Kafka boundary faked (a sink that records
+ * what it was asked to publish): a request-level problem (an unusable sent_at, an over-long user
+ * agent) is a warning on each event, never a lost one; an event without an id gets the same id
+ * when a retry repeats it; a record Avro refuses costs that event, never the request.
+ */
+
+import type { FastifyRequest } from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { CONTRACT } from '../../schemas/records.ts';
+import { AvroCodec } from '../lib/avro.ts';
+import { PipelineError } from '../lib/errors.ts';
+import type { OutgoingMessage } from '../lib/kafka-producer.ts';
+import { Enricher } from './enrichment/records.ts';
+import { type IntakeDeps, type IntakeItem, intake } from './intake.ts';
+import { createCollectorMetrics } from './metrics.ts';
+import { contextOf, sentAtOf } from './routes/common.ts';
+import type { Limits } from './validation/validate.ts';
+
+const now = Date.UTC(2026, 10, 29, 12);
+const LIMITS: Limits = {
+  maxEventBytes: 32_768,
+  maxDepth: 10,
+  maxKeys: 1_000,
+  maxAgeMs: 365 * 86_400_000,
+  maxFutureMs: 86_400_000,
+  maxSkewCorrectionMs: 86_400_000,
+};
+
+function deps(codec: AvroCodec = new AvroCodec()): IntakeDeps & { published: OutgoingMessage[] } {
+  const published: OutgoingMessage[] = [];
+  return {
+    published,
+    codec,
+    enricher: new Enricher({ anonymizeIp: true, geo: undefined }),
+    metrics: createCollectorMetrics(),
+    limits: LIMITS,
+    sink: {
+      publish: async (m) => {
+        published.push(...m);
+      },
+      healthy: () => true,
+      check: async () => true,
+    },
+  };
+}
+
+const request = (userAgent?: string) =>
+  ({
+    source: 'test',
+    receivedAt: now,
+    ip: '192.0.2.1',
+    headers: { 'user-agent': userAgent },
+  }) as unknown as FastifyRequest;
+
+const activity = (input: unknown, sentAt = sentAtOf(undefined, 'sent_at'), ua?: string): IntakeItem => ({
+  kind: 'activity',
+  input,
+  ctx: contextOf(request(ua), sentAt),
+});
+
+const decodeAll = (codec: AvroCodec, messages: readonly OutgoingMessage[]) =>
+  messages.map((m) => codec.decode(m.headers.schema ?? '', m.value).value);
+
+describe('intake', () => {
+  it('ignores a sent_at the columns cannot hold, with a warning on every event it kept', async () => {
+    const d = deps();
+    const sentAt = sentAtOf('0001-01-01T00:00:00Z', 'sent_at');
+    const r = await intake(
+      [
+        activity({ user_id: 'u1', activity: 'login' }, sentAt),
+        activity({ user_id: 'u2', activity: 'login' }, sentAt),
+      ],
+      'native',
+      d,
+    );
+    expect(r.accepted).toBe(2);
+    expect(r.warnings.map((w) => w.warnings[0])).toEqual([
+      expect.stringMatching(/^sent_at: not between 1970-01-01T00:00:00.000Z and .*; ignored$/),
+      expect.stringMatching(/^sent_at: /),
+    ]);
+    const records = decodeAll(d.codec, d.published);
+    expect(records.map((x) => x.sent_at)).toEqual([null, null]);
+    expect(records.map((x) => x.feature_name)).toEqual(['', '']);
+  });
+
+  it('refuses an unreadable sent_at for the request, naming the field', () => {
+    expect(() => sentAtOf('yesterday', 'sent_at')).toThrow(/^sent_at: not an ISO-8601/);
+  });
+
+  it('cuts an over-long user agent before it is copied into each event, and says so', async () => {
+    const d = deps();
+    const ua = 'Mozilla/5.0 '.repeat(400);
+    const r = await intake([activity({ user_id: 'u', activity: 'a' }, undefined, ua)], 'native', d);
+    expect(r.warnings[0]?.warnings).toContain(
+      `userAgent: longer than ${CONTRACT.maxUserAgentLength} characters; truncated`,
+    );
+    const [record] = decodeAll(d.codec, d.published);
+    expect(String(record?.user_agent).length).toBe(CONTRACT.maxUserAgentLength);
+  });
+
+  it('gives an event without an id the same id when a retry repeats it', async () => {
+    const d = deps();
+    const sentAt = sentAtOf(new Date(now).toISOString(), 'sent_at');
+    const timed = { user_id: 'u', activity: 'a', timestamp: new Date(now - 1_000).toISOString() };
+    const untimed = { user_id: 'u', activity: 'a' };
+    await intake([activity(timed), activity(timed), activity(untimed, sentAt)], 'native', d);
+    await intake(
+      [activity(timed), activity(untimed, sentAt), activity(untimed), activity(untimed)],
+      'native',
+      d,
+    );
+    const ids = decodeAll(d.codec, d.published).map((x) => x.event_id as string);
+    // timed: the same event each time; untimed with a sent_at: the same request retried;
+    // untimed without one: nothing tells a retry from a new event, so each is new.
+    expect(new Set([ids[0], ids[1], ids[3]]).size).toBe(1);
+    expect(ids[2]).toBe(ids[4]);
+    expect(ids[2]).not.toBe(ids[0]);
+    expect(ids[5]).not.toBe(ids[6]);
+    expect(new Set(ids).size).toBe(4);
+  });
+
+  it('rejects only the event Avro refuses, and publishes the others', async () => {
+    const codec = new AvroCodec();
+    const encode = codec.encode.bind(codec);
+    codec.encode = (family, record) => {
+      if ((record as { user_id?: string }).user_id === 'bad')
+        throw new PipelineError('AVRO_INVALID_RECORD', 'session_id: not a long');
+      return encode(family, record);
+    };
+    const d = deps(codec);
+    const r = await intake(
+      [activity({ user_id: 'ok', activity: 'a' }), activity({ user_id: 'bad', activity: 'a' })],
+      'native',
+      d,
+    );
+    expect(r.accepted).toBe(1);
+    expect(r.rejected).toEqual([{ index: 1, event_id: null, errors: ['event: session_id: not a long'] }]);
+    expect(d.published).toHaveLength(1);
+  });
+});
