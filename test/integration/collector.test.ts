@@ -227,7 +227,13 @@ describe('POST /v1/events', () => {
       [0, ['user_id: required (user_id or anonymous_id)']],
       [2, ['timestamp: more than 24 h in the future']],
       [3, ['timestamp: older than 365 days']],
-      [4, ['activity: expected a string, got number', 'duration_seconds: must be an integer between 0 and 2147483647, got string']],
+      [
+        4,
+        [
+          'activity: expected a string, got number',
+          'duration_seconds: must be an integer between 0 and 2147483647, got string',
+        ],
+      ],
     ]);
     await landed(good);
   });
