@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { validateEvent } from '../validation/validate.ts';
 import { countryInfo } from './countries.ts';
 import { anonymizeIp } from './ip.ts';
+import { Enricher } from './records.ts';
 import { parseUserAgent } from './user-agent.ts';
 
 describe('anonymizeIp', () => {
@@ -56,4 +58,33 @@ describe('countryInfo', () => {
   });
   it('leaves unknown codes without a continent', () =>
     expect(countryInfo('QZ').continentCode).toBeUndefined());
+});
+
+describe('Enricher.activity client_ip', () => {
+  const event = validateEvent(
+    { user_id: 'u', activity: 'a' },
+    { receivedAt: Date.now() },
+    {
+      maxEventBytes: 32_768,
+      maxDepth: 10,
+      maxKeys: 100,
+      maxAgeMs: 1e10,
+      maxFutureMs: 1e8,
+      maxSkewCorrectionMs: 1e8,
+    },
+  );
+  const ctx = (ip: string) => ({
+    source: 's',
+    receivedAt: Date.now(),
+    sentAt: undefined,
+    ip,
+    userAgent: undefined,
+  });
+
+  it('keeps only addresses, even with anonymization off (a relayed context.ip is any string)', () => {
+    if (!event.ok) throw new Error('fixture invalid');
+    const raw = new Enricher({ anonymizeIp: false, geo: undefined });
+    expect(raw.activity(event.value, ctx('198.51.100.9')).client_ip).toBe('198.51.100.9');
+    expect(raw.activity(event.value, ctx('x'.repeat(4_000))).client_ip).toBeNull();
+  });
 });

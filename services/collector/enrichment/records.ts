@@ -3,6 +3,7 @@
  * Pure apart from the injected geo lookup; event ids are generated here when the sender gave none.
  */
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { ActivityRecord, IdentifyRecord } from '../../../schemas/records.ts';
 import type { ValidEvent, ValidIdentify, Values } from '../validation/validate.ts';
 import { countryInfo } from './countries.ts';
@@ -52,7 +53,8 @@ export class Enricher {
   }
 
   private clientIp(ip: string | undefined): string | null {
-    if (ip === undefined) return null;
+    // A relayed IP (Segment's context.ip) is any string a sender wrote: only an address is kept.
+    if (ip === undefined || isIP(ip) === 0) return null;
     return this.o.anonymizeIp ? (anonymizeIp(ip) ?? null) : ip;
   }
 
