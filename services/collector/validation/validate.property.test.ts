@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { CONTRACT } from '../../../schemas/records.ts';
 import { AvroCodec } from '../../lib/avro.ts';
 import { Enricher } from '../enrichment/records.ts';
 import { type Limits, validateEvent, validateIdentify } from './validate.ts';
@@ -118,6 +119,64 @@ describe('validateEvent (properties)', () => {
       fc.property(eventLike, broken, broken, (e, id, activity) => {
         const input = { ...e, user_id: id, anonymous_id: id, activity };
         expect(validateEvent(input, { receivedAt: NOW }, LIMITS).ok).toBe(false);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+});
+
+// Only values the contract allows, so the validator must accept every event built from them; a
+// validator that rejected too much would fail here (the tests above only see what it accepts).
+const name = fc.string({ minLength: 1, maxLength: 200 }).filter((x) => x.trim() !== '');
+const validEvent = fc.record(
+  {
+    event_id: fc.uuid(),
+    user_id: name,
+    activity: name,
+    feature: name,
+    timestamp: iso.filter(
+      (t) => Date.parse(t) <= NOW + LIMITS.maxFutureMs && Date.parse(t) >= NOW - LIMITS.maxAgeMs,
+    ),
+    session_id: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 1 }),
+    duration_seconds: fc.integer({ min: 0, max: CONTRACT.maxInt }),
+    geo: fc.record(
+      { latitude: fc.double({ min: -90, max: 90, noNaN: true }), country_code: fc.constantFrom('US', 'de') },
+      { requiredKeys: [] },
+    ),
+    user: fc.record(
+      {
+        birth_date: fc
+          .date({
+            min: new Date(Date.UTC(1900, 0, 1)),
+            max: new Date(Date.UTC(2105, 11, 31)),
+            noInvalidDate: true,
+          })
+          .map((d) => d.toISOString().slice(0, 10)),
+        is_test_account: fc.boolean(),
+      },
+      { requiredKeys: [] },
+    ),
+    // Within the structural caps (LIMITS: depth 6 with the event itself, 200 keys), without the
+    // prototype-polluting keys the validator refuses.
+    properties: fc.object({
+      maxDepth: 3,
+      maxKeys: 5,
+      key: fc.string().filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k)),
+    }),
+  },
+  { requiredKeys: ['user_id', 'activity'] },
+);
+
+describe('validateEvent (valid input)', () => {
+  it('accepts every event built from allowed values, without warnings, and it encodes', () => {
+    fc.assert(
+      fc.property(validEvent, (input) => {
+        const r = validateEvent(input, { receivedAt: NOW }, LIMITS);
+        expect(r.ok ? r.warnings : r.problems).toEqual([]);
+        if (!r.ok) return;
+        expect(codec.type(codec.writerId('user_activity')).isValid(enricher.activity(r.value, ctx))).toBe(
+          true,
+        );
       }),
       { numRuns: 1_000 },
     );
