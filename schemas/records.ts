@@ -21,6 +21,13 @@ export const CONTRACT = {
   minTimeMs: 0,
   maxTimeMs: Date.UTC(2105, 11, 31, 23, 59, 59, 999),
   /**
+   * When an activity happened (after clock-skew correction): nothing in this product predates
+   * 2000, and an earlier time is a broken client clock or a unit mix-up (seconds sent as millis)
+   * that would open a nonsense monthly partition of the facts. The collector's age window
+   * (MAX_EVENT_AGE_DAYS) normally refuses such events first; this holds whatever it is set to.
+   */
+  minActivityTimeMs: Date.UTC(2000, 0, 1),
+  /**
    * Calendar dates (Avro date, epoch days; birth_date is ISO text in ClickHouse). From 1900, the
    * start of Date32 on current ClickHouse; earlier values are placeholders such as .NET's
    * DateTime.MinValue (0001-01-01), not dates anyone was born on.

@@ -35,7 +35,7 @@ describe('decodeMessage', () => {
     ['undecodable', msg(Buffer.from([0xff, 0xff, 0xff]), { [SCHEMA_HEADER]: 'user_activity.v1' })],
     ['invalid_content', fromRecord('user_activity', activity({ user_id: 'u', event_id: 'nope' }))],
     ['invalid_content', fromRecord('user_activity', activity({ user_id: null, anonymous_id: null }))],
-    ['invalid_content', fromRecord('user_activity', activity({ user_id: 'u', activity_timestamp: -1_000 }))],
+    ['invalid_content', fromRecord('user_activity', activity({ user_id: 'u', activity_timestamp: 1_000 }))],
     ['invalid_content', fromRecord('user_identify', identify({ user_id: '' }))],
   ])('dead-letters %s as a value, never throws', (reason, m) => {
     expect(decodeMessage(codec, m)).toMatchObject({ kind: 'poison', reason });

@@ -40,12 +40,16 @@ function invalid(message: string): Poison {
   return poison('invalid_content', 'CONSUMER_RECORD_INVALID', message);
 }
 
-function checkTimestamp(record: Record<string, unknown>, field: string): string | undefined {
+/** The contract's range, which the collector enforces: outside it only a foreign producer writes. */
+function checkTimestamp(
+  record: Record<string, unknown>,
+  field: string,
+  min: number = CONTRACT.minTimeMs,
+): string | undefined {
   const v = record[field];
   if (v === null || v === undefined) return undefined;
   const ms = v instanceof Date ? v.getTime() : Number(v);
-  // The contract's range, which the collector enforces: outside it only a foreign producer writes.
-  if (!Number.isFinite(ms) || ms < CONTRACT.minTimeMs || ms > CONTRACT.maxTimeMs)
+  if (!Number.isFinite(ms) || ms < min || ms > CONTRACT.maxTimeMs)
     return `${field} out of range: ${String(v)}`;
   return undefined;
 }
@@ -99,7 +103,9 @@ export function decodeMessage(codec: AvroCodec, msg: ConsumedMessage): Decoded |
     }
     // An empty feature_name is NO_FEATURE (a login, a page view): an ordinary event, counted.
     if (!nonEmpty(record.activity_name)) return invalid('activity_name must be non-empty');
-    const bad = checkTimestamp(record, 'activity_timestamp') ?? checkTimestamp(record, 'received_at');
+    const bad =
+      checkTimestamp(record, 'activity_timestamp', CONTRACT.minActivityTimeMs) ??
+      checkTimestamp(record, 'received_at');
     if (bad) return invalid(bad);
     // Avro guarantees the shape; the checks above the content.
     return { kind: 'activity', record: withoutOutOfRange(record) as unknown as ActivityRecord };

@@ -360,7 +360,7 @@ export function correctTime(
       },
     };
   }
-  if (t < clock.receivedAt - limits.maxAgeMs || t < CONTRACT.minTimeMs) {
+  if (t < clock.receivedAt - limits.maxAgeMs || t < CONTRACT.minActivityTimeMs) {
     return {
       ok: false,
       problem: {
