@@ -126,6 +126,8 @@ export const linkKey = (anonymousId: string, userId: string): string => `${anony
 
 export interface DeadLettered {
   readonly eventId: string | undefined;
+  /** The decoded Avro record (undefined when it does not decode), to match items sent without an id. */
+  readonly record: Record<string, unknown> | undefined;
   readonly reason: string;
   readonly code: string;
   readonly error: string;
@@ -149,14 +151,16 @@ export async function deadLetters(kafka: Kafka, dlqTopic: string): Promise<DeadL
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       let eventId: string | undefined;
+      let record: Record<string, unknown> | undefined;
       try {
-        const decoded = codec.decode(header(message.headers, SCHEMA_HEADER), message.value as Buffer);
-        eventId = typeof decoded.value.event_id === 'string' ? decoded.value.event_id : undefined;
+        record = codec.decode(header(message.headers, SCHEMA_HEADER), message.value as Buffer).value;
+        eventId = typeof record.event_id === 'string' ? record.event_id : undefined;
       } catch {
         // an undecodable poison message: no id to report, its reason still is
       }
       out.push({
         eventId,
+        record,
         reason: header(message.headers, 'dlq-reason'),
         code: header(message.headers, 'dlq-error-code'),
         error: header(message.headers, 'dlq-error-message'),
