@@ -11,8 +11,10 @@ import { contentEventId } from './enrichment/event-id.ts';
 import type { Enricher, RequestContext } from './enrichment/records.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { type EventSink, type OutgoingRecord, toMessage } from './publisher.ts';
+import { IDENTIFY_FIELDS } from './validation/spec.ts';
 import {
   type Clock,
+  checkField,
   type Limits,
   type Problem,
   validateEvent,
@@ -27,8 +29,8 @@ export type IntakeItem =
       readonly kind: 'identify';
       readonly input: unknown;
       readonly ctx: RequestContext;
-      /** For Segment alias: the earlier id. */
-      readonly previousId?: unknown;
+      /** A Segment alias, with the earlier id as sent (required: checked here like user_id). */
+      readonly alias?: { readonly previousId: unknown };
     }
   /** An item the API adapter already found invalid (e.g. an unknown Segment type). */
   | { readonly kind: 'invalid'; readonly input: unknown; readonly message: string };
@@ -112,14 +114,25 @@ export async function intake(
         continue;
       }
       const identify = { ...r.value, event_id: r.value.event_id ?? derivedId };
-      if (item.previousId !== undefined) {
-        if (typeof item.previousId !== 'string' || item.previousId === '') {
-          reject(index, item.input, [{ reason: 'invalid_field', message: 'previousId: required for alias' }]);
+      if (item.alias !== undefined) {
+        const previous =
+          item.alias.previousId === undefined || item.alias.previousId === null
+            ? undefined
+            : checkField(IDENTIFY_FIELDS.user_id, item.alias.previousId, 'previousId');
+        if (!previous?.ok) {
+          const problem = previous?.problem ?? {
+            reason: 'missing_field',
+            message: 'previousId: required for alias',
+          };
+          reject(index, item.input, [problem]);
           continue;
         }
         record = {
           family: 'user_identify',
-          record: deps.enricher.identify(identify, item.ctx, { kind: 'alias', previousId: item.previousId }),
+          record: deps.enricher.identify(identify, item.ctx, {
+            kind: 'alias',
+            previousId: previous.value as string,
+          }),
         };
       } else {
         record = { family: 'user_identify', record: deps.enricher.identify(identify, item.ctx) };

@@ -16,6 +16,7 @@
  * (requestAt()).
  */
 import fc from 'fast-check';
+import { CONTRACT } from '../../schemas/records.ts';
 import { eventIdFor } from '../../services/collector/segment/map.ts';
 import {
   EVENT_FIELDS,
@@ -135,12 +136,21 @@ const oddString = (maxUnits: number): fc.Arbitrary<string> =>
 const maximal = (units: number, astral: boolean): string =>
   astral && units >= 2 ? `${'x'.repeat(units - 2)}\ud83d\ude00` : 'x'.repeat(units);
 
-/** The contract's rule for strings: a cap in UTF-16 units, and (except text) not blank. */
-function stringValid(s: string, cap: number, allowEmpty: boolean): boolean {
-  return s.length <= cap && (allowEmpty || s.trim() !== '');
+/**
+ * The contract's rule for strings: a cap in UTF-16 units, (except text) not blank, and for an id
+ * (an identity) well-formed Unicode: an unpaired surrogate has no UTF-8 form (names and text get
+ * U+FFFD instead).
+ */
+function stringValid(s: string, cap: number, allowEmpty: boolean, identity = false): boolean {
+  return s.length <= cap && (allowEmpty || s.trim() !== '') && (!identity || s.isWellFormed());
 }
 
-function stringMutations(cap: number, allowEmpty: boolean, required: boolean): fc.Arbitrary<Mutation> {
+function stringMutations(
+  cap: number,
+  allowEmpty: boolean,
+  required: boolean,
+  identity = false,
+): fc.Arbitrary<Mutation> {
   return fc.oneof(
     fc.constantFrom(
       m(`at the ${cap}-unit cap`, maximal(cap, false), true),
@@ -153,7 +163,9 @@ function stringMutations(cap: number, allowEmpty: boolean, required: boolean): f
       m('null', null, !required),
       m('absent', ABSENT, !required),
     ),
-    oddString(cap + 2).map((s) => m(`odd ${JSON.stringify(s)}`, s, stringValid(s, cap, allowEmpty))),
+    oddString(cap + 2).map((s) =>
+      m(`odd ${JSON.stringify(s)}`, s, stringValid(s, cap, allowEmpty, identity)),
+    ),
   );
 }
 
@@ -322,7 +334,7 @@ function fieldMutations(
   const required = o.required ?? false;
   switch (spec.kind) {
     case 'id':
-      return stringMutations(MAX_ID_LENGTH, false, required);
+      return stringMutations(MAX_ID_LENGTH, false, required, true);
     case 'name':
       return stringMutations(MAX_NAME_LENGTH, false, required);
     case 'text':
@@ -588,7 +600,7 @@ const segmentPlan: fc.Arbitrary<SegmentPlan> = fc.record({
   ),
   userId: fc.oneof(
     { weight: 6, arbitrary: fc.constant(m('userId', 'USER', true)) },
-    { weight: 1, arbitrary: stringMutations(MAX_ID_LENGTH, false, false) },
+    { weight: 1, arbitrary: stringMutations(MAX_ID_LENGTH, false, false, true) },
   ),
   anonymousId: fc.boolean(),
   event: fc.oneof(
@@ -826,6 +838,11 @@ function nativeIdentify(plan: NativeIdentifyPlan, ctx: Ctx, sent: RequestPlan & 
     validities.push(false);
     invalidFields.push('user_id');
     mutations.push(plan.userProblem.label);
+  } else if (!userId.isWellFormed()) {
+    // An odd suffix with an unpaired surrogate makes the id itself invalid (stringValid).
+    validities.push(false);
+    invalidFields.push('user_id');
+    mutations.push(`user_id: odd ${JSON.stringify(userId)}`);
   }
   if (sent.sentAt) body.sent_at = valueAt(sent.sentAt.value, ctx.now);
   const anon = body.anonymous_id;
@@ -956,7 +973,8 @@ function contextValidity(c: Record<string, unknown>, type: SegmentType): boolean
   const device = isObject(c.device) ? c.device : {};
   const os = isObject(c.os) ? c.os : {};
   const s = c.sessionId;
-  if (typeof s === 'number' && !(Number.isInteger(s) && s >= 0 && s <= Number.MAX_SAFE_INTEGER)) return false;
+  const max = CONTRACT.maxLong;
+  if (typeof s === 'number' && !(Number.isInteger(s) && s >= 0 && s <= max)) return false;
   if (typeof loc.latitude === 'number' && Math.abs(loc.latitude) > 90) return false;
   if (typeof loc.longitude === 'number' && Math.abs(loc.longitude) > 180) return false;
   if (tooLong(device.id, MAX_ID_LENGTH) || tooLong(c.timezone, MAX_NAME_LENGTH)) return false;

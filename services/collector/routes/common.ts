@@ -84,7 +84,8 @@ export function contextOf(
   overrides: { ip?: string | undefined; userAgent?: string | undefined } = {},
 ): RequestContext {
   const warnings = sentAt.warning === undefined ? [] : [sentAt.warning];
-  let userAgent = overrides.userAgent ?? req.headers['user-agent'];
+  // Well-formed: a relayed context.userAgent is any JSON string (see checkString in validate.ts).
+  let userAgent = (overrides.userAgent ?? req.headers['user-agent'])?.toWellFormed();
   // Cut before it is copied into each event's record (a batch-level Segment context repeats it).
   if (userAgent !== undefined && userAgent.length > CONTRACT.maxUserAgentLength) {
     userAgent = userAgent.slice(0, CONTRACT.maxUserAgentLength);

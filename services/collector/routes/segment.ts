@@ -60,7 +60,7 @@ function itemsFor(
     const ctx = contextOf(req, sentAt, { ip: m.context.ip, userAgent: m.context.userAgent });
     if (m.kind === 'activity') return { kind: 'activity', input: m.event, ctx };
     if (m.kind === 'identify') return { kind: 'identify', input: m.identify, ctx };
-    return { kind: 'identify', input: m.identify, ctx, previousId: m.previousId };
+    return { kind: 'identify', input: m.identify, ctx, alias: { previousId: m.previousId } };
   });
 }
 

@@ -169,11 +169,25 @@ function inRange(spec: FieldSpec, value: number, path: string, unit: (n: number)
   return bad('invalid_field', path, `must be ${range}`);
 }
 
-function checkString(v: unknown, path: string, max: number, allowEmpty: boolean): FieldResult {
+/**
+ * A string field. Unpaired UTF-16 surrogates have no UTF-8 form: avsc would write them as
+ * surrogate bytes (or U+FFFD, depending on the string's length), so the stored value would not be
+ * what was sent. In an id (an identity, a dedup key) that is refused; in a name or text it becomes
+ * U+FFFD, as any UTF-8 decoder would show it.
+ */
+function checkString(
+  v: unknown,
+  path: string,
+  max: number,
+  o: { allowEmpty: boolean; identity: boolean },
+): FieldResult {
   if (typeof v !== 'string') return bad('invalid_field', path, `expected a string, got ${typeName(v)}`);
-  if (!allowEmpty && v.trim() === '') return bad('invalid_field', path, 'must not be empty');
+  if (!o.allowEmpty && v.trim() === '') return bad('invalid_field', path, 'must not be empty');
   if (v.length > max) return bad('invalid_field', path, `longer than ${max} characters`);
-  return { ok: true, value: v };
+  if (v.isWellFormed()) return { ok: true, value: v };
+  if (o.identity)
+    return bad('invalid_field', path, 'contains an unpaired UTF-16 surrogate (not valid Unicode)');
+  return { ok: true, value: v.toWellFormed() };
 }
 
 function typeName(v: unknown): string {
@@ -189,11 +203,11 @@ export function checkField(spec: FieldSpec, v: unknown, path: string): FieldResu
       if (typeof v !== 'string' || !UUID_RE.test(v)) return bad('invalid_field', path, 'not a UUID');
       return { ok: true, value: v.toLowerCase() };
     case 'id':
-      return checkString(v, path, MAX_ID_LENGTH, false);
+      return checkString(v, path, MAX_ID_LENGTH, { allowEmpty: false, identity: true });
     case 'name':
-      return checkString(v, path, MAX_NAME_LENGTH, false);
+      return checkString(v, path, MAX_NAME_LENGTH, { allowEmpty: false, identity: false });
     case 'text':
-      return checkString(v, path, MAX_TEXT_LENGTH, true);
+      return checkString(v, path, MAX_TEXT_LENGTH, { allowEmpty: true, identity: false });
     case 'country':
       if (typeof v !== 'string' || !COUNTRY_RE.test(v))
         return bad('invalid_field', path, 'not an ISO 3166-1 alpha-2 country code');
@@ -233,7 +247,10 @@ export function checkField(spec: FieldSpec, v: unknown, path: string): FieldResu
       const out: Array<{ type: string; payload: unknown }> = [];
       for (const [i, d] of v.entries()) {
         if (!isPlainObject(d)) return bad('invalid_field', `${path}[${i}]`, 'expected an object');
-        const t = checkString(d.type, `${path}[${i}].type`, MAX_NAME_LENGTH, false);
+        const t = checkString(d.type, `${path}[${i}].type`, MAX_NAME_LENGTH, {
+          allowEmpty: false,
+          identity: false,
+        });
         if (!t.ok) return t;
         for (const k of Object.keys(d)) {
           if (k !== 'type' && k !== 'payload')
