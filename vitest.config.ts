@@ -17,6 +17,9 @@ export default defineConfig({
             'bench/**/*.test.ts',
           ],
           environment: 'node',
+          // Property tests run thousands of cases: on a busy 2-core machine that can pass vitest's
+          // 5 s default without anything being wrong (a timeout is not a speed check here).
+          testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
       },
