@@ -2,7 +2,7 @@
  * One contract from intake to ClickHouse, checked field by field: every boundary of every field of
  * spec.ts (services/collector/validation/boundaries.ts) goes through the collector's validation and
  * enrichment, Avro encoding, the consumer's decoding and row building, and a real insert into the
- * ingest tables of ClickHouse 18.16 (one insert per case, so a refusal names its case), then the
+ * ingest tables of ClickHouse 18.16 (a refused insert is retried per case, so a refusal names its case), then the
  * same rows into current ClickHouse (chDB). What validation accepts must be written; what it
  * refuses must be named by field; a dropped value must be named by a warning and absent.
  */
@@ -132,13 +132,21 @@ describe('the one contract', () => {
     expect(accepted.length).toBeGreaterThan(50);
   });
 
-  it('writes every accepted boundary value to ClickHouse 18.16, one insert per case', async () => {
+  it('writes every accepted boundary value to ClickHouse 18.16', async () => {
     const refused: string[] = [];
-    for (const o of accepted) {
+    for (const table of ['ingest_user_activity', 'ingest_user_identify'] as const) {
+      const cases = accepted.filter((o) => o.table === table);
       try {
-        await db.client.insert({ table: o.table, values: [o.row as Row], format: 'JSONEachRow' });
-      } catch (err) {
-        refused.push(`${name(o)}: ${(err as Error).message.slice(0, 200)}`);
+        await db.client.insert({ table, values: cases.map((o) => o.row as Row), format: 'JSONEachRow' });
+      } catch {
+        // One insert per case only to name the refused ones (an insert is atomic: none was written).
+        for (const o of cases) {
+          try {
+            await db.client.insert({ table, values: [o.row as Row], format: 'JSONEachRow' });
+          } catch (err) {
+            refused.push(`${name(o)}: ${(err as Error).message.slice(0, 200)}`);
+          }
+        }
       }
     }
     expect(refused).toEqual([]);
