@@ -26,11 +26,13 @@ export interface ConsumerMetrics {
   readonly insertRetries: Counter<'table'>;
   readonly rowsWritten: Counter<'table'>;
   readonly dlqMessages: Counter<'reason'>;
+  readonly dlqSendsFailing: Gauge;
   readonly bufferedBytes: Gauge;
   readonly bufferedRows: Gauge;
   readonly fetchPaused: Gauge;
   readonly eventDelaySeconds: Histogram;
   readonly lookups: Counter<'kind'>;
+  readonly lookupsSkipped: Counter<'code'>;
   readonly markInserted: () => void;
 }
 
@@ -115,6 +117,11 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
       labelNames: ['reason'],
       registers,
     }),
+    dlqSendsFailing: new Gauge({
+      name: 'consumer_dlq_sends_failing',
+      help: 'Dead-letter sends being retried because Kafka refuses them (the consumer is unready meanwhile).',
+      registers,
+    }),
     bufferedBytes: new Gauge({
       name: 'consumer_buffered_bytes',
       help: 'Kafka payload bytes held in memory (open batch plus the batch being written).',
@@ -140,6 +147,12 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
       name: 'consumer_profile_lookups_total',
       help: 'ClickHouse look-ups on an identity or profile cache miss (one per batch and kind).',
       labelNames: ['kind'],
+      registers,
+    }),
+    lookupsSkipped: new Counter({
+      name: 'consumer_profile_lookups_skipped_total',
+      help: 'Batches written without their identity/profile look-up because ClickHouse refused it (not an outage), by code.',
+      labelNames: ['code'],
       registers,
     }),
   };
