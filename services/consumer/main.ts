@@ -12,7 +12,7 @@ import { AvroCodec } from '../lib/avro.ts';
 import { type ClickHouseClient, createClickHouse } from '../lib/clickhouse.ts';
 import { readConfig } from '../lib/config.ts';
 import { PipelineError } from '../lib/errors.ts';
-import { createKafka, ensureTopics } from '../lib/kafka.ts';
+import { createKafka, ensureTopics, groupOffsets } from '../lib/kafka.ts';
 import { createGroupConsumer } from '../lib/kafka-consumer.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
@@ -23,6 +23,7 @@ import { clickhouseLookup } from './lookups.ts';
 import { createConsumerMetrics } from './metrics.ts';
 import { Pipeline } from './pipeline.ts';
 import { UserContext } from './profiles.ts';
+import { PartitionProgress } from './progress.ts';
 import { retrier } from './retry.ts';
 import { schemaProblems } from './schema.ts';
 import { type RetryPolicy, Sink } from './sink.ts';
@@ -85,6 +86,26 @@ async function main(): Promise<void> {
     logger,
   });
 
+  const progress = new PartitionProgress();
+  metrics.watchPartitions(() => progress.states());
+  // Lag read from Kafka on a timer, not only after commits: a wedged partition commits nothing.
+  const admin = kafka.admin();
+  let lagTimer: NodeJS.Timeout | undefined;
+  let refreshing = false;
+  const refreshLag = async (): Promise<void> => {
+    if (refreshing) return;
+    refreshing = true;
+    try {
+      for (const o of await groupOffsets(admin, c.KAFKA_GROUP_ID, c.KAFKA_TOPIC)) {
+        progress.observe(o.partition, o.high, o.committed);
+      }
+    } catch (err) {
+      logger.warn({ err }, 'reading lag from Kafka failed; stalled time keeps counting');
+    } finally {
+      refreshing = false;
+    }
+  };
+
   const consumer = createGroupConsumer({
     kafka,
     groupId: c.KAFKA_GROUP_ID,
@@ -96,7 +117,7 @@ async function main(): Promise<void> {
     minBytes: 1,
     maxBytes: c.BATCH_MAX_BYTES,
     concurrency: c.PARTITIONS_CONCURRENCY,
-    onAssignment: (partitions) => pipeline?.onAssignment(partitions),
+    onAssignment: (partitions) => progress.assign(partitions),
     onFatal: (err) => {
       fatal = err;
       logger.fatal({ err }, 'Kafka consumer stopped for good; exiting');
@@ -140,13 +161,20 @@ async function main(): Promise<void> {
     registry: metrics.registry,
     health: () => ({ ok: fatal === undefined, detail: fatal ? { error: fatal.message } : {} }),
     readiness: () => {
+      const stuck = progress.stuck(c.STUCK_PARTITION_MS);
       const detail = {
         partitions: consumer.assignment(),
+        stuck,
         paused: consumer.isPaused(),
         deadLetterFailing: deadLetterSendsFailing > 0,
         buffered: pipeline?.buffered(),
       };
-      const ok = ready && !shutdown.isShuttingDown() && !consumer.isPaused() && deadLetterSendsFailing === 0;
+      const ok =
+        ready &&
+        !shutdown.isShuttingDown() &&
+        !consumer.isPaused() &&
+        deadLetterSendsFailing === 0 &&
+        stuck.length === 0;
       return { ok, detail };
     },
   });
@@ -163,6 +191,13 @@ async function main(): Promise<void> {
           pipeline.drain();
           await consumer.stop();
           await pipeline.idle();
+        },
+      },
+      {
+        name: 'kafka admin',
+        run: async () => {
+          clearInterval(lagTimer);
+          await admin.disconnect();
         },
       },
       { name: 'dlq', run: async () => dlq?.close() },
@@ -183,13 +218,11 @@ async function main(): Promise<void> {
   if (c.MIGRATE_ON_START) await retrying('migrations', () => migrateOnStart(c, logger));
   await retrying('schema check', () => checkSchema(clickhouse));
 
-  const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, [
     { topic: c.KAFKA_TOPIC, partitions: c.KAFKA_TOPIC_PARTITIONS },
     { topic: c.KAFKA_DLQ_TOPIC, partitions: c.KAFKA_TOPIC_PARTITIONS },
   ]);
-  await admin.disconnect();
 
   dlq = await createDeadLetterQueue({
     kafka,
@@ -220,6 +253,7 @@ async function main(): Promise<void> {
     limits: { maxRows: c.BATCH_MAX_ROWS, maxBytes: c.BATCH_MAX_BYTES, maxAgeMs: c.FLUSH_INTERVAL_MS },
     logger,
     metrics,
+    progress,
     heartbeatEveryMs: Math.max(100, Math.floor(c.KAFKA_HEARTBEAT_INTERVAL_MS / 2)),
     retryLookup: retrier(logger, retry, abort.signal, backpressure),
     retryDeadLetters: retrier(logger, retry, abort.signal, {
@@ -234,6 +268,7 @@ async function main(): Promise<void> {
     }),
   });
   await consumer.start(pipeline.handle);
+  lagTimer = setInterval(() => void refreshLag(), c.LAG_REFRESH_INTERVAL_MS);
   ready = true;
   logger.info(
     {

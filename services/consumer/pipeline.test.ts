@@ -7,6 +7,7 @@ import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
 import { createConsumerMetrics } from './metrics.ts';
 import { Pipeline } from './pipeline.ts';
 import { UserContext } from './profiles.ts';
+import { PartitionProgress } from './progress.ts';
 import { retrier } from './retry.ts';
 import { INGEST_TABLES } from './schema.ts';
 import { Sink } from './sink.ts';
@@ -76,6 +77,7 @@ function setup(limits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 }, o: 
     limits,
     logger,
     metrics,
+    progress: new PartitionProgress(),
     heartbeatEveryMs: 5,
     retryLookup: retrier(logger, { initialMs: 1, maxMs: 2 }, new AbortController().signal),
     retryDeadLetters: retrier(logger, { initialMs: 1, maxMs: 2 }, new AbortController().signal, {

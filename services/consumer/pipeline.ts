@@ -33,6 +33,7 @@ import { type Decoded, decodeMessage } from './decode.ts';
 import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
 import type { ConsumerMetrics } from './metrics.ts';
 import type { UserContext } from './profiles.ts';
+import type { PartitionProgress } from './progress.ts';
 import type { Retry } from './retry.ts';
 import { INGEST_TABLES } from './schema.ts';
 import type { Sink, SinkItem } from './sink.ts';
@@ -53,6 +54,8 @@ export interface PipelineOptions {
   readonly limits: BatchLimits;
   readonly logger: Logger;
   readonly metrics: ConsumerMetrics;
+  /** Lag and stalled time per partition; told about every commit. */
+  readonly progress: PartitionProgress;
   /** How often a handler waiting for its batch heart-beats (below the session timeout). */
   readonly heartbeatEveryMs: number;
   /** Retries a failed cache-miss look-up (ClickHouse down) until it succeeds or shutdown. */
@@ -142,18 +145,9 @@ export class Pipeline {
     for (const mark of marks) {
       if (mark.seq > 0) await this.waitWritten(mark.seq, scope);
       if (await scope.commit(mark.next.toString())) {
-        this.o.metrics.lag.set(
-          { partition: String(batch.partition) },
-          Number(BigInt(batch.highWatermark) - mark.next),
-        );
+        this.o.progress.observe(batch.partition, BigInt(batch.highWatermark), mark.next);
       }
     }
-  };
-
-  /** Partitions owned changed: forget lag of partitions that left. */
-  readonly onAssignment = (partitions: readonly number[]): void => {
-    this.o.metrics.lag.reset();
-    for (const p of partitions) this.o.metrics.lag.set({ partition: String(p) }, 0);
   };
 
   /** Shutdown: flush what is open now and every row that still arrives, without waiting. */
