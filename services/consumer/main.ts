@@ -3,7 +3,8 @@
  * installs signal handlers and listens. `node services/consumer/main.ts` runs it standalone.
  *
  * Shutdown order (SIGTERM/SIGINT): readiness off -> flush what is buffered and stop fetching
- * (in-flight handlers commit after their flush) -> leave the group -> close the DLQ producer, the
+ * (in-flight handlers commit after their flush) -> leave the group -> stop reading lag (admin
+ * client) -> close the DLQ producer, the
  * ClickHouse client and the HTTP port -> exit 0, or exit 1 past SHUTDOWN_TIMEOUT_MS (nothing
  * unwritten is ever committed, so a forced exit only means re-delivery).
  */
