@@ -4,9 +4,9 @@
  *
  * Shutdown order (SIGTERM/SIGINT): readiness off -> flush what is buffered and stop fetching
  * (in-flight handlers commit after their flush) -> leave the group -> stop reading lag (admin
- * client) -> close the DLQ producer, the
- * ClickHouse client and the HTTP port -> exit 0, or exit 1 past SHUTDOWN_TIMEOUT_MS (nothing
- * unwritten is ever committed, so a forced exit only means re-delivery).
+ * client) -> close the DLQ producer, the ClickHouse client and the HTTP port -> exit 0, or exit 1
+ * past SHUTDOWN_TIMEOUT_MS (nothing unwritten is ever committed, so a forced exit only means
+ * re-delivery).
  */
 import { migrate } from '../../clickhouse/migrate.ts';
 import { AvroCodec } from '../lib/avro.ts';
