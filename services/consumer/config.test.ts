@@ -13,7 +13,15 @@ describe('consumer config', () => {
       CLICKHOUSE_DATABASE: 'analytics',
       CONSUMER_HTTP_PORT: 9464,
       MIGRATE_ON_START: false,
+      LAG_REFRESH_INTERVAL_MS: 5_000,
+      STUCK_PARTITION_MS: 120_000,
     });
+  });
+
+  it('refuses a stuck-partition threshold or lag refresh period too short to mean anything', () => {
+    expect(() =>
+      readConfig(consumerSpec, { STUCK_PARTITION_MS: '10', LAG_REFRESH_INTERVAL_MS: '0' }),
+    ).toThrow(/LAG_REFRESH_INTERVAL_MS: out of range[\s\S]*STUCK_PARTITION_MS: out of range/);
   });
 
   it('lists every bad value at once', () => {

@@ -27,6 +27,17 @@ export const consumerSpec = {
   PARTITIONS_CONCURRENCY: int('partition batches handled at once (>= partitions per member)', 64, 1, 1_024),
   CACHE_MAX_ENTRIES: int('entries of each identity/profile/actor-day cache', 200_000, 1),
   CACHE_NEGATIVE_TTL_MS: int('how long "no identity/profile in ClickHouse" is trusted', 60_000, 0),
+  LAG_REFRESH_INTERVAL_MS: int(
+    'how often lag is read from Kafka (high watermark - committed)',
+    5_000,
+    100,
+    60_000,
+  ),
+  STUCK_PARTITION_MS: int(
+    '/readyz is 503 while an owned partition has lag and its committed offset has not moved this long',
+    120_000,
+    1_000,
+  ),
   CONSUMER_HTTP_PORT: int('port of /healthz /readyz /metrics', 9464, 0, 65_535),
   CONSUMER_HTTP_HOST: str('address of /healthz /readyz /metrics', '0.0.0.0'),
   SHUTDOWN_TIMEOUT_MS: int('hard deadline of a graceful shutdown', 30_000, 1_000),

@@ -1,7 +1,9 @@
 /**
- * Cache-miss look-ups in ClickHouse for the identity and profile context (profiles.ts). One query
- * per kind per batch. ClickHouse 18.16 has no query parameters, so ids are sent as quoted literals
- * (quoteString escapes every byte that could end the literal).
+ * Cache-miss look-ups in ClickHouse for the identity and profile context (profiles.ts). ClickHouse
+ * 18.16 has no query parameters, so ids are sent as quoted literals (quoteString escapes every byte
+ * that could end the literal) in an `IN (...)` list, and a query's text is capped by the server's
+ * max_query_size (262144 bytes by default; past it: code 62, SYNTAX_ERROR). So each look-up is
+ * split into queries whose id list stays under LOOKUP_LIST_MAX_BYTES, sent one after another.
  */
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import { quoteString } from '../lib/sql.ts';
@@ -23,6 +25,38 @@ interface ProfileRow {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * Bytes of one query's `IN (...)` list. Half of the default max_query_size, so the rest of the
+ * query (about 1 KB) and a server configured lower by a factor of up to two still fit; larger
+ * chunks would save little: a 10k-user batch is still only three round trips.
+ */
+export const LOOKUP_LIST_MAX_BYTES = 131_072;
+
+/**
+ * Splits `items` (in order) into chunks whose SQL list `items.map(literal).join(',')` is at most
+ * `maxBytes` UTF-8 bytes. An item whose literal alone is longer makes a chunk of its own: the server
+ * decides whether it fits, and its refusal is a look-up error like any other.
+ */
+export function chunkByBytes<T>(items: readonly T[], literal: (item: T) => string, maxBytes: number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    // +1: the comma before every element but the first.
+    const size = Buffer.byteLength(literal(item)) + (current.length > 0 ? 1 : 0);
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = size - 1;
+    } else {
+      bytes += size;
+    }
+    current.push(item);
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 /** The dim_users columns of a profile whose newest non-null value is the profile's value. */
 const NULLABLE_ATTRIBUTES = [
   'birth_date',
@@ -43,31 +77,52 @@ const NULLABLE_ATTRIBUTES = [
  * is complete by construction: identify rows carry the merged profile and attribute-less activity
  * rows have version 0 (migration 0009). is_test_account is never NULL: the newest row's flag.
  */
+const userKey = (actorId: string): string => `cityHash64(${quoteString(actorId)})`;
+
 export function profileQuery(actorIds: readonly string[]): string {
   const newest = (c: string) => `argMaxIf(${c}, version, isNotNull(${c}))`;
   return `SELECT user_id, toString(${newest('registration_date')}) AS registration_date,
     ${NULLABLE_ATTRIBUTES.map((c) => `${newest(c)} AS ${c}`).join(', ')},
     argMax(is_test_account, version) AS is_test_account
   FROM dim_users
-  WHERE user_key IN (${actorIds.map((a) => `cityHash64(${quoteString(a)})`).join(',')})
+  WHERE user_key IN (${actorIds.map(userKey).join(',')})
   GROUP BY user_id`;
+}
+
+/**
+ * profileQuery per chunk of ids. Every row of a user has the same user_key, so all of a user's rows
+ * are read by the query of its chunk and the per-user aggregates stay whole.
+ */
+export function profileQueries(actorIds: readonly string[], listMaxBytes = LOOKUP_LIST_MAX_BYTES): string[] {
+  return chunkByBytes(actorIds, userKey, listMaxBytes).map(profileQuery);
+}
+
+/** Earliest link wins (the data model's rule): an id never moves to another user. */
+export function identityQueries(ids: readonly string[], listMaxBytes = LOOKUP_LIST_MAX_BYTES): string[] {
+  return chunkByBytes(ids, quoteString, listMaxBytes).map(
+    (chunk) => `SELECT anonymous_id, argMin(user_id, linked_at) AS user_id FROM identity_map
+                WHERE anonymous_id IN (${chunk.map(quoteString).join(',')}) GROUP BY anonymous_id`,
+  );
+}
+
+/** The rows of every query, one query at a time (a batch's look-up is a few queries at most). */
+async function queryAll<R>(client: ClickHouseClient, queries: readonly string[]): Promise<R[]> {
+  const out: R[] = [];
+  for (const query of queries) {
+    const rs = await client.query({ query, format: 'JSONEachRow' });
+    out.push(...(await rs.json<R>()));
+  }
+  return out;
 }
 
 export function clickhouseLookup(client: ClickHouseClient): ProfileLookup {
   return {
     identities: async (ids) => {
-      // Earliest link wins (the data model's rule): an id never moves to another user.
-      const rs = await client.query({
-        query: `SELECT anonymous_id, argMin(user_id, linked_at) AS user_id FROM identity_map
-                WHERE anonymous_id IN (${ids.map(quoteString).join(',')}) GROUP BY anonymous_id`,
-        format: 'JSONEachRow',
-      });
-      const rows = await rs.json<{ anonymous_id: string; user_id: string }>();
+      const rows = await queryAll<{ anonymous_id: string; user_id: string }>(client, identityQueries(ids));
       return new Map(rows.map((r) => [r.anonymous_id, r.user_id]));
     },
     profiles: async (actorIds) => {
-      const rs = await client.query({ query: profileQuery(actorIds), format: 'JSONEachRow' });
-      const rows = await rs.json<ProfileRow>();
+      const rows = await queryAll<ProfileRow>(client, profileQueries(actorIds));
       return new Map(
         rows.map((r): [string, Profile] => [
           r.user_id,

@@ -3,17 +3,17 @@
  * installs signal handlers and listens. `node services/consumer/main.ts` runs it standalone.
  *
  * Shutdown order (SIGTERM/SIGINT): readiness off -> flush what is buffered and stop fetching
- * (in-flight handlers commit after their flush) -> leave the group -> close the DLQ producer, the
- * ClickHouse client and the HTTP port -> exit 0, or exit 1 past SHUTDOWN_TIMEOUT_MS (nothing
- * unwritten is ever committed, so a forced exit only means re-delivery).
+ * (in-flight handlers commit after their flush) -> leave the group -> stop reading lag (admin
+ * client) -> close the DLQ producer, the ClickHouse client and the HTTP port -> exit 0, or exit 1
+ * past SHUTDOWN_TIMEOUT_MS (nothing unwritten is ever committed, so a forced exit only means
+ * re-delivery).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { migrate } from '../../clickhouse/migrate.ts';
 import { AvroCodec } from '../lib/avro.ts';
-import { type ClickHouseClient, classifyClickHouseError, createClickHouse } from '../lib/clickhouse.ts';
+import { type ClickHouseClient, createClickHouse } from '../lib/clickhouse.ts';
 import { readConfig } from '../lib/config.ts';
 import { PipelineError } from '../lib/errors.ts';
-import { createKafka, ensureTopics } from '../lib/kafka.ts';
+import { createKafka, ensureTopics, groupOffsets } from '../lib/kafka.ts';
 import { createGroupConsumer } from '../lib/kafka-consumer.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
@@ -22,42 +22,12 @@ import { createDeadLetterQueue, type DeadLetterQueue } from './dlq.ts';
 import { buildHttp } from './http.ts';
 import { clickhouseLookup } from './lookups.ts';
 import { createConsumerMetrics } from './metrics.ts';
-import { INGEST_TABLES, Pipeline } from './pipeline.ts';
+import { Pipeline } from './pipeline.ts';
 import { UserContext } from './profiles.ts';
-import { backoffMs, type RetryPolicy, Sink } from './sink.ts';
-
-/**
- * Retries `fn` (an infrastructure call) with the sink's backoff until it succeeds or `signal`
- * aborts; `hooks` let a caller pause fetching while it fails.
- */
-function retrier(
-  logger: Logger,
-  policy: RetryPolicy,
-  signal: AbortSignal,
-  hooks: { onRetrying: () => void; onRecovered: () => void } = {
-    onRetrying: () => {},
-    onRecovered: () => {},
-  },
-) {
-  return async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const v = await fn();
-        if (attempt > 0) hooks.onRecovered();
-        return v;
-      } catch (err) {
-        if (signal.aborted) throw err;
-        hooks.onRetrying();
-        const delayMs = backoffMs(attempt, policy);
-        logger.warn(
-          { err, what, attempt, delayMs, code: classifyClickHouseError(err).code },
-          `${what} failed; retrying`,
-        );
-        await sleep(delayMs, undefined, { signal }).catch(() => undefined);
-      }
-    }
-  };
-}
+import { PartitionProgress } from './progress.ts';
+import { retrier } from './retry.ts';
+import { schemaProblems } from './schema.ts';
+import { type RetryPolicy, Sink } from './sink.ts';
 
 /** Creates the database and applies the migrations (MIGRATE_ON_START=true only). */
 async function migrateOnStart(c: ConsumerConfig, logger: Logger): Promise<void> {
@@ -79,31 +49,13 @@ async function migrateOnStart(c: ConsumerConfig, logger: Logger): Promise<void> 
   await client.close();
 }
 
-/**
- * The newest columns this consumer writes (the ingest row) and reads (the profile look-up). Against
- * an older schema every insert would fail, and costly: JSONEachRow refuses an unknown field as a
- * data error, so the sink would split each batch down to single rows before retrying it. So start
- * waits until the migrations are applied instead.
- */
-const REQUIRED_COLUMNS = [
-  [INGEST_TABLES.activity, 'is_first_daily_activity'],
-  ['dim_users', 'country_code'],
-  ['dim_users', 'segment_description'],
-  ['dim_users', 'segment_category'],
-] as const;
-
+/** Throws (retriable) until the tables have every column the consumer writes and reads (schema.ts). */
 async function checkSchema(client: ClickHouseClient): Promise<void> {
-  const tables = [...new Set(REQUIRED_COLUMNS.map(([t]) => `'${t}'`))].join(',');
-  const rs = await client.query({
-    query: `SELECT table, name FROM system.columns WHERE database = currentDatabase() AND table IN (${tables})`,
-    format: 'JSONEachRow',
-  });
-  const have = new Set((await rs.json<{ table: string; name: string }>()).map((r) => `${r.table}.${r.name}`));
-  const missing = REQUIRED_COLUMNS.map(([t, c]) => `${t}.${c}`).filter((c) => !have.has(c));
-  if (missing.length > 0) {
+  const problems = await schemaProblems(client);
+  if (problems.length > 0) {
     throw new PipelineError(
       'CONSUMER_SCHEMA_OUTDATED',
-      `ClickHouse lacks ${missing.join(', ')} (run the migrations: npm run migrate)`,
+      `ClickHouse does not match this consumer: ${problems.join('; ')} (run the migrations: npm run migrate)`,
       { retriable: true },
     );
   }
@@ -117,6 +69,8 @@ async function main(): Promise<void> {
   const retry: RetryPolicy = { initialMs: c.CLICKHOUSE_RETRY_INITIAL_MS, maxMs: c.CLICKHOUSE_RETRY_MAX_MS };
   const retrying = retrier(logger, retry, abort.signal);
   let ready = false;
+  // Dead-letter sends being retried right now: while any is, the partitions they hold cannot commit.
+  let deadLetterSendsFailing = 0;
   let fatal: Error | undefined;
   // Built once ClickHouse and Kafka answer; shutdown and the HTTP port may run before that.
   let pipeline: Pipeline | undefined;
@@ -133,6 +87,26 @@ async function main(): Promise<void> {
     logger,
   });
 
+  const progress = new PartitionProgress();
+  metrics.watchPartitions(() => progress.states());
+  // Lag read from Kafka on a timer, not only after commits: a wedged partition commits nothing.
+  const admin = kafka.admin();
+  let lagTimer: NodeJS.Timeout | undefined;
+  let refreshing = false;
+  const refreshLag = async (): Promise<void> => {
+    if (refreshing) return;
+    refreshing = true;
+    try {
+      for (const o of await groupOffsets(admin, c.KAFKA_GROUP_ID, c.KAFKA_TOPIC)) {
+        progress.observe(o.partition, o.high, o.committed);
+      }
+    } catch (err) {
+      logger.warn({ err }, 'reading lag from Kafka failed; stalled time keeps counting');
+    } finally {
+      refreshing = false;
+    }
+  };
+
   const consumer = createGroupConsumer({
     kafka,
     groupId: c.KAFKA_GROUP_ID,
@@ -144,7 +118,7 @@ async function main(): Promise<void> {
     minBytes: 1,
     maxBytes: c.BATCH_MAX_BYTES,
     concurrency: c.PARTITIONS_CONCURRENCY,
-    onAssignment: (partitions) => pipeline?.onAssignment(partitions),
+    onAssignment: (partitions) => progress.assign(partitions),
     onFatal: (err) => {
       fatal = err;
       logger.fatal({ err }, 'Kafka consumer stopped for good; exiting');
@@ -165,6 +139,7 @@ async function main(): Promise<void> {
   };
   const sink = new Sink({
     client: clickhouse,
+    checkSchema: (table) => schemaProblems(clickhouse, [table]),
     logger,
     retry,
     signal: abort.signal,
@@ -187,12 +162,21 @@ async function main(): Promise<void> {
     registry: metrics.registry,
     health: () => ({ ok: fatal === undefined, detail: fatal ? { error: fatal.message } : {} }),
     readiness: () => {
+      const stuck = progress.stuck(c.STUCK_PARTITION_MS);
       const detail = {
         partitions: consumer.assignment(),
+        stuck,
         paused: consumer.isPaused(),
+        deadLetterFailing: deadLetterSendsFailing > 0,
         buffered: pipeline?.buffered(),
       };
-      return { ok: ready && !shutdown.isShuttingDown() && !consumer.isPaused(), detail };
+      const ok =
+        ready &&
+        !shutdown.isShuttingDown() &&
+        !consumer.isPaused() &&
+        deadLetterSendsFailing === 0 &&
+        stuck.length === 0;
+      return { ok, detail };
     },
   });
 
@@ -208,6 +192,13 @@ async function main(): Promise<void> {
           pipeline.drain();
           await consumer.stop();
           await pipeline.idle();
+        },
+      },
+      {
+        name: 'kafka admin',
+        run: async () => {
+          clearInterval(lagTimer);
+          await admin.disconnect();
         },
       },
       { name: 'dlq', run: async () => dlq?.close() },
@@ -228,13 +219,11 @@ async function main(): Promise<void> {
   if (c.MIGRATE_ON_START) await retrying('migrations', () => migrateOnStart(c, logger));
   await retrying('schema check', () => checkSchema(clickhouse));
 
-  const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, [
     { topic: c.KAFKA_TOPIC, partitions: c.KAFKA_TOPIC_PARTITIONS },
     { topic: c.KAFKA_DLQ_TOPIC, partitions: c.KAFKA_TOPIC_PARTITIONS },
   ]);
-  await admin.disconnect();
 
   dlq = await createDeadLetterQueue({
     kafka,
@@ -265,10 +254,22 @@ async function main(): Promise<void> {
     limits: { maxRows: c.BATCH_MAX_ROWS, maxBytes: c.BATCH_MAX_BYTES, maxAgeMs: c.FLUSH_INTERVAL_MS },
     logger,
     metrics,
+    progress,
     heartbeatEveryMs: Math.max(100, Math.floor(c.KAFKA_HEARTBEAT_INTERVAL_MS / 2)),
     retryLookup: retrier(logger, retry, abort.signal, backpressure),
+    retryDeadLetters: retrier(logger, retry, abort.signal, {
+      onRetrying: () => {
+        deadLetterSendsFailing += 1;
+        metrics.dlqSendsFailing.set(deadLetterSendsFailing);
+      },
+      onRecovered: () => {
+        deadLetterSendsFailing -= 1;
+        metrics.dlqSendsFailing.set(deadLetterSendsFailing);
+      },
+    }),
   });
   await consumer.start(pipeline.handle);
+  lagTimer = setInterval(() => void refreshLag(), c.LAG_REFRESH_INTERVAL_MS);
   ready = true;
   logger.info(
     {

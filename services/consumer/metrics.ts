@@ -13,10 +13,10 @@ import {
   LATENCY_BUCKETS_SECONDS,
   type Registry,
 } from '../lib/metrics.ts';
+import type { PartitionState } from './progress.ts';
 
 export interface ConsumerMetrics {
   readonly registry: Registry;
-  readonly lag: Gauge<'partition'>;
   readonly batchRows: Histogram;
   readonly batchBytes: Histogram;
   readonly batchSeconds: Histogram;
@@ -26,12 +26,16 @@ export interface ConsumerMetrics {
   readonly insertRetries: Counter<'table'>;
   readonly rowsWritten: Counter<'table'>;
   readonly dlqMessages: Counter<'reason'>;
+  readonly dlqSendsFailing: Gauge;
   readonly bufferedBytes: Gauge;
   readonly bufferedRows: Gauge;
   readonly fetchPaused: Gauge;
   readonly eventDelaySeconds: Histogram;
   readonly lookups: Counter<'kind'>;
+  readonly lookupsSkipped: Counter<'code'>;
   readonly markInserted: () => void;
+  /** Where the per-partition lag and stalled gauges read their values at scrape time. */
+  readonly watchPartitions: (states: () => readonly PartitionState[]) => void;
 }
 
 /** Event delay: collector receipt -> written to ClickHouse; seconds to an hour (catch-up). */
@@ -49,17 +53,36 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
       this.set((now() - lastInsertAt) / 1000);
     },
   });
+  let partitions: () => readonly PartitionState[] = () => [];
+  // Computed at scrape time, so a partition no longer owned disappears and stalled time is current.
+  new Gauge({
+    name: 'consumer_kafka_lag_messages',
+    help: "Per owned partition: high watermark - the group's committed offset (refreshed on a timer and after each commit).",
+    labelNames: ['partition'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of partitions()) this.set({ partition: String(p.partition) }, p.lag);
+    },
+  });
+  new Gauge({
+    name: 'consumer_partition_stalled_seconds',
+    help: 'Per owned partition: seconds since its committed offset last advanced while it has lag (0 without lag).',
+    labelNames: ['partition'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of partitions()) this.set({ partition: String(p.partition) }, p.stalledSeconds);
+    },
+  });
   return {
     registry,
     markInserted: () => {
       lastInsertAt = now();
     },
-    lag: new Gauge({
-      name: 'consumer_kafka_lag_messages',
-      help: 'Messages in the partition after the last committed offset (as of the last fetch).',
-      labelNames: ['partition'],
-      registers,
-    }),
+    watchPartitions: (states) => {
+      partitions = states;
+    },
     batchRows: new Histogram({
       name: 'consumer_batch_rows',
       help: 'Rows per flushed batch (both ingest tables).',
@@ -115,6 +138,11 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
       labelNames: ['reason'],
       registers,
     }),
+    dlqSendsFailing: new Gauge({
+      name: 'consumer_dlq_sends_failing',
+      help: 'Dead-letter sends being retried because Kafka refuses them (the consumer is unready meanwhile).',
+      registers,
+    }),
     bufferedBytes: new Gauge({
       name: 'consumer_buffered_bytes',
       help: 'Kafka payload bytes held in memory (open batch plus the batch being written).',
@@ -140,6 +168,12 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
       name: 'consumer_profile_lookups_total',
       help: 'ClickHouse look-ups on an identity or profile cache miss (one per batch and kind).',
       labelNames: ['kind'],
+      registers,
+    }),
+    lookupsSkipped: new Counter({
+      name: 'consumer_profile_lookups_skipped_total',
+      help: 'Batches written without their identity/profile look-up because ClickHouse refused it (not an outage), by code.',
+      labelNames: ['code'],
       registers,
     }),
   };

@@ -5,8 +5,11 @@ import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import type { BatchScope, PartitionBatch } from '../lib/kafka-consumer.ts';
 import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
 import { createConsumerMetrics } from './metrics.ts';
-import { INGEST_TABLES, Pipeline } from './pipeline.ts';
+import { Pipeline } from './pipeline.ts';
 import { UserContext } from './profiles.ts';
+import { PartitionProgress } from './progress.ts';
+import { retrier } from './retry.ts';
+import { INGEST_TABLES } from './schema.ts';
 import { Sink } from './sink.ts';
 
 const logger = pino({ level: 'silent' });
@@ -21,14 +24,38 @@ function gatedClickHouse() {
   return { client, inserts };
 }
 
-function setup(limits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 }) {
+interface SetupOptions {
+  /** Dead-letter sends that fail (Kafka refusing) before they go through. */
+  readonly dlqFailures?: number;
+  /** What every profile look-up throws. */
+  readonly lookupError?: Error;
+}
+
+function setup(limits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 }, o: SetupOptions = {}) {
   const ch = gatedClickHouse();
   const letters: DeadLetter[] = [];
-  const dlq: DeadLetterQueue = { send: async (l) => void letters.push(...l), close: async () => {} };
+  let dlqFailures = o.dlqFailures ?? 0;
+  const dlqCalls = { attempts: 0 };
+  const dlq: DeadLetterQueue = {
+    send: async (l) => {
+      dlqCalls.attempts++;
+      if (dlqFailures > 0) {
+        dlqFailures--;
+        throw new Error('KafkaJSNumberOfRetriesExceeded');
+      }
+      letters.push(...l);
+    },
+    close: async () => {},
+  };
+  // What main.ts does with these hooks: unready while a dead-letter send keeps failing.
+  const dlqState = { failing: 0, everFailed: false };
+  const metrics = createConsumerMetrics();
+  const lookups = { profiles: 0 };
   const pipeline = new Pipeline({
     codec,
     sink: new Sink({
       client: ch.client,
+      checkSchema: async () => [],
       logger,
       retry: { initialMs: 1, maxMs: 1 },
       signal: new AbortController().signal,
@@ -36,17 +63,32 @@ function setup(limits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 }) {
     }),
     dlq,
     context: new UserContext({
-      lookup: { identities: async () => new Map(), profiles: async () => new Map() },
+      lookup: {
+        identities: async () => new Map(),
+        profiles: async () => {
+          lookups.profiles++;
+          if (o.lookupError) throw o.lookupError;
+          return new Map();
+        },
+      },
       maxEntries: 100,
       negativeTtlMs: 1_000,
     }),
     limits,
     logger,
-    metrics: createConsumerMetrics(),
+    metrics,
+    progress: new PartitionProgress(),
     heartbeatEveryMs: 5,
-    retryLookup: (_what, fn) => fn(),
+    retryLookup: retrier(logger, { initialMs: 1, maxMs: 2 }, new AbortController().signal),
+    retryDeadLetters: retrier(logger, { initialMs: 1, maxMs: 2 }, new AbortController().signal, {
+      onRetrying: () => {
+        dlqState.failing++;
+        dlqState.everFailed = true;
+      },
+      onRecovered: () => void dlqState.failing--,
+    }),
   });
-  return { pipeline, ch, letters };
+  return { pipeline, ch, letters, dlqCalls, dlqState, metrics, lookups };
 }
 
 function partitionBatch(
@@ -136,5 +178,89 @@ describe('Pipeline offset invariant', () => {
     ch.inserts[0]?.release();
     await done;
     expect(commits).toEqual(['1']);
+  });
+});
+
+describe('Pipeline dead-letter sends', () => {
+  // Regression: a throw from dlq.send inside a flush stopped every later flush for good while
+  // /healthz stayed ok. Now it is retried like an outage and the pipeline moves on once it works.
+  it('retries a failing DLQ send of rows ClickHouse refused, then commits and keeps flushing', async () => {
+    const { pipeline, ch, letters, dlqCalls, dlqState } = setup(
+      { maxRows: 2, maxBytes: 1_000_000, maxAgeMs: 5 },
+      { dlqFailures: 3 },
+    );
+    // Every insert of the first batch is refused for its data: both rows go to the DLQ.
+    let refuse = 2;
+    ch.client.insert = (async ({ values }: { values: unknown[] }) => {
+      if (refuse > 0 && values.length === 1) {
+        refuse--;
+        throw new Error('Code: 72, e.displayText() = DB::Exception: Cannot parse number');
+      }
+      if (refuse > 0) throw new Error('Code: 72, e.displayText() = DB::Exception: Cannot parse number');
+    }) as unknown as typeof ch.client.insert;
+    const { s, commits } = scope();
+    await pipeline.handle(partitionBatch([good(), good()]), s);
+    expect(dlqCalls.attempts).toBe(4);
+    expect(letters.map((l) => [l.message.offset, l.reason, l.code])).toEqual([
+      ['0', 'rejected_by_clickhouse', 'CLICKHOUSE_72'],
+      ['1', 'rejected_by_clickhouse', 'CLICKHOUSE_72'],
+    ]);
+    expect(commits).toEqual(['2']);
+    expect(dlqState).toEqual({ failing: 0, everFailed: true });
+
+    // Later batches are still flushed and committed (two batches at maxRows 2).
+    const { s: s2, commits: commits2 } = scope();
+    await pipeline.handle(partitionBatch([good(), good(), good()]), s2);
+    expect(commits2).toEqual(['2', '3']);
+  });
+
+  it('reports the send as failing while it is retried (what makes /readyz 503)', async () => {
+    const { pipeline, dlqState, letters } = setup(undefined, { dlqFailures: 1_000_000 });
+    const { s, commits } = scope();
+    void pipeline.handle(partitionBatch(['poison']), s).catch(() => {});
+    await until(() => dlqState.failing === 1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(dlqState.failing).toBe(1);
+    expect(letters).toEqual([]);
+    expect(commits).toEqual([]);
+  });
+
+  it('retries a failing DLQ send of poison messages before committing them', async () => {
+    const { pipeline, letters, dlqCalls } = setup(undefined, { dlqFailures: 2 });
+    const { s, commits } = scope();
+    await pipeline.handle(partitionBatch(['poison', 'poison']), s);
+    expect(dlqCalls.attempts).toBe(3);
+    expect(letters).toHaveLength(2);
+    expect(commits).toEqual(['2']);
+  });
+});
+
+describe('Pipeline look-ups', () => {
+  // Regression: a look-up ClickHouse refused for good (code 62, query too large) was retried
+  // forever with fetching paused.
+  it('writes the batch without its profile when ClickHouse refuses the look-up, and counts it', async () => {
+    const { pipeline, ch, metrics, lookups } = setup(undefined, {
+      lookupError: new Error('Code: 62, e.displayText() = DB::Exception: Max query size exceeded'),
+    });
+    const { s, commits } = scope();
+    const done = pipeline.handle(partitionBatch([good(), good()]), s);
+    await until(() => ch.inserts.length === 1);
+    ch.inserts[0]?.release();
+    await done;
+    expect(lookups.profiles).toBe(1);
+    expect(commits).toEqual(['2']);
+    expect(await metrics.registry.getSingleMetricAsString('consumer_profile_lookups_skipped_total')).toMatch(
+      /consumer_profile_lookups_skipped_total\{code="62",service="consumer"\} 1/,
+    );
+  });
+
+  it('retries a look-up while ClickHouse is unavailable', async () => {
+    const { pipeline, ch, lookups } = setup(undefined, {
+      lookupError: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+    });
+    const { s } = scope();
+    void pipeline.handle(partitionBatch([good()]), s).catch(() => {});
+    await until(() => lookups.profiles >= 3);
+    expect(ch.inserts).toHaveLength(0);
   });
 });

@@ -17,12 +17,15 @@
  * meanwhile are closed and queued, so every insert respects the caps.
  */
 import {
+  type ActivityRecord,
+  type IdentifyRecord,
   type IngestActivityRow,
   type IngestIdentifyRow,
   toIngestActivityRow,
   toIngestIdentifyRow,
 } from '../../clickhouse/ingest-row.ts';
 import type { AvroCodec } from '../lib/avro.ts';
+import { classifyClickHouseError } from '../lib/clickhouse.ts';
 import type { BatchScope, ConsumedMessage, PartitionBatch } from '../lib/kafka-consumer.ts';
 import type { Logger } from '../lib/logger.ts';
 import { type Batch, Batcher, type BatchLimits } from './batcher.ts';
@@ -30,12 +33,10 @@ import { type Decoded, decodeMessage } from './decode.ts';
 import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
 import type { ConsumerMetrics } from './metrics.ts';
 import type { UserContext } from './profiles.ts';
+import type { PartitionProgress } from './progress.ts';
+import type { Retry } from './retry.ts';
+import { INGEST_TABLES } from './schema.ts';
 import type { Sink, SinkItem } from './sink.ts';
-
-export const INGEST_TABLES = {
-  activity: 'ingest_user_activity',
-  identify: 'ingest_user_identify',
-} as const;
 
 interface Source {
   readonly topic: string;
@@ -53,10 +54,14 @@ export interface PipelineOptions {
   readonly limits: BatchLimits;
   readonly logger: Logger;
   readonly metrics: ConsumerMetrics;
+  /** Lag and stalled time per partition; told about every commit. */
+  readonly progress: PartitionProgress;
   /** How often a handler waiting for its batch heart-beats (below the session timeout). */
   readonly heartbeatEveryMs: number;
   /** Retries a failed cache-miss look-up (ClickHouse down) until it succeeds or shutdown. */
-  readonly retryLookup: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+  readonly retryLookup: Retry;
+  /** Retries a failed dead-letter send (Kafka down) until it succeeds or shutdown. */
+  readonly retryDeadLetters: Retry;
   readonly now?: () => number;
 }
 
@@ -100,9 +105,9 @@ export class Pipeline {
         good.push({ ...d, source });
       }
     }
-    // Dead-lettered before anything of this batch can be committed; a failed send throws (a
-    // broker problem) and kafkajs re-delivers the whole partition batch.
-    await this.o.dlq.send(poison);
+    // Dead-lettered before anything of this batch can be committed; a failing send (a broker
+    // problem) is retried while the handler holds its batch and keeps its membership.
+    await this.heartbeatUntil(this.deadLetter(poison), scope);
 
     // Commit points: for each batch this partition's rows went into, the offset after the last of
     // them. Poison messages are already durable (DLQ) and ride with the rows before them.
@@ -140,18 +145,9 @@ export class Pipeline {
     for (const mark of marks) {
       if (mark.seq > 0) await this.waitWritten(mark.seq, scope);
       if (await scope.commit(mark.next.toString())) {
-        this.o.metrics.lag.set(
-          { partition: String(batch.partition) },
-          Number(BigInt(batch.highWatermark) - mark.next),
-        );
+        this.o.progress.observe(batch.partition, BigInt(batch.highWatermark), mark.next);
       }
     }
-  };
-
-  /** Partitions owned changed: forget lag of partitions that left. */
-  readonly onAssignment = (partitions: readonly number[]): void => {
-    this.o.metrics.lag.reset();
-    for (const p of partitions) this.o.metrics.lag.set({ partition: String(p) }, 0);
   };
 
   /** Shutdown: flush what is open now and every row that still arrives, without waiting. */
@@ -189,20 +185,54 @@ export class Pipeline {
     const written = new Promise<void>((resolve, reject) => {
       this.waiters.push({ seq, resolve, reject });
     });
-    // A handler that gives up on a rebalance leaves this promise behind; its rejection at shutdown
-    // must not count as unhandled.
-    written.catch(() => {});
+    await this.heartbeatUntil(written, scope);
+  }
+
+  /** Awaits `work`, heart-beating meanwhile; a heartbeat that throws (rebalance) ends the wait. */
+  private async heartbeatUntil(work: Promise<void>, scope: BatchScope): Promise<void> {
+    // A handler that gives up on a rebalance leaves `work` behind; its rejection at shutdown must
+    // not count as unhandled.
+    work.catch(() => {});
     for (;;) {
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<'tick'>((r) => {
         timer = setTimeout(() => r('tick'), this.o.heartbeatEveryMs);
       });
       try {
-        if ((await Promise.race([written.then(() => 'done' as const), tick])) === 'done') return;
+        if ((await Promise.race([work.then(() => 'done' as const), tick])) === 'done') return;
       } finally {
         clearTimeout(timer);
       }
       await scope.heartbeat();
+    }
+  }
+
+  /** Resolves once the letters are in the DLQ; retried (an outage) until then or shutdown. */
+  private deadLetter(letters: readonly DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return Promise.resolve();
+    return this.o.retryDeadLetters('dead-letter send', () => this.o.dlq.send(letters));
+  }
+
+  /**
+   * Fills the identity/profile caches for the batch. An outage is retried (fetching paused); a
+   * look-up ClickHouse refuses for good (any other code, e.g. a query it cannot parse) would fail
+   * the same way forever, so the batch is written without the context it would have found: the
+   * profile is best-effort enrichment, and a wedged partition loses far more than attributes.
+   */
+  private async prefetch(activities: ActivityRecord[], identifies: IdentifyRecord[]): Promise<void> {
+    const refused = (err: unknown): boolean => !classifyClickHouseError(err).retriable;
+    try {
+      await this.o.retryLookup(
+        'profile look-up',
+        () => this.o.context.prefetch(activities, identifies),
+        refused,
+      );
+    } catch (err) {
+      // Only a refused look-up is absorbed; anything else rejected because shutdown aborted.
+      if (!refused(err)) throw err;
+      const code = String(classifyClickHouseError(err).code);
+      this.o.metrics.lookupsSkipped.inc({ code });
+      this.log.error({ err, code }, 'profile look-up refused by ClickHouse; batch written without it');
     }
   }
 
@@ -242,7 +272,8 @@ export class Pipeline {
           this.release();
         },
         (err: unknown) => {
-          // Only an aborted sink (shutdown) gets here: waiters fail, nothing more is committed.
+          // Only shutdown gets here (an aborted insert, look-up or dead-letter retry): waiters fail,
+          // nothing more is committed.
           this.failed = err instanceof Error ? err : new Error(String(err));
           for (const w of this.waiters) w.reject(this.failed);
           this.waiters = [];
@@ -285,7 +316,7 @@ export class Pipeline {
     const { context, metrics } = this.o;
     const activities = batch.items.flatMap((i) => (i.kind === 'activity' ? [i.record] : []));
     const identifies = batch.items.flatMap((i) => (i.kind === 'identify' ? [i.record] : []));
-    await this.o.retryLookup('profile look-up', () => context.prefetch(activities, identifies));
+    await this.prefetch(activities, identifies);
 
     const identifyRows: SinkItem<Source>[] = [];
     const activityRows: SinkItem<Source>[] = [];
@@ -305,7 +336,7 @@ export class Pipeline {
       ...(await this.o.sink.write(INGEST_TABLES.identify, identifyRows)),
       ...(await this.o.sink.write(INGEST_TABLES.activity, activityRows)),
     ];
-    await this.o.dlq.send(
+    await this.deadLetter(
       rejected.map((r) => ({
         ...r.source,
         reason: 'rejected_by_clickhouse',

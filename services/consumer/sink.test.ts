@@ -21,10 +21,15 @@ function fakeClient(fail: (rows: readonly Record<string, unknown>[], call: numbe
   return { client, written, calls: () => calls };
 }
 
-function sink(client: ClickHouseClient, signal = new AbortController().signal) {
+function sink(
+  client: ClickHouseClient,
+  signal = new AbortController().signal,
+  checkSchema: (table: string) => Promise<readonly string[]> = async () => [],
+) {
   const events: string[] = [];
   const s = new Sink({
     client,
+    checkSchema,
     logger,
     retry: { initialMs: 1, maxMs: 4 },
     signal,
@@ -94,12 +99,60 @@ describe('Sink', () => {
     ).toEqual([0, 1, 2, 4, 5, 7]);
   });
 
-  it('does not dead-letter a whole batch refused alike (a deployment problem): it retries', async () => {
-    const f = fakeClient((_rows, call) => (call < 7 ? server(27) : undefined));
-    const { s, events } = sink(f.client);
+  // Regression: when every row of a multi-row batch was refused, the sink assumed a deployment
+  // problem and retried forever, wedging the partition (one request's events all carrying the same
+  // out-of-range value did it).
+  it('dead-letters every row of a batch refused alike when the schema matches', async () => {
+    const f = fakeClient(() => server(72));
+    let checks = 0;
+    const { s, events } = sink(f.client, undefined, async () => {
+      checks++;
+      return [];
+    });
+    const rejected = await s.write('t', items(4));
+    expect(rejected.map((r) => [r.source, r.code])).toEqual([
+      [0, 72],
+      [1, 72],
+      [2, 72],
+      [3, 72],
+    ]);
+    expect(rejected[0]?.message).toMatch(/^Code: 72/);
+    expect(events.some((e) => e.startsWith('retry'))).toBe(false);
+    // Once per write, not once per split.
+    expect(checks).toBe(1);
+  });
+
+  it('retries rows refused for their data while the table does not match the row builder', async () => {
+    let migrated = false;
+    const f = fakeClient(() => (migrated ? undefined : server(117)));
+    let checks = 0;
+    const { s, events } = sink(f.client, undefined, async () => {
+      checks++;
+      if (checks === 3) migrated = true;
+      return migrated ? [] : ['t.x is missing (expected String)'];
+    });
     expect(await s.write('t', items(4))).toEqual([]);
     expect(events).toContain('retry t 0');
     expect(f.written.flat()).toHaveLength(4);
+  });
+
+  it('does not blame rows while the schema cannot be checked (ClickHouse gone meanwhile)', async () => {
+    let call = 0;
+    const f = fakeClient(() => (call++ < 2 ? server(27) : undefined));
+    const { s } = sink(f.client, undefined, async () => {
+      throw refused();
+    });
+    expect(await s.write('t', items(2))).toEqual([]);
+    expect(f.written.flat()).toHaveLength(2);
+  });
+
+  it('never lets ClickHouse skip unknown fields silently', async () => {
+    const settings: unknown[] = [];
+    const client = {
+      insert: async (p: { clickhouse_settings?: unknown }) => void settings.push(p.clickhouse_settings),
+    } as unknown as ClickHouseClient;
+    await sink(client).s.write('t', items(1));
+    expect(settings).toEqual([{ input_format_skip_unknown_fields: 0 }]);
   });
 
   it('retries a non-data, non-retriable code (unknown table) instead of dropping rows', async () => {

@@ -6,11 +6,18 @@
  *     while the pipeline keeps fetching paused; the same rows are retried, so nothing is skipped.
  *   - a code that means "this data cannot be parsed or stored" (DATA_ERROR_CODES): the batch is
  *     split in halves until the rows ClickHouse refuses are isolated; those come back to the caller
- *     as rejected (dead-lettered there), all the others are written. When every row of a batch is
- *     refused, the rows are not the problem (the table and the row builder disagree): retried.
+ *     as rejected (dead-lettered there, with the code and message), all the others are written.
+ *     Even when every row of a batch is refused: one request's events can all carry the same bad
+ *     value, and retrying them would wedge the partition. What such a refusal can also mean, a
+ *     table that disagrees with the row builder, is told apart by checking the schema first
+ *     (`checkSchema`, once per write): on a mismatch nothing is dead-lettered and the batch is
+ *     retried like an outage until the schema is fixed.
  *   - any other code (unknown table, missing column, no permission: a deployment problem): retried
  *     with backoff like an outage; dead-lettering would throw away every event for a config error.
  * Retrying has no count limit on purpose: giving up would mean committing past unwritten events.
+ *
+ * JSONEachRow is sent with input_format_skip_unknown_fields=0 whatever the server's profile says:
+ * a field the table lacks is refused, never dropped silently.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ClickHouseClient, classifyClickHouseError } from '../lib/clickhouse.ts';
@@ -72,6 +79,11 @@ export interface SinkEvents {
 
 export interface SinkOptions {
   readonly client: ClickHouseClient;
+  /**
+   * Problems of `table` against the rows this consumer builds (schema.ts), empty when it matches;
+   * asked before rows refused for their data are blamed.
+   */
+  readonly checkSchema: (table: string) => Promise<readonly string[]>;
   readonly logger: Logger;
   readonly retry: RetryPolicy;
   readonly events: SinkEvents;
@@ -92,15 +104,24 @@ export class Sink {
   /** Resolves when every row is written or rejected; rejects only when aborted. */
   async write<S>(table: string, items: readonly SinkItem<S>[]): Promise<Rejected<S>[]> {
     if (items.length === 0) return [];
-    return this.writeWithRetry(table, items);
+    return this.writeWithRetry(table, items, { schemaMatches: false });
   }
 
-  private async writeWithRetry<S>(table: string, items: readonly SinkItem<S>[]): Promise<Rejected<S>[]> {
+  private async writeWithRetry<S>(
+    table: string,
+    items: readonly SinkItem<S>[],
+    write: { schemaMatches: boolean },
+  ): Promise<Rejected<S>[]> {
     for (let attempt = 0; ; attempt++) {
       this.throwIfAborted();
       const started = performance.now();
       try {
-        await this.o.client.insert({ table, values: items.map((i) => i.row), format: 'JSONEachRow' });
+        await this.o.client.insert({
+          table,
+          values: items.map((i) => i.row),
+          format: 'JSONEachRow',
+          clickhouse_settings: { input_format_skip_unknown_fields: 0 },
+        });
         this.o.events.onInsert(table, items.length, (performance.now() - started) / 1000);
         if (attempt > 0) {
           this.log.info({ table, attempts: attempt + 1 }, 'insert went through after retries');
@@ -111,16 +132,13 @@ export class Sink {
         this.throwIfAborted();
         const f = classifyClickHouseError(err);
         this.o.events.onError(table, f.code === undefined ? 'unavailable' : String(f.code));
-        if (f.code !== undefined && DATA_ERROR_CODES.has(f.code)) {
+        if (
+          f.code !== undefined &&
+          DATA_ERROR_CODES.has(f.code) &&
+          (await this.schemaMatches(table, write))
+        ) {
           if (attempt > 0) this.o.events.onRecovered(table, attempt + 1);
-          const rejected = await this.isolate(table, items, f.code, err as Error);
-          // Every row of a multi-row batch refused alike is not bad data but a mismatch between
-          // the rows we build and the table (a deployment problem): retry, never dead-letter it all.
-          if (items.length < 2 || rejected.length < items.length) return rejected;
-          this.log.error(
-            { table, rows: items.length, code: f.code },
-            'every row refused; treating as a deployment problem',
-          );
+          return this.isolate(table, items, f.code, err as Error, write);
         }
         const delayMs = backoffMs(attempt, this.o.retry, this.o.random);
         const level = f.retriable ? 'warn' : 'error';
@@ -134,12 +152,35 @@ export class Sink {
     }
   }
 
+  /**
+   * True when the rows can be blamed for a data error: the table matches what the row builder
+   * writes (checked once per write). False on a mismatch, or when the check itself fails.
+   */
+  private async schemaMatches(table: string, write: { schemaMatches: boolean }): Promise<boolean> {
+    if (write.schemaMatches) return true;
+    try {
+      const problems = await this.o.checkSchema(table);
+      if (problems.length === 0) {
+        write.schemaMatches = true;
+        return true;
+      }
+      this.log.error(
+        { table, problems },
+        'rows refused and the table does not match the row builder: a deployment problem, retrying',
+      );
+    } catch (err) {
+      this.log.warn({ err, table }, 'schema check failed; retrying the insert before blaming rows');
+    }
+    return false;
+  }
+
   /** Splits a batch ClickHouse refused for its data until the refused rows stand alone. */
   private async isolate<S>(
     table: string,
     items: readonly SinkItem<S>[],
     code: number,
     err: Error,
+    write: { schemaMatches: boolean },
   ): Promise<Rejected<S>[]> {
     if (items.length === 1) {
       const [only] = items;
@@ -147,8 +188,8 @@ export class Sink {
       return only ? [{ source: only.source, code, message: err.message.slice(0, 1_000) }] : [];
     }
     const mid = Math.ceil(items.length / 2);
-    const left = await this.writeWithRetry(table, items.slice(0, mid));
-    const right = await this.writeWithRetry(table, items.slice(mid));
+    const left = await this.writeWithRetry(table, items.slice(0, mid), write);
+    const right = await this.writeWithRetry(table, items.slice(mid), write);
     return [...left, ...right];
   }
 

@@ -99,3 +99,35 @@ export async function ensureTopics(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+export interface PartitionOffsets {
+  readonly partition: number;
+  /** Log end offset: the offset the next message will get. */
+  readonly high: bigint;
+  /**
+   * The group's committed offset (the next message it will read); the low watermark when the group
+   * has committed nothing for the partition, since a new group starts from the earliest offset.
+   */
+  readonly committed: bigint;
+}
+
+/** Per partition of `topic`, its high watermark and `groupId`'s committed offset (two admin calls). */
+export async function groupOffsets(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+): Promise<PartitionOffsets[]> {
+  const [ends, [committed]] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId, topics: [topic] }),
+  ]);
+  const byPartition = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  return ends.map((e) => {
+    const c = byPartition.get(e.partition);
+    return {
+      partition: e.partition,
+      high: BigInt(e.high),
+      committed: c === undefined || c < 0n ? BigInt(e.low) : c,
+    };
+  });
+}

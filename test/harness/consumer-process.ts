@@ -141,6 +141,8 @@ export interface ConsumerProcess {
   readonly port: () => Promise<number>;
   readonly exited: Promise<number | null>;
   readonly metric: (name: string) => Promise<number>;
+  /** GET /readyz: the status code and the JSON body (stuck partitions, paused, ...). */
+  readonly readyz: () => Promise<{ status: number; body: Record<string, unknown> }>;
 }
 
 /**
@@ -193,6 +195,10 @@ export async function startConsumer(env: Record<string, string>): Promise<Consum
     }
     return found ? sum : Number.NaN;
   };
+  const readyz = async (): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await fetch(`http://127.0.0.1:${await port()}/readyz`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
   await Promise.race([
     waitFor(
       'consumer start',
@@ -204,7 +210,7 @@ export async function startConsumer(env: Record<string, string>): Promise<Consum
       throw new Error(`consumer exited with ${code} before starting:\n${logs.slice(-20).join('\n')}`);
     }),
   ]);
-  return { child, logs, port, exited, metric };
+  return { child, logs, port, exited, metric, readyz };
 }
 
 /** Env for a consumer against `kafkaBrokers`/`clickhouseUrl`, database `database`, the given topics. */
