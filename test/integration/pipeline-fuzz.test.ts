@@ -118,8 +118,12 @@ const run = {
   seconds: { send: 0, settle: 0, check: 0 },
 };
 
-/** "<field>: <why>" with a field path such as user.birth_date or details[0].type. */
-const NAMED = /^[A-Za-z_][\w.[\]]*: \S/;
+/**
+ * "<field>: <why>" with a field path such as user.birth_date or details[0].type; below a free-form
+ * object the path goes on with the sender's own keys (properties.<any key>.__proto__), which can
+ * hold any character.
+ */
+const NAMED = /^[A-Za-z_]\w*(?:[.[][\s\S]*?)?: \S/u;
 
 function describeItem(item: FuzzItem): string {
   return `item ${item.index} (${item.kind}${item.mutations.length ? `; ${item.mutations.join('; ')}` : ''})`;
