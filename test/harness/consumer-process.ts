@@ -134,30 +134,32 @@ export async function committedTotal(admin: Admin, groupId: string, topic: strin
   return (committed?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
 
-export interface ConsumerProcess {
+/** A service (consumer, collector) running as a child process, its output kept line by line. */
+export interface ServiceProcess {
   readonly child: ChildProcess;
   readonly logs: string[];
-  /** The HTTP port it listens on (it was started with port 0). */
+  /** The HTTP port it listens on (read from its "Server listening" log line). */
   readonly port: () => Promise<number>;
   readonly exited: Promise<number | null>;
+  /** Sum over all label sets of a metric on its /metrics (NaN when absent). */
   readonly metric: (name: string) => Promise<number>;
 }
 
+export type ConsumerProcess = ServiceProcess;
+
 /**
- * Starts the consumer with `env` on a free HTTP port; resolves once it logged "consumer started".
- * `silent` keeps its log lines out of the test output (they are kept in `logs`).
+ * Starts `node <script>` with `env` (and PATH, nothing else from this process: config comes only
+ * from what the test passes); resolves once a log line contains `ready`. Its log lines are kept in
+ * `logs`, out of the test output.
  */
-export async function startConsumer(env: Record<string, string>): Promise<ConsumerProcess> {
-  const child = spawn(NODE, ['services/consumer/main.ts'], {
+export async function spawnService(
+  script: string,
+  env: Record<string, string>,
+  ready: string,
+): Promise<ServiceProcess> {
+  const child = spawn(NODE, [script], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      CONSUMER_HTTP_PORT: '0',
-      CONSUMER_HTTP_HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      KAFKAJS_NO_PARTITIONER_WARNING: '1',
-      ...env,
-    },
+    env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -173,7 +175,7 @@ export async function startConsumer(env: Record<string, string>): Promise<Consum
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const port = async (): Promise<number> => {
     const line = await waitFor(
-      'consumer HTTP port',
+      `${script} HTTP port`,
       async () => logs.find((l) => l.includes('Server listening at http://127.0.0.1:')),
       (l) => l !== undefined,
       30_000,
@@ -194,17 +196,27 @@ export async function startConsumer(env: Record<string, string>): Promise<Consum
     return found ? sum : Number.NaN;
   };
   await Promise.race([
-    waitFor(
-      'consumer start',
-      async () => logs.some((l) => l.includes('"consumer started"')),
-      Boolean,
-      60_000,
-    ),
+    waitFor(`${script} start`, async () => logs.some((l) => l.includes(ready)), Boolean, 60_000),
     exited.then((code) => {
-      throw new Error(`consumer exited with ${code} before starting:\n${logs.slice(-20).join('\n')}`);
+      throw new Error(`${script} exited with ${code} before starting:\n${logs.slice(-20).join('\n')}`);
     }),
   ]);
   return { child, logs, port, exited, metric };
+}
+
+/** Starts the consumer with `env` on a free HTTP port; resolves once it logged "consumer started". */
+export function startConsumer(env: Record<string, string>): Promise<ConsumerProcess> {
+  return spawnService(
+    'services/consumer/main.ts',
+    {
+      CONSUMER_HTTP_PORT: '0',
+      CONSUMER_HTTP_HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      ...env,
+    },
+    '"consumer started"',
+  );
 }
 
 /** Env for a consumer against `kafkaBrokers`/`clickhouseUrl`, database `database`, the given topics. */
@@ -236,6 +248,7 @@ export function consumerEnv(o: {
  * process it started, which close() kills before dropping the rest.
  */
 export interface ConsumerSetup {
+  readonly at: Endpoints;
   readonly db: TestDatabase;
   readonly topics: TestTopics;
   readonly admin: Admin;
@@ -249,11 +262,24 @@ export interface ConsumerSetup {
   readonly close: () => Promise<void>;
 }
 
-/** `name` prefixes the database, topics and group (one name per test file). */
-export async function consumerSetup(name: string, partitions: number): Promise<ConsumerSetup> {
-  const db = await freshDatabase(name);
+/** Kafka and ClickHouse to run against; the shared stack's unless a test passes its private ones. */
+export interface Endpoints {
+  readonly kafkaBrokers: string;
+  readonly clickhouseUrl: string;
+}
+
+/**
+ * `name` prefixes the database, topics and group (one name per test file). `at` defaults to the
+ * shared stack; fault tests that stop or freeze a service pass their private stack.
+ */
+export async function consumerSetup(
+  name: string,
+  partitions: number,
+  at: Endpoints = { kafkaBrokers: kafkaBrokers().join(','), clickhouseUrl: clickhouseUrl() },
+): Promise<ConsumerSetup> {
+  const db = await freshDatabase(name, at.clickhouseUrl);
   await migrated(db.client, db.name);
-  const topics = await freshTopics(name.replace(/_/g, '-'), 2, partitions);
+  const topics = await freshTopics(name.replace(/_/g, '-'), 2, partitions, at.kafkaBrokers.split(','));
   const [topic = '', dlqTopic = ''] = topics.names;
   const admin = topics.kafka.admin();
   await admin.connect();
@@ -261,8 +287,8 @@ export async function consumerSetup(name: string, partitions: number): Promise<C
   const running: ConsumerProcess[] = [];
   const env = (extra: Record<string, string> = {}): Record<string, string> =>
     consumerEnv({
-      kafkaBrokers: kafkaBrokers().join(','),
-      clickhouseUrl: clickhouseUrl(),
+      kafkaBrokers: at.kafkaBrokers,
+      clickhouseUrl: at.clickhouseUrl,
       database: db.name,
       topic,
       dlqTopic,
@@ -270,6 +296,7 @@ export async function consumerSetup(name: string, partitions: number): Promise<C
       extra,
     });
   return {
+    at,
     db,
     topics,
     admin,
