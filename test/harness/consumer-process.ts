@@ -7,9 +7,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { migrate } from '../../clickhouse/migrate.ts';
+import { DLQ_HEADERS } from '../../services/consumer/dlq.ts';
 import { AvroCodec, SCHEMA_HEADER, type SchemaFamily } from '../../services/lib/avro.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import type { Admin, Kafka } from '../../services/lib/kafka.ts';
+import type { AckedEvent } from './invariant.ts';
 import {
   clickhouseUrl,
   freshDatabase,
@@ -65,6 +67,8 @@ export interface RawMessage {
   key: string | null;
   value: Buffer | null;
   headers: Record<string, string>;
+  /** Unset: the producer's partitioner picks by key. */
+  partition?: number;
 }
 
 export function encoded(family: SchemaFamily, record: Record<string, unknown>): RawMessage {
@@ -324,6 +328,8 @@ export interface Stream {
   /** Exact distinct users per UTC day (YYYY-MM-DD), and over all days. */
   readonly dau: ReadonlyMap<string, number>;
   readonly users: number;
+  /** Every event as the invariant check wants it (./invariant.ts). */
+  readonly acked: readonly AckedEvent[];
 }
 
 /** `n` activity events of `users` users spread over `days` UTC days ending yesterday. */
@@ -333,12 +339,14 @@ export function activityStream(n: number, users: number, days: number, tag = 's'
   const eventIds = new Set<string>();
   const perDay = new Map<string, Set<string>>();
   const all = new Set<string>();
+  const acked: AckedEvent[] = [];
   for (let i = 0; i < n; i++) {
     const user = `${tag}-u${(i * 7919) % users}`;
     const day = today - (1 + (i % days)) * 86_400_000;
     const ts = day + ((i * 1_000) % 86_400_000);
     const e = activity({ user_id: user, activity_timestamp: ts, feature_name: `f${i % 5}` });
     eventIds.add(e.event_id as string);
+    acked.push({ eventId: e.event_id as string, actor: user, timestampMs: ts });
     messages.push(encoded('user_activity', e));
     const d = new Date(day).toISOString().slice(0, 10);
     const set = perDay.get(d) ?? new Set<string>();
@@ -347,7 +355,7 @@ export function activityStream(n: number, users: number, days: number, tag = 's'
     all.add(user);
   }
   const dau = new Map([...perDay].map(([d, s]) => [d, s.size] as const).sort());
-  return { messages, eventIds, dau, users: all.size };
+  return { messages, eventIds, dau, users: all.size, acked };
 }
 
 /** Distinct users per UTC day from the rollups (what the query API serves) and from the facts. */
@@ -367,4 +375,85 @@ export async function activeUsers(
   );
   const mauRollup = await scalar(client, 'SELECT uniqMerge(users) FROM rollup_users_hourly_total');
   return { rollup, facts, mauRollup };
+}
+
+/**
+ * The consumer's inserts into `table` that ClickHouse is executing right now (system.processes).
+ * Only meaningful on a ClickHouse no other test writes to (a private stack's): 18.16 does not show
+ * a query's database there.
+ */
+export async function insertsInFlight(
+  client: ClickHouseClient,
+  table = 'ingest_user_activity',
+): Promise<{ query_id: string; elapsed: number; written_rows: number }[]> {
+  const rs = await client.query({
+    query: `SELECT query_id, elapsed, toString(written_rows) AS written_rows FROM system.processes
+            WHERE query LIKE 'INSERT INTO ${table}%'`,
+    format: 'JSONEachRow',
+  });
+  const rows = await rs.json<{ query_id: string; elapsed: number; written_rows: string }>();
+  return rows.map((r) => ({ ...r, written_rows: Number(r.written_rows) }));
+}
+
+/**
+ * Polls system.processes back to back (a round trip is a few ms; an insert of a few thousand rows
+ * through the views runs for tens of ms) until an insert into `table` is running; resolves with it.
+ */
+export async function nextInsertInFlight(
+  client: ClickHouseClient,
+  timeoutMs = 30_000,
+  table = 'ingest_user_activity',
+): Promise<{ query_id: string; elapsed: number; written_rows: number; polls: number }> {
+  const until = Date.now() + timeoutMs;
+  for (let polls = 1; Date.now() < until; polls++) {
+    const [insert] = await insertsInFlight(client, table);
+    if (insert) return { ...insert, polls };
+  }
+  throw new Error(`no insert into ${table} seen in ${timeoutMs} ms`);
+}
+
+export interface DeadLetterRead {
+  readonly reason: string;
+  readonly code: string;
+  readonly error: string;
+  /** Where the message came from. */
+  readonly sourcePartition: number;
+  readonly sourceOffset: number;
+  readonly value: Buffer | null;
+}
+
+/** Reads the dead-letter topic from the beginning until `count` letters are there (or times out). */
+export async function readDeadLetters(kafka: Kafka, topic: string, count: number): Promise<DeadLetterRead[]> {
+  const consumer = kafka.consumer({
+    groupId: uniqueName('dlq-reader'),
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const letters: DeadLetterRead[] = [];
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const h = (name: string): string => message.headers?.[name]?.toString() ?? '';
+      letters.push({
+        reason: h(DLQ_HEADERS.reason),
+        code: h(DLQ_HEADERS.errorCode),
+        error: h(DLQ_HEADERS.errorMessage),
+        sourcePartition: Number(h(DLQ_HEADERS.sourcePartition)),
+        sourceOffset: Number(h(DLQ_HEADERS.sourceOffset)),
+        value: message.value,
+      });
+    },
+  });
+  try {
+    await waitFor(
+      `${count} dead letters`,
+      async () => letters.length,
+      (n) => n >= count,
+      60_000,
+    );
+  } finally {
+    await consumer.disconnect();
+  }
+  return letters;
 }
