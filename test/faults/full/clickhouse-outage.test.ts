@@ -84,11 +84,25 @@ describe('ClickHouse down and hung under load', () => {
       tag: 'chhang',
       earlier: acked,
       fault: async () => {
+        const logsBefore = consumer.logs.length;
         await stack.pause('clickhouse');
         await sleep(HANG_MS);
         errors = (await consumer.metric('consumer_clickhouse_insert_errors_total')) - errorsBefore;
+        const sinceInsert = await consumer.metric('consumer_clickhouse_seconds_since_last_insert');
         await stack.resume('clickhouse');
-        return `ClickHouse stopped (SIGSTOP) ${HANG_MS / 1000} s (insert errors meanwhile ${errors})`;
+        // What the consumer said while ClickHouse hung (warn and above), to tell a timeout from a wedge.
+        const said = [
+          ...new Set(
+            consumer.logs
+              .slice(logsBefore)
+              .filter((l) => /"level":(40|50|60)/.test(l))
+              .map((l) => String((JSON.parse(l) as { msg?: unknown }).msg)),
+          ),
+        ];
+        return (
+          `ClickHouse stopped (SIGSTOP) ${HANG_MS / 1000} s (insert errors meanwhile ${errors}, ` +
+          `seconds since last insert at the end ${sinceInsert}, consumer warnings ${JSON.stringify(said)})`
+        );
       },
     });
     process.stderr.write(`[clickhouse-hang] ${run.summary}\n`);
