@@ -129,7 +129,7 @@ export async function checkAckedCounted(o: {
 
   const maxDau = Math.max(0, ...[...truthByDay.values()].map((m) => m.dau));
   const summary =
-    `acked ${o.acked.length}, fact rows ${rawRows} (re-delivered, merged by FINAL: ${rawRows - counts.size}), ` +
+    `acked ${o.acked.length}, fact rows ${rawRows} (duplicates not merged yet, collapsed by FINAL: ${rawRows - counts.size}), ` +
     `distinct ${counts.size}, missing ${missing.length}, duplicated ${duplicated.length}, ` +
     `unexpected ${unexpected.length}; ${truthByDay.size} day(s) ${slice.from}..${slice.to}, max DAU ${maxDau}, ` +
     `rollup ${sameMeasures(rollup, truthByDay) ? '=' : '!='} truth, exact ${sameMeasures(exact, truthByDay) ? '=' : '!='} truth`;
