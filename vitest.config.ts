@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Two projects: `unit` (beside the code, no I/O beyond the process) and `integration` (test/, against
 // real Kafka and ClickHouse provided by test/harness/global-setup.ts). Integration files each use
-// their own database and topics, so they can run in parallel and in any order.
+// their own database and topics, so they can run in parallel and in any order. The long fault
+// scenarios (test/faults/full/, outages of 30-60 s) are left to `npm run test:faults`
+// (test/faults/vitest.config.ts), which runs them with the short ones.
 export default defineConfig({
   test: {
     projects: [
@@ -27,6 +29,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/faults/full/**'],
           environment: 'node',
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 120_000,

@@ -7,9 +7,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { migrate } from '../../clickhouse/migrate.ts';
+import { DLQ_HEADERS } from '../../services/consumer/dlq.ts';
 import { AvroCodec, SCHEMA_HEADER, type SchemaFamily } from '../../services/lib/avro.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import type { Admin, Kafka } from '../../services/lib/kafka.ts';
+import type { AckedEvent } from './invariant.ts';
 import {
   clickhouseUrl,
   freshDatabase,
@@ -65,6 +67,8 @@ export interface RawMessage {
   key: string | null;
   value: Buffer | null;
   headers: Record<string, string>;
+  /** Unset: the producer's partitioner picks by key. */
+  partition?: number;
 }
 
 export function encoded(family: SchemaFamily, record: Record<string, unknown>): RawMessage {
@@ -134,32 +138,34 @@ export async function committedTotal(admin: Admin, groupId: string, topic: strin
   return (committed?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
 
-export interface ConsumerProcess {
+/** A service (consumer, collector) running as a child process, its output kept line by line. */
+export interface ServiceProcess {
   readonly child: ChildProcess;
   readonly logs: string[];
-  /** The HTTP port it listens on (it was started with port 0). */
+  /** The HTTP port it listens on (read from its "Server listening" log line). */
   readonly port: () => Promise<number>;
   readonly exited: Promise<number | null>;
+  /** Sum over all label sets of a metric on its /metrics (NaN when absent). */
   readonly metric: (name: string) => Promise<number>;
   /** GET /readyz: the status code and the JSON body (stuck partitions, paused, ...). */
   readonly readyz: () => Promise<{ status: number; body: Record<string, unknown> }>;
 }
 
+export type ConsumerProcess = ServiceProcess;
+
 /**
- * Starts the consumer with `env` on a free HTTP port; resolves once it logged "consumer started".
- * `silent` keeps its log lines out of the test output (they are kept in `logs`).
+ * Starts `node <script>` with `env` (and PATH, nothing else from this process: config comes only
+ * from what the test passes); resolves once a log line contains `ready`. Its log lines are kept in
+ * `logs`, out of the test output.
  */
-export async function startConsumer(env: Record<string, string>): Promise<ConsumerProcess> {
-  const child = spawn(NODE, ['services/consumer/main.ts'], {
+export async function spawnService(
+  script: string,
+  env: Record<string, string>,
+  ready: string,
+): Promise<ServiceProcess> {
+  const child = spawn(NODE, [script], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      CONSUMER_HTTP_PORT: '0',
-      CONSUMER_HTTP_HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      KAFKAJS_NO_PARTITIONER_WARNING: '1',
-      ...env,
-    },
+    env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -175,7 +181,7 @@ export async function startConsumer(env: Record<string, string>): Promise<Consum
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const port = async (): Promise<number> => {
     const line = await waitFor(
-      'consumer HTTP port',
+      `${script} HTTP port`,
       async () => logs.find((l) => l.includes('Server listening at http://127.0.0.1:')),
       (l) => l !== undefined,
       30_000,
@@ -200,17 +206,27 @@ export async function startConsumer(env: Record<string, string>): Promise<Consum
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   await Promise.race([
-    waitFor(
-      'consumer start',
-      async () => logs.some((l) => l.includes('"consumer started"')),
-      Boolean,
-      60_000,
-    ),
+    waitFor(`${script} start`, async () => logs.some((l) => l.includes(ready)), Boolean, 60_000),
     exited.then((code) => {
-      throw new Error(`consumer exited with ${code} before starting:\n${logs.slice(-20).join('\n')}`);
+      throw new Error(`${script} exited with ${code} before starting:\n${logs.slice(-20).join('\n')}`);
     }),
   ]);
   return { child, logs, port, exited, metric, readyz };
+}
+
+/** Starts the consumer with `env` on a free HTTP port; resolves once it logged "consumer started". */
+export function startConsumer(env: Record<string, string>): Promise<ConsumerProcess> {
+  return spawnService(
+    'services/consumer/main.ts',
+    {
+      CONSUMER_HTTP_PORT: '0',
+      CONSUMER_HTTP_HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      ...env,
+    },
+    '"consumer started"',
+  );
 }
 
 /** Env for a consumer against `kafkaBrokers`/`clickhouseUrl`, database `database`, the given topics. */
@@ -242,6 +258,7 @@ export function consumerEnv(o: {
  * process it started, which close() kills before dropping the rest.
  */
 export interface ConsumerSetup {
+  readonly at: Endpoints;
   readonly db: TestDatabase;
   readonly topics: TestTopics;
   readonly admin: Admin;
@@ -255,11 +272,24 @@ export interface ConsumerSetup {
   readonly close: () => Promise<void>;
 }
 
-/** `name` prefixes the database, topics and group (one name per test file). */
-export async function consumerSetup(name: string, partitions: number): Promise<ConsumerSetup> {
-  const db = await freshDatabase(name);
+/** Kafka and ClickHouse to run against; the shared stack's unless a test passes its private ones. */
+export interface Endpoints {
+  readonly kafkaBrokers: string;
+  readonly clickhouseUrl: string;
+}
+
+/**
+ * `name` prefixes the database, topics and group (one name per test file). `at` defaults to the
+ * shared stack; fault tests that stop or freeze a service pass their private stack.
+ */
+export async function consumerSetup(
+  name: string,
+  partitions: number,
+  at: Endpoints = { kafkaBrokers: kafkaBrokers().join(','), clickhouseUrl: clickhouseUrl() },
+): Promise<ConsumerSetup> {
+  const db = await freshDatabase(name, at.clickhouseUrl);
   await migrated(db.client, db.name);
-  const topics = await freshTopics(name.replace(/_/g, '-'), 2, partitions);
+  const topics = await freshTopics(name.replace(/_/g, '-'), 2, partitions, at.kafkaBrokers.split(','));
   const [topic = '', dlqTopic = ''] = topics.names;
   const admin = topics.kafka.admin();
   await admin.connect();
@@ -267,8 +297,8 @@ export async function consumerSetup(name: string, partitions: number): Promise<C
   const running: ConsumerProcess[] = [];
   const env = (extra: Record<string, string> = {}): Record<string, string> =>
     consumerEnv({
-      kafkaBrokers: kafkaBrokers().join(','),
-      clickhouseUrl: clickhouseUrl(),
+      kafkaBrokers: at.kafkaBrokers,
+      clickhouseUrl: at.clickhouseUrl,
       database: db.name,
       topic,
       dlqTopic,
@@ -276,6 +306,7 @@ export async function consumerSetup(name: string, partitions: number): Promise<C
       extra,
     });
   return {
+    at,
     db,
     topics,
     admin,
@@ -303,6 +334,8 @@ export interface Stream {
   /** Exact distinct users per UTC day (YYYY-MM-DD), and over all days. */
   readonly dau: ReadonlyMap<string, number>;
   readonly users: number;
+  /** Every event as the invariant check wants it (./invariant.ts). */
+  readonly acked: readonly AckedEvent[];
 }
 
 /** `n` activity events of `users` users spread over `days` UTC days ending yesterday. */
@@ -312,12 +345,14 @@ export function activityStream(n: number, users: number, days: number, tag = 's'
   const eventIds = new Set<string>();
   const perDay = new Map<string, Set<string>>();
   const all = new Set<string>();
+  const acked: AckedEvent[] = [];
   for (let i = 0; i < n; i++) {
     const user = `${tag}-u${(i * 7919) % users}`;
     const day = today - (1 + (i % days)) * 86_400_000;
     const ts = day + ((i * 1_000) % 86_400_000);
     const e = activity({ user_id: user, activity_timestamp: ts, feature_name: `f${i % 5}` });
     eventIds.add(e.event_id as string);
+    acked.push({ eventId: e.event_id as string, actor: user, timestampMs: ts });
     messages.push(encoded('user_activity', e));
     const d = new Date(day).toISOString().slice(0, 10);
     const set = perDay.get(d) ?? new Set<string>();
@@ -326,7 +361,7 @@ export function activityStream(n: number, users: number, days: number, tag = 's'
     all.add(user);
   }
   const dau = new Map([...perDay].map(([d, s]) => [d, s.size] as const).sort());
-  return { messages, eventIds, dau, users: all.size };
+  return { messages, eventIds, dau, users: all.size, acked };
 }
 
 /** Distinct users per UTC day from the rollups (what the query API serves) and from the facts. */
@@ -346,4 +381,85 @@ export async function activeUsers(
   );
   const mauRollup = await scalar(client, 'SELECT uniqMerge(users) FROM rollup_users_hourly_total');
   return { rollup, facts, mauRollup };
+}
+
+/**
+ * The consumer's inserts into `table` that ClickHouse is executing right now (system.processes).
+ * Only meaningful on a ClickHouse no other test writes to (a private stack's): 18.16 does not show
+ * a query's database there.
+ */
+export async function insertsInFlight(
+  client: ClickHouseClient,
+  table = 'ingest_user_activity',
+): Promise<{ query_id: string; elapsed: number; written_rows: number }[]> {
+  const rs = await client.query({
+    query: `SELECT query_id, elapsed, toString(written_rows) AS written_rows FROM system.processes
+            WHERE query LIKE 'INSERT INTO ${table}%'`,
+    format: 'JSONEachRow',
+  });
+  const rows = await rs.json<{ query_id: string; elapsed: number; written_rows: string }>();
+  return rows.map((r) => ({ ...r, written_rows: Number(r.written_rows) }));
+}
+
+/**
+ * Polls system.processes back to back (a round trip is a few ms; an insert of a few thousand rows
+ * through the views runs for tens of ms) until an insert into `table` is running; resolves with it.
+ */
+export async function nextInsertInFlight(
+  client: ClickHouseClient,
+  timeoutMs = 30_000,
+  table = 'ingest_user_activity',
+): Promise<{ query_id: string; elapsed: number; written_rows: number; polls: number }> {
+  const until = Date.now() + timeoutMs;
+  for (let polls = 1; Date.now() < until; polls++) {
+    const [insert] = await insertsInFlight(client, table);
+    if (insert) return { ...insert, polls };
+  }
+  throw new Error(`no insert into ${table} seen in ${timeoutMs} ms`);
+}
+
+export interface DeadLetterRead {
+  readonly reason: string;
+  readonly code: string;
+  readonly error: string;
+  /** Where the message came from. */
+  readonly sourcePartition: number;
+  readonly sourceOffset: number;
+  readonly value: Buffer | null;
+}
+
+/** Reads the dead-letter topic from the beginning until `count` letters are there (or times out). */
+export async function readDeadLetters(kafka: Kafka, topic: string, count: number): Promise<DeadLetterRead[]> {
+  const consumer = kafka.consumer({
+    groupId: uniqueName('dlq-reader'),
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const letters: DeadLetterRead[] = [];
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const h = (name: string): string => message.headers?.[name]?.toString() ?? '';
+      letters.push({
+        reason: h(DLQ_HEADERS.reason),
+        code: h(DLQ_HEADERS.errorCode),
+        error: h(DLQ_HEADERS.errorMessage),
+        sourcePartition: Number(h(DLQ_HEADERS.sourcePartition)),
+        sourceOffset: Number(h(DLQ_HEADERS.sourceOffset)),
+        value: message.value,
+      });
+    },
+  });
+  try {
+    await waitFor(
+      `${count} dead letters`,
+      async () => letters.length,
+      (n) => n >= count,
+      60_000,
+    );
+  } finally {
+    await consumer.disconnect();
+  }
+  return letters;
 }

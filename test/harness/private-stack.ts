@@ -15,6 +15,7 @@ import {
   kafkaUp,
   type StackOptions,
   stackOptions,
+  status,
 } from '../../deploy/local/stack.ts';
 import { uniqueName } from './services.ts';
 
@@ -39,6 +40,13 @@ export interface PrivateStack extends Endpoints {
   readonly stopKafka: () => Promise<void>;
   readonly startClickhouse: () => Promise<void>;
   readonly stopClickhouse: () => Promise<void>;
+  /**
+   * SIGSTOP: the process keeps its sockets open but answers nothing, the way a hung broker or a
+   * database stuck in GC looks to clients (no connection refused, only timeouts). `resume` sends
+   * SIGCONT.
+   */
+  readonly pause: (service: 'kafka' | 'clickhouse') => Promise<void>;
+  readonly resume: (service: 'kafka' | 'clickhouse') => Promise<void>;
   /** Stops both and deletes the data folder. */
   readonly destroy: () => Promise<void>;
 }
@@ -56,6 +64,20 @@ export async function privateStack(
     CLICKHOUSE_TCP_PORT: String(await freePort()),
   };
   const o = stackOptions(env, log);
+  // Remembered at pause: status() pings the service, which a stopped ClickHouse never answers.
+  const paused = new Map<'kafka' | 'clickhouse', number>();
+  const pause = async (service: 'kafka' | 'clickhouse'): Promise<void> => {
+    const pid = (await status(o)).find((s) => s.name === service)?.pid;
+    if (pid === undefined) throw new Error(`${service} of the private stack is not running`);
+    process.kill(pid, 'SIGSTOP');
+    paused.set(service, pid);
+  };
+  const resume = async (service: 'kafka' | 'clickhouse'): Promise<void> => {
+    const pid = paused.get(service);
+    if (pid === undefined) throw new Error(`${service} was not paused`);
+    process.kill(pid, 'SIGCONT');
+    paused.delete(service);
+  };
   return {
     ...endpoints(o),
     options: o,
@@ -63,7 +85,11 @@ export async function privateStack(
     stopKafka: () => kafkaDown(o),
     startClickhouse: () => clickhouseUp(o),
     stopClickhouse: () => clickhouseDown(o),
+    pause,
+    resume,
     destroy: async () => {
+      // A stopped process would ignore the SIGTERM of kafkaDown/clickhouseDown until continued.
+      for (const service of [...paused.keys()]) await resume(service);
       await kafkaDown(o);
       await clickhouseDown(o);
       rmSync(dataDir, { recursive: true, force: true });

@@ -30,12 +30,13 @@ export interface TestDatabase {
   readonly drop: () => Promise<void>;
 }
 
-export async function freshDatabase(prefix: string): Promise<TestDatabase> {
+/** `url` defaults to the shared ClickHouse; fault tests pass their private one. */
+export async function freshDatabase(prefix: string, url = clickhouseUrl()): Promise<TestDatabase> {
   const name = uniqueName(`t_${prefix}`);
-  const admin = createClickHouse({ url: clickhouseUrl() });
+  const admin = createClickHouse({ url });
   await admin.command({ query: `CREATE DATABASE ${name}` });
   await admin.close();
-  const client = createClickHouse({ url: clickhouseUrl(), database: name });
+  const client = createClickHouse({ url, database: name });
   return {
     name,
     client,
@@ -52,8 +53,14 @@ export interface TestTopics {
   readonly drop: () => Promise<void>;
 }
 
-export async function freshTopics(prefix: string, count = 1, partitions = 3): Promise<TestTopics> {
-  const kafka = createKafka({ brokers: kafkaBrokers(), clientId: uniqueName(prefix) });
+/** `brokers` defaults to the shared Kafka; fault tests pass their private one. */
+export async function freshTopics(
+  prefix: string,
+  count = 1,
+  partitions = 3,
+  brokers: readonly string[] = kafkaBrokers(),
+): Promise<TestTopics> {
+  const kafka = createKafka({ brokers, clientId: uniqueName(prefix) });
   const base = uniqueName(prefix).replace(/_/g, '-');
   const names = Array.from({ length: count }, (_, i) => `${base}.${i}`);
   const admin = kafka.admin();

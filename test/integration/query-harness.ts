@@ -55,10 +55,11 @@ export interface QueryApi {
   readonly close: () => Promise<void>;
 }
 
-export async function startQueryApi(database: string, now: Date): Promise<QueryApi> {
+/** `url` defaults to the shared ClickHouse; fault tests pass their private one. */
+export async function startQueryApi(database: string, now: Date, url = clickhouseUrl()): Promise<QueryApi> {
   // The page is not under test here (dashboard.test.ts does that); an empty directory serves nothing.
   const emptyDir = mkdtempSync(join(tmpdir(), 'query-api-'));
-  const reader = createClickHouse({ url: clickhouseUrl(), database, username: 'analytics_reader' });
+  const reader = createClickHouse({ url, database, username: 'analytics_reader' });
   const app = await buildApp({
     logger: createLogger('query-it', 'silent'),
     store: createClickHouseStore(reader),

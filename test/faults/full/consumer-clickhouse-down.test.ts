@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
-import { type Admin, createKafka, ensureTopics, type Kafka } from '../../services/lib/kafka.ts';
+import { type ClickHouseClient, createClickHouse } from '../../../services/lib/clickhouse.ts';
+import { type Admin, createKafka, ensureTopics, type Kafka } from '../../../services/lib/kafka.ts';
 import {
   activityStream,
   type ConsumerProcess,
@@ -19,8 +19,8 @@ import {
   produce,
   startConsumer,
   waitFor,
-} from '../harness/consumer-process.ts';
-import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
+} from '../../harness/consumer-process.ts';
+import { type PrivateStack, privateStack } from '../../harness/private-stack.ts';
 
 const DATABASE = 'analytics';
 const TOPIC = 'user-activity.v1';
