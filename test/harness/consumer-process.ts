@@ -11,6 +11,7 @@ import { DLQ_HEADERS } from '../../services/consumer/dlq.ts';
 import { AvroCodec, SCHEMA_HEADER, type SchemaFamily } from '../../services/lib/avro.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import type { Admin, Kafka } from '../../services/lib/kafka.ts';
+import { quoteString } from '../../services/lib/sql.ts';
 import type { AckedEvent } from './invariant.ts';
 import {
   clickhouseUrl,
@@ -88,6 +89,23 @@ export async function produce(kafka: Kafka, topic: string, messages: readonly Ra
 
 export async function migrated(client: ClickHouseClient, database: string): Promise<void> {
   await migrate({ client, database });
+}
+
+/**
+ * Makes ClickHouse refuse, for their content, the activity rows whose user_id starts with `prefix`.
+ * The one contract leaves no value the ingest columns themselves refuse, so a test gets a refused
+ * row the way an operator's own view would cause one: a materialized view that parses such a row's
+ * user_id as a number fails with CANNOT_PARSE_TEXT (code 6), a data error, for those rows only.
+ * Named to sort first: 18.16 pushes to a table's views in name order and an insert is not atomic
+ * across them, so a later view's refusal would leave the row already written by the earlier ones.
+ */
+export async function refuseRows(client: ClickHouseClient, prefix: string): Promise<void> {
+  await client.command({ query: 'CREATE TABLE IF NOT EXISTS aaa_refused_rows (n UInt8) ENGINE = Null' });
+  await client.command({
+    query: `CREATE MATERIALIZED VIEW IF NOT EXISTS aaa_refuse_rows TO aaa_refused_rows AS
+      SELECT toUInt8(if(substring(ifNull(user_id, ''), 1, ${prefix.length}) = ${quoteString(prefix)}, user_id, '0')) AS n
+      FROM ingest_user_activity`,
+  });
 }
 
 export async function scalar(client: ClickHouseClient, query: string): Promise<number> {

@@ -195,7 +195,11 @@ export async function consumerState(p: Pipeline): Promise<ConsumerState> {
   };
 }
 
-/** Waits until the group has committed every message of the topic; returns the last state seen. */
+/**
+ * Waits until the group has committed every message of the topic and the consumer says so too (its
+ * lag gauge is refreshed on a timer, LAG_REFRESH_INTERVAL_MS, so it may trail the truth by that
+ * much); returns the last state seen.
+ */
 export async function waitForNoLag(p: Pipeline, timeoutMs: number): Promise<ConsumerState> {
   let last: ConsumerState | undefined;
   try {
@@ -205,7 +209,7 @@ export async function waitForNoLag(p: Pipeline, timeoutMs: number): Promise<Cons
         last = await consumerState(p);
         return last;
       },
-      (s) => s.lag === 0,
+      (s) => s.lag === 0 && s.reportedLag === 0 && s.paused === 0,
       timeoutMs,
     );
   } catch {

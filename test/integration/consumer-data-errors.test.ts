@@ -19,6 +19,7 @@ import {
   encoded,
   groupLag,
   produce,
+  refuseRows,
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
@@ -71,10 +72,11 @@ describe('consumer data errors', () => {
   });
 
   it('a request whose events are all refused by ClickHouse is dead-lettered and later events land', async () => {
+    await refuseRows(setup.db.client, 'refused-req-');
     const consumer = await setup.start({ FLUSH_INTERVAL_MS: '200' });
-    // One request's events: every one carries the same out-of-range sent_at, so one batch of them
-    // is refused row by row.
-    const poison = Array.from({ length: 20 }, (_, i) => activity({ user_id: `req-${i}`, sent_at: -1_000 }));
+    // One request's events, all refused by ClickHouse for their content, so one batch of them is
+    // refused row by row (the consumer itself now drops an out-of-range sent_at, see decode.ts).
+    const poison = Array.from({ length: 20 }, (_, i) => activity({ user_id: `refused-req-${i}` }));
     await produce(
       setup.topics.kafka,
       setup.topic,
