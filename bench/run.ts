@@ -17,6 +17,7 @@ import { printResults, type Report, renderMarkdown } from './report.ts';
 import { accuracyScenario } from './scenarios/accuracy.ts';
 import { collectorScenario } from './scenarios/collector.ts';
 import { consumerScenario } from './scenarios/consumer.ts';
+import { consumerUsersScenario } from './scenarios/consumer-users.ts';
 import { endToEndScenario } from './scenarios/end-to-end.ts';
 import { kafkaClientsScenario } from './scenarios/kafka-clients.ts';
 import { queriesScenario } from './scenarios/queries.ts';
@@ -28,6 +29,7 @@ const SCENARIOS: readonly [string, Scenario][] = [
   ['4', queriesScenario],
   ['5', accuracyScenario],
   ['6', kafkaClientsScenario],
+  ['7', consumerUsersScenario],
 ];
 
 const { values: args } = parseArgs({

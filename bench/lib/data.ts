@@ -139,3 +139,29 @@ export async function loadSynthetic(
   }
   return (Date.now() - started) / 1000;
 }
+
+/**
+ * `n` activity messages from `n` distinct user ids nobody has seen (18 characters, like
+ * `sqmx2bvuw9_u535865`), without profile attributes, as an SDK's track call arrives: the load that
+ * makes every id of a batch a cache miss for the consumer's identity and profile context.
+ */
+export function avroNewUserMessages(n: number): RawMessage[] {
+  const tag = randomUUID().replace(/-/g, '').slice(0, 10);
+  const now = Date.now();
+  return Array.from({ length: n }, (_, i) =>
+    encoded(
+      'user_activity',
+      activity({
+        event_id: randomUUID(),
+        source: 'bench',
+        received_at: now,
+        activity_timestamp: now,
+        user_id: `${tag}_u${String(i).padStart(6, '0')}`,
+        feature_name: pick(FEATURES, i),
+        platform: pick(PLATFORMS, i),
+        country_code: pick(COUNTRIES, i),
+        user_agent: UA,
+      }),
+    ),
+  );
+}

@@ -34,15 +34,18 @@ async function countFacts(ctx: Ctx, database: string): Promise<number> {
   return Number((await r.text()).trim());
 }
 
-/** Runs the real consumer over the whole topic into a fresh database; rows/s from first to last row. */
+/**
+ * Runs the real consumer over the whole topic into a fresh database; rows/s from first to last row.
+ * `script` runs another checkout's consumer (a baseline), against this checkout's migrations.
+ */
 export async function runConsumer(
   ctx: Ctx,
-  o: { topic: string; total: number; batchRows: number; profileDir?: string },
+  o: { topic: string; total: number; batchRows: number; profileDir?: string; script?: string },
 ): Promise<{ rowsPerS: number; rssMb: number; seconds: number }> {
   const db = await migratedDatabase(ctx, 'consumer');
   await db.close();
   const port = await freePort();
-  const consumer = await startNode('consumer', 'services/consumer/main.ts', {
+  const consumer = await startNode('consumer', o.script ?? 'services/consumer/main.ts', {
     readyUrl: `http://127.0.0.1:${port}/readyz`,
     ...(o.profileDir ? { profileDir: o.profileDir } : {}),
     env: {

@@ -27,6 +27,12 @@ export const consumerSpec = {
   PARTITIONS_CONCURRENCY: int('partition batches handled at once (>= partitions per member)', 64, 1, 1_024),
   CACHE_MAX_ENTRIES: int('entries of each identity/profile/actor-day cache', 200_000, 1),
   CACHE_NEGATIVE_TTL_MS: int('how long "no identity/profile in ClickHouse" is trusted', 60_000, 0),
+  CONTEXT_REFRESH_INTERVAL_MS: int(
+    'how often, at most, identifies written by other group members are read (their delay bound)',
+    5_000,
+    100,
+    600_000,
+  ),
   LAG_REFRESH_INTERVAL_MS: int(
     'how often lag is read from Kafka (high watermark - committed)',
     5_000,

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
-import { chunkByBytes, clickhouseLookup, LOOKUP_LIST_MAX_BYTES, profileQueries } from './lookups.ts';
+import {
+  chunkByBytes,
+  clickhouseLookup,
+  identifiedSinceQuery,
+  LOOKUP_LIST_MAX_BYTES,
+  profileQueries,
+  unescapeTsv,
+} from './lookups.ts';
 
 /** A client that records the SQL it is sent and answers every query with `rows`. */
 function fakeClient(rows: readonly Record<string, unknown>[]) {
@@ -31,7 +38,7 @@ describe('clickhouseLookup', () => {
         user_attributes: null,
       },
     ]);
-    const found = await clickhouseLookup(client).profiles(['u1']);
+    const found = await clickhouseLookup(client, { insertVisibleWithinMs: 30_000 }).profiles(['u1']);
     expect(found.get('u1')).toEqual({
       registration_date: Date.UTC(2024, 0, 2),
       birth_date: Date.UTC(1990, 4, 1) / 86_400_000,
@@ -100,12 +107,23 @@ describe('look-ups under max_query_size', () => {
 
   it('sends every chunk of both look-ups and merges the answers', async () => {
     const { client, queries } = fakeClient([]);
-    await clickhouseLookup(client).identities(ids);
-    await clickhouseLookup(client).profiles(ids);
+    await clickhouseLookup(client, { insertVisibleWithinMs: 30_000 }).identities(ids);
+    await clickhouseLookup(client, { insertVisibleWithinMs: 30_000 }).profiles(ids);
     const identity = queries.filter((q) => q.includes('identity_map'));
     const profile = queries.filter((q) => q.includes('dim_users'));
     expect(identity.length).toBeGreaterThan(1);
     expect(profile.length).toBeGreaterThan(1);
     for (const q of queries) expect(Buffer.byteLength(q)).toBeLessThan(262_144);
+  });
+});
+
+describe('known-id reads', () => {
+  it('unescapes ClickHouse TabSeparated fields back to the id', () => {
+    expect(unescapeTsv('plain_id')).toBe('plain_id');
+    expect(unescapeTsv("a\\tb\\nc\\\\d\\'e")).toBe("a\tb\nc\\d'e");
+  });
+
+  it('reads identify_log from a server-time cursor (whole seconds)', () => {
+    expect(identifiedSinceQuery(1_700_000_000.7)).toContain('written_at >= toDateTime(1700000000)');
   });
 });

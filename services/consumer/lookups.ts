@@ -4,10 +4,14 @@
  * that could end the literal) in an `IN (...)` list, and a query's text is capped by the server's
  * max_query_size (262144 bytes by default; past it: code 62, SYNTAX_ERROR). So each look-up is
  * split into queries whose id list stays under LOOKUP_LIST_MAX_BYTES, sent one after another.
+ *
+ * Which ids are worth looking up at all comes from the known-keys reads below: every id that may
+ * have a profile or a link, read in full at start (and after a rebalance), then only what
+ * identify_log (migration 0010) says was identified or linked since.
  */
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import { quoteString } from '../lib/sql.ts';
-import type { Profile, ProfileLookup } from './profiles.ts';
+import type { KeySink, Profile, ProfileLookup } from './profiles.ts';
 
 interface ProfileRow {
   user_id: string;
@@ -115,8 +119,84 @@ async function queryAll<R>(client: ClickHouseClient, queries: readonly string[])
   return out;
 }
 
-export function clickhouseLookup(client: ClickHouseClient): ProfileLookup {
+/**
+ * Every id that may have a profile (a dim_users row with attributes: migration 0009 gives the rows
+ * without any version 0) or a link (identity_map), for the consumer's in-memory sets.
+ */
+export const KNOWN_PROFILES_QUERY = 'SELECT DISTINCT user_id FROM dim_users WHERE version > 0';
+export const KNOWN_LINKS_QUERY = 'SELECT DISTINCT anonymous_id FROM identity_map';
+
+/** Identifies and aliases inserted at or after `fromSec` (server time, migration 0010). */
+export function identifiedSinceQuery(fromSec: number): string {
+  return `SELECT kind, user_id, linked_id FROM identify_log WHERE written_at >= toDateTime(${Math.floor(fromSec)})`;
+}
+
+const TSV_ESCAPES: Readonly<Record<string, string>> = {
+  b: '\b',
+  f: '\f',
+  r: '\r',
+  n: '\n',
+  t: '\t',
+  '0': '\0',
+};
+
+/** A TabSeparated field as ClickHouse escapes it (backslash sequences), back to its text. */
+export function unescapeTsv(field: string): string {
+  if (!field.includes('\\')) return field;
+  return field.replace(/\\(.)/g, (_, c: string) => TSV_ESCAPES[c] ?? c);
+}
+
+/** Streams `query`'s TabSeparated rows to `row` without holding them all (1M ids at start). */
+async function eachRow(
+  client: ClickHouseClient,
+  query: string,
+  row: (fields: string[]) => void,
+): Promise<void> {
+  const rs = await client.query({ query, format: 'TabSeparated' });
+  for await (const rows of rs.stream()) {
+    for (const r of rows) row(r.text.split('\t').map(unescapeTsv));
+  }
+}
+
+async function serverSeconds(client: ClickHouseClient): Promise<number> {
+  let now = 0;
+  await eachRow(client, 'SELECT toUInt32(now())', ([s]) => {
+    now = Number(s);
+  });
+  return now;
+}
+
+export interface LookupOptions {
+  /**
+   * How long after identify_log's `now()` an insert may still become visible: the client's
+   * request timeout (a slower insert is retried, which writes its rows again with a later time).
+   * Each refresh re-reads this much, so a slow insert of another member is never skipped.
+   */
+  readonly insertVisibleWithinMs: number;
+}
+
+export function clickhouseLookup(client: ClickHouseClient, o: LookupOptions): ProfileLookup {
+  const overlapSec = Math.ceil(o.insertVisibleWithinMs / 1000) + 1;
   return {
+    knownAll: async (sink: KeySink) => {
+      // Read before the sets: what is inserted while they are read is in the next refresh.
+      const from = (await serverSeconds(client)) - overlapSec;
+      await eachRow(client, KNOWN_PROFILES_QUERY, ([id]) => {
+        if (id !== undefined) sink.profile(id);
+      });
+      await eachRow(client, KNOWN_LINKS_QUERY, ([id]) => {
+        if (id !== undefined) sink.link(id);
+      });
+      return from;
+    },
+    knownSince: async (fromSec: number, sink: KeySink) => {
+      const from = (await serverSeconds(client)) - overlapSec;
+      await eachRow(client, identifiedSinceQuery(fromSec), ([kind, userId, linked]) => {
+        if (kind === 'identify' && userId !== undefined) sink.profile(userId);
+        if (linked !== undefined && linked !== '') sink.link(linked);
+      });
+      return from;
+    },
     identities: async (ids) => {
       const rows = await queryAll<{ anonymous_id: string; user_id: string }>(client, identityQueries(ids));
       return new Map(rows.map((r) => [r.anonymous_id, r.user_id]));

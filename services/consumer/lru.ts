@@ -22,6 +22,16 @@ export class Lru<K, V> {
     return e.value;
   }
 
+  /** The value without refreshing its recency; undefined when absent or expired. */
+  peek(key: K): V | undefined {
+    const e = this.map.get(key);
+    return e === undefined || e.expiresAt <= this.now() ? undefined : e.value;
+  }
+
+  delete(key: K): void {
+    this.map.delete(key);
+  }
+
   has(key: K): boolean {
     return this.get(key) !== undefined;
   }

@@ -87,6 +87,32 @@ async function main(): Promise<void> {
     logger,
   });
 
+  // Identity and profile context; its look-ups wait in the pipeline's retry like an insert does.
+  const lookup = clickhouseLookup(clickhouse, { insertVisibleWithinMs: c.CLICKHOUSE_REQUEST_TIMEOUT_MS });
+  const timed =
+    <A extends unknown[], R>(kind: string, f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      metrics.lookups.inc({ kind });
+      const end = metrics.lookupSeconds.startTimer({ kind });
+      try {
+        return await f(...a);
+      } finally {
+        end();
+      }
+    };
+  const context = new UserContext({
+    lookup: {
+      identities: timed('identity', lookup.identities),
+      profiles: timed('profile', lookup.profiles),
+      knownAll: timed('known_all', lookup.knownAll),
+      knownSince: timed('known_since', lookup.knownSince),
+    },
+    maxEntries: c.CACHE_MAX_ENTRIES,
+    negativeTtlMs: c.CACHE_NEGATIVE_TTL_MS,
+    refreshIntervalMs: c.CONTEXT_REFRESH_INTERVAL_MS,
+  });
+  metrics.watchKnownIds(() => context.knownSizes());
+
   const progress = new PartitionProgress();
   metrics.watchPartitions(() => progress.states());
   // Lag read from Kafka on a timer, not only after commits: a wedged partition commits nothing.
@@ -118,7 +144,10 @@ async function main(): Promise<void> {
     minBytes: 1,
     maxBytes: c.BATCH_MAX_BYTES,
     concurrency: c.PARTITIONS_CONCURRENCY,
-    onAssignment: (partitions) => progress.assign(partitions),
+    onAssignment: (partitions) => {
+      progress.assign(partitions);
+      context.reloadKnown();
+    },
     onFatal: (err) => {
       fatal = err;
       logger.fatal({ err }, 'Kafka consumer stopped for good; exiting');
@@ -230,21 +259,6 @@ async function main(): Promise<void> {
     topic: c.KAFKA_DLQ_TOPIC,
     logger,
     onSent: (reason, count) => metrics.dlqMessages.inc({ reason }, count),
-  });
-  const lookup = clickhouseLookup(clickhouse);
-  const context = new UserContext({
-    lookup: {
-      identities: (ids) => {
-        metrics.lookups.inc({ kind: 'identity' });
-        return lookup.identities(ids);
-      },
-      profiles: (ids) => {
-        metrics.lookups.inc({ kind: 'profile' });
-        return lookup.profiles(ids);
-      },
-    },
-    maxEntries: c.CACHE_MAX_ENTRIES,
-    negativeTtlMs: c.CACHE_NEGATIVE_TTL_MS,
   });
   pipeline = new Pipeline({
     codec: new AvroCodec(),

@@ -33,9 +33,12 @@ export interface ConsumerMetrics {
   readonly eventDelaySeconds: Histogram;
   readonly lookups: Counter<'kind'>;
   readonly lookupsSkipped: Counter<'code'>;
+  readonly lookupSeconds: Histogram<'kind'>;
   readonly markInserted: () => void;
   /** Where the per-partition lag and stalled gauges read their values at scrape time. */
   readonly watchPartitions: (states: () => readonly PartitionState[]) => void;
+  /** Where the known-ids gauges read the context's set sizes at scrape time. */
+  readonly watchKnownIds: (sizes: () => { links: number; profiles: number; bytes: number }) => void;
 }
 
 /** Event delay: collector receipt -> written to ClickHouse; seconds to an hour (catch-up). */
@@ -51,6 +54,26 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
     registers,
     collect() {
       this.set((now() - lastInsertAt) / 1000);
+    },
+  });
+  let known = () => ({ links: 0, profiles: 0, bytes: 0 });
+  new Gauge({
+    name: 'consumer_context_known_ids',
+    help: 'Ids the consumer holds as possibly linked (kind=link) or possibly having a profile (kind=profile); only these are looked up.',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const k = known();
+      this.set({ kind: 'link' }, k.links);
+      this.set({ kind: 'profile' }, k.profiles);
+    },
+  });
+  new Gauge({
+    name: 'consumer_context_known_ids_bytes',
+    help: 'Memory of the known-id sets (4 bytes per id once merged).',
+    registers,
+    collect() {
+      this.set(known().bytes);
     },
   });
   let partitions: () => readonly PartitionState[] = () => [];
@@ -82,6 +105,9 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
     },
     watchPartitions: (states) => {
       partitions = states;
+    },
+    watchKnownIds: (sizes) => {
+      known = sizes;
     },
     batchRows: new Histogram({
       name: 'consumer_batch_rows',
@@ -168,6 +194,13 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
       name: 'consumer_profile_lookups_total',
       help: 'ClickHouse look-ups on an identity or profile cache miss (one per batch and kind).',
       labelNames: ['kind'],
+      registers,
+    }),
+    lookupSeconds: new Histogram({
+      name: 'consumer_profile_lookup_seconds',
+      help: 'Duration of one look-up call (kind: identity, profile; known_all: the full read of the known ids; known_since: what other members identified).',
+      labelNames: ['kind'],
+      buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     }),
     lookupsSkipped: new Counter({

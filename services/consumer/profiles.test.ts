@@ -25,9 +25,30 @@ const profile = (over: Partial<Profile>): Profile => ({
   ...over,
 });
 
+/**
+ * A look-up over two maps, as ClickHouse would answer; knownAll names their keys, knownSince what
+ * was `written` (by another member) since the cursor it returned last.
+ */
 function lookup(identities: Record<string, string>, profiles: Record<string, Profile>) {
   const calls: string[] = [];
+  const written: { at: number; profile?: string; link?: string }[] = [];
+  let clock = 0;
   const l: ProfileLookup = {
+    knownAll: async (sink) => {
+      calls.push('knownAll');
+      for (const id of Object.keys(identities)) sink.link(id);
+      for (const id of Object.keys(profiles)) sink.profile(id);
+      return clock;
+    },
+    knownSince: async (cursor, sink) => {
+      calls.push('knownSince');
+      for (const w of written) {
+        if (w.at < cursor) continue;
+        if (w.profile) sink.profile(w.profile);
+        if (w.link) sink.link(w.link);
+      }
+      return clock;
+    },
     identities: async (ids) => {
       calls.push(`identities ${ids.join(',')}`);
       return new Map(ids.flatMap((id) => (identities[id] ? [[id, identities[id]] as const] : [])));
@@ -37,12 +58,34 @@ function lookup(identities: Record<string, string>, profiles: Record<string, Pro
       return new Map(ids.flatMap((id) => (profiles[id] ? [[id, profiles[id]] as const] : [])));
     },
   };
-  return { l, calls };
+  /** Another member's identify lands in ClickHouse: the maps and identify_log. */
+  const otherMember = (o: { link?: [string, string]; profile?: [string, Profile] }) => {
+    clock += 1;
+    if (o.link) identities[o.link[0]] = o.link[1];
+    if (o.profile) profiles[o.profile[0]] = o.profile[1];
+    written.push({
+      at: clock,
+      ...(o.link ? { link: o.link[0] } : {}),
+      ...(o.profile ? { profile: o.profile[0] } : {}),
+    });
+  };
+  return { l, calls, otherMember };
 }
 
-function context(l: ProfileLookup, now: () => number = () => T0) {
-  return new UserContext({ lookup: l, maxEntries: 100, negativeTtlMs: 1_000, now });
+const REFRESH_MS = 5_000;
+
+function context(l: ProfileLookup, now: () => number = () => T0, negativeTtlMs = 1_000) {
+  return new UserContext({
+    lookup: l,
+    maxEntries: 100,
+    negativeTtlMs,
+    refreshIntervalMs: REFRESH_MS,
+    now,
+  });
 }
+
+/** The look-ups of ids, without the known-id reads. */
+const idLookups = (calls: readonly string[]) => calls.filter((c) => !c.startsWith('known'));
 
 describe('UserContext', () => {
   it('a restarted consumer (empty cache) resolves the anonymous id and fills the profile from look-ups', async () => {
@@ -72,10 +115,10 @@ describe('UserContext', () => {
       country_code: 'FR',
       is_test_account: true,
     });
-    expect(calls).toEqual(['identities a1', 'profiles u1']);
+    expect(idLookups(calls)).toEqual(['identities a1', 'profiles u1']);
     // Cached now: no second look-up.
     await ctx.prefetch([act({ anonymous_id: 'a1' })]);
-    expect(calls).toHaveLength(2);
+    expect(idLookups(calls)).toHaveLength(2);
   });
 
   it('values on the event win over the profile; the profile only fills what is missing', async () => {
@@ -92,7 +135,7 @@ describe('UserContext', () => {
     ctx.observeIdentify(ident({ user_id: 'u2', anonymous_id: 'a2', segment_name: 'team' }));
     const r = act({ anonymous_id: 'a2' });
     await ctx.prefetch([r]);
-    expect(calls).toEqual([]);
+    expect(idLookups(calls)).toEqual([]);
     const e = ctx.enrich(r);
     expect(e.resolvedUserId).toBe('u2');
     expect(e.record.segment_name).toBe('team');
@@ -118,7 +161,8 @@ describe('UserContext', () => {
     const ctx = context(l);
     const identifies = [ident({ user_id: 'u', gender: 'f' }), ident({ user_id: 'v', gender: 'm' })];
     await ctx.prefetch([], identifies);
-    expect(calls).toEqual(['profiles u,v']);
+    // v has no profile in ClickHouse (not among the known ids): nothing to ask about it.
+    expect(idLookups(calls)).toEqual(['profiles u']);
     expect(ctx.observeIdentify(identifies[0] as IdentifyRecord)).toMatchObject({
       segment_name: 'pro',
       country_code: 'FR',
@@ -140,7 +184,7 @@ describe('UserContext', () => {
     now += 1_001;
     const r = act({ user_id: 'u' });
     await ctx.prefetch([r]);
-    expect(calls).toEqual(['profiles u', 'profiles u']);
+    expect(idLookups(calls)).toEqual(['profiles u', 'profiles u']);
     expect(ctx.enrich(r).record.segment_name).toBe('pro');
   });
 
@@ -160,9 +204,10 @@ describe('UserContext', () => {
     expect(e.record.gender).toBe('m');
   });
 
-  it('trusts "not found" only for the negative TTL (an identify may land on another member)', async () => {
+  it('trusts "not found" of a known id only for the negative TTL (its row may not be visible yet)', async () => {
     let now = T0;
-    const ids: Record<string, string> = {};
+    // Listed among the known ids but not found by the look-up (yet): '' is "no link" here.
+    const ids: Record<string, string> = { a3: '' };
     const { l, calls } = lookup(ids, {});
     const ctx = context(l, () => now);
     await ctx.prefetch([act({ anonymous_id: 'a3' })]);
@@ -172,6 +217,68 @@ describe('UserContext', () => {
     now += 1_001;
     await ctx.prefetch([act({ anonymous_id: 'a3' })]);
     expect(ctx.enrich(act({ anonymous_id: 'a3' })).resolvedUserId).toBe('u3');
+  });
+
+  it('asks ClickHouse nothing about ids that have no link or profile there (new users)', async () => {
+    const { l, calls } = lookup({ a1: 'u1' }, { u1: profile({ segment_name: 'pro' }) });
+    const ctx = context(l);
+    const batch = Array.from({ length: 20_000 }, (_, i) =>
+      act(i % 2 === 0 ? { user_id: `new-${i}` } : { anonymous_id: `anon-${i}` }),
+    );
+    await ctx.prefetch(batch);
+    expect(calls).toEqual(['knownAll']);
+    const e = ctx.enrich(batch[1] as ActivityRecord);
+    expect(e.resolvedUserId).toBeNull();
+    expect(e.record.segment_name).toBeNull();
+    expect(e.isFirstDailyActivity).toBe(true);
+  });
+
+  it("sees another member's identify at the first batch after the refresh interval, dropping the negative answer", async () => {
+    let now = T0;
+    const { l, calls, otherMember } = lookup({ a9: '' }, {});
+    const ctx = context(l, () => now, 600_000);
+    await ctx.prefetch([act({ anonymous_id: 'a9' }), act({ anonymous_id: 'b9' })]);
+    // a9 was asked about (known) and found unlinked; b9 is unknown: not asked.
+    expect(idLookups(calls)).toEqual(['identities a9']);
+    otherMember({ link: ['a9', 'u9'], profile: ['u9', profile({ segment_name: 'pro' })] });
+    otherMember({ link: ['b9', 'u9'] });
+    now += REFRESH_MS - 1;
+    await ctx.prefetch([act({ anonymous_id: 'b9' })]);
+    expect(ctx.enrich(act({ anonymous_id: 'b9' })).resolvedUserId).toBeNull();
+    now += 1;
+    const a = act({ anonymous_id: 'a9' });
+    const b = act({ anonymous_id: 'b9' });
+    await ctx.prefetch([a, b]);
+    expect(calls.filter((c) => c === 'knownSince')).toHaveLength(1);
+    // a9's negative entry (600 s TTL) was dropped by the refresh that named it.
+    expect(ctx.enrich(a)).toMatchObject({ resolvedUserId: 'u9', record: { segment_name: 'pro' } });
+    expect(ctx.enrich(b)).toMatchObject({ resolvedUserId: 'u9', record: { segment_name: 'pro' } });
+  });
+
+  it("an activity carrying attributes gives its actor a profile: the actor's later bare events look it up", async () => {
+    const profiles: Record<string, Profile> = {};
+    const { l, calls } = lookup({}, profiles);
+    const ctx = context(l, () => T0);
+    ctx.enrich(act({ user_id: 'w', segment_name: 'pro' }));
+    // Evicted from the cache (or written before a restart that kept the set): asked for again.
+    profiles.w = profile({ segment_name: 'pro' });
+    const other = context(l);
+    await other.prefetch([act({ user_id: 'w' })]);
+    expect(idLookups(calls)).toEqual(['profiles w']);
+    // A geo country alone (migration 0009's version-0 row) is not a profile: no look-up.
+    const c3 = context(lookup({}, {}).l);
+    c3.enrich(act({ user_id: 'g', country_code: 'FR' }));
+    await ctx.prefetch([act({ user_id: 'g' })]);
+    expect(idLookups(calls)).toEqual(['profiles w']);
+  });
+
+  it('reads the known ids in full again after a rebalance', async () => {
+    const { l, calls } = lookup({}, {});
+    const ctx = context(l);
+    await ctx.prefetch([act({ user_id: 'u' })]);
+    ctx.reloadKnown();
+    await ctx.prefetch([act({ user_id: 'u' })]);
+    expect(calls).toEqual(['knownAll', 'knownAll']);
   });
 
   describe('is_first_daily_activity (best effort, per instance)', () => {

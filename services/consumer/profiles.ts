@@ -4,6 +4,17 @@
  * flag) even when the event itself lacks them, and a restarted consumer (empty cache) still gets
  * them right: a cache miss is looked up in ClickHouse (identity_map, dim_users) once per batch.
  *
+ * Only ids that may HAVE a link or a profile are looked up: with a million users nearly every id
+ * of a batch is new and has neither, and asking ClickHouse about each made the consumer several
+ * times slower than the collector. Two compact sets (keyset.ts, no false negatives) hold every id
+ * that may: read in full from ClickHouse at start and after a rebalance, kept current by the
+ * identifies and attribute-carrying activities this consumer writes, and by what other members
+ * wrote (identify_log), read at most every `refreshIntervalMs` before a batch's look-ups. So
+ * another member's identify is applied to batches prefetched from `refreshIntervalMs` after
+ * ClickHouse acknowledged it (the refresh also drops the negative cache entries of the ids it
+ * names). An id outside the sets is "no link, no profile" without a query. A profile made of a
+ * geo country only (migration 0009's version-0 rows) is not a profile: it fills nothing.
+ *
  * Precedence: a value the event carries wins; the profile only fills what the event lacks
  * (is_test_account is a boolean with default false in the contract, so true from either side wins).
  * A profile is, per attribute, the newest non-null value seen: an identify's traits are merged over
@@ -22,6 +33,7 @@
  * distinct actors, never from this flag.
  */
 import { type ActivityRecord, actorId, type IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+import { KeySet } from './keyset.ts';
 import { Lru } from './lru.ts';
 
 /** The profile attributes an activity row can inherit, as the identify record carries them. */
@@ -41,8 +53,20 @@ export const PROFILE_FIELDS = [
 /** Values in Avro form (millis, epoch days), typed by the identify record so the two cannot drift. */
 export type Profile = Pick<IdentifyRecord, (typeof PROFILE_FIELDS)[number]>;
 
+/** Receives the ids that may have a profile or a link (streamed: a million at start). */
+export interface KeySink {
+  /** A dim_users actor id (user id or `anon:<id>`) that may have profile attributes. */
+  readonly profile: (actorId: string) => void;
+  /** An anonymous or earlier id that may be linked to a user. */
+  readonly link: (id: string) => void;
+}
+
 /** Where a cache miss is looked up (ClickHouse in production, a map in unit tests). */
 export interface ProfileLookup {
+  /** Every id that may have a profile or a link; resolves with the cursor for knownSince. */
+  readonly knownAll: (sink: KeySink) => Promise<number>;
+  /** Ids identified or linked since `cursor` (any member); resolves with the next cursor. */
+  readonly knownSince: (cursor: number, sink: KeySink) => Promise<number>;
   /** anonymous or earlier id -> the user id it is linked to (earliest link). */
   readonly identities: (ids: readonly string[]) => Promise<ReadonlyMap<string, string>>;
   /** actor id (dim_users.user_id: a user id or `anon:<anonymous id>`) -> newest profile. */
@@ -58,6 +82,8 @@ export interface UserContextOptions {
    * of the group (different message key, different partition), so a negative answer must expire.
    */
   readonly negativeTtlMs: number;
+  /** How often, at most, the ids other members identified or linked are read (before a batch). */
+  readonly refreshIntervalMs: number;
   readonly now?: () => number;
 }
 
@@ -81,6 +107,18 @@ export function mergeProfile(previous: Profile | null, next: Profile): Profile {
   const merged: Record<string, unknown> = {};
   for (const f of PROFILE_FIELDS) merged[f] = next[f] ?? previous[f];
   return merged as unknown as Profile;
+}
+
+/**
+ * Whether the dim_users row written for this activity carries attributes (migration 0009: version >
+ * 0), i.e. whether its actor has a profile from now on. Null tests as ClickHouse's isNull: an empty
+ * string counts, erring towards a look-up.
+ */
+function carriesProfile(r: ActivityRecord): boolean {
+  return (
+    r.is_test_account ||
+    PROFILE_FIELDS.some((f) => f !== 'country_code' && f !== 'is_test_account' && r[f] != null)
+  );
 }
 
 /** A look-up answer from rows that carry no attribute (migration 0009's version-0 rows) only. */
@@ -110,28 +148,78 @@ export class UserContext {
   /** user id -> profile, or null when ClickHouse has none yet (with a short expiry). */
   private readonly profiles: Lru<string, Profile | null>;
   private readonly actorDays: Lru<string, true>;
+  /** Ids that may be linked (identity_map) / actors that may have a profile (dim_users). */
+  private readonly linkKeys = new KeySet();
+  private readonly profileKeys = new KeySet();
+  private readonly sink: KeySink = {
+    link: (id) => {
+      this.linkKeys.add(id);
+      // Known unlinked a moment ago: look it up again at once.
+      if (this.identities.peek(id) === null) this.identities.delete(id);
+    },
+    profile: (id) => {
+      this.profileKeys.add(id);
+      if (this.profiles.peek(id) === null) this.profiles.delete(id);
+    },
+  };
+  /** Where knownSince continues; undefined: the sets are to be read in full. */
+  private cursor: number | undefined;
+  private refreshedAt = Number.NEGATIVE_INFINITY;
+  private readonly now: () => number;
 
   constructor(o: UserContextOptions) {
     this.o = o;
-    const now = o.now ?? Date.now;
-    this.identities = new Lru(o.maxEntries, now);
-    this.profiles = new Lru(o.maxEntries, now);
-    this.actorDays = new Lru(o.maxEntries, now);
+    this.now = o.now ?? Date.now;
+    this.identities = new Lru(o.maxEntries, this.now);
+    this.profiles = new Lru(o.maxEntries, this.now);
+    this.actorDays = new Lru(o.maxEntries, this.now);
   }
 
   /**
-   * Looks up, in one round trip per kind, every id the cache does not know: the links and profiles
-   * of `activities`' actors and the previous profiles of `identifies`' users (merged in
-   * observeIdentify).
+   * After a rebalance: read the sets in full again before the next batch, because partitions new to
+   * this member bring actors whose attribute-carrying events another member wrote.
+   */
+  reloadKnown(): void {
+    this.cursor = undefined;
+  }
+
+  /** Members of the link and profile sets (for the metrics). */
+  knownSizes(): { links: number; profiles: number; bytes: number } {
+    return {
+      links: this.linkKeys.size,
+      profiles: this.profileKeys.size,
+      bytes: this.linkKeys.bytes + this.profileKeys.bytes,
+    };
+  }
+
+  /** The sets read in full when due, else what other members identified since, at most every interval. */
+  private async refreshKnown(): Promise<void> {
+    const at = this.now();
+    if (this.cursor === undefined) {
+      this.cursor = await this.o.lookup.knownAll(this.sink);
+    } else if (at - this.refreshedAt >= this.o.refreshIntervalMs) {
+      this.cursor = await this.o.lookup.knownSince(this.cursor, this.sink);
+    } else {
+      return;
+    }
+    this.refreshedAt = at;
+  }
+
+  /**
+   * Looks up, in one round trip per kind, every id the cache does not know and the sets say may
+   * have a link or profile: the links and profiles of `activities`' actors and the previous
+   * profiles of `identifies`' users (merged in observeIdentify).
    */
   async prefetch(
     activities: readonly ActivityRecord[],
     identifies: readonly IdentifyRecord[] = [],
   ): Promise<void> {
+    await this.refreshKnown();
     const anon = new Set<string>();
     for (const r of activities) {
       const a = str(r.anonymous_id);
-      if (str(r.user_id) === null && a !== null && this.identities.get(a) === undefined) anon.add(a);
+      if (str(r.user_id) !== null || a === null || !this.linkKeys.has(a)) continue;
+      if (this.identities.get(a) === undefined) anon.add(a);
     }
     if (anon.size > 0) {
       const found = await this.o.lookup.identities([...anon]);
@@ -144,11 +232,12 @@ export class UserContext {
     const users = new Set<string>();
     for (const r of activities) {
       const u = this.actorOf(r);
-      if (this.profiles.get(u) === undefined) users.add(u);
+      if (this.profileKeys.has(u) && this.profiles.get(u) === undefined) users.add(u);
     }
     for (const r of identifies) {
       const u = str(r.user_id);
-      if (r.kind === 'identify' && u !== null && this.profiles.get(u) === undefined) users.add(u);
+      if (r.kind !== 'identify' || u === null || !this.profileKeys.has(u)) continue;
+      if (this.profiles.get(u) === undefined) users.add(u);
     }
     if (users.size > 0) {
       const found = await this.o.lookup.profiles([...users]);
@@ -176,7 +265,9 @@ export class UserContext {
     if (linked !== null && linked !== userId && !this.identities.get(linked)) {
       this.identities.set(linked, userId);
     }
+    if (linked !== null) this.linkKeys.add(linked);
     if (r.kind === 'alias') return r;
+    this.profileKeys.add(userId);
     const merged = mergeProfile(this.profiles.get(userId) ?? null, profileFromIdentify(r));
     this.profiles.set(userId, merged);
     return { ...r, ...merged };
@@ -195,6 +286,9 @@ export class UserContext {
         else if (filled[f] === null || filled[f] === undefined) filled[f] = profile[f];
       }
       record = filled as unknown as ActivityRecord;
+    } else if (carriesProfile(r)) {
+      // Its dim_users row makes the actor's attributes a profile for its later events.
+      this.profileKeys.add(actor);
     }
     const key = `${actor}\u0000${Math.floor(r.activity_timestamp / DAY_MS)}`;
     const first = !this.actorDays.has(key);

@@ -1,19 +1,37 @@
 /**
  * Regression (issue 10, reproduction 0): a batch with ~10k new 18-character user ids made the
  * profile look-up's `IN (...)` list exceed ClickHouse's max_query_size (262144 bytes, code 62); the
- * look-up was retried forever with fetching paused and nothing more was written. Here a single
- * batch carries more than 20k distinct users and 20k distinct anonymous ids (both look-ups) through
- * the real consumer: every row lands and the group lag returns to 0.
+ * look-up was retried forever with fetching paused and nothing more was written. Then, with a
+ * million users, the (chunked) look-up of every new id made the consumer slower than the
+ * collector: it now asks only about ids its known-id sets name (services/consumer/profiles.ts).
+ * Here single batches of more than 20k users and 20k anonymous ids go through the real consumer:
+ * ids ClickHouse knows (identified before it started: chunked look-ups, profiles applied) and ids
+ * nobody knows (no look-up at all). Every row lands and the group lag returns to 0. The known-id
+ * queries and migration 0010 also run on current ClickHouse (chDB).
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
+import { loadMigrations } from '../../clickhouse/migrate.ts';
+import {
+  identifiedSinceQuery,
+  KNOWN_LINKS_QUERY,
+  KNOWN_PROFILES_QUERY,
+} from '../../services/consumer/lookups.ts';
+import { runChdb } from '../harness/chdb.ts';
 import {
   activity,
+  type ConsumerProcess,
   type ConsumerSetup,
   consumerSetup,
   distinctEvents,
   encoded,
   groupLag,
+  identify,
   produce,
+  scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
 
@@ -21,9 +39,16 @@ const USERS = 21_000;
 const ANONYMOUS = 21_000;
 
 /** `sqmx2bvuw9_u535865`-like: 18 characters, as in the report. */
-const userId = (i: number): string => `sqmx2bvuw9_u${String(i).padStart(6, '0')}`;
+const userId = (prefix: string, i: number): string => `${prefix}_u${String(i).padStart(6, '0')}`;
 
-describe('consumer look-ups with many new users', () => {
+/** A counter's value for one label value, from the consumer's /metrics. */
+async function labelled(consumer: ConsumerProcess, name: string, label: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${await consumer.port()}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('consumer look-ups with many users', () => {
   let setup: ConsumerSetup;
 
   beforeAll(async () => {
@@ -34,36 +59,126 @@ describe('consumer look-ups with many new users', () => {
     await setup?.close();
   });
 
-  it('writes a batch of >20k new users and >20k new anonymous ids (look-ups under max_query_size)', async () => {
+  function batchOf(prefix: string) {
     const messages = [];
-    for (let i = 0; i < USERS; i++) messages.push(encoded('user_activity', activity({ user_id: userId(i) })));
-    for (let i = 0; i < ANONYMOUS; i++) {
-      messages.push(encoded('user_activity', activity({ anonymous_id: `anon_${userId(i)}` })));
+    for (let i = 0; i < USERS; i++) {
+      messages.push(encoded('user_activity', activity({ user_id: userId(prefix, i) })));
     }
-    // Produced before the consumer starts, with caps above the total: one fetch, one batch.
-    await produce(setup.topics.kafka, setup.topic, messages);
-    const consumer = await setup.start({
-      BATCH_MAX_ROWS: '100000',
-      BATCH_MAX_BYTES: String(64 * 1024 * 1024),
-      FLUSH_INTERVAL_MS: '5000',
-    });
+    for (let i = 0; i < ANONYMOUS; i++) {
+      messages.push(encoded('user_activity', activity({ anonymous_id: `anon_${userId(prefix, i)}` })));
+    }
+    return messages;
+  }
 
-    const total = USERS + ANONYMOUS;
-    expect(
-      await waitFor(
-        `${total} events`,
-        () => distinctEvents(setup.db.client),
-        (n) => n >= total,
-        100_000,
-      ),
-    ).toBe(total);
+  async function drain(total: number): Promise<void> {
+    await waitFor(
+      `${total} events`,
+      () => distinctEvents(setup.db.client),
+      (n) => n >= total,
+      100_000,
+    );
+    expect(await distinctEvents(setup.db.client)).toBe(total);
     await waitFor(
       'lag 0',
       () => groupLag(setup.admin, setup.groupId, setup.topic),
       (n) => n === 0,
     );
+  }
+
+  // Caps above the total: one fetch, one batch.
+  const oneBatch = {
+    BATCH_MAX_ROWS: '100000',
+    BATCH_MAX_BYTES: String(64 * 1024 * 1024),
+    FLUSH_INTERVAL_MS: '5000',
+  };
+
+  it('writes a batch of >20k known users and >20k linked anonymous ids (look-ups under max_query_size)', async () => {
+    // Identified before the consumer starts (another member, earlier): users with a profile, and
+    // the anonymous ids linked to them. The consumer reads them at start and looks each one up.
+    const identifies = [];
+    for (let i = 0; i < USERS; i++) {
+      identifies.push(
+        toIngestIdentifyRow(
+          identify({
+            user_id: userId('knownuser9', i),
+            anonymous_id: `anon_${userId('knownuser9', i)}`,
+            segment_name: 'pro',
+          }) as never,
+        ),
+      );
+    }
+    await setup.db.client.insert({
+      table: 'ingest_user_identify',
+      format: 'JSONEachRow',
+      values: identifies,
+    });
+    await produce(setup.topics.kafka, setup.topic, batchOf('knownuser9'));
+    const consumer = await setup.start(oneBatch);
+    await drain(USERS + ANONYMOUS);
+    // Every anonymous event resolved to its user, and every event got the profile.
+    expect(
+      await scalar(
+        setup.db.client,
+        "SELECT countIf(segment = 'pro' AND actor_id LIKE 'knownuser9_u%') FROM fact_user_activity",
+      ),
+    ).toBe(USERS + ANONYMOUS);
+    expect(await labelled(consumer, 'consumer_profile_lookups_total', 'kind="profile"')).toBeGreaterThan(0);
+    expect(await labelled(consumer, 'consumer_profile_lookups_total', 'kind="identity"')).toBeGreaterThan(0);
     expect(await consumer.metric('consumer_dlq_messages_total')).toBeNaN();
     consumer.child.kill('SIGTERM');
     expect(await consumer.exited).toBe(0);
+  }, 180_000);
+
+  it('writes a batch of >20k new users and >20k new anonymous ids without looking any of them up', async () => {
+    const before = await distinctEvents(setup.db.client);
+    await produce(setup.topics.kafka, setup.topic, batchOf('sqmx2bvuw9'));
+    const consumer = await setup.start(oneBatch);
+    await drain(before + USERS + ANONYMOUS);
+    expect(await labelled(consumer, 'consumer_profile_lookups_total', 'kind="profile"')).toBe(0);
+    expect(await labelled(consumer, 'consumer_profile_lookups_total', 'kind="identity"')).toBe(0);
+    expect(await labelled(consumer, 'consumer_profile_lookups_total', 'kind="known_all"')).toBe(1);
+    expect(await consumer.metric('consumer_dlq_messages_total')).toBeNaN();
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+  }, 180_000);
+
+  it('the known-id queries and identify_log (migration 0010) answer alike on 18.16 and current ClickHouse', async () => {
+    const rows = [
+      identify({ user_id: 'cu1', anonymous_id: 'ca1', segment_name: 'pro' }),
+      identify({ user_id: 'cu2', kind: 'alias', previous_id: 'cold2' }),
+      identify({ user_id: 'cu3', gender: 'f' }),
+    ].map((r) => toIngestIdentifyRow(r as never));
+    const queries = [
+      `SELECT * FROM (${identifiedSinceQuery(0)}) WHERE user_id LIKE 'cu%' ORDER BY user_id`,
+      `SELECT * FROM (${KNOWN_PROFILES_QUERY}) WHERE user_id LIKE 'cu%' ORDER BY user_id`,
+      `SELECT * FROM (${KNOWN_LINKS_QUERY}) WHERE anonymous_id IN ('ca1', 'cold2') ORDER BY anonymous_id`,
+    ];
+    await setup.db.client.insert({ table: 'ingest_user_identify', format: 'JSONEachRow', values: rows });
+    const server: string[] = [];
+    for (const q of queries) {
+      const rs = await setup.db.client.query({ query: q, format: 'JSONEachRow' });
+      server.push(JSON.stringify(await rs.json()));
+    }
+    expect(JSON.parse(server[0] ?? '[]')).toEqual([
+      { kind: 'identify', user_id: 'cu1', linked_id: 'ca1' },
+      { kind: 'alias', user_id: 'cu2', linked_id: 'cold2' },
+      { kind: 'identify', user_id: 'cu3', linked_id: '' },
+    ]);
+    const { results } = runChdb(mkdtempSync(join(tmpdir(), 'chdb-lookups-')), [
+      ...loadMigrations().flatMap((m) => m.statements.map((sql) => ({ sql }))),
+      {
+        sql: `INSERT INTO ingest_user_identify FORMAT JSONEachRow ${rows.map((r) => JSON.stringify(r)).join('\n')}`,
+      },
+      ...queries.map((sql) => ({ sql, format: 'JSONEachRow' })),
+    ]);
+    const current = results.slice(-queries.length).map((text) =>
+      JSON.stringify(
+        text
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l)),
+      ),
+    );
+    expect(current).toEqual(server);
   }, 180_000);
 });

@@ -3,9 +3,11 @@
  * attribute, the newest non-null value seen. Regressions: a partial identify wiped the earlier
  * traits, and an activity row written without the profile (its writer did not know the user yet)
  * hid the identify's attributes from the look-up a restarted consumer makes, and from dim_users.
+ * The consumer looks up only ids its known-id sets name (profiles.ts): another member's identify
+ * must reach them within CONTEXT_REFRESH_INTERVAL_MS, and a restart must read them back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toIngestActivityRow } from '../../clickhouse/ingest-row.ts';
+import { toIngestActivityRow, toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import { profileQuery } from '../../services/consumer/lookups.ts';
 import {
   activity,
@@ -176,6 +178,61 @@ describe('consumer profiles', () => {
       country: 'NL',
     });
     expect(await consumer.metric('consumer_profile_lookups_total')).toBeGreaterThanOrEqual(1);
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+  });
+
+  it("another member's identify is applied within CONTEXT_REFRESH_INTERVAL_MS, and after a restart", async () => {
+    const refreshMs = 1_000;
+    let consumer = await setup.start({ CONTEXT_REFRESH_INTERVAL_MS: String(refreshMs) });
+    const t = Date.now();
+    const before = activity({ anonymous_id: 'elsewhere-anon', activity_timestamp: t });
+    await produce(setup.topics.kafka, setup.topic, [encoded('user_activity', before)]);
+    expect(await fact(before.event_id as string)).toMatchObject({
+      actor_id: 'anon:elsewhere-anon',
+      segment: '',
+    });
+
+    // Another member writes the identify (its partition, its insert): straight into the ingest
+    // table, as that member's consumer does. Nothing of it passes through this consumer.
+    await setup.db.client.insert({
+      table: 'ingest_user_identify',
+      format: 'JSONEachRow',
+      values: [
+        toIngestIdentifyRow(
+          identify({
+            user_id: 'elsewhere',
+            anonymous_id: 'elsewhere-anon',
+            identified_at: t + 1,
+            segment_name: 'team',
+            gender: 'f',
+          }) as never,
+        ),
+      ],
+    });
+    const acknowledged = Date.now();
+    // A batch prefetched after the bound has it (plus slack for the batch's own flush interval).
+    await new Promise((r) => setTimeout(r, refreshMs + 200));
+    const after = activity({ anonymous_id: 'elsewhere-anon', activity_timestamp: t + 2 });
+    await produce(setup.topics.kafka, setup.topic, [encoded('user_activity', after)]);
+    expect(await fact(after.event_id as string)).toMatchObject({
+      actor_id: 'elsewhere',
+      segment: 'team',
+      gender: 'f',
+    });
+    expect(Date.now() - acknowledged).toBeGreaterThan(refreshMs);
+    consumer.child.kill('SIGTERM');
+    expect(await consumer.exited).toBe(0);
+
+    // A restarted consumer (empty caches) reads the link and the profile back from ClickHouse.
+    consumer = await setup.start();
+    const restarted = activity({ anonymous_id: 'elsewhere-anon', activity_timestamp: t + 3 });
+    await produce(setup.topics.kafka, setup.topic, [encoded('user_activity', restarted)]);
+    expect(await fact(restarted.event_id as string)).toMatchObject({
+      actor_id: 'elsewhere',
+      segment: 'team',
+      gender: 'f',
+    });
     consumer.child.kill('SIGTERM');
     expect(await consumer.exited).toBe(0);
   });
