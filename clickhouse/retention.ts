@@ -1,6 +1,6 @@
 /**
- * Retention: drops monthly partitions of the raw fact tables that lie entirely before the
- * retention period (18.16 has no TTL). The rollups keep the full history. Usage:
+ * Retention: drops monthly partitions of the raw fact tables (and of identify_log) that lie
+ * entirely before the retention period (18.16 has no TTL). The rollups keep the full history. Usage:
  * node clickhouse/retention.ts [--keep-months 3]. Run it daily (cron / k8s CronJob); it is a
  * no-op when nothing is old enough.
  */
@@ -11,6 +11,8 @@ import type { Logger } from '../services/lib/logger.ts';
 import { argValue, runCommand } from './command.ts';
 
 export const FACT_TABLES = ['fact_user_activity', 'fact_activity_details'];
+/** Logs the consumer reads only seconds back (identify_log, migration 0010), dropped alike. */
+export const LOG_TABLES = ['identify_log'];
 export const DEFAULT_KEEP_MONTHS = 3;
 
 /** Partitions (YYYYMM) strictly before this month hold only facts older than `keepMonths`. */
@@ -33,7 +35,7 @@ export async function dropOldFactPartitions(o: RetentionOptions): Promise<{ drop
     throw new PipelineError('RETENTION_BAD_MONTHS', `keep months must be >= 1, got ${keep}`);
   const cutoff = cutoffMonth(o.now ?? new Date(), keep);
   const dropped: string[] = [];
-  for (const table of FACT_TABLES) {
+  for (const table of [...FACT_TABLES, ...LOG_TABLES]) {
     const rs = await o.client.query({
       query: `SELECT DISTINCT partition FROM system.parts
         WHERE database = currentDatabase() AND table = '${table}' AND active ORDER BY partition`,

@@ -13,6 +13,9 @@ CREATE TABLE IF NOT EXISTS identify_log (
   user_id String,
   linked_id String
 ) ENGINE = MergeTree
+-- Monthly, so clickhouse/retention.ts drops old months with the facts (18.16 has no TTL); the
+-- consumer only ever reads the last few seconds of it.
+PARTITION BY toYYYYMM(written_at)
 ORDER BY written_at;
 
 -- linked_id: the id the identify or alias links to user_id (identity_map's anonymous_id), '' if none.

@@ -349,12 +349,18 @@ describe('ingest path and rollups', () => {
     const sql = buildActiveUsersQuery({ from: old, to: old, tz: 'UTC', window: 'rolling' }).sql;
     const before = await rowsOf(sql);
     const oldMonth = Number(old.slice(0, 7).replace('-', ''));
+    // The consumer's identify log (migration 0010) is dropped by month alike.
+    await db.client.command({
+      query: `INSERT INTO identify_log (written_at, kind, user_id, linked_id)
+        VALUES (toDateTime('${old} 12:00:00', 'UTC'), 'identify', 'u', '')`,
+    });
     const { dropped } = await dropOldFactPartitions({
       client: db.client,
       keepMonths: 1,
       now: new Date(data.lastDay),
     });
     expect(dropped).toContain(`fact_user_activity:${oldMonth}`);
+    expect(dropped).toContain(`identify_log:${oldMonth}`);
     const [left] = await rowsOf<{ m: number }>(
       'SELECT min(toYYYYMM(activity_timestamp)) AS m FROM fact_user_activity',
     );
