@@ -270,7 +270,11 @@ async function main(): Promise<void> {
     metrics,
     progress,
     heartbeatEveryMs: Math.max(100, Math.floor(c.KAFKA_HEARTBEAT_INTERVAL_MS / 2)),
-    retryLookup: retrier(logger, retry, abort.signal, backpressure),
+    retryLookup: retrier(logger, retry, abort.signal, {
+      ...backpressure,
+      // A hung or down ClickHouse can show first in the look-up, before any insert fails.
+      onAttemptFailed: (code) => metrics.lookupFailures.inc({ code }),
+    }),
     retryDeadLetters: retrier(logger, retry, abort.signal, {
       onRetrying: () => {
         deadLetterSendsFailing += 1;

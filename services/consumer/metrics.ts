@@ -32,6 +32,7 @@ export interface ConsumerMetrics {
   readonly fetchPaused: Gauge;
   readonly eventDelaySeconds: Histogram;
   readonly lookups: Counter<'kind'>;
+  readonly lookupFailures: Counter<'code'>;
   readonly lookupsSkipped: Counter<'code'>;
   readonly lookupSeconds: Histogram<'kind'>;
   readonly markInserted: () => void;
@@ -201,6 +202,12 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
       help: 'Duration of one look-up call (kind: identity, profile; known_all: the full read of the known ids; known_since: what other members identified).',
       labelNames: ['kind'],
       buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    lookupFailures: new Counter({
+      name: 'consumer_profile_lookup_failures_total',
+      help: 'Failed identity/profile look-up attempts that are retried (an outage or timeout), by ClickHouse code ("unavailable": no answer).',
+      labelNames: ['code'],
       registers,
     }),
     lookupsSkipped: new Counter({

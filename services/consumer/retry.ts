@@ -14,6 +14,8 @@ export interface RetryHooks {
   readonly onRetrying: () => void;
   /** The loop that onRetrying announced ended: succeeded, gave up, or was aborted. */
   readonly onRecovered: () => void;
+  /** Every failed attempt that will be retried, by ClickHouse code ("unavailable": no answer). */
+  readonly onAttemptFailed?: (code: string) => void;
 }
 
 /**
@@ -43,10 +45,9 @@ export function retrier(
             hooks?.onRetrying();
           }
           const delayMs = backoffMs(attempt, policy, random);
-          logger.warn(
-            { err, what, attempt, delayMs, code: classifyClickHouseError(err).code },
-            `${what} failed; retrying`,
-          );
+          const { code } = classifyClickHouseError(err);
+          hooks?.onAttemptFailed?.(code === undefined ? 'unavailable' : String(code));
+          logger.warn({ err, what, attempt, delayMs, code }, `${what} failed; retrying`);
           await sleep(delayMs, undefined, { signal }).catch(() => undefined);
         }
       }
