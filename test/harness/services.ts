@@ -41,8 +41,12 @@ export async function freshDatabase(prefix: string, url = clickhouseUrl()): Prom
     name,
     client,
     drop: async () => {
-      await client.command({ query: `DROP DATABASE IF EXISTS ${name}` });
       await client.close();
+      // Dropping what a large run wrote (the 100k-request fuzz) outlasts the usual 30 s timeout
+      // on a busy machine; a cleanup timeout would fail a run whose checks all passed.
+      const admin = createClickHouse({ url: clickhouseUrl(), requestTimeoutMs: 600_000 });
+      await admin.command({ query: `DROP DATABASE IF EXISTS ${name}` });
+      await admin.close();
     },
   };
 }
