@@ -11,21 +11,15 @@ import { CONTRACT } from '../../schemas/records.ts';
 import { AvroCodec } from '../lib/avro.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { OutgoingMessage } from '../lib/kafka-producer.ts';
+import { limitsOf, readCollectorConfig } from './config.ts';
 import { Enricher } from './enrichment/records.ts';
 import { type IntakeDeps, type IntakeItem, intake } from './intake.ts';
 import { createCollectorMetrics } from './metrics.ts';
 import { contextOf, sentAtOf } from './routes/common.ts';
-import type { Limits } from './validation/validate.ts';
 
 const now = Date.UTC(2026, 10, 29, 12);
-const LIMITS: Limits = {
-  maxEventBytes: 32_768,
-  maxDepth: 10,
-  maxKeys: 1_000,
-  maxAgeMs: 365 * 86_400_000,
-  maxFutureMs: 86_400_000,
-  maxSkewCorrectionMs: 86_400_000,
-};
+// The collector's defaults, as it runs unconfigured.
+const LIMITS = limitsOf(readCollectorConfig({ WRITE_KEYS: 'test-key:test' }));
 
 function deps(codec: AvroCodec = new AvroCodec()): IntakeDeps & { published: OutgoingMessage[] } {
   const published: OutgoingMessage[] = [];

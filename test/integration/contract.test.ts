@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toIngestActivityRow, toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, migrate } from '../../clickhouse/migrate.ts';
+import { limitsOf, readCollectorConfig } from '../../services/collector/config.ts';
 import { Enricher } from '../../services/collector/enrichment/records.ts';
 import { toMessage } from '../../services/collector/publisher.ts';
 import {
@@ -21,11 +22,7 @@ import {
   traitBoundaries,
   withValue,
 } from '../../services/collector/validation/boundaries.ts';
-import {
-  type Limits,
-  validateEvent,
-  validateIdentify,
-} from '../../services/collector/validation/validate.ts';
+import { validateEvent, validateIdentify } from '../../services/collector/validation/validate.ts';
 import { decodeMessage } from '../../services/consumer/decode.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { runChdb } from '../harness/chdb.ts';
@@ -33,14 +30,8 @@ import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 
 const codec = new AvroCodec();
 const now = Date.now();
-const LIMITS: Limits = {
-  maxEventBytes: 32_768,
-  maxDepth: 10,
-  maxKeys: 1_000,
-  maxAgeMs: 365 * 86_400_000,
-  maxFutureMs: 86_400_000,
-  maxSkewCorrectionMs: 86_400_000,
-};
+// The collector's defaults, as it runs unconfigured.
+const LIMITS = limitsOf(readCollectorConfig({ WRITE_KEYS: 'test-key:test' }));
 const ctx = { source: 'contract', receivedAt: now, sentAt: undefined, ip: '192.0.2.1', userAgent: 'ua' };
 const enricher = new Enricher({ anonymizeIp: true, geo: undefined });
 

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AvroCodec } from '../../lib/avro.ts';
+import { limitsOf, readCollectorConfig } from '../config.ts';
 import { Enricher } from '../enrichment/records.ts';
 import { toMessage } from '../publisher.ts';
 import {
@@ -16,17 +17,11 @@ import {
   type NativeEvent,
   type NativeIdentify,
 } from './spec.ts';
-import { type Limits, validateEvent, validateIdentify } from './validate.ts';
+import { validateEvent, validateIdentify } from './validate.ts';
 
 const codec = new AvroCodec();
-const LIMITS: Limits = {
-  maxEventBytes: 32_768,
-  maxDepth: 10,
-  maxKeys: 1_000,
-  maxAgeMs: 365 * 86_400_000,
-  maxFutureMs: 86_400_000,
-  maxSkewCorrectionMs: 86_400_000,
-};
+// The collector's defaults, as it runs unconfigured.
+const LIMITS = limitsOf(readCollectorConfig({ WRITE_KEYS: 'test-key:test' }));
 
 function avroFields(family: 'user_activity' | 'user_identify'): Map<string, unknown> {
   const t = codec.type(codec.writerId(family)) as unknown as {
