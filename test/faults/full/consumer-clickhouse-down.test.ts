@@ -115,7 +115,13 @@ describe('ClickHouse down for 30+ s', () => {
     }
     await producing;
     const sinceInsert = await c.metric('consumer_clickhouse_seconds_since_last_insert');
-    const errors = await c.metric('consumer_clickhouse_insert_errors_total');
+    // Failed attempts against the down ClickHouse: inserts, or the batch's look-up that runs before
+    // its insert (which one fails first depends on where the outage catches the batch). A counter
+    // with no series yet reads NaN.
+    const failures = async (name: string) => (await c.metric(name)) || 0;
+    const errors =
+      (await failures('consumer_clickhouse_insert_errors_total')) +
+      (await failures('consumer_profile_lookup_failures_total'));
     const notReady = (await fetch(`http://127.0.0.1:${await c.port()}/readyz`)).status;
 
     await stack.startClickhouse();
@@ -140,7 +146,7 @@ describe('ClickHouse down for 30+ s', () => {
     process.stderr.write(
       `[consumer-ch-down] outage ${(OUTAGE_MS / 1000).toFixed(0)} s: max buffered ${maxBuffered} B ` +
         `(cap ${BATCH_MAX_BYTES} B per batch), RSS ${(rssBefore / 2 ** 20).toFixed(0)} -> max ` +
-        `${(maxRss / 2 ** 20).toFixed(0)} MiB, insert errors ${errors}, seconds since last insert ${sinceInsert}, ` +
+        `${(maxRss / 2 ** 20).toFixed(0)} MiB, failed attempts (inserts + look-ups) ${errors}, seconds since last insert ${sinceInsert}, ` +
         `readyz during outage ${notReady}; caught up ${distinct} events ${catchUpSeconds.toFixed(1)} s after restart\n`,
     );
 
