@@ -14,6 +14,7 @@ import {
   type ConsumerSetup,
   consumerSetup,
   distinctEvents,
+  groupLag,
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
@@ -83,6 +84,14 @@ describe('collector -> Kafka -> consumer -> ClickHouse', () => {
         (n) => n >= N,
       ),
     ).toBe(N);
+    // The facts are visible before the insert finished: it feeds the views one after another (name
+    // order, facts first), so the rollups are read only once the insert was acknowledged, which is
+    // when the consumer commits.
+    await waitFor(
+      'lag 0',
+      () => groupLag(setup.admin, setup.groupId, setup.topic),
+      (n) => n === 0,
+    );
     // Exactly the posted ids, and nothing else.
     expect(
       await scalar(
