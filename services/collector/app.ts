@@ -85,6 +85,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req) => {
     req.receivedAt = Date.now();
+    // Admission control: past its maximum the collector would queue work it cannot finish in time
+    // (every accepted request waiting seconds for its acks). While the publish backlog is long,
+    // intake is refused at once, before its body is read or parsed, so what is admitted stays fast
+    // and a refusal costs almost nothing. Every POST route publishes; the rest are cheap reads.
+    if (req.method !== 'POST') return;
+    const backlogMs = deps.sink.backlogMs();
+    if (backlogMs > c.MAX_PUBLISH_BACKLOG_MS) {
+      deps.metrics.requestsShed.inc({ reason: 'publish_backlog' });
+      throw new HttpError(
+        503,
+        'COLLECTOR_OVERLOADED',
+        `publishing is ${backlogMs} ms behind (limit ${c.MAX_PUBLISH_BACKLOG_MS} ms); retry later`,
+      );
+    }
   });
   // Keep-alive sockets would hold a closing server open until their idle timeout: once shutdown
   // starts, every response (in-flight ones included) tells the client to close its connection.

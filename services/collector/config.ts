@@ -83,6 +83,11 @@ export const COLLECTOR_CONFIG = {
   RATE_LIMIT_MAX: int('requests per write key per window', 1_000, 1),
   RATE_LIMIT_WINDOW_MS: int('rate limit window', 1_000, 100),
   MAX_EVENT_LOOP_DELAY_MS: int('shed load (503) above this event loop delay', 1_000, 10),
+  MAX_PUBLISH_BACKLOG_MS: int(
+    'shed intake (503 before reading the body) while the oldest unacknowledged publish has waited longer than this',
+    500,
+    10,
+  ),
   MAX_HEAP_USED_BYTES: int('shed load (503) above this heap use; 0 = off', 0, 0),
   RETRY_AFTER_SECONDS: int('Retry-After on 503', 5, 1, 3_600),
   SHUTDOWN_DEADLINE_MS: int('hard deadline for a graceful shutdown', 20_000, 1_000),

@@ -34,6 +34,7 @@ function deps(codec: AvroCodec = new AvroCodec()): IntakeDeps & { published: Out
         published.push(...m);
       },
       healthy: () => true,
+      backlogMs: () => 0,
       check: async () => true,
     },
   };

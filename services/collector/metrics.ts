@@ -28,6 +28,7 @@ export interface CollectorMetrics {
   readonly kafkaBatchMessages: Histogram;
   readonly kafkaBatchBytes: Histogram;
   readonly kafkaQueuedBytes: Gauge;
+  readonly requestsShed: Counter<'reason'>;
 }
 
 export function createCollectorMetrics(): CollectorMetrics {
@@ -112,6 +113,12 @@ export function createCollectorMetrics(): CollectorMetrics {
     kafkaQueuedBytes: new Gauge({
       name: 'collector_kafka_queued_bytes',
       help: 'Bytes waiting for or in a produce request.',
+      registers,
+    }),
+    requestsShed: new Counter({
+      name: 'collector_requests_shed_total',
+      help: 'Intake requests answered 503 before their body was read, because the oldest unacknowledged publish had waited longer than MAX_PUBLISH_BACKLOG_MS.',
+      labelNames: ['reason'],
       registers,
     }),
   };

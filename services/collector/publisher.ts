@@ -16,6 +16,8 @@ export type OutgoingRecord =
 export interface EventSink {
   readonly publish: (messages: readonly OutgoingMessage[]) => Promise<void>;
   readonly healthy: () => boolean;
+  /** How long the oldest unacknowledged publish has waited, ms (BatchingProducer.backlogMs). */
+  readonly backlogMs: () => number;
   readonly check: (timeoutMs: number) => Promise<boolean>;
 }
 

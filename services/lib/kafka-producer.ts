@@ -55,6 +55,8 @@ export const PRODUCER_ERRORS = {
 
 /** One publish() call; its messages travel as slices, possibly over several sends. */
 interface Pending {
+  /** When publish() was called (Date.now()), for backlogMs. */
+  readonly enqueuedAt: number;
   /** Messages of this publish not yet acknowledged. */
   remaining: number;
   settled: boolean;
@@ -117,6 +119,8 @@ export class BatchingProducer {
   private queue: Slice[] = [];
   private queuedBytes = 0;
   private sending: Promise<void> | undefined;
+  /** enqueuedAt of the oldest publish in the send in flight. */
+  private inFlightSince: number | undefined;
   private closed = false;
   private lastSendOk = true;
   private connected = false;
@@ -163,6 +167,16 @@ export class BatchingProducer {
     await this.producer.connect();
   }
 
+  /**
+   * How long the oldest unacknowledged publish has waited, in ms (0 when nothing waits): the time a
+   * new publish would wait before its acks, give or take one send. Unlike queued bytes, it measures
+   * what a sender feels, whatever the broker's speed today; the collector sheds load on it.
+   */
+  backlogMs(now: number = Date.now()): number {
+    const oldest = Math.min(this.queue[0]?.pending.enqueuedAt ?? now, this.inFlightSince ?? now);
+    return Math.max(0, now - oldest);
+  }
+
   /** True while connected and the last send succeeded (a failed send flips it until one succeeds). */
   healthy(): boolean {
     return this.connected && this.lastSendOk && !this.closed;
@@ -192,6 +206,7 @@ export class BatchingProducer {
     }
     return new Promise<void>((resolve, reject) => {
       const p: Pending = {
+        enqueuedAt: Date.now(),
         remaining: messages.length,
         settled: false,
         resolve,
@@ -316,6 +331,8 @@ export class BatchingProducer {
       this.queue.shift();
     }
     if (batch.length === 0) return;
+    // The queue is FIFO, so the batch's first slice holds its oldest publish.
+    this.inFlightSince = batch[0]?.pending.enqueuedAt;
     const started = process.hrtime.bigint();
     let ok = false;
     try {
@@ -343,6 +360,7 @@ export class BatchingProducer {
       this.log.warn({ err, code: e.code, messages: count }, 'send failed');
       for (const s of batch) this.fail(s.pending, e);
     } finally {
+      this.inFlightSince = undefined;
       this.setQueuedBytes(this.queuedBytes - bytes);
       this.o.metrics?.onSend({
         messages: count,

@@ -34,6 +34,23 @@ it('answers 503 while Kafka is down and recovers without a restart', async () =>
   expect((await post(`${c.url}/v1/events`, before)).status).toBe(200);
   acknowledged.push(before.event_id);
 
+  // A hung broker: the first request's publish waits for acks that do not come. While it has
+  // waited longer than MAX_PUBLISH_BACKLOG_MS, new intake is refused at once, before its body is
+  // read (admission control), instead of queueing behind it.
+  await stack.pause('kafka');
+  const first = event();
+  const waiting = post(`${c.url}/v1/events`, first);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const shed = await post(`${c.url}/v1/events`, event());
+  expect(shed.status).toBe(503);
+  expect(shed.headers.get('retry-after')).toMatch(/^\d+$/);
+  expect(shed.body.code).toBe('COLLECTOR_OVERLOADED');
+  await stack.resume('kafka');
+  // Its acks come late or never: acknowledged (then durable, checked below) or a retriable 503.
+  const late = await waiting;
+  if (late.status === 200) acknowledged.push(first.event_id);
+  else expect(late.body.code).toMatch(/^KAFKA_/);
+
   await stack.stopKafka();
   for (let i = 0; i < 3; i++) {
     // post() aborts after 60 s: a hang fails the test instead of passing it.
