@@ -19,6 +19,7 @@ import { collectorScenario } from './scenarios/collector.ts';
 import { consumerScenario } from './scenarios/consumer.ts';
 import { endToEndScenario } from './scenarios/end-to-end.ts';
 import { kafkaClientsScenario } from './scenarios/kafka-clients.ts';
+import { manyUsersScenario } from './scenarios/many-users.ts';
 import { queriesScenario } from './scenarios/queries.ts';
 
 const SCENARIOS: readonly [string, Scenario][] = [
@@ -28,6 +29,7 @@ const SCENARIOS: readonly [string, Scenario][] = [
   ['4', queriesScenario],
   ['5', accuracyScenario],
   ['6', kafkaClientsScenario],
+  ['7', manyUsersScenario],
 ];
 
 const { values: args } = parseArgs({

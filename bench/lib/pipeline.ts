@@ -1,0 +1,133 @@
+/**
+ * Watching a running pipeline (collector -> Kafka -> consumer -> ClickHouse) from the outside, the
+ * way an operator would: rows in fact_user_activity, the group's lag from the broker (high
+ * watermark - committed offset, not the consumer's own gauge, which issue 10 caught reading 0 while
+ * wedged), both processes' RSS, the sender's counts. A stall (no new rows for `stallMs` while
+ * accepted events are missing) is reported as a value, so a wedged consumer ends the scenario with
+ * a result instead of hanging it.
+ */
+
+import type { Admin } from '../../services/lib/kafka.ts';
+import { groupLag } from '../../test/harness/consumer-process.ts';
+import { rssBytes } from './measure.ts';
+import type { SenderProgress } from './sender.ts';
+
+export interface Sample {
+  /** ms since the watch started. */
+  readonly t: number;
+  readonly rows: number;
+  /** NaN when the broker did not answer in time. */
+  readonly lag: number;
+  readonly collectorRss: number;
+  readonly consumerRss: number;
+  readonly accepted: number;
+  readonly errors: number;
+}
+
+/** One ClickHouse HTTP query's single scalar answer. */
+export async function chScalar(clickhouseUrl: string, database: string, sql: string): Promise<number> {
+  const r = await fetch(`${clickhouseUrl}/?database=${database}&query=${encodeURIComponent(sql)}`, {
+    signal: AbortSignal.timeout(120_000),
+  });
+  const text = (await r.text()).trim();
+  if (!r.ok) throw new Error(`query failed (${r.status}): ${text.slice(0, 300)}`);
+  return Number(text);
+}
+
+export const factRows = (clickhouseUrl: string, database: string): Promise<number> =>
+  chScalar(clickhouseUrl, database, 'SELECT count() FROM fact_user_activity');
+
+/**
+ * Distinct event ids in fact_user_activity, counted in shards of about 2M rows so each uniqExact
+ * fits the server's per-query memory on a small machine (event ids are disjoint across shards).
+ */
+export async function distinctEventIds(
+  clickhouseUrl: string,
+  database: string,
+  rows: number,
+): Promise<number> {
+  const shards = Math.max(1, Math.ceil(rows / 2_000_000));
+  let n = 0;
+  for (let s = 0; s < shards; s++) {
+    n += await chScalar(
+      clickhouseUrl,
+      database,
+      `SELECT uniqExact(event_id) FROM fact_user_activity${shards > 1 ? ` WHERE cityHash64(event_id) % ${shards} = ${s}` : ''}`,
+    );
+  }
+  return n;
+}
+
+/** Sum over every series of a Prometheus metric in a /metrics text (NaN when absent). */
+export async function metricSum(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  let sum = Number.NaN;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
+      sum = (Number.isNaN(sum) ? 0 : sum) + Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+export interface Watch {
+  readonly samples: readonly Sample[];
+  readonly last: () => Sample | undefined;
+  /** Set once rows stopped growing for stallMs while fewer rows than accepted events had landed. */
+  readonly stalledAt: () => Sample | undefined;
+  readonly stop: () => void;
+}
+
+export function watchPipeline(o: {
+  clickhouseUrl: string;
+  database: string;
+  admin: Admin;
+  groupId: string;
+  topic: string;
+  collectorPid: number;
+  consumerPid: number;
+  /** The sender's newest progress (accepted so far); several senders may feed one watch in turn. */
+  progress: () => Pick<SenderProgress, 'accepted' | 'errors' | 'non2xx' | 'timeouts'>;
+  everyMs: number;
+  stallMs: number;
+}): Watch {
+  const started = Date.now();
+  const samples: Sample[] = [];
+  let lastGrowth = started;
+  let stalled: Sample | undefined;
+  let busy = false;
+  const tick = async () => {
+    // A slow ClickHouse or broker answer must not pile up concurrent samples.
+    if (busy) return;
+    busy = true;
+    try {
+      const [rows, lag] = await Promise.all([
+        factRows(o.clickhouseUrl, o.database).catch(() => Number.NaN),
+        groupLag(o.admin, o.groupId, o.topic).catch(() => Number.NaN),
+      ]);
+      const p = o.progress();
+      const prev = samples.at(-1);
+      const s: Sample = {
+        t: Date.now() - started,
+        rows: Number.isNaN(rows) ? (prev?.rows ?? 0) : rows,
+        lag,
+        collectorRss: rssBytes(o.collectorPid),
+        consumerRss: rssBytes(o.consumerPid),
+        accepted: p.accepted,
+        errors: p.errors + p.non2xx + p.timeouts,
+      };
+      samples.push(s);
+      if (prev === undefined || s.rows > prev.rows || s.rows >= s.accepted) lastGrowth = Date.now();
+      else if (stalled === undefined && Date.now() - lastGrowth >= o.stallMs) stalled = s;
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), o.everyMs);
+  return {
+    samples,
+    last: () => samples.at(-1),
+    stalledAt: () => stalled,
+    stop: () => clearInterval(timer),
+  };
+}
