@@ -20,6 +20,7 @@ import { consumerScenario } from './scenarios/consumer.ts';
 import { endToEndScenario } from './scenarios/end-to-end.ts';
 import { kafkaClientsScenario } from './scenarios/kafka-clients.ts';
 import { manyUsersScenario } from './scenarios/many-users.ts';
+import { overloadScenario } from './scenarios/overload.ts';
 import { queriesScenario } from './scenarios/queries.ts';
 
 const SCENARIOS: readonly [string, Scenario][] = [
@@ -30,6 +31,7 @@ const SCENARIOS: readonly [string, Scenario][] = [
   ['5', accuracyScenario],
   ['6', kafkaClientsScenario],
   ['7', manyUsersScenario],
+  ['8', overloadScenario],
 ];
 
 const { values: args } = parseArgs({

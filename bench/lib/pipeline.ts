@@ -21,7 +21,11 @@ export interface Sample {
   readonly collectorRss: number;
   readonly consumerRss: number;
   readonly accepted: number;
+  /** The sender's non-2xx answers, socket errors and timeouts so far. */
   readonly errors: number;
+  /** The consumer's failed inserts and dead-lettered messages so far (NaN when not scraped). */
+  readonly insertErrors: number;
+  readonly deadLettered: number;
 }
 
 /** One ClickHouse HTTP query's single scalar answer. */
@@ -58,13 +62,16 @@ export async function distinctEventIds(
   return n;
 }
 
-/** Sum over every series of a Prometheus metric in a /metrics text (NaN when absent). */
+/**
+ * Sum over every series of a Prometheus metric from `url`/metrics; 0 when no series exists (a
+ * labelled counter has no series until its first increment).
+ */
 export async function metricSum(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  let sum = Number.NaN;
+  let sum = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
-      sum = (Number.isNaN(sum) ? 0 : sum) + Number(line.slice(line.lastIndexOf(' ') + 1));
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
   }
   return sum;
@@ -86,6 +93,8 @@ export function watchPipeline(o: {
   topic: string;
   collectorPid: number;
   consumerPid: number;
+  /** The consumer's HTTP base URL: its /metrics are scraped with every sample when given. */
+  consumerUrl?: string;
   /** The sender's newest progress (accepted so far); several senders may feed one watch in turn. */
   progress: () => Pick<SenderProgress, 'accepted' | 'errors' | 'non2xx' | 'timeouts'>;
   everyMs: number;
@@ -101,9 +110,15 @@ export function watchPipeline(o: {
     if (busy) return;
     busy = true;
     try {
-      const [rows, lag] = await Promise.all([
+      const scrape = (name: string) =>
+        o.consumerUrl === undefined
+          ? Promise.resolve(Number.NaN)
+          : metricSum(o.consumerUrl, name).catch(() => Number.NaN);
+      const [rows, lag, insertErrors, deadLettered] = await Promise.all([
         factRows(o.clickhouseUrl, o.database).catch(() => Number.NaN),
         groupLag(o.admin, o.groupId, o.topic).catch(() => Number.NaN),
+        scrape('consumer_clickhouse_insert_errors_total'),
+        scrape('consumer_dlq_messages_total'),
       ]);
       const p = o.progress();
       const prev = samples.at(-1);
@@ -115,6 +130,8 @@ export function watchPipeline(o: {
         consumerRss: rssBytes(o.consumerPid),
         accepted: p.accepted,
         errors: p.errors + p.non2xx + p.timeouts,
+        insertErrors,
+        deadLettered,
       };
       samples.push(s);
       if (prev === undefined || s.rows > prev.rows || s.rows >= s.accepted) lastGrowth = Date.now();

@@ -46,6 +46,7 @@ const started = Date.now();
 const deadline = o.durationS === undefined ? Number.POSITIVE_INFINITY : started + o.durationS * 1000;
 const maxRequests = o.events === undefined ? Number.POSITIVE_INFINITY : Math.ceil(o.events / o.perRequest);
 let stopping = false;
+let issuingEndedAt = started;
 let issued = 0;
 let inFlight = 0;
 let notSent = 0;
@@ -59,6 +60,14 @@ let lastOkAt = 0;
 let retryAfterMissing = 0;
 const statuses: Record<string, number> = {};
 const okLatencies: number[] = [];
+/** Per second since the start (by completion time): answered 2xx, and everything else. */
+const okPerSecond: number[] = [];
+const badPerSecond: number[] = [];
+const bump = (xs: number[]) => {
+  const i = Math.floor((Date.now() - started) / 1000);
+  while (xs.length <= i) xs.push(0);
+  xs[i] = (xs[i] ?? 0) + 1;
+};
 const allLatencies: number[] = [];
 
 function send(k: number): Promise<void> {
@@ -88,7 +97,10 @@ function send(k: number): Promise<void> {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', () => {
-          if (!timedOut) errors++;
+          if (!timedOut) {
+            errors++;
+            bump(badPerSecond);
+          }
           done();
         });
         res.on('end', () => {
@@ -96,6 +108,7 @@ function send(k: number): Promise<void> {
           const status = res.statusCode ?? 0;
           statuses[status] = (statuses[status] ?? 0) + 1;
           allLatencies.push(ms);
+          bump(status >= 200 && status < 300 ? okPerSecond : badPerSecond);
           if (status >= 200 && status < 300) {
             ok++;
             okLatencies.push(ms);
@@ -121,18 +134,26 @@ function send(k: number): Promise<void> {
     req.on('timeout', () => {
       timeouts++;
       timedOut = true;
+      bump(badPerSecond);
       // The socket error that destroy() raises is this timeout, already counted.
       req.destroy();
     });
     req.on('error', () => {
-      if (!timedOut) errors++;
+      if (!timedOut) {
+        errors++;
+        bump(badPerSecond);
+      }
       done();
     });
     req.end(payload);
   });
 }
 
-const more = () => !stopping && issued < maxRequests && Date.now() < deadline;
+const more = () => {
+  if (!stopping && issued < maxRequests && Date.now() < deadline) return true;
+  if (issuingEndedAt === started) issuingEndedAt = Date.now();
+  return false;
+};
 
 async function closedLoop(connections: number): Promise<void> {
   const worker = async () => {
@@ -191,6 +212,9 @@ const result: SenderResult = {
   startedAt: started,
   endedAt: ended,
   seconds: (ended - started) / 1000,
+  issueSeconds: (issuingEndedAt - started) / 1000,
+  okPerSecond,
+  badPerSecond,
   firstOkAt,
   lastOkAt,
   notSent,

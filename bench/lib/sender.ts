@@ -53,7 +53,13 @@ export interface SenderResult extends SenderProgress {
   readonly userPrefix: string;
   readonly startedAt: number;
   readonly endedAt: number;
+  /** From the start until the last answer (in-flight requests included). */
   readonly seconds: number;
+  /** From the start until the last request was issued. */
+  readonly issueSeconds: number;
+  /** Answers per second since the start, by completion time: 2xx, and all else (timeouts too). */
+  readonly okPerSecond: readonly number[];
+  readonly badPerSecond: readonly number[];
   /** ms since the epoch of the first and last 2xx (0 when none). */
   readonly firstOkAt: number;
   readonly lastOkAt: number;
