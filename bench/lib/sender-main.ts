@@ -58,6 +58,7 @@ let timeouts = 0;
 let firstOkAt = 0;
 let lastOkAt = 0;
 let retryAfterMissing = 0;
+let slow = 0;
 const statuses: Record<string, number> = {};
 const okLatencies: number[] = [];
 /** Per second since the start (by completion time): answered 2xx, and everything else. */
@@ -106,6 +107,7 @@ function send(k: number): Promise<void> {
         res.on('end', () => {
           const ms = performance.now() - t;
           const status = res.statusCode ?? 0;
+          if (o.slowMs !== undefined && ms > o.slowMs) slow++;
           statuses[status] = (statuses[status] ?? 0) + 1;
           allLatencies.push(ms);
           bump(status >= 200 && status < 300 ? okPerSecond : badPerSecond);
@@ -221,6 +223,7 @@ const result: SenderResult = {
   rejected,
   statuses,
   retryAfterMissing,
+  slow,
   okP50Ms: okS.p50,
   okP99Ms: okS.p99,
   okMaxMs: okS.max,

@@ -22,6 +22,8 @@ interface Common {
   readonly durationS?: number;
   /** Per request, as an SDK would give up. */
   readonly timeoutMs: number;
+  /** Answers slower than this are counted as `slow` (what an SDK with a shorter timeout would lose). */
+  readonly slowMs?: number;
   readonly progressMs: number;
   /** The 10-character user id prefix; random (cold caches) when absent. */
   readonly userPrefix?: string;
@@ -70,6 +72,8 @@ export interface SenderResult extends SenderProgress {
   readonly statuses: Readonly<Record<string, number>>;
   /** 429/503 answers without a Retry-After header. */
   readonly retryAfterMissing: number;
+  /** Answers (any status) slower than `slowMs`. */
+  readonly slow: number;
   readonly okP50Ms: number;
   readonly okP99Ms: number;
   readonly okMaxMs: number;
