@@ -148,3 +148,35 @@ export function watchPipeline(o: {
     stop: () => clearInterval(timer),
   };
 }
+
+/**
+ * Polls `url`/metrics every `everyMs` and keeps each named metric's highest value (summed over its
+ * series); a scrape that fails or is slower than 10 s is skipped.
+ */
+export function metricPeaks(
+  url: string,
+  names: readonly string[],
+  everyMs: number,
+): { readonly stop: () => Record<string, number> } {
+  const peaks: Record<string, number> = Object.fromEntries(names.map((n) => [n, Number.NaN]));
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void Promise.all(
+      names.map(async (n) => {
+        const v = await metricSum(url, n).catch(() => Number.NaN);
+        if (!Number.isNaN(v))
+          peaks[n] = Number.isNaN(peaks[n] ?? Number.NaN) ? v : Math.max(peaks[n] ?? v, v);
+      }),
+    ).finally(() => {
+      busy = false;
+    });
+  }, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return peaks;
+    },
+  };
+}

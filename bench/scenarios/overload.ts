@@ -15,6 +15,7 @@
  */
 import { type Ctx, freshTopic, maxTarget, type Row, type Scenario, type Target } from '../lib/context.ts';
 import { MB, round, rssBytes, rssSampler } from '../lib/measure.ts';
+import { metricPeaks } from '../lib/pipeline.ts';
 import { startCollector } from '../lib/processes.ts';
 import { type SenderOptions, type SenderResult, startSender } from '../lib/sender.ts';
 
@@ -35,7 +36,13 @@ interface Phase {
   readonly offeredReqPerS: number | undefined;
   readonly r: SenderResult;
   readonly peakRssMb: number;
+  /** Peaks of the collector's own gauges: bytes waiting for Kafka, event loop delay (seconds). */
+  readonly peakQueuedBytes: number;
+  readonly peakLoopLagS: number;
 }
+
+const QUEUED = 'collector_kafka_queued_bytes';
+const LOOP_LAG = 'nodejs_eventloop_lag_max_seconds';
 
 type PhaseOptions =
   | { readonly mode: 'closed'; readonly connections: number }
@@ -52,6 +59,7 @@ async function phase(
     `  ${name}: ${load.mode === 'closed' ? `${load.connections} connections` : `${Math.round(load.rate)} req/s offered`}, ${durationS} s`,
   );
   const rss = rssSampler(collector.pid);
+  const gauges = metricPeaks(collector.url, [QUEUED, LOOP_LAG], 1_000);
   const options: SenderOptions = {
     ...load,
     url: `${collector.url}/v1/events`,
@@ -67,14 +75,18 @@ async function phase(
   };
   try {
     const r = await startSender(options).done;
+    const peaks = gauges.stop();
     return {
       name,
       offeredReqPerS: load.mode === 'open' ? load.rate : undefined,
       r,
       peakRssMb: rss.max() / MB,
+      peakQueuedBytes: peaks[QUEUED] ?? Number.NaN,
+      peakLoopLagS: peaks[LOOP_LAG] ?? Number.NaN,
     };
   } finally {
     rss.stop();
+    gauges.stop();
   }
 }
 
@@ -110,6 +122,8 @@ function row(p: Phase): Row {
       '2xx max ms': round(r.okMaxMs),
       'all p99 ms': round(r.allP99Ms),
       'peak RSS MB': round(p.peakRssMb),
+      'peak Kafka queue MB': round(p.peakQueuedBytes / MB, 1),
+      'peak loop delay ms': round(p.peakLoopLagS * 1000),
       'clean from s': cleanFrom(r),
     },
   };
