@@ -60,6 +60,7 @@ let lastOkAt = 0;
 let retryAfterMissing = 0;
 let slow = 0;
 const statuses: Record<string, number> = {};
+const codes: Record<string, number> = {};
 const okLatencies: number[] = [];
 /** Per second since the start (by completion time): answered 2xx, and everything else. */
 const okPerSecond: number[] = [];
@@ -126,8 +127,16 @@ function send(k: number): Promise<void> {
             } catch {
               errors++;
             }
-          } else if ((status === 429 || status === 503) && res.headers['retry-after'] === undefined) {
-            retryAfterMissing++;
+          } else {
+            if ((status === 429 || status === 503) && res.headers['retry-after'] === undefined) {
+              retryAfterMissing++;
+            }
+            // The error code says which mechanism refused (under-pressure, queue cap, publish timeout).
+            let code = 'unreadable body';
+            try {
+              code = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: unknown }).code);
+            } catch {}
+            codes[`${status} ${code}`] = (codes[`${status} ${code}`] ?? 0) + 1;
           }
           done();
         });
@@ -222,6 +231,7 @@ const result: SenderResult = {
   notSent,
   rejected,
   statuses,
+  codes,
   retryAfterMissing,
   slow,
   okP50Ms: okS.p50,

@@ -70,6 +70,8 @@ export interface SenderResult extends SenderProgress {
   /** Events named as rejected in 2xx responses. */
   readonly rejected: number;
   readonly statuses: Readonly<Record<string, number>>;
+  /** Non-2xx answers by `<status> <code from the error body>`. */
+  readonly codes: Readonly<Record<string, number>>;
   /** 429/503 answers without a Retry-After header. */
   readonly retryAfterMissing: number;
   /** Answers (any status) slower than `slowMs`. */

@@ -36,13 +36,11 @@ interface Phase {
   readonly offeredReqPerS: number | undefined;
   readonly r: SenderResult;
   readonly peakRssMb: number;
-  /** Peaks of the collector's own gauges: bytes waiting for Kafka, event loop delay (seconds). */
+  /** Peak of the collector's own gauge of bytes waiting for Kafka (its KAFKA_MAX_QUEUED_BYTES cap). */
   readonly peakQueuedBytes: number;
-  readonly peakLoopLagS: number;
 }
 
 const QUEUED = 'collector_kafka_queued_bytes';
-const LOOP_LAG = 'nodejs_eventloop_lag_max_seconds';
 
 type PhaseOptions =
   | { readonly mode: 'closed'; readonly connections: number }
@@ -59,7 +57,7 @@ async function phase(
     `  ${name}: ${load.mode === 'closed' ? `${load.connections} connections` : `${Math.round(load.rate)} req/s offered`}, ${durationS} s`,
   );
   const rss = rssSampler(collector.pid);
-  const gauges = metricPeaks(collector.url, [QUEUED, LOOP_LAG], 1_000);
+  const gauges = metricPeaks(collector.url, [QUEUED], 1_000);
   const options: SenderOptions = {
     ...load,
     url: `${collector.url}/v1/events`,
@@ -82,7 +80,6 @@ async function phase(
       r,
       peakRssMb: rss.max() / MB,
       peakQueuedBytes: peaks[QUEUED] ?? Number.NaN,
-      peakLoopLagS: peaks[LOOP_LAG] ?? Number.NaN,
     };
   } finally {
     rss.stop();
@@ -123,7 +120,6 @@ function row(p: Phase): Row {
       'all p99 ms': round(r.allP99Ms),
       'peak RSS MB': round(p.peakRssMb),
       'peak Kafka queue MB': round(p.peakQueuedBytes / MB, 1),
-      'peak loop delay ms': round(p.peakLoopLagS * 1000),
       'clean from s': cleanFrom(r),
     },
   };
@@ -194,7 +190,7 @@ export const overloadScenario: Scenario = async (ctx) => {
     title: 'Overload: the collector at 2x its maximum, then back to normal',
     notes: [
       `One collector (default settings, RATE_LIMIT_MAX raised as in scenario 1), no consumer. Maximum = ${CONNECTIONS} connections closed loop for ${maxS} s; then ${overS} s open loop at 2x that many requests/s; then ${normalS} s at 0.5x straight away. ${PER_REQUEST}-event requests from 64 pre-built bodies (lib/sender-main.ts), client timeout ${CLIENT_TIMEOUT_MS / 1000} s (longer than the collector's 10 s publish timeout, to see its own answer), answers slower than ${SDK_TIMEOUT_MS / 1000} s counted apart (an SDK would have given up), at most ${MAX_IN_FLIGHT} open requests ("not sent" counts due requests beyond them).`,
-      `Collector RSS at rest ${round(restRssMb)} MB. Statuses at 2x: ${statusList(o.statuses) || 'none'}; after: ${statusList(a.statuses) || 'none'}.`,
+      `Collector RSS at rest ${round(restRssMb)} MB. Statuses at 2x: ${statusList(o.statuses) || 'none'} (refusals by error code: ${statusList(o.codes) || 'none'}); after: ${statusList(a.statuses) || 'none'}.`,
       `At 2x: ${shed} requests shed (429/503), ${o.retryAfterMissing} of them without Retry-After, ${o.slow} answers slower than ${SDK_TIMEOUT_MS / 1000} s, ${o.timeouts} without an answer in ${CLIENT_TIMEOUT_MS / 1000} s, ${o.errors} socket errors; 2xx goodput ${round(o.ok / o.seconds)} req/s = ${round(o.ok / o.seconds / (max.r.ok / max.r.seconds), 2)} of the maximum.`,
     ],
     rows: phases.map(row),
@@ -205,7 +201,12 @@ export const overloadScenario: Scenario = async (ctx) => {
         'bad answers',
       ),
       maxTarget('at 2x: p99 of accepted requests', o.okP99Ms, 1_000, 'ms'),
-      maxTarget('at 2x: peak RSS / peak RSS at the maximum', over.peakRssMb / max.peakRssMb, 1.5, 'x'),
+      maxTarget(
+        'during and after 2x: peak RSS / peak RSS at the maximum',
+        Math.max(over.peakRssMb, after.peakRssMb) / max.peakRssMb,
+        1.5,
+        'x',
+      ),
       zeroTarget(
         '0.5x right after: errors of any kind (recovers by itself)',
         a.non2xx + a.errors + a.timeouts,
