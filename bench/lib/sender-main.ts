@@ -135,7 +135,9 @@ function send(k: number): Promise<void> {
             let code = 'unreadable body';
             try {
               code = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: unknown }).code);
-            } catch {}
+            } catch {
+              // Not JSON (a proxy's page, a cut body): counted under 'unreadable body'.
+            }
             codes[`${status} ${code}`] = (codes[`${status} ${code}`] ?? 0) + 1;
           }
           done();
@@ -149,10 +151,12 @@ function send(k: number): Promise<void> {
       // The socket error that destroy() raises is this timeout, already counted.
       req.destroy();
     });
-    req.on('error', () => {
+    req.on('error', (err: NodeJS.ErrnoException) => {
       if (!timedOut) {
         errors++;
         bump(badPerSecond);
+        const key = `socket ${err.code ?? err.message}`;
+        codes[key] = (codes[key] ?? 0) + 1;
       }
       done();
     });

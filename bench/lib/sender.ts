@@ -70,7 +70,7 @@ export interface SenderResult extends SenderProgress {
   /** Events named as rejected in 2xx responses. */
   readonly rejected: number;
   readonly statuses: Readonly<Record<string, number>>;
-  /** Non-2xx answers by `<status> <code from the error body>`. */
+  /** Non-2xx answers by `<status> <code from the error body>`, socket errors by `socket <errno code>`. */
   readonly codes: Readonly<Record<string, number>>;
   /** 429/503 answers without a Retry-After header. */
   readonly retryAfterMissing: number;

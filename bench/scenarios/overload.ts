@@ -190,7 +190,7 @@ export const overloadScenario: Scenario = async (ctx) => {
     title: 'Overload: the collector at 2x its maximum, then back to normal',
     notes: [
       `One collector (default settings, RATE_LIMIT_MAX raised as in scenario 1), no consumer. Maximum = ${CONNECTIONS} connections closed loop for ${maxS} s; then ${overS} s open loop at 2x that many requests/s; then ${normalS} s at 0.5x straight away. ${PER_REQUEST}-event requests from 64 pre-built bodies (lib/sender-main.ts), client timeout ${CLIENT_TIMEOUT_MS / 1000} s (longer than the collector's 10 s publish timeout, to see its own answer), answers slower than ${SDK_TIMEOUT_MS / 1000} s counted apart (an SDK would have given up), at most ${MAX_IN_FLIGHT} open requests ("not sent" counts due requests beyond them).`,
-      `Collector RSS at rest ${round(restRssMb)} MB. Statuses at 2x: ${statusList(o.statuses) || 'none'} (refusals by error code: ${statusList(o.codes) || 'none'}); after: ${statusList(a.statuses) || 'none'}.`,
+      `Collector RSS at rest ${round(restRssMb)} MB. Statuses at 2x: ${statusList(o.statuses) || 'none'} (refusals and socket errors by code: ${statusList(o.codes) || 'none'}); after: ${statusList(a.statuses) || 'none'}.`,
       `At 2x: ${shed} requests shed (429/503), ${o.retryAfterMissing} of them without Retry-After, ${o.slow} answers slower than ${SDK_TIMEOUT_MS / 1000} s, ${o.timeouts} without an answer in ${CLIENT_TIMEOUT_MS / 1000} s, ${o.errors} socket errors; 2xx goodput ${round(o.ok / o.seconds)} req/s = ${round(o.ok / o.seconds / (max.r.ok / max.r.seconds), 2)} of the maximum.`,
     ],
     rows: phases.map(row),
