@@ -189,6 +189,12 @@ export function renderSoak(r: SoakReport): string {
     '',
     '## Verdict',
     '',
+    ...(r.warmupS < r.config.SOAK_WARMUP_MINUTES * 60
+      ? [
+          `A short run: its warm-up was cut to a third of it (${round(r.warmupS)} s instead of ${r.config.SOAK_WARMUP_MINUTES} min), so RSS growth here may still be the heap settling rather than a leak; the ${r.config.SOAK_WARMUP_MINUTES}-minute warm-up of a 30-minute run is what the criterion is for.`,
+          '',
+        ]
+      : []),
     ...table(
       ['criterion', 'target', 'measured', 'met'],
       r.criteria.map((c) => [c.name, c.target, c.measured, c.met ? 'yes' : '**no**']),
