@@ -175,7 +175,7 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
         ? rows === distinct
           ? 'exact'
           : `${rows - distinct} duplicate rows`
-        : `${(expected - distinct).toLocaleString()} missing (${(((expected - distinct) / expected) * 100).toFixed(1)}%)`,
+        : `${(expected - distinct).toLocaleString()} ${drainCut ? 'not landed yet when the scenario stopped waiting' : 'missing'} (${(((expected - distinct) / expected) * 100).toFixed(1)}%)`,
   };
   const notes = [
     `${events.toLocaleString()} events from ${users.toLocaleString()} distinct 18-character user ids (new random prefix per run: cold caches), ${PER_REQUEST} per request via /v1/events, closed loop with ${CONNECTIONS} connections (the collector's maximum), every event distinct (content-derived event ids differ), bench/lib/sender-main.ts in its own process.`,
