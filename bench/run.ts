@@ -20,6 +20,8 @@ import { consumerScenario } from './scenarios/consumer.ts';
 import { consumerUsersScenario } from './scenarios/consumer-users.ts';
 import { endToEndScenario } from './scenarios/end-to-end.ts';
 import { kafkaClientsScenario } from './scenarios/kafka-clients.ts';
+import { manyUsersScenario } from './scenarios/many-users.ts';
+import { overloadScenario } from './scenarios/overload.ts';
 import { queriesScenario } from './scenarios/queries.ts';
 
 const SCENARIOS: readonly [string, Scenario][] = [
@@ -29,7 +31,9 @@ const SCENARIOS: readonly [string, Scenario][] = [
   ['4', queriesScenario],
   ['5', accuracyScenario],
   ['6', kafkaClientsScenario],
-  ['7', consumerUsersScenario],
+  ['7', manyUsersScenario],
+  ['8', overloadScenario],
+  ['9', consumerUsersScenario],
 ];
 
 const { values: args } = parseArgs({

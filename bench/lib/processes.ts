@@ -107,3 +107,36 @@ export async function startCollector(o: {
 }
 
 export { freePort };
+
+/** The consumer as deployed (services/consumer/main.ts), on a free port; `url` serves /metrics. */
+export async function startConsumer(o: {
+  kafkaBrokers: string;
+  clickhouseUrl: string;
+  database: string;
+  topic: string;
+  groupId: string;
+  profileDir?: string;
+  /** Another checkout's consumer (a baseline); default this checkout's. */
+  script?: string;
+  /** More variables (BATCH_MAX_ROWS, ...). */
+  extra?: Readonly<Record<string, string>>;
+}): Promise<Child & { url: string }> {
+  const port = await freePort();
+  const child = await startNode('consumer', o.script ?? 'services/consumer/main.ts', {
+    readyUrl: `http://127.0.0.1:${port}/readyz`,
+    ...(o.profileDir ? { profileDir: o.profileDir } : {}),
+    env: {
+      KAFKA_BROKERS: o.kafkaBrokers,
+      KAFKA_TOPIC: o.topic,
+      KAFKA_DLQ_TOPIC: `${o.topic}.dlq`,
+      KAFKA_GROUP_ID: o.groupId,
+      CLICKHOUSE_URL: o.clickhouseUrl,
+      CLICKHOUSE_DATABASE: o.database,
+      CONSUMER_HTTP_PORT: String(port),
+      CONSUMER_HTTP_HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      ...o.extra,
+    },
+  });
+  return { ...child, url: `http://127.0.0.1:${port}` };
+}

@@ -50,7 +50,7 @@ export const consumerUsersScenario: Scenario = async (ctx) => {
   const r = await runConsumer(ctx, { topic, total: users, batchRows: BATCH_ROWS, profileDir });
   const file = newestProfile(profileDir);
   return {
-    id: '7',
+    id: '9',
     title: 'Consumer at real cardinality: every event from a new user',
     notes: [
       `${users} Avro activity messages from ${users} distinct never-seen 18-character user ids, no profile attributes; fresh database, cold caches; rows/s from the first to the last row in fact_user_activity (a --cpu-prof run, so a little below an unprofiled one).`,

@@ -22,7 +22,7 @@ import {
 } from '../lib/context.ts';
 import { avroMessages, codec, type RawMessage } from '../lib/data.ts';
 import { MB, pollUntil, round, rssSampler } from '../lib/measure.ts';
-import { freePort, startNode } from '../lib/processes.ts';
+import { startConsumer } from '../lib/processes.ts';
 import { newestProfile, summariseProfile } from '../lib/profile.ts';
 
 const DEFAULT_BATCH_ROWS = 10_000;
@@ -44,22 +44,14 @@ export async function runConsumer(
 ): Promise<{ rowsPerS: number; rssMb: number; seconds: number }> {
   const db = await migratedDatabase(ctx, 'consumer');
   await db.close();
-  const port = await freePort();
-  const consumer = await startNode('consumer', o.script ?? 'services/consumer/main.ts', {
-    readyUrl: `http://127.0.0.1:${port}/readyz`,
+  const consumer = await startConsumer({
+    kafkaBrokers: ctx.kafkaBrokers,
+    clickhouseUrl: ctx.clickhouseUrl,
+    database: db.name,
+    topic: o.topic,
+    groupId: uniqueName('bench-consumer'),
     ...(o.profileDir ? { profileDir: o.profileDir } : {}),
-    env: {
-      KAFKA_BROKERS: ctx.kafkaBrokers,
-      KAFKA_TOPIC: o.topic,
-      KAFKA_DLQ_TOPIC: `${o.topic}.dlq`,
-      KAFKA_GROUP_ID: uniqueName('bench-consumer'),
-      CLICKHOUSE_URL: ctx.clickhouseUrl,
-      CLICKHOUSE_DATABASE: db.name,
-      CONSUMER_HTTP_PORT: String(port),
-      CONSUMER_HTTP_HOST: '127.0.0.1',
-      BATCH_MAX_ROWS: String(o.batchRows),
-      LOG_LEVEL: 'warn',
-    },
+    extra: { BATCH_MAX_ROWS: String(o.batchRows) },
   });
   const rss = rssSampler(consumer.pid);
   let firstAt = 0;

@@ -1,14 +1,10 @@
 /**
  * Scenario 3, end to end: collector + consumer + ClickHouse under a sustained rate of 100-event
  * batches at 50% and 90% of the collector's measured maximum (scenario 1 of the same run).
- * Freshness: probe requests (one event each, a unique feature) sent every 250 ms during the load;
- * for each, the time from its 2xx to the first poll (every 100 ms) that finds its feature in
- * rollup_users_hourly_feature. Consumer lag sampled every second.
+ * Freshness from probes (lib/freshness.ts). Consumer lag sampled every second.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { groupLag } from '../../test/harness/consumer-process.ts';
 import {
-  type Ctx,
   freshTopic,
   maxTarget,
   migratedDatabase,
@@ -16,61 +12,13 @@ import {
   type Scenario,
   uniqueName,
 } from '../lib/context.ts';
-import { nativeBodies, nativeEvent, REQUEST_HEADERS } from '../lib/data.ts';
+import { nativeBodies, REQUEST_HEADERS } from '../lib/data.ts';
+import { probeFreshness } from '../lib/freshness.ts';
 import { autocannon } from '../lib/load.ts';
 import { MB, round, rssSampler, summary } from '../lib/measure.ts';
-import { freePort, startCollector, startNode } from '../lib/processes.ts';
+import { startCollector, startConsumer } from '../lib/processes.ts';
 
 const FRACTIONS = [0.5, 0.9] as const;
-
-async function probeFreshness(
-  ctx: Ctx,
-  o: { collectorUrl: string; database: string; tag: string; untilMs: number; settleMs: number },
-): Promise<{ freshnessMs: number[]; failed: number; unseen: number }> {
-  const acked = new Map<string, number>();
-  const seen = new Map<string, number>();
-  let failed = 0;
-  const prober = (async () => {
-    for (let i = 0; Date.now() < o.untilMs && i < 100_000; i++) {
-      const feature = `${o.tag}-${i}`;
-      const r = await fetch(`${o.collectorUrl}/v1/events`, {
-        method: 'POST',
-        headers: REQUEST_HEADERS,
-        body: JSON.stringify(nativeEvent(i, feature)),
-      }).catch(() => undefined);
-      if (r?.ok) acked.set(feature, performance.now());
-      else failed++;
-      await r?.arrayBuffer();
-      await sleep(250);
-    }
-  })();
-  const query = encodeURIComponent(
-    `SELECT feature FROM rollup_users_hourly_feature WHERE feature LIKE '${o.tag}-%' GROUP BY feature`,
-  );
-  let settleDeadline = Number.POSITIVE_INFINITY;
-  let done = false;
-  void prober.then(() => {
-    settleDeadline = Date.now() + o.settleMs;
-  });
-  while (!done && Date.now() < Math.min(settleDeadline, o.untilMs + o.settleMs + 60_000)) {
-    const r = await fetch(`${ctx.clickhouseUrl}/?database=${o.database}&query=${query}`).catch(
-      () => undefined,
-    );
-    const now = performance.now();
-    if (r?.ok) for (const f of (await r.text()).split('\n')) if (f !== '' && !seen.has(f)) seen.set(f, now);
-    done = settleDeadline !== Number.POSITIVE_INFINITY && [...acked.keys()].every((f) => seen.has(f));
-    await sleep(100);
-  }
-  await prober;
-  const freshnessMs: number[] = [];
-  let unseen = 0;
-  for (const [f, at] of acked) {
-    const s = seen.get(f);
-    if (s === undefined) unseen++;
-    else freshnessMs.push(Math.max(0, s - at));
-  }
-  return { freshnessMs, failed, unseen };
-}
 
 export const endToEndScenario: Scenario = async (ctx) => {
   const durationS = ctx.quick ? 10 : 30;
@@ -81,20 +29,12 @@ export const endToEndScenario: Scenario = async (ctx) => {
   const topic = await freshTopic(ctx, 'e2e', 6);
   const groupId = uniqueName('bench-e2e');
   const collector = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic });
-  const port = await freePort();
-  const consumer = await startNode('consumer', 'services/consumer/main.ts', {
-    readyUrl: `http://127.0.0.1:${port}/readyz`,
-    env: {
-      KAFKA_BROKERS: ctx.kafkaBrokers,
-      KAFKA_TOPIC: topic,
-      KAFKA_DLQ_TOPIC: `${topic}.dlq`,
-      KAFKA_GROUP_ID: groupId,
-      CLICKHOUSE_URL: ctx.clickhouseUrl,
-      CLICKHOUSE_DATABASE: db.name,
-      CONSUMER_HTTP_PORT: String(port),
-      CONSUMER_HTTP_HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-    },
+  const consumer = await startConsumer({
+    kafkaBrokers: ctx.kafkaBrokers,
+    clickhouseUrl: ctx.clickhouseUrl,
+    database: db.name,
+    topic,
+    groupId,
   });
   const admin = ctx.kafka.admin();
   await admin.connect();
@@ -118,7 +58,6 @@ export const endToEndScenario: Scenario = async (ctx) => {
           () => undefined,
         );
       }, 1_000);
-      const untilMs = Date.now() + durationS * 1000;
       const [load, probes] = await Promise.all([
         autocannon({
           url: `${collector.url}/v1/events`,
@@ -129,11 +68,11 @@ export const endToEndScenario: Scenario = async (ctx) => {
           rate,
           workDir: ctx.outDir,
         }),
-        probeFreshness(ctx, {
+        probeFreshness(ctx.clickhouseUrl, {
           collectorUrl: collector.url,
           database: db.name,
           tag: `probe${Math.round(fraction * 100)}`,
-          untilMs,
+          stop: AbortSignal.timeout(durationS * 1000),
           settleMs: 30_000,
         }),
       ]);
