@@ -129,11 +129,16 @@ function verdict(o: {
     measured: `max ${maxLag.toLocaleString()}; drained ${Number.isNaN(o.drainS) ? 'never' : `${round(o.drainS, 1)} s after the last 2xx`}`,
     met: lags.length > 0 && maxLag <= lagBound && !Number.isNaN(o.drainS),
   });
+  // Counted once = one distinct event id per event: rows beyond that are re-deliveries, which the
+  // fact table's ReplacingMergeTree collapses and every query counts once. An event id beyond the
+  // accepted ones is an event whose request was answered 503 or timed out after its publish went
+  // through (at-least-once; an SDK retries it with the same id), so "at least" is the bound, and it
+  // is exact when no request was refused.
   out.push({
-    name: 'every accepted event in fact_user_activity once',
-    target: `${o.sent.accepted.toLocaleString()} distinct event ids, no duplicates`,
-    measured: `${o.distinctEvents.toLocaleString()} distinct, ${o.rows.toLocaleString()} rows`,
-    met: o.distinctEvents === o.sent.accepted && o.rows === o.distinctEvents,
+    name: 'every accepted event in fact_user_activity, counted once',
+    target: `>= ${o.sent.accepted.toLocaleString()} distinct event ids`,
+    measured: `${o.distinctEvents.toLocaleString()} distinct (${o.rows.toLocaleString()} rows before merges collapse re-deliveries)`,
+    met: o.distinctEvents >= o.sent.accepted,
   });
   return out;
 }
