@@ -18,6 +18,7 @@ import type { SenderOptions, SenderProgress, SenderResult } from './sender.ts';
 const o = JSON.parse(process.argv[2] ?? '{}') as SenderOptions;
 const target = new URL(o.url);
 const maxInFlight = o.mode === 'closed' ? o.connections : o.maxInFlight;
+const backOff = o.mode === 'closed' && o.backOff === true;
 const agent = new Agent({ keepAlive: true, maxSockets: maxInFlight, maxFreeSockets: maxInFlight });
 
 /** 10 random [a-z0-9] characters: with `_u` and 6 digits a user id is 18 characters, as in issue 10. */
@@ -72,18 +73,20 @@ const bump = (xs: number[]) => {
 };
 const allLatencies: number[] = [];
 
-function send(k: number): Promise<void> {
+/** Resolves with the Retry-After seconds of a 429/503 that carried one, else undefined. */
+function send(k: number): Promise<number | undefined> {
   const payload = o.bodies === 'pool' ? (poolBodies[k % 64] as string) : body(k);
   inFlight++;
   const t = performance.now();
-  return new Promise<void>((resolve) => {
+  return new Promise<number | undefined>((resolve) => {
     let finished = false;
     let timedOut = false;
+    let retryAfterS: number | undefined;
     const done = () => {
       if (finished) return;
       finished = true;
       inFlight--;
-      resolve();
+      resolve(retryAfterS);
     };
     const req = request(
       {
@@ -128,8 +131,10 @@ function send(k: number): Promise<void> {
               errors++;
             }
           } else {
-            if ((status === 429 || status === 503) && res.headers['retry-after'] === undefined) {
-              retryAfterMissing++;
+            if (status === 429 || status === 503) {
+              const header = res.headers['retry-after'];
+              if (header === undefined) retryAfterMissing++;
+              else retryAfterS = Number(header);
             }
             // The error code says which mechanism refused (under-pressure, queue cap, publish timeout).
             let code = 'unreadable body';
@@ -172,14 +177,22 @@ const more = () => {
 
 async function closedLoop(connections: number): Promise<void> {
   const worker = async () => {
-    while (more()) await send(issued++);
+    while (more()) {
+      const k = issued++;
+      let retryAfterS = await send(k);
+      // SDK-like (backOff): the same body again after Retry-After, until it is taken or the run ends.
+      while (backOff && retryAfterS !== undefined && !stopping && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, retryAfterS === undefined ? 0 : retryAfterS * 1000));
+        retryAfterS = await send(k);
+      }
+    }
   };
   await Promise.all(Array.from({ length: connections }, worker));
 }
 
 /** Offers `rate` req/s on a 5 ms tick; a request due while maxInFlight are open is counted, not sent. */
 async function openLoop(rate: number): Promise<void> {
-  const running = new Set<Promise<void>>();
+  const running = new Set<Promise<unknown>>();
   let due = 0;
   while (more()) {
     due = Math.min(maxRequests, Math.floor(((Date.now() - started) / 1000) * rate));

@@ -31,7 +31,15 @@ interface Common {
 
 export type SenderOptions = Common &
   (
-    | { readonly mode: 'closed'; readonly connections: number }
+    | {
+        readonly mode: 'closed';
+        readonly connections: number;
+        /**
+         * Like an SDK: a request refused with 429/503 + Retry-After is sent again, same body, after
+         * that many seconds, so the whole volume is accepted in the end. Default: the next body.
+         */
+        readonly backOff?: boolean;
+      }
     | { readonly mode: 'open'; readonly rate: number; readonly maxInFlight: number }
   );
 
