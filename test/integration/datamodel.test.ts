@@ -345,7 +345,9 @@ describe('ingest path and rollups', () => {
   });
 
   it('retention drops old fact months and keeps the rollup history', async () => {
-    const old = localDay(data.firstDay + 2 * DAY_MS, 'UTC');
+    // The first day: 61 days before the last, always in a month before the 1-month cutoff (firstDay + 2
+    // fell into the cutoff month itself on some dates, e.g. a run on 2026-11-30).
+    const old = localDay(data.firstDay, 'UTC');
     const sql = buildActiveUsersQuery({ from: old, to: old, tz: 'UTC', window: 'rolling' }).sql;
     const before = await rowsOf(sql);
     const oldMonth = Number(old.slice(0, 7).replace('-', ''));
