@@ -21,10 +21,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ConfigOf, int, readConfig } from '../services/lib/config.ts';
 import { privateStack } from '../test/harness/private-stack.ts';
-import { benchKafka, type Ctx, freshTopic, migratedDatabase, uniqueName } from './lib/context.ts';
+import { benchKafka, type Ctx, freshTopic } from './lib/context.ts';
 import { MB, round } from './lib/measure.ts';
 import { distinctEventIds, factRows, type Sample, watchPipeline } from './lib/pipeline.ts';
-import { ROOT, startCollector, startConsumer } from './lib/processes.ts';
+import { ROOT, startCollector, startPipeline } from './lib/processes.ts';
 import { type SenderResult, startSender } from './lib/sender.ts';
 
 const SOAK_CONFIG = {
@@ -283,20 +283,7 @@ try {
     `maximum ${round(maxReqPerS)} req/s; soaking ${config.SOAK_MINUTES} min at ${round(offeredReqPerS)} req/s`,
   );
 
-  const db = await migratedDatabase(ctx, 'soak');
-  await db.close();
-  const topic = await freshTopic(ctx, 'soak', 6);
-  const groupId = uniqueName('bench-soak');
-  const collector = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic });
-  const consumer = await startConsumer({
-    kafkaBrokers: ctx.kafkaBrokers,
-    clickhouseUrl: ctx.clickhouseUrl,
-    database: db.name,
-    topic,
-    groupId,
-  });
-  const admin = ctx.kafka.admin();
-  await admin.connect();
+  const { db, topic, groupId, collector, consumer, admin } = await startPipeline(ctx, 'soak');
   const watchStart = Date.now();
   const sender = startSender({
     mode: 'open',

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../test/harness/private-stack.ts';
+import { type Ctx, freshTopic, migratedDatabase, uniqueName } from './context.ts';
 import { WRITE_KEY } from './data.ts';
 import { pollUntil } from './measure.ts';
 
@@ -139,4 +140,26 @@ export async function startConsumer(o: {
     },
   });
   return { ...child, url: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * A fresh database and 6-partition topic with a real collector and consumer on them, and a connected
+ * Kafka admin (for broker lag): what the scenarios that drive the whole pipeline start with.
+ */
+export async function startPipeline(ctx: Ctx, name: string) {
+  const db = await migratedDatabase(ctx, name);
+  await db.close();
+  const topic = await freshTopic(ctx, name, 6);
+  const groupId = uniqueName(`bench-${name}`);
+  const collector = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic });
+  const consumer = await startConsumer({
+    kafkaBrokers: ctx.kafkaBrokers,
+    clickhouseUrl: ctx.clickhouseUrl,
+    database: db.name,
+    topic,
+    groupId,
+  });
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  return { db, topic, groupId, collector, consumer, admin };
 }

@@ -4,19 +4,12 @@
  * Freshness from probes (lib/freshness.ts). Consumer lag sampled every second.
  */
 import { groupLag } from '../../test/harness/consumer-process.ts';
-import {
-  freshTopic,
-  maxTarget,
-  migratedDatabase,
-  type Row,
-  type Scenario,
-  uniqueName,
-} from '../lib/context.ts';
+import { maxTarget, type Row, type Scenario } from '../lib/context.ts';
 import { nativeBodies, REQUEST_HEADERS } from '../lib/data.ts';
 import { probeFreshness } from '../lib/freshness.ts';
 import { autocannon } from '../lib/load.ts';
 import { MB, round, rssSampler, summary } from '../lib/measure.ts';
-import { startCollector, startConsumer } from '../lib/processes.ts';
+import { startPipeline } from '../lib/processes.ts';
 
 const FRACTIONS = [0.5, 0.9] as const;
 
@@ -24,20 +17,7 @@ export const endToEndScenario: Scenario = async (ctx) => {
   const durationS = ctx.quick ? 10 : 30;
   const maxReqPerS = ctx.shared.get('collector.batchReqPerS') as number | undefined;
   if (maxReqPerS === undefined) throw new Error('needs scenario 1 (the collector maximum) in the same run');
-  const db = await migratedDatabase(ctx, 'e2e');
-  await db.close();
-  const topic = await freshTopic(ctx, 'e2e', 6);
-  const groupId = uniqueName('bench-e2e');
-  const collector = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic });
-  const consumer = await startConsumer({
-    kafkaBrokers: ctx.kafkaBrokers,
-    clickhouseUrl: ctx.clickhouseUrl,
-    database: db.name,
-    topic,
-    groupId,
-  });
-  const admin = ctx.kafka.admin();
-  await admin.connect();
+  const { db, topic, groupId, collector, consumer, admin } = await startPipeline(ctx, 'e2e');
   const rows: Row[] = [];
   let freshnessAtHalf = Number.NaN;
   let worstCollectorRss = 0;

@@ -12,20 +12,11 @@
  * dominate a short run.) A wedged consumer (rows stop growing while accepted events are missing,
  * for 60 s, quick 30 s) ends the scenario with the stall reported instead of hanging it.
  */
-import {
-  type Ctx,
-  freshTopic,
-  maxTarget,
-  migratedDatabase,
-  ratioTarget,
-  type Scenario,
-  type Target,
-  uniqueName,
-} from '../lib/context.ts';
+import { type Ctx, maxTarget, ratioTarget, type Scenario, type Target } from '../lib/context.ts';
 import { probeFreshness } from '../lib/freshness.ts';
 import { MB, round, rssSampler, summary } from '../lib/measure.ts';
 import { distinctEventIds, factRows, type Sample, watchPipeline } from '../lib/pipeline.ts';
-import { startCollector, startConsumer } from '../lib/processes.ts';
+import { startPipeline } from '../lib/processes.ts';
 import { type SenderResult, startSender } from '../lib/sender.ts';
 
 const CONNECTIONS = 100;
@@ -49,20 +40,7 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
   const stallS = ctx.quick ? 30 : 60;
   const drainLimitS = ctx.quick ? 180 : 600;
   let drainCut = false;
-  const db = await migratedDatabase(ctx, 'many');
-  await db.close();
-  const topic = await freshTopic(ctx, 'many', 6);
-  const groupId = uniqueName('bench-many');
-  const collector = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic });
-  const consumer = await startConsumer({
-    kafkaBrokers: ctx.kafkaBrokers,
-    clickhouseUrl: ctx.clickhouseUrl,
-    database: db.name,
-    topic,
-    groupId,
-  });
-  const admin = ctx.kafka.admin();
-  await admin.connect();
+  const { db, topic, groupId, collector, consumer, admin } = await startPipeline(ctx, 'many');
   const rssCollector = rssSampler(collector.pid);
   const rssConsumer = rssSampler(consumer.pid);
   let probesAcked = 0;
