@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
 import { activity, identify } from '../../test/harness/consumer-process.ts';
-import { Lru } from './lru.ts';
 import { mergeProfile, type Profile, type ProfileLookup, UserContext } from './profiles.ts';
 
 const DAY_MS = 86_400_000;
@@ -325,28 +324,5 @@ describe('mergeProfile', () => {
       }),
     );
     expect(mergeProfile(null, newer)).toEqual(newer);
-  });
-});
-
-describe('Lru', () => {
-  it('evicts the least recently used entry beyond its size', () => {
-    const lru = new Lru<string, number>(2);
-    lru.set('a', 1);
-    lru.set('b', 2);
-    expect(lru.get('a')).toBe(1);
-    lru.set('c', 3);
-    expect(lru.get('b')).toBeUndefined();
-    expect(lru.get('a')).toBe(1);
-    expect(lru.size).toBe(2);
-  });
-
-  it('forgets an entry after its TTL', () => {
-    let now = 0;
-    const lru = new Lru<string, number>(10, () => now);
-    lru.set('a', 1, 100);
-    now = 99;
-    expect(lru.has('a')).toBe(true);
-    now = 100;
-    expect(lru.has('a')).toBe(false);
   });
 });
