@@ -22,7 +22,12 @@ export const consumerSpec = {
   CLICKHOUSE_RETRY_INITIAL_MS: int('first retry delay after a failed insert', 200, 1, 60_000),
   CLICKHOUSE_RETRY_MAX_MS: int('cap of the exponential retry delay', 10_000, 1, 600_000),
   BATCH_MAX_ROWS: int('rows that make a batch due', 10_000, 1, 1_000_000),
-  BATCH_MAX_BYTES: int('Kafka payload bytes that make a batch due (also the fetch size)', 4_194_304, 1_024),
+  BATCH_MAX_BYTES: int('Kafka payload bytes that make a batch due', 4_194_304, 1_024),
+  FETCH_MAX_BYTES: int(
+    'Kafka bytes one fetch brings (all partitions); several batches, so one is prepared while another is written',
+    12_582_912,
+    1_024,
+  ),
   FLUSH_INTERVAL_MS: int('a batch is due this long after its first row', 1_000, 0, 60_000),
   PARTITIONS_CONCURRENCY: int('partition batches handled at once (>= partitions per member)', 64, 1, 1_024),
   CACHE_MAX_ENTRIES: int('entries of each identity/profile/actor-day cache', 200_000, 1),

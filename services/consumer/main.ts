@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     heartbeatIntervalMs: c.KAFKA_HEARTBEAT_INTERVAL_MS,
     maxWaitTimeMs: c.FLUSH_INTERVAL_MS,
     minBytes: 1,
-    maxBytes: c.BATCH_MAX_BYTES,
+    maxBytes: c.FETCH_MAX_BYTES,
     concurrency: c.PARTITIONS_CONCURRENCY,
     onAssignment: (partitions) => {
       progress.assign(partitions);

@@ -151,6 +151,29 @@ describe('Pipeline offset invariant', () => {
     expect(commits).toEqual(['3', '6']);
   });
 
+  it('prepares the next batch while one is written, one ahead at most, and writes in order', async () => {
+    const { pipeline, ch, metrics } = setup({ maxRows: 2, maxBytes: 1_000_000, maxAgeMs: 10 });
+    const { s, commits } = scope();
+    const prepared = async () => (await metrics.flushes.get()).values.reduce((n, v) => n + v.value, 0);
+    const done = pipeline.handle(partitionBatch([good(), good(), good(), good(), good(), good()]), s);
+
+    await until(() => ch.inserts.length === 1);
+    // Batch 2 is taken and built while batch 1's insert is pending; batch 3 waits its turn.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await prepared()).toBe(2);
+    expect(ch.inserts).toHaveLength(1);
+    expect(commits).toEqual([]);
+    ch.inserts[0]?.release();
+    await until(() => ch.inserts.length === 2);
+    expect(commits).toEqual(['2']);
+    expect(await prepared()).toBe(3);
+    ch.inserts[1]?.release();
+    await until(() => ch.inserts.length === 3);
+    ch.inserts[2]?.release();
+    await done;
+    expect(commits).toEqual(['2', '4', '6']);
+  });
+
   it('commits a batch of poison messages once they are in the DLQ', async () => {
     const { pipeline, ch, letters } = setup();
     const { s, commits } = scope();

@@ -13,8 +13,15 @@
  * Batching: rows from all partitions share one open batch (Batcher), flushed at BATCH_MAX_ROWS,
  * BATCH_MAX_BYTES or FLUSH_INTERVAL_MS after its oldest row entered Kafka; sooner when the fetch left messages
  * behind in Kafka (catching up: waiting cannot grow the batch, because a handler holds its fetch
- * until its rows are written), and at shutdown. One write runs at a time; batches that fill
- * meanwhile are closed and queued, so every insert respects the caps.
+ * until its rows are written), and at shutdown. Batches that fill meanwhile are closed and queued,
+ * so every insert respects the caps.
+ *
+ * Two stages, so the consumer's CPU work overlaps ClickHouse's: while batch n is being inserted,
+ * batch n+1 is prepared (profile look-ups, enrichment, row building). Preparing is strictly in
+ * batch order (the identity/profile context sees identifies before the activities after them) and
+ * at most one prepared batch waits for the writer; writes are strictly in batch order too. A fetch
+ * can hold several batches (FETCH_MAX_BYTES), which is what gives the preparer work while the
+ * writer waits on ClickHouse.
  */
 import {
   type ActivityRecord,
@@ -67,6 +74,13 @@ export interface PipelineOptions {
 
 type Waiter = { readonly seq: number; readonly resolve: () => void; readonly reject: (e: Error) => void };
 
+/** A batch with its rows built, waiting for (or in) its insert. */
+interface Prepared {
+  readonly batch: Batch<Item>;
+  readonly identifyRows: SinkItem<Source>[];
+  readonly activityRows: SinkItem<Source>[];
+}
+
 export class Pipeline {
   private readonly o: PipelineOptions;
   private readonly log: Logger;
@@ -75,10 +89,12 @@ export class Pipeline {
   /** Highest batch number acknowledged (batches are written strictly in order). */
   private writtenSeq = 0;
   private waiters: Waiter[] = [];
-  private flushing: Promise<void> | undefined;
-  /** Batches closed because they were full, waiting for their write, in seq order. */
+  /** Batches closed because they were full, waiting to be prepared, in seq order. */
   private closed: { batch: Batch<Item>; reason: string }[] = [];
-  private inFlight: { rows: number; bytes: number } = { rows: 0, bytes: 0 };
+  /** The batch being prepared, the prepared one waiting for the writer, the one being written. */
+  private preparing: { batch: Batch<Item>; done: Promise<void> } | undefined;
+  private prepared: Prepared | undefined;
+  private writing: { batch: Batch<Item>; done: Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private kickScheduled = false;
   private forceNext: 'lag' | 'shutdown' | undefined;
@@ -158,20 +174,32 @@ export class Pipeline {
 
   /** Resolves when no flush is running and nothing is buffered. */
   async idle(): Promise<void> {
-    while (this.flushing || this.closed.length > 0 || this.batcher.rows > 0) {
+    while (this.busy() || this.prepared || this.closed.length > 0 || this.batcher.rows > 0) {
       this.kick(this.draining ? 'shutdown' : undefined);
-      await (this.flushing ?? new Promise((r) => setTimeout(r, 10)));
+      await (this.busy() ?? new Promise((r) => setTimeout(r, 10)));
     }
   }
 
-  /** Buffered rows and bytes (open batch + the one being written); bounded by the batch limits. */
+  /** Buffered rows and bytes: open, closed, preparing, prepared and writing batches. */
   buffered(): { rows: number; bytes: number } {
-    return {
-      rows:
-        this.batcher.rows + this.inFlight.rows + this.closed.reduce((n, c) => n + c.batch.items.length, 0),
-      bytes:
-        this.batcher.bufferedBytes + this.inFlight.bytes + this.closed.reduce((n, c) => n + c.batch.bytes, 0),
-    };
+    const batches = [
+      ...this.closed.map((c) => c.batch),
+      this.preparing?.batch,
+      this.prepared?.batch,
+      this.writing?.batch,
+    ];
+    let rows = this.batcher.rows;
+    let bytes = this.batcher.bufferedBytes;
+    for (const b of batches) {
+      rows += b?.items.length ?? 0;
+      bytes += b?.bytes ?? 0;
+    }
+    return { rows, bytes };
+  }
+
+  /** A stage's promise while one runs (the writer's first). */
+  private busy(): Promise<void> | undefined {
+    return this.writing?.done ?? this.preparing?.done;
   }
 
   /**
@@ -248,7 +276,27 @@ export class Pipeline {
   }
 
   private maybeFlush(): void {
-    if (this.flushing || this.failed) return;
+    if (this.failed) return;
+    // Writer: the prepared batch, as soon as the previous write is acknowledged.
+    if (this.writing === undefined && this.prepared !== undefined) {
+      const p = this.prepared;
+      this.prepared = undefined;
+      this.writing = {
+        batch: p.batch,
+        done: this.write(p)
+          .then(() => {
+            this.writtenSeq = p.batch.seq;
+            this.release();
+          }, this.fail)
+          .finally(() => {
+            this.writing = undefined;
+            this.updateBuffered();
+            this.maybeFlush();
+          }),
+      };
+    }
+    // Preparer: the next batch, one ahead of the writer at most.
+    if (this.preparing !== undefined || this.prepared !== undefined) return;
     let next = this.closed.shift();
     if (next === undefined) {
       const reason = this.batcher.due() ?? (this.draining ? 'shutdown' : this.forceNext);
@@ -263,29 +311,29 @@ export class Pipeline {
     clearTimeout(this.timer);
     this.timer = undefined;
     const { batch, reason } = next;
-    this.inFlight = { rows: batch.items.length, bytes: batch.bytes };
     this.o.metrics.flushes.inc({ reason });
-    this.flushing = this.flush(batch)
-      .then(
-        () => {
-          this.writtenSeq = batch.seq;
-          this.release();
-        },
-        (err: unknown) => {
-          // Only shutdown gets here (an aborted insert, look-up or dead-letter retry): waiters fail,
-          // nothing more is committed.
-          this.failed = err instanceof Error ? err : new Error(String(err));
-          for (const w of this.waiters) w.reject(this.failed);
-          this.waiters = [];
-        },
-      )
-      .finally(() => {
-        this.inFlight = { rows: 0, bytes: 0 };
-        this.flushing = undefined;
-        this.updateBuffered();
-        this.maybeFlush();
-      });
+    this.preparing = {
+      batch,
+      done: this.prepare(batch)
+        .then((p) => {
+          this.prepared = p;
+        }, this.fail)
+        .finally(() => {
+          this.preparing = undefined;
+          this.maybeFlush();
+        }),
+    };
   }
+
+  /**
+   * Only shutdown gets here (an aborted insert, look-up or dead-letter retry): waiters fail, nothing
+   * more is prepared, written or committed.
+   */
+  private readonly fail = (err: unknown): void => {
+    this.failed ??= err instanceof Error ? err : new Error(String(err));
+    for (const w of this.waiters) w.reject(this.failed);
+    this.waiters = [];
+  };
 
   private armTimer(): void {
     const ms = this.batcher.msUntilDue();
@@ -311,9 +359,9 @@ export class Pipeline {
     this.o.metrics.bufferedBytes.set(b.bytes);
   }
 
-  /** Writes one batch: profiles first (so their look-ups see them), then activity; rejects -> DLQ. */
-  private async flush(batch: Batch<Item>): Promise<void> {
-    const { context, metrics } = this.o;
+  /** Looks up the batch's context and builds its rows, in stream order. */
+  private async prepare(batch: Batch<Item>): Promise<Prepared> {
+    const { context } = this.o;
     const activities = batch.items.flatMap((i) => (i.kind === 'activity' ? [i.record] : []));
     const identifies = batch.items.flatMap((i) => (i.kind === 'identify' ? [i.record] : []));
     await this.prefetch(activities, identifies);
@@ -332,6 +380,12 @@ export class Pipeline {
         activityRows.push({ row: row as unknown as Record<string, unknown>, source: item.source });
       }
     }
+    return { batch, identifyRows, activityRows };
+  }
+
+  /** Writes one prepared batch: profiles first (so their look-ups see them), then activity; rejects -> DLQ. */
+  private async write({ batch, identifyRows, activityRows }: Prepared): Promise<void> {
+    const { metrics } = this.o;
     const rejected = [
       ...(await this.o.sink.write(INGEST_TABLES.identify, identifyRows)),
       ...(await this.o.sink.write(INGEST_TABLES.activity, activityRows)),

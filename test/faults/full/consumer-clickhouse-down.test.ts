@@ -77,6 +77,7 @@ describe('ClickHouse down for 30+ s', () => {
         extra: {
           BATCH_MAX_ROWS: '2000',
           BATCH_MAX_BYTES: String(BATCH_MAX_BYTES),
+          FETCH_MAX_BYTES: String(BATCH_MAX_BYTES),
           CLICKHOUSE_RETRY_MAX_MS: '2000',
           CLICKHOUSE_REQUEST_TIMEOUT_MS: '5000',
         },
@@ -156,7 +157,8 @@ describe('ClickHouse down for 30+ s', () => {
     expect(notReady).toBe(503);
     expect(errors).toBeGreaterThan(0);
     expect(sinceInsert).toBeGreaterThan(20);
-    // Open batch + the batch being retried, each at most one fetch of BATCH_MAX_BYTES.
+    // Everything buffered is from the fetch being held (FETCH_MAX_BYTES = BATCH_MAX_BYTES here) and
+    // the one before it at most.
     expect(maxBuffered).toBeLessThanOrEqual(2 * BATCH_MAX_BYTES);
     expect(maxRss - rssBefore).toBeLessThan(150 * 2 ** 20);
     expect(await c.metric('consumer_fetch_paused')).toBe(0);
