@@ -81,15 +81,16 @@ const NULLABLE_ATTRIBUTES = [
  * is complete by construction: identify rows carry the merged profile and attribute-less activity
  * rows have version 0 (migration 0009). is_test_account is never NULL: the newest row's flag.
  */
-const userKey = (actorId: string): string => `cityHash64(${quoteString(actorId)})`;
-
 export function profileQuery(actorIds: readonly string[]): string {
   const newest = (c: string) => `argMaxIf(${c}, version, isNotNull(${c}))`;
+  // The keys come from a subquery over one array literal, not as `IN (cityHash64('a'), ...)`:
+  // 18.16 analyses each of those thousands of constant expressions on its own (a 10k-id look-up on
+  // 400k users: 270 ms against 38 ms), and `user_key IN (subquery)` still uses the primary key.
   return `SELECT user_id, toString(${newest('registration_date')}) AS registration_date,
     ${NULLABLE_ATTRIBUTES.map((c) => `${newest(c)} AS ${c}`).join(', ')},
     argMax(is_test_account, version) AS is_test_account
   FROM dim_users
-  WHERE user_key IN (${actorIds.map(userKey).join(',')})
+  WHERE user_key IN (SELECT cityHash64(arrayJoin([${actorIds.map(quoteString).join(',')}])))
   GROUP BY user_id`;
 }
 
@@ -98,7 +99,7 @@ export function profileQuery(actorIds: readonly string[]): string {
  * are read by the query of its chunk and the per-user aggregates stay whole.
  */
 export function profileQueries(actorIds: readonly string[], listMaxBytes = LOOKUP_LIST_MAX_BYTES): string[] {
-  return chunkByBytes(actorIds, userKey, listMaxBytes).map(profileQuery);
+  return chunkByBytes(actorIds, quoteString, listMaxBytes).map(profileQuery);
 }
 
 /** Earliest link wins (the data model's rule): an id never moves to another user. */

@@ -17,8 +17,10 @@ import { toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations } from '../../clickhouse/migrate.ts';
 import {
   identifiedSinceQuery,
+  identityQueries,
   KNOWN_LINKS_QUERY,
   KNOWN_PROFILES_QUERY,
+  profileQueries,
 } from '../../services/consumer/lookups.ts';
 import { runChdb } from '../harness/chdb.ts';
 import {
@@ -142,7 +144,7 @@ describe('consumer look-ups with many users', () => {
     expect(await consumer.exited).toBe(0);
   }, 180_000);
 
-  it('the known-id queries and identify_log (migration 0010) answer alike on 18.16 and current ClickHouse', async () => {
+  it('the look-up queries and identify_log (migration 0010) answer alike on 18.16 and current ClickHouse', async () => {
     const rows = [
       identify({ user_id: 'cu1', anonymous_id: 'ca1', segment_name: 'pro' }),
       identify({ user_id: 'cu2', kind: 'alias', previous_id: 'cold2' }),
@@ -152,6 +154,8 @@ describe('consumer look-ups with many users', () => {
       `SELECT * FROM (${identifiedSinceQuery(0)}) WHERE user_id LIKE 'cu%' ORDER BY user_id`,
       `SELECT * FROM (${KNOWN_PROFILES_QUERY}) WHERE user_id LIKE 'cu%' ORDER BY user_id`,
       `SELECT * FROM (${KNOWN_LINKS_QUERY}) WHERE anonymous_id IN ('ca1', 'cold2') ORDER BY anonymous_id`,
+      ...profileQueries(['cu1', 'cu3', 'nobody']).map((q) => `SELECT * FROM (${q}) ORDER BY user_id`),
+      ...identityQueries(['ca1', 'cold2', 'nobody']).map((q) => `SELECT * FROM (${q}) ORDER BY anonymous_id`),
     ];
     await setup.db.client.insert({ table: 'ingest_user_identify', format: 'JSONEachRow', values: rows });
     const server: string[] = [];
@@ -163,6 +167,14 @@ describe('consumer look-ups with many users', () => {
       { kind: 'identify', user_id: 'cu1', linked_id: 'ca1' },
       { kind: 'alias', user_id: 'cu2', linked_id: 'cold2' },
       { kind: 'identify', user_id: 'cu3', linked_id: '' },
+    ]);
+    expect(JSON.parse(server[3] ?? '[]')).toMatchObject([
+      { user_id: 'cu1', segment_name: 'pro', gender: null },
+      { user_id: 'cu3', segment_name: null, gender: 'f' },
+    ]);
+    expect(JSON.parse(server[4] ?? '[]')).toEqual([
+      { anonymous_id: 'ca1', user_id: 'cu1' },
+      { anonymous_id: 'cold2', user_id: 'cu2' },
     ]);
     const { results } = runChdb(mkdtempSync(join(tmpdir(), 'chdb-lookups-')), [
       ...loadMigrations().flatMap((m) => m.statements.map((sql) => ({ sql }))),
