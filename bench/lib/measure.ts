@@ -26,6 +26,28 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux this runs on). */
+const TICKS_PER_S = 100;
+
+/** CPU seconds (user + system) a process has used so far (Linux), 0 when it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the parenthesised command name: state is field 3, utime 14 and stime 15.
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(f[11]) + Number(f[12])) / TICKS_PER_S;
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy CPU seconds of the whole machine so far, all cores (/proc/stat: all but idle and iowait). */
+export function machineBusySeconds(): number {
+  const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+  const n = ticks.map(Number);
+  const total = n.reduce((a, b) => a + b, 0);
+  return (total - (n[3] ?? 0) - (n[4] ?? 0)) / TICKS_PER_S;
+}
+
 /** Samples a process's RSS every `everyMs` until stopped; `max()` is the peak seen. */
 export function rssSampler(pid: number, everyMs = 250): { max: () => number; stop: () => void } {
   let peak = rssBytes(pid);

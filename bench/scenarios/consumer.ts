@@ -40,7 +40,14 @@ async function countFacts(ctx: Ctx, database: string): Promise<number> {
  */
 export async function runConsumer(
   ctx: Ctx,
-  o: { topic: string; total: number; batchRows: number; profileDir?: string; script?: string },
+  o: {
+    topic: string;
+    total: number;
+    batchRows: number;
+    profileDir?: string;
+    script?: string;
+    extra?: Readonly<Record<string, string>>;
+  },
 ): Promise<{ rowsPerS: number; rssMb: number; seconds: number }> {
   const db = await migratedDatabase(ctx, 'consumer');
   await db.close();
@@ -51,7 +58,7 @@ export async function runConsumer(
     topic: o.topic,
     groupId: uniqueName('bench-consumer'),
     ...(o.profileDir ? { profileDir: o.profileDir } : {}),
-    extra: { BATCH_MAX_ROWS: String(o.batchRows) },
+    extra: { BATCH_MAX_ROWS: String(o.batchRows), ...o.extra },
   });
   const rss = rssSampler(consumer.pid);
   let firstAt = 0;

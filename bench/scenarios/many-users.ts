@@ -14,7 +14,7 @@
  */
 import { type Ctx, maxTarget, ratioTarget, type Scenario, type Target } from '../lib/context.ts';
 import { probeFreshness } from '../lib/freshness.ts';
-import { MB, round, rssSampler, summary } from '../lib/measure.ts';
+import { cpuSeconds, MB, machineBusySeconds, round, rssSampler, summary } from '../lib/measure.ts';
 import { distinctEventIds, factRows, type Sample, watchPipeline } from '../lib/pipeline.ts';
 import { startPipeline } from '../lib/processes.ts';
 import { type SenderResult, startSender } from '../lib/sender.ts';
@@ -43,6 +43,14 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
   const { db, topic, groupId, collector, consumer, admin } = await startPipeline(ctx, 'many');
   const rssCollector = rssSampler(collector.pid);
   const rssConsumer = rssSampler(consumer.pid);
+  // Where the machine's CPU goes over the whole run (send and drain): the two services, and the rest
+  // (Kafka, ClickHouse, the sender, the bench itself).
+  const cpuAtStart = {
+    collector: cpuSeconds(collector.pid),
+    consumer: cpuSeconds(consumer.pid),
+    all: machineBusySeconds(),
+  };
+  let cpuUsed = { collector: 0, consumer: 0, rest: 0 };
   let probesAcked = 0;
   let stalled: Sample | undefined;
   let sent: SenderResult;
@@ -114,6 +122,11 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
       }
       await new Promise((r) => setTimeout(r, 500));
     }
+    const cpu = {
+      collector: cpuSeconds(collector.pid) - cpuAtStart.collector,
+      consumer: cpuSeconds(consumer.pid) - cpuAtStart.consumer,
+    };
+    cpuUsed = { ...cpu, rest: machineBusySeconds() - cpuAtStart.all - cpu.collector - cpu.consumer };
     stalled = watch.stalledAt();
     if (stalled) {
       ctx.log(`  STALLED: ${stalled.rows} rows of ${stalled.accepted} accepted, lag ${stalled.lag}`);
@@ -161,6 +174,7 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
   const notes = [
     `${events.toLocaleString()} events from ${users.toLocaleString()} distinct 18-character user ids (new random prefix per run: cold caches), ${PER_REQUEST} per request via /v1/events, closed loop with ${CONNECTIONS} connections (the collector's maximum), every event distinct (content-derived event ids differ), bench/lib/sender-main.ts in its own process.`,
     'Consumer at default settings. accepted events/s = accepted / (first 2xx -> last 2xx). The keep-up ratio compares rows landed with events accepted over the same stretch (first sample with a row landed -> last sample before the last 2xx, a sample a second): ~1 keeps pace, >1 catches up, <1 falls behind, 0 wedged. The target is 0.95, not 1, because rows land in batches of up to 10,000 (BATCH_MAX_ROWS) per flush, a few % of a full-size stretch; a --quick stretch is only seconds long and its ratio is coarse.',
+    'CPU ms per 1k events: CPU seconds each service used from the start of sending to the end of the drain (/proc/<pid>/stat), per 1,000 accepted events; "rest" is the machine\'s other busy time over the same span (/proc/stat: Kafka, ClickHouse, the sender, the bench). Everything shares the machine\'s cores, so whether the consumer keeps up depends on the sum, not on the consumer alone.',
     'Lag = high watermark - committed offset from the broker (not the consumer gauge). Freshness probes as in scenario 3 (their events count in "accepted" for the landing check).',
   ];
   if (drainCut) {
@@ -192,6 +206,9 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
           'fresh p50 ms': round(f.p50),
           'fresh p99 ms': round(f.p99),
           'max lag msgs': maxLag,
+          'CPU ms per 1k events: collector': round((cpuUsed.collector * 1e6) / expected, 1),
+          consumer: round((cpuUsed.consumer * 1e6) / expected, 1),
+          'rest (Kafka, ClickHouse, sender)': round((cpuUsed.rest * 1e6) / expected, 1),
           'collector RSS MB': round(rssCollector.max() / MB),
           'consumer RSS MB': round(rssConsumer.max() / MB),
           'p99 ms': round(sent.okP99Ms),
