@@ -6,7 +6,6 @@ import {
   identifiedSinceQuery,
   LOOKUP_LIST_MAX_BYTES,
   profileQueries,
-  unescapeTsv,
 } from './lookups.ts';
 
 /** A client that records the SQL it is sent and answers every query with `rows`. */
@@ -118,11 +117,6 @@ describe('look-ups under max_query_size', () => {
 });
 
 describe('known-id reads', () => {
-  it('unescapes ClickHouse TabSeparated fields back to the id', () => {
-    expect(unescapeTsv('plain_id')).toBe('plain_id');
-    expect(unescapeTsv("a\\tb\\nc\\\\d\\'e")).toBe("a\tb\nc\\d'e");
-  });
-
   it('reads identify_log from a server-time cursor (whole seconds)', () => {
     expect(identifiedSinceQuery(1_700_000_000.7)).toContain('written_at >= toDateTime(1700000000)');
   });

@@ -11,6 +11,7 @@
  */
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import { quoteString } from '../lib/sql.ts';
+import { unescapeTabSeparated } from '../lib/tabseparated.ts';
 import type { KeySink, Profile, ProfileLookup } from './profiles.ts';
 
 interface ProfileRow {
@@ -132,21 +133,6 @@ export function identifiedSinceQuery(fromSec: number): string {
   return `SELECT kind, user_id, linked_id FROM identify_log WHERE written_at >= toDateTime(${Math.floor(fromSec)})`;
 }
 
-const TSV_ESCAPES: Readonly<Record<string, string>> = {
-  b: '\b',
-  f: '\f',
-  r: '\r',
-  n: '\n',
-  t: '\t',
-  '0': '\0',
-};
-
-/** A TabSeparated field as ClickHouse escapes it (backslash sequences), back to its text. */
-export function unescapeTsv(field: string): string {
-  if (!field.includes('\\')) return field;
-  return field.replace(/\\(.)/g, (_, c: string) => TSV_ESCAPES[c] ?? c);
-}
-
 /** Streams `query`'s TabSeparated rows to `row` without holding them all (1M ids at start). */
 async function eachRow(
   client: ClickHouseClient,
@@ -155,7 +141,7 @@ async function eachRow(
 ): Promise<void> {
   const rs = await client.query({ query, format: 'TabSeparated' });
   for await (const rows of rs.stream()) {
-    for (const r of rows) row(r.text.split('\t').map(unescapeTsv));
+    for (const r of rows) row(r.text.split('\t').map(unescapeTabSeparated));
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import { migrate } from '../../clickhouse/migrate.ts';
 import { AvroCodec } from '../lib/avro.ts';
-import { type ClickHouseClient, createClickHouse } from '../lib/clickhouse.ts';
+import { type ClickHouseClient, createClickHouse, rowInserter } from '../lib/clickhouse.ts';
 import { readConfig } from '../lib/config.ts';
 import { PipelineError } from '../lib/errors.ts';
 import { createKafka, ensureTopics, groupOffsets } from '../lib/kafka.ts';
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     },
   };
   const sink = new Sink({
-    client: clickhouse,
+    insert: rowInserter(clickhouse),
     checkSchema: (table) => schemaProblems(clickhouse, [table]),
     logger,
     retry,

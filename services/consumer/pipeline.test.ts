@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { activity, codec, encoded } from '../../test/harness/consumer-process.ts';
-import type { ClickHouseClient } from '../lib/clickhouse.ts';
+import type { InsertRows } from '../lib/clickhouse.ts';
 import type { BatchScope, PartitionBatch } from '../lib/kafka-consumer.ts';
 import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
 import { createConsumerMetrics } from './metrics.ts';
@@ -17,11 +17,14 @@ const logger = pino({ level: 'silent' });
 /** A ClickHouse whose inserts complete only when the test says so. */
 function gatedClickHouse() {
   const inserts: { table: string; rows: number; release: () => void }[] = [];
-  const client = {
-    insert: ({ table, values }: { table: string; values: unknown[] }) =>
-      new Promise<void>((resolve) => inserts.push({ table, rows: values.length, release: resolve })),
-  } as unknown as ClickHouseClient;
-  return { client, inserts };
+  const ch = {
+    inserts,
+    insert: ((table, values) =>
+      new Promise<void>((resolve) =>
+        inserts.push({ table, rows: values.length, release: resolve }),
+      )) as InsertRows,
+  };
+  return ch;
 }
 
 interface SetupOptions {
@@ -54,7 +57,7 @@ function setup(limits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 }, o: 
   const pipeline = new Pipeline({
     codec,
     sink: new Sink({
-      client: ch.client,
+      insert: (table, rows) => ch.insert(table, rows),
       checkSchema: async () => [],
       logger,
       retry: { initialMs: 1, maxMs: 1 },
@@ -218,13 +221,13 @@ describe('Pipeline dead-letter sends', () => {
     );
     // Every insert of the first batch is refused for its data: both rows go to the DLQ.
     let refuse = 2;
-    ch.client.insert = (async ({ values }: { values: unknown[] }) => {
+    ch.insert = (async (_table: string, values: readonly unknown[]) => {
       if (refuse > 0 && values.length === 1) {
         refuse--;
         throw new Error('Code: 72, e.displayText() = DB::Exception: Cannot parse number');
       }
       if (refuse > 0) throw new Error('Code: 72, e.displayText() = DB::Exception: Cannot parse number');
-    }) as unknown as typeof ch.client.insert;
+    }) as InsertRows;
     const { s, commits } = scope();
     await pipeline.handle(partitionBatch([good(), good()]), s);
     expect(dlqCalls.attempts).toBe(4);

@@ -16,11 +16,12 @@
  *     with backoff like an outage; dead-lettering would throw away every event for a config error.
  * Retrying has no count limit on purpose: giving up would mean committing past unwritten events.
  *
- * JSONEachRow is sent with input_format_skip_unknown_fields=0 whatever the server's profile says:
- * a field the table lacks is refused, never dropped silently.
+ * Rows go through `insert` (services/lib/clickhouse.ts rowInserter: TabSeparated with an explicit
+ * column list), so a column the table lacks is refused (code 16, retried like any deployment
+ * problem), never dropped silently.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ClickHouseClient, classifyClickHouseError } from '../lib/clickhouse.ts';
+import { classifyClickHouseError, type InsertRows } from '../lib/clickhouse.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 
@@ -78,7 +79,7 @@ export interface SinkEvents {
 }
 
 export interface SinkOptions {
-  readonly client: ClickHouseClient;
+  readonly insert: InsertRows;
   /**
    * Problems of `table` against the rows this consumer builds (schema.ts), empty when it matches;
    * asked before rows refused for their data are blamed.
@@ -116,12 +117,10 @@ export class Sink {
       this.throwIfAborted();
       const started = performance.now();
       try {
-        await this.o.client.insert({
+        await this.o.insert(
           table,
-          values: items.map((i) => i.row),
-          format: 'JSONEachRow',
-          clickhouse_settings: { input_format_skip_unknown_fields: 0 },
-        });
+          items.map((i) => i.row),
+        );
         this.o.events.onInsert(table, items.length, (performance.now() - started) / 1000);
         if (attempt > 0) {
           this.log.info({ table, attempts: attempt + 1 }, 'insert went through after retries');

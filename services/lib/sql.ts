@@ -25,3 +25,8 @@ export function quoteString(s: string): string {
   });
   return `'${escaped}'`;
 }
+
+/** An identifier for ClickHouse (a column such as `details.detail_type`): backquoted, escaped. */
+export function quoteIdentifier(name: string): string {
+  return `\`${name.replace(/[\\`]/g, (c) => `\\${c}`)}\``;
+}

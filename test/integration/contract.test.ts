@@ -25,6 +25,9 @@ import {
 import { validateEvent, validateIdentify } from '../../services/collector/validation/validate.ts';
 import { decodeMessage } from '../../services/consumer/decode.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
+import { rowInserter } from '../../services/lib/clickhouse.ts';
+import { quoteIdentifier } from '../../services/lib/sql.ts';
+import { encodeTabSeparated } from '../../services/lib/tabseparated.ts';
 import { runChdb } from '../harness/chdb.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 
@@ -125,15 +128,20 @@ describe('the one contract', () => {
 
   it('writes every accepted boundary value to ClickHouse 18.16', async () => {
     const refused: string[] = [];
+    // The consumer's own insert (TabSeparated, services/lib/clickhouse.ts).
+    const insert = rowInserter(db.client);
     for (const table of ['ingest_user_activity', 'ingest_user_identify'] as const) {
       const cases = accepted.filter((o) => o.table === table);
       try {
-        await db.client.insert({ table, values: cases.map((o) => o.row as Row), format: 'JSONEachRow' });
+        await insert(
+          table,
+          cases.map((o) => o.row as Row),
+        );
       } catch {
         // One insert per case only to name the refused ones (an insert is atomic: none was written).
         for (const o of cases) {
           try {
-            await db.client.insert({ table, values: [o.row as Row], format: 'JSONEachRow' });
+            await insert(table, [o.row as Row]);
           } catch (err) {
             refused.push(`${name(o)}: ${(err as Error).message.slice(0, 200)}`);
           }
@@ -151,8 +159,8 @@ describe('the one contract', () => {
 
   it('writes the same rows to current ClickHouse (chDB)', () => {
     const insert = (table: string) => {
-      const rows = accepted.filter((o) => o.table === table).map((o) => JSON.stringify(o.row));
-      return { sql: `INSERT INTO ${table} FORMAT JSONEachRow ${rows.join('\n')}` };
+      const rows = accepted.filter((o) => o.table === table).map((o) => o.row as Row);
+      return { sql: tabSeparatedInsert(table, rows) };
     };
     const { results } = runChdb(mkdtempSync(join(tmpdir(), 'chdb-contract-')), [
       ...loadMigrations().flatMap((m) => m.statements.map((sql) => ({ sql }))),
@@ -162,4 +170,49 @@ describe('the one contract', () => {
     ]);
     expect(Number(results.at(-1))).toBe(accepted.filter((o) => o.table === 'ingest_user_activity').length);
   });
+
+  // The insert format's escaping, value for value: what is read back is what was sent.
+  it('TabSeparated inserts round-trip every byte class on 18.16 and current ClickHouse', async () => {
+    const tricky = [
+      'plain',
+      '',
+      'tab\there',
+      'line\nfeed',
+      'carriage\rreturn\r',
+      'back\\slash\\',
+      'quote\'s "double"',
+      'nul\0byte',
+      'bell\u0007 bs\b ff\f vt\v esc\u001b del\u007f',
+      '\\N',
+      'ü ✓ 😀 \u2028',
+      Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join(''),
+    ];
+    const rows = tricky.map((s, i) => ({ i, s, n: i % 2 === 0 ? null : s, a: [s, `${s}'`, '\\'] }));
+    const ddl =
+      'CREATE TABLE tsv_roundtrip (i UInt32, s String, n Nullable(String), a Array(String)) ENGINE = Memory';
+    const select = 'SELECT i, s, n, a FROM tsv_roundtrip ORDER BY i FORMAT JSONEachRow';
+    await db.client.command({ query: ddl });
+    await rowInserter(db.client)('tsv_roundtrip', rows);
+    const rs = await db.client.query({
+      query: select.replace(' FORMAT JSONEachRow', ''),
+      format: 'JSONEachRow',
+    });
+    expect(await rs.json()).toEqual(rows);
+    const { results } = runChdb(mkdtempSync(join(tmpdir(), 'chdb-tsv-')), [
+      { sql: ddl },
+      { sql: tabSeparatedInsert('tsv_roundtrip', rows) },
+      { sql: select.replace(' FORMAT JSONEachRow', ''), format: 'JSONEachRow' },
+    ]);
+    const current = (results.at(-1) ?? '')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l));
+    expect(current).toEqual(rows);
+  });
 });
+
+/** The consumer's insert as one SQL text (chDB takes the data inline after the format name). */
+function tabSeparatedInsert(table: string, rows: readonly Row[]): string {
+  const columns = Object.keys(rows[0] ?? {});
+  return `INSERT INTO ${table} (${columns.map(quoteIdentifier).join(', ')}) FORMAT TabSeparated\n${encodeTabSeparated(rows, columns)}`;
+}
