@@ -2,7 +2,7 @@
  * Small measuring helpers shared by the scenarios: percentiles, a process's resident memory from
  * /proc, and a bounded poll loop.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -38,6 +38,20 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU seconds used so far by every process whose command name (/proc/<pid>/comm) starts with `name`. */
+export function cpuSecondsOf(name: string): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith(name)) total += cpuSeconds(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return total;
 }
 
 /** Busy CPU seconds of the whole machine so far, all cores (/proc/stat: all but idle and iowait). */

@@ -14,7 +14,15 @@
  */
 import { type Ctx, maxTarget, ratioTarget, type Scenario, type Target } from '../lib/context.ts';
 import { probeFreshness } from '../lib/freshness.ts';
-import { cpuSeconds, MB, machineBusySeconds, round, rssSampler, summary } from '../lib/measure.ts';
+import {
+  cpuSeconds,
+  cpuSecondsOf,
+  MB,
+  machineBusySeconds,
+  round,
+  rssSampler,
+  summary,
+} from '../lib/measure.ts';
 import { distinctEventIds, factRows, type Sample, watchPipeline } from '../lib/pipeline.ts';
 import { startPipeline } from '../lib/processes.ts';
 import { type SenderResult, startSender } from '../lib/sender.ts';
@@ -43,14 +51,20 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
   const { db, topic, groupId, collector, consumer, admin } = await startPipeline(ctx, 'many');
   const rssCollector = rssSampler(collector.pid);
   const rssConsumer = rssSampler(consumer.pid);
-  // Where the machine's CPU goes over the whole run (send and drain): the two services, and the rest
-  // (Kafka, ClickHouse, the sender, the bench itself).
-  const cpuAtStart = {
+  // Where the machine's CPU goes over the whole run (send and drain): the two services, ClickHouse,
+  // Kafka (the only Java here while the bench runs), the sender, and the rest (the bench itself,
+  // anything else on the machine).
+  const cpuNow = () => ({
     collector: cpuSeconds(collector.pid),
     consumer: cpuSeconds(consumer.pid),
+    clickhouse: cpuSecondsOf('clickhouse'),
+    kafka: cpuSecondsOf('java'),
     all: machineBusySeconds(),
-  };
-  let cpuUsed = { collector: 0, consumer: 0, rest: 0 };
+  });
+  const cpuAtStart = cpuNow();
+  let cpuUsed = { collector: 0, consumer: 0, clickhouse: 0, kafka: 0, sender: 0, rest: 0 };
+  // The sender's process is gone by the end of the drain: its CPU is read while it runs.
+  let senderCpu = 0;
   let probesAcked = 0;
   let stalled: Sample | undefined;
   let sent: SenderResult;
@@ -71,6 +85,9 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
     timeoutMs: 30_000,
     progressMs: 1_000,
   });
+  const senderCpuTimer = setInterval(() => {
+    senderCpu = Math.max(senderCpu, cpuSeconds(sender.pid));
+  }, 500);
   const watch = watchPipeline({
     clickhouseUrl: ctx.clickhouseUrl,
     database: db.name,
@@ -122,11 +139,16 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
       }
       await new Promise((r) => setTimeout(r, 500));
     }
-    const cpu = {
-      collector: cpuSeconds(collector.pid) - cpuAtStart.collector,
-      consumer: cpuSeconds(consumer.pid) - cpuAtStart.consumer,
+    const end = cpuNow();
+    const used = {
+      collector: end.collector - cpuAtStart.collector,
+      consumer: end.consumer - cpuAtStart.consumer,
+      clickhouse: end.clickhouse - cpuAtStart.clickhouse,
+      kafka: end.kafka - cpuAtStart.kafka,
+      sender: senderCpu,
     };
-    cpuUsed = { ...cpu, rest: machineBusySeconds() - cpuAtStart.all - cpu.collector - cpu.consumer };
+    const named = used.collector + used.consumer + used.clickhouse + used.kafka + used.sender;
+    cpuUsed = { ...used, rest: end.all - cpuAtStart.all - named };
     stalled = watch.stalledAt();
     if (stalled) {
       ctx.log(`  STALLED: ${stalled.rows} rows of ${stalled.accepted} accepted, lag ${stalled.lag}`);
@@ -134,6 +156,7 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
     }
     await probes;
   } finally {
+    clearInterval(senderCpuTimer);
     watch.stop();
     rssCollector.stop();
     rssConsumer.stop();
@@ -174,7 +197,7 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
   const notes = [
     `${events.toLocaleString()} events from ${users.toLocaleString()} distinct 18-character user ids (new random prefix per run: cold caches), ${PER_REQUEST} per request via /v1/events, closed loop with ${CONNECTIONS} connections (the collector's maximum), every event distinct (content-derived event ids differ), bench/lib/sender-main.ts in its own process.`,
     'Consumer at default settings. accepted events/s = accepted / (first 2xx -> last 2xx). The keep-up ratio compares rows landed with events accepted over the same stretch (first sample with a row landed -> last sample before the last 2xx, a sample a second): ~1 keeps pace, >1 catches up, <1 falls behind, 0 wedged. The target is 0.95, not 1, because rows land in batches of up to 10,000 (BATCH_MAX_ROWS) per flush, a few % of a full-size stretch; a --quick stretch is only seconds long and its ratio is coarse.',
-    'CPU ms per 1k events: CPU seconds each service used from the start of sending to the end of the drain (/proc/<pid>/stat), per 1,000 accepted events; "rest" is the machine\'s other busy time over the same span (/proc/stat: Kafka, ClickHouse, the sender, the bench). Everything shares the machine\'s cores, so whether the consumer keeps up depends on the sum, not on the consumer alone.',
+    'CPU ms per 1k events: CPU seconds each service used from the start of sending to the end of the drain (/proc/<pid>/stat), per 1,000 accepted events, for the collector, the consumer, ClickHouse, Kafka and the sender; "rest" is the machine\'s other busy time over the same span (/proc/stat: the bench itself, anything else). Everything shares the machine\'s cores, so whether the consumer keeps up depends on the sum, not on the consumer alone.',
     'Lag = high watermark - committed offset from the broker (not the consumer gauge). Freshness probes as in scenario 3 (their events count in "accepted" for the landing check).',
   ];
   if (drainCut) {
@@ -201,6 +224,8 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
           'accepted events/s, stretch': round(offeredPerS),
           'consumer rows/s, stretch': round(consumerPerS),
           'consumer/collector': round(offeredPerS > 0 ? consumerPerS / offeredPerS : 0, 2),
+          // After the last 2xx the collector is idle: the consumer's rate with the machine (nearly) to itself.
+          'consumer rows/s, drain': to && drainS > 0 ? round((expected - to.rows) / drainS) : 'n/a',
           'stretch s': round(stretchS),
           'last 2xx -> all rows s': Number.isNaN(drainS) ? 'never' : round(drainS, 1),
           'fresh p50 ms': round(f.p50),
@@ -208,7 +233,10 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
           'max lag msgs': maxLag,
           'CPU ms per 1k events: collector': round((cpuUsed.collector * 1e6) / expected, 1),
           consumer: round((cpuUsed.consumer * 1e6) / expected, 1),
-          'rest (Kafka, ClickHouse, sender)': round((cpuUsed.rest * 1e6) / expected, 1),
+          ClickHouse: round((cpuUsed.clickhouse * 1e6) / expected, 1),
+          Kafka: round((cpuUsed.kafka * 1e6) / expected, 1),
+          sender: round((cpuUsed.sender * 1e6) / expected, 1),
+          rest: round((cpuUsed.rest * 1e6) / expected, 1),
           'collector RSS MB': round(rssCollector.max() / MB),
           'consumer RSS MB': round(rssConsumer.max() / MB),
           'p99 ms': round(sent.okP99Ms),
