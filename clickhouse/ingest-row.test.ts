@@ -92,18 +92,18 @@ const activity: ActivityRecord = {
 describe('toIngestActivityRow', () => {
   it('covers every Avro field and exactly the columns of ingest_user_activity', () => {
     const row = toIngestActivityRow(activity);
+    // `details` stays on the row as undefined (a cheaper copy); no insert writes it.
+    const written = Object.entries(row)
+      .filter(([, v]) => v !== undefined)
+      .map(([k]) => k);
     const expected = [
       ...avroFields('user_activity.v1.avsc').filter((f) => f !== 'details'),
       'actor_id',
       'age_band',
       'is_first_daily_activity',
     ];
-    expect(
-      Object.keys(row)
-        .filter((k) => !k.startsWith('details.'))
-        .sort(),
-    ).toEqual(expected.sort());
-    expect(Object.keys(row).sort()).toEqual(ingestColumns('ingest_user_activity').sort());
+    expect(written.filter((k) => !k.startsWith('details.')).sort()).toEqual(expected.sort());
+    expect(written.sort()).toEqual(ingestColumns('ingest_user_activity').sort());
   });
 
   it('maps values to the column types', () => {

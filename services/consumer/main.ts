@@ -26,7 +26,7 @@ import { Pipeline } from './pipeline.ts';
 import { UserContext } from './profiles.ts';
 import { PartitionProgress } from './progress.ts';
 import { retrier } from './retry.ts';
-import { schemaProblems } from './schema.ts';
+import { ingestColumns, schemaProblems } from './schema.ts';
 import { type RetryPolicy, Sink } from './sink.ts';
 
 /** Creates the database and applies the migrations (MIGRATE_ON_START=true only). */
@@ -168,6 +168,7 @@ async function main(): Promise<void> {
   };
   const sink = new Sink({
     insert: rowInserter(clickhouse),
+    columnsOf: ingestColumns,
     checkSchema: (table) => schemaProblems(clickhouse, [table]),
     logger,
     retry,

@@ -9,7 +9,7 @@ import { Pipeline } from './pipeline.ts';
 import { UserContext } from './profiles.ts';
 import { PartitionProgress } from './progress.ts';
 import { retrier } from './retry.ts';
-import { INGEST_TABLES } from './schema.ts';
+import { INGEST_TABLES, ingestColumns } from './schema.ts';
 import { Sink } from './sink.ts';
 
 const logger = pino({ level: 'silent' });
@@ -19,7 +19,7 @@ function gatedClickHouse() {
   const inserts: { table: string; rows: number; release: () => void }[] = [];
   const ch = {
     inserts,
-    insert: ((table, values) =>
+    insert: ((table, _columns, values) =>
       new Promise<void>((resolve) =>
         inserts.push({ table, rows: values.length, release: resolve }),
       )) as InsertRows,
@@ -57,7 +57,8 @@ function setup(limits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 }, o: 
   const pipeline = new Pipeline({
     codec,
     sink: new Sink({
-      insert: (table, rows) => ch.insert(table, rows),
+      insert: (table, columns, rows) => ch.insert(table, columns, rows),
+      columnsOf: ingestColumns,
       checkSchema: async () => [],
       logger,
       retry: { initialMs: 1, maxMs: 1 },
@@ -221,7 +222,7 @@ describe('Pipeline dead-letter sends', () => {
     );
     // Every insert of the first batch is refused for its data: both rows go to the DLQ.
     let refuse = 2;
-    ch.insert = (async (_table: string, values: readonly unknown[]) => {
+    ch.insert = (async (_table: string, _columns: readonly string[], values: readonly unknown[]) => {
       if (refuse > 0 && values.length === 1) {
         refuse--;
         throw new Error('Code: 72, e.displayText() = DB::Exception: Cannot parse number');

@@ -127,6 +127,11 @@ export const EXPECTED_COLUMNS: Readonly<Record<string, Readonly<Record<string, s
   },
 };
 
+/** The columns the consumer inserts into an ingest table, in the order it sends them. */
+export function ingestColumns(table: string): readonly string[] {
+  return Object.keys(EXPECTED_COLUMNS[table] ?? {});
+}
+
 /**
  * A value built for `expected` fits the column when the types are equal, or when the column is the
  * Nullable of it (it accepts every value the builder makes, and null besides).

@@ -11,7 +11,7 @@ const server = (code: number): Error => new Error(`Code: ${code}, e.displayText(
 function fakeClient(fail: (rows: readonly Record<string, unknown>[], call: number) => Error | undefined) {
   const written: Record<string, unknown>[][] = [];
   let calls = 0;
-  const insert: InsertRows = async (_table, values) => {
+  const insert: InsertRows = async (_table, _columns, values) => {
     const err = fail(values, calls++);
     if (err) throw err;
     written.push([...values]);
@@ -27,6 +27,7 @@ function sink(
   const events: string[] = [];
   const s = new Sink({
     insert,
+    columnsOf: () => ['id'],
     checkSchema,
     logger,
     retry: { initialMs: 1, maxMs: 4 },

@@ -80,6 +80,8 @@ export interface SinkEvents {
 
 export interface SinkOptions {
   readonly insert: InsertRows;
+  /** The columns written to `table` (schema.ts: every column the row builder makes). */
+  readonly columnsOf: (table: string) => readonly string[];
   /**
    * Problems of `table` against the rows this consumer builds (schema.ts), empty when it matches;
    * asked before rows refused for their data are blamed.
@@ -119,6 +121,7 @@ export class Sink {
       try {
         await this.o.insert(
           table,
+          this.o.columnsOf(table),
           items.map((i) => i.row),
         );
         this.o.events.onInsert(table, items.length, (performance.now() - started) / 1000);

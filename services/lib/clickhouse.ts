@@ -16,18 +16,21 @@ import { encodeTabSeparated } from './tabseparated.ts';
 
 export type { ClickHouseClient, ClickHouseSettings };
 
-/** Inserts rows (objects with the same keys) into `table`; rejects as the client does. */
-export type InsertRows = (table: string, rows: readonly Readonly<Record<string, unknown>>[]) => Promise<void>;
+/** Inserts `columns` of rows (objects keyed by column) into `table`; rejects as the client does. */
+export type InsertRows = (
+  table: string,
+  columns: readonly string[],
+  rows: readonly Readonly<Record<string, unknown>>[],
+) => Promise<void>;
 
 /**
- * `insertRows` over `client`: TabSeparated with the first row's keys as the column list
- * (tabseparated.ts says why not JSONEachRow). A column the table lacks is refused (code 16), never
- * skipped; a value ClickHouse cannot parse fails the insert with a data error code.
+ * InsertRows over `client`: TabSeparated with the column list given (tabseparated.ts says why not
+ * JSONEachRow). A column the table lacks is refused (code 16), never skipped; a value ClickHouse
+ * cannot parse fails the insert with a data error code.
  */
 export function rowInserter(client: ClickHouseClient): InsertRows {
-  return async (table, rows) => {
-    const columns = Object.keys(rows[0] ?? {});
-    if (columns.length === 0) return;
+  return async (table, columns, rows) => {
+    if (columns.length === 0 || rows.length === 0) return;
     await client.insert({
       table,
       values: Readable.from([Buffer.from(encodeTabSeparated(rows, columns))], { objectMode: false }),

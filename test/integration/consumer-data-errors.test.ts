@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityRecord } from '../../clickhouse/ingest-row.ts';
 import { toIngestActivityRow } from '../../clickhouse/ingest-row.ts';
-import { INGEST_TABLES, schemaProblems } from '../../services/consumer/schema.ts';
+import { INGEST_TABLES, ingestColumns, schemaProblems } from '../../services/consumer/schema.ts';
 import { DATA_ERROR_CODES, Sink } from '../../services/consumer/sink.ts';
 import { rowInserter } from '../../services/lib/clickhouse.ts';
 import {
@@ -46,6 +46,7 @@ describe('consumer data errors', () => {
     const retries: string[] = [];
     const sink = new Sink({
       insert: rowInserter(setup.db.client),
+      columnsOf: ingestColumns,
       checkSchema: (table) => schemaProblems(setup.db.client, [table]),
       logger: pino({ level: 'silent' }),
       retry: { initialMs: 10, maxMs: 20 },

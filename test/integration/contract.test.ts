@@ -24,6 +24,7 @@ import {
 } from '../../services/collector/validation/boundaries.ts';
 import { validateEvent, validateIdentify } from '../../services/collector/validation/validate.ts';
 import { decodeMessage } from '../../services/consumer/decode.ts';
+import { ingestColumns } from '../../services/consumer/schema.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { rowInserter } from '../../services/lib/clickhouse.ts';
 import { quoteIdentifier } from '../../services/lib/sql.ts';
@@ -135,13 +136,14 @@ describe('the one contract', () => {
       try {
         await insert(
           table,
+          ingestColumns(table),
           cases.map((o) => o.row as Row),
         );
       } catch {
         // One insert per case only to name the refused ones (an insert is atomic: none was written).
         for (const o of cases) {
           try {
-            await insert(table, [o.row as Row]);
+            await insert(table, ingestColumns(table), [o.row as Row]);
           } catch (err) {
             refused.push(`${name(o)}: ${(err as Error).message.slice(0, 200)}`);
           }
@@ -160,7 +162,7 @@ describe('the one contract', () => {
   it('writes the same rows to current ClickHouse (chDB)', () => {
     const insert = (table: string) => {
       const rows = accepted.filter((o) => o.table === table).map((o) => o.row as Row);
-      return { sql: tabSeparatedInsert(table, rows) };
+      return { sql: tabSeparatedInsert(table, ingestColumns(table), rows) };
     };
     const { results } = runChdb(mkdtempSync(join(tmpdir(), 'chdb-contract-')), [
       ...loadMigrations().flatMap((m) => m.statements.map((sql) => ({ sql }))),
@@ -192,7 +194,7 @@ describe('the one contract', () => {
       'CREATE TABLE tsv_roundtrip (i UInt32, s String, n Nullable(String), a Array(String)) ENGINE = Memory';
     const select = 'SELECT i, s, n, a FROM tsv_roundtrip ORDER BY i FORMAT JSONEachRow';
     await db.client.command({ query: ddl });
-    await rowInserter(db.client)('tsv_roundtrip', rows);
+    await rowInserter(db.client)('tsv_roundtrip', ['i', 's', 'n', 'a'], rows);
     const rs = await db.client.query({
       query: select.replace(' FORMAT JSONEachRow', ''),
       format: 'JSONEachRow',
@@ -200,7 +202,7 @@ describe('the one contract', () => {
     expect(await rs.json()).toEqual(rows);
     const { results } = runChdb(mkdtempSync(join(tmpdir(), 'chdb-tsv-')), [
       { sql: ddl },
-      { sql: tabSeparatedInsert('tsv_roundtrip', rows) },
+      { sql: tabSeparatedInsert('tsv_roundtrip', ['i', 's', 'n', 'a'], rows) },
       { sql: select.replace(' FORMAT JSONEachRow', ''), format: 'JSONEachRow' },
     ]);
     const current = (results.at(-1) ?? '')
@@ -212,7 +214,6 @@ describe('the one contract', () => {
 });
 
 /** The consumer's insert as one SQL text (chDB takes the data inline after the format name). */
-function tabSeparatedInsert(table: string, rows: readonly Row[]): string {
-  const columns = Object.keys(rows[0] ?? {});
+function tabSeparatedInsert(table: string, columns: readonly string[], rows: readonly Row[]): string {
   return `INSERT INTO ${table} (${columns.map(quoteIdentifier).join(', ')}) FORMAT TabSeparated\n${encodeTabSeparated(rows, columns)}`;
 }
