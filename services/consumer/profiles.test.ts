@@ -293,6 +293,15 @@ describe('UserContext', () => {
       );
     });
 
+    it('marks a late event of an earlier day 1 (at least one per actor-day) without forgetting the later day', () => {
+      const ctx = context(lookup({}, {}).l);
+      const at = (days: number) => act({ user_id: 'u', activity_timestamp: T0 + days * DAY_MS });
+      expect(ctx.enrich(at(2)).isFirstDailyActivity).toBe(true);
+      expect(ctx.enrich(at(1)).isFirstDailyActivity).toBe(true);
+      expect(ctx.enrich(at(2)).isFirstDailyActivity).toBe(false);
+      expect(ctx.enrich(at(3)).isFirstDailyActivity).toBe(true);
+    });
+
     it('counts an anonymous event under the user it resolves to', () => {
       const ctx = context(lookup({}, {}).l);
       ctx.observeIdentify(ident({ user_id: 'u', anonymous_id: 'a' }));

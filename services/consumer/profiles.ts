@@ -26,10 +26,12 @@
  *
  * is_first_daily_activity (best effort, by definition): 1 when this consumer instance has not
  * written another event of the same actor on the same UTC day (of activity_timestamp) since it
- * started, as far as its bounded cache remembers. Under at-least-once delivery a re-delivered
- * event, a restart, a rebalance or an eviction can mark a second event of a day as first, and an
- * event that arrives after a later one of the same day is not re-evaluated; so per actor-day there
- * is at least one 1, usually exactly one. No metric depends on it: active users are counted from
+ * started, as far as its bounded cache remembers. It remembers the latest day per actor (one
+ * number, not one entry per actor-day: half the look-ups and memory), so an event of an earlier
+ * day than one already seen (a late event) is marked 1 too. Under at-least-once delivery a
+ * re-delivered event, a restart, a rebalance or an eviction can also mark a second event of a day
+ * as first, and an event that arrives after a later one of the same day is not re-evaluated; so
+ * per actor-day there is at least one 1, usually exactly one. No metric depends on it: active users are counted from
  * distinct actors, never from this flag.
  */
 import { type ActivityRecord, actorId, type IdentifyRecord } from '../../clickhouse/ingest-row.ts';
@@ -147,7 +149,8 @@ export class UserContext {
   private readonly identities: Lru<string, string | null>;
   /** user id -> profile, or null when ClickHouse has none yet (with a short expiry). */
   private readonly profiles: Lru<string, Profile | null>;
-  private readonly actorDays: Lru<string, true>;
+  /** actor -> the latest UTC day (epoch days) this instance wrote an event of it for. */
+  private readonly actorDays: Lru<string, number>;
   /** Ids that may be linked (identity_map) / actors that may have a profile (dim_users). */
   private readonly linkKeys = new KeySet();
   private readonly profileKeys = new KeySet();
@@ -292,9 +295,10 @@ export class UserContext {
       // Its dim_users row makes the actor's attributes a profile for its later events.
       this.profileKeys.add(actor);
     }
-    const key = `${actor}\u0000${Math.floor(r.activity_timestamp / DAY_MS)}`;
-    const first = !this.actorDays.has(key);
-    if (first) this.actorDays.set(key, true);
+    const day = Math.floor(r.activity_timestamp / DAY_MS);
+    const latest = this.actorDays.get(actor);
+    const first = latest === undefined || day !== latest;
+    if (latest === undefined || day > latest) this.actorDays.set(actor, day);
     return { record: r, resolvedUserId, isFirstDailyActivity: first };
   }
 

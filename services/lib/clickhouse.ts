@@ -33,7 +33,7 @@ export function rowInserter(client: ClickHouseClient): InsertRows {
     if (columns.length === 0 || rows.length === 0) return;
     await client.insert({
       table,
-      values: Readable.from([Buffer.from(encodeTabSeparated(rows, columns))], { objectMode: false }),
+      values: Readable.from([encodeTabSeparated(rows, columns)], { objectMode: false }),
       format: 'TabSeparated',
       columns: columns.map(quoteIdentifier) as [string, ...string[]],
     });

@@ -43,21 +43,33 @@ function field(v: unknown): string {
   throw new TypeError(`no TabSeparated form for a value of type ${typeof v}`);
 }
 
-/** The rows as TabSeparated text, fields in `columns` order, one line each. */
+/**
+ * The rows as TabSeparated bytes (UTF-8), fields in `columns` order, one line each. Each line is
+ * written into one growing buffer as it is made: appending 10k lines to one string and converting
+ * that at the end cost twice as much (flattening a rope of ~450k pieces).
+ */
 export function encodeTabSeparated(
   rows: readonly Readonly<Record<string, unknown>>[],
   columns: readonly string[],
-): string {
-  let out = '';
+): Buffer {
+  let buf = Buffer.allocUnsafe(Math.max(1_024, rows.length * 512));
+  let used = 0;
   for (const row of rows) {
     let line = '';
     for (let i = 0; i < columns.length; i += 1) {
       if (i > 0) line += '\t';
       line += field(row[columns[i] as string]);
     }
-    out += `${line}\n`;
+    line += '\n';
+    // A UTF-16 code unit is at most 3 UTF-8 bytes.
+    if (used + line.length * 3 > buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, used + line.length * 3));
+      buf.copy(bigger, 0, 0, used);
+      buf = bigger;
+    }
+    used += buf.write(line, used);
   }
-  return out;
+  return buf.subarray(0, used);
 }
 
 const UNESCAPES: Readonly<Record<string, string>> = {

@@ -215,5 +215,5 @@ describe('the one contract', () => {
 
 /** The consumer's insert as one SQL text (chDB takes the data inline after the format name). */
 function tabSeparatedInsert(table: string, columns: readonly string[], rows: readonly Row[]): string {
-  return `INSERT INTO ${table} (${columns.map(quoteIdentifier).join(', ')}) FORMAT TabSeparated\n${encodeTabSeparated(rows, columns)}`;
+  return `INSERT INTO ${table} (${columns.map(quoteIdentifier).join(', ')}) FORMAT TabSeparated\n${encodeTabSeparated(rows, columns).toString()}`;
 }
