@@ -85,8 +85,8 @@ const NULLABLE_ATTRIBUTES = [
 export function profileQuery(actorIds: readonly string[]): string {
   const newest = (c: string) => `argMaxIf(${c}, version, isNotNull(${c}))`;
   // The keys come from a subquery over one array literal, not as `IN (cityHash64('a'), ...)`:
-  // 18.16 analyses each of those thousands of constant expressions on its own (a 10k-id look-up on
-  // 400k users: 270 ms against 38 ms), and `user_key IN (subquery)` still uses the primary key.
+  // 18.16 analyses each of those thousands of constant expressions on its own, several times the
+  // cost of the rest of the look-up, and `user_key IN (subquery)` still uses the primary key.
   return `SELECT user_id, toString(${newest('registration_date')}) AS registration_date,
     ${NULLABLE_ATTRIBUTES.map((c) => `${newest(c)} AS ${c}`).join(', ')},
     argMax(is_test_account, version) AS is_test_account

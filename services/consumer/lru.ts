@@ -11,8 +11,9 @@
  * Why not one Map in insertion order (delete + set on every hit, evict `keys().next()`): V8 leaves
  * a deleted entry as a hole until the table is rebuilt and `keys().next()` walks every hole before
  * the first live entry, so past `max` each eviction scanned all earlier evictions. With 1M new users
- * through a 200k cache that made the consumer spend 78% of its time in that walk (bench scenario 9);
- * here every operation is O(1).
+ * through a 200k cache that walk was most of the consumer's time (bench scenario 7 went from 0.35
+ * to 0.62 of the collector's rate with this change alone, docs/RELIABILITY.md); here every
+ * operation is O(1).
  */
 interface Entry<V> {
   readonly value: V;
