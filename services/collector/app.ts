@@ -21,6 +21,7 @@ import type { Logger } from '../lib/logger.ts';
 import { type CollectorConfig, limitsOf } from './config.ts';
 import type { GeoLookup } from './enrichment/geo.ts';
 import { Enricher } from './enrichment/records.ts';
+import { PublishAdmission } from './http/admission.ts';
 import { authenticate, writeKeyOf } from './http/auth.ts';
 import { bodyParsing } from './http/body.ts';
 import { ERROR_SCHEMA, HttpError } from './http/errors.ts';
@@ -42,6 +43,11 @@ export interface AppDeps {
   readonly metrics: CollectorMetrics;
   /** Readiness turns off as soon as shutdown starts, before the server stops listening. */
   readonly isShuttingDown?: () => boolean;
+  /**
+   * Admission control, fed by the producer's acknowledgements (main.ts); without it only the age
+   * of the oldest unacknowledged publish decides (past target + interval).
+   */
+  readonly admission?: PublishAdmission;
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -83,15 +89,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerSharedSchemas(app);
   app.addSchema({ $id: 'errorResponse', ...ERROR_SCHEMA });
 
+  const admission =
+    deps.admission ??
+    new PublishAdmission({ targetMs: c.MAX_PUBLISH_BACKLOG_MS, intervalMs: c.PUBLISH_BACKLOG_INTERVAL_MS });
   app.addHook('onRequest', async (req) => {
     req.receivedAt = Date.now();
     // Admission control: past its maximum the collector would queue work it cannot finish in time
-    // (every accepted request waiting seconds for its acks). While the publish backlog is long,
-    // intake is refused at once, before its body is read or parsed, so what is admitted stays fast
-    // and a refusal costs almost nothing. Every POST route publishes; the rest are cheap reads.
+    // (every accepted request waiting seconds for its acks). While publishes keep waiting past
+    // the target (http/admission.ts), intake is refused at once, before its body is read or parsed,
+    // so what is admitted stays fast and a refusal costs almost nothing. Every POST route
+    // publishes; the rest are cheap reads.
     if (req.method !== 'POST') return;
     const backlogMs = deps.sink.backlogMs();
-    if (backlogMs > c.MAX_PUBLISH_BACKLOG_MS) {
+    if (admission.shed(backlogMs)) {
       deps.metrics.requestsShed.inc({ reason: 'publish_backlog' });
       throw new HttpError(
         503,

@@ -84,9 +84,15 @@ export const COLLECTOR_CONFIG = {
   RATE_LIMIT_WINDOW_MS: int('rate limit window', 1_000, 100),
   MAX_EVENT_LOOP_DELAY_MS: int('shed load (503) above this event loop delay', 1_000, 10),
   MAX_PUBLISH_BACKLOG_MS: int(
-    'shed intake (503 before reading the body) while the oldest unacknowledged publish has waited longer than this',
+    'publish wait (to acks) above which intake is shed (503 before reading the body), once it has lasted PUBLISH_BACKLOG_INTERVAL_MS',
     500,
     10,
+  ),
+  PUBLISH_BACKLOG_INTERVAL_MS: int(
+    'how long publishes must keep waiting past MAX_PUBLISH_BACKLOG_MS before intake is shed (a shorter stall sheds nothing)',
+    1_000,
+    0,
+    60_000,
   ),
   MAX_HEAP_USED_BYTES: int('shed load (503) above this heap use; 0 = off', 0, 0),
   RETRY_AFTER_SECONDS: int('Retry-After on 503', 5, 1, 3_600),

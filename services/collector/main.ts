@@ -12,6 +12,7 @@ import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
 import { buildApp } from './app.ts';
 import { type CollectorConfig, readCollectorConfig } from './config.ts';
 import { defaultGeoFiles, openGeo } from './enrichment/geo.ts';
+import { PublishAdmission } from './http/admission.ts';
 import { createCollectorMetrics, producerMetrics } from './metrics.ts';
 
 function loadConfig(): CollectorConfig {
@@ -36,6 +37,10 @@ const kafka = createKafka({
   logger,
   retries: config.KAFKA_RETRIES,
 });
+const admission = new PublishAdmission({
+  targetMs: config.MAX_PUBLISH_BACKLOG_MS,
+  intervalMs: config.PUBLISH_BACKLOG_INTERVAL_MS,
+});
 const producer = new BatchingProducer({
   kafka,
   topic: config.KAFKA_TOPIC,
@@ -48,6 +53,7 @@ const producer = new BatchingProducer({
   compression: config.KAFKA_COMPRESSION,
   idempotent: config.KAFKA_IDEMPOTENT,
   metrics: producerMetrics(metrics),
+  onAcknowledged: (waitedMs) => admission.observe(waitedMs),
 });
 
 let shuttingDown = false;
@@ -59,6 +65,7 @@ const app = await buildApp({
   geo: config.GEOIP_ENABLED ? await openGeo(defaultGeoFiles()) : undefined,
   metrics,
   isShuttingDown: () => shuttingDown,
+  admission,
 });
 
 const shutdown = createShutdown({

@@ -34,13 +34,14 @@ it('answers 503 while Kafka is down and recovers without a restart', async () =>
   expect((await post(`${c.url}/v1/events`, before)).status).toBe(200);
   acknowledged.push(before.event_id);
 
-  // A hung broker: the first request's publish waits for acks that do not come. While it has
-  // waited longer than MAX_PUBLISH_BACKLOG_MS, new intake is refused at once, before its body is
-  // read (admission control), instead of queueing behind it.
+  // A hung broker: the first request's publish waits for acks that do not come. Once it has waited
+  // longer than MAX_PUBLISH_BACKLOG_MS + PUBLISH_BACKLOG_INTERVAL_MS (1.5 s by default: nothing is
+  // acknowledged, so its age alone decides), new intake is refused at once, before its body is read
+  // (admission control, http/admission.ts), instead of queueing behind it.
   await stack.pause('kafka');
   const first = event();
   const waiting = post(`${c.url}/v1/events`, first);
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
   const shed = await post(`${c.url}/v1/events`, event());
   expect(shed.status).toBe(503);
   expect(shed.headers.get('retry-after')).toMatch(/^\d+$/);
