@@ -43,10 +43,7 @@ export interface AppDeps {
   readonly metrics: CollectorMetrics;
   /** Readiness turns off as soon as shutdown starts, before the server stops listening. */
   readonly isShuttingDown?: () => boolean;
-  /**
-   * Admission control, fed by the producer's acknowledgements (main.ts); without it only the age
-   * of the oldest unacknowledged publish decides (past target + interval).
-   */
+  /** Admission control state (http/admission.ts); default: one built from the config. */
   readonly admission?: PublishAdmission;
 }
 

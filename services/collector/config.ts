@@ -84,13 +84,13 @@ export const COLLECTOR_CONFIG = {
   RATE_LIMIT_WINDOW_MS: int('rate limit window', 1_000, 100),
   MAX_EVENT_LOOP_DELAY_MS: int('shed load (503) above this event loop delay', 1_000, 10),
   MAX_PUBLISH_BACKLOG_MS: int(
-    'publish wait (to acks) above which intake is shed (503 before reading the body), once it has lasted PUBLISH_BACKLOG_INTERVAL_MS',
+    'publish backlog (age of the oldest unacknowledged publish) above which intake is shed (503 before reading the body), once it has lasted PUBLISH_BACKLOG_INTERVAL_MS',
     500,
     10,
   ),
   PUBLISH_BACKLOG_INTERVAL_MS: int(
-    'how long publishes must keep waiting past MAX_PUBLISH_BACKLOG_MS before intake is shed (a shorter stall sheds nothing)',
-    1_000,
+    'how long the backlog must stay over MAX_PUBLISH_BACKLOG_MS before intake is shed (a shorter stall sheds nothing)',
+    500,
     0,
     60_000,
   ),

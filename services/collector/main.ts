@@ -53,7 +53,6 @@ const producer = new BatchingProducer({
   compression: config.KAFKA_COMPRESSION,
   idempotent: config.KAFKA_IDEMPOTENT,
   metrics: producerMetrics(metrics),
-  onAcknowledged: (waitedMs) => admission.observe(waitedMs),
 });
 
 let shuttingDown = false;

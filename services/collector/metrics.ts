@@ -117,7 +117,7 @@ export function createCollectorMetrics(): CollectorMetrics {
     }),
     requestsShed: new Counter({
       name: 'collector_requests_shed_total',
-      help: 'Intake requests answered 503 before their body was read, because publishes had kept waiting longer than MAX_PUBLISH_BACKLOG_MS for PUBLISH_BACKLOG_INTERVAL_MS.',
+      help: 'Intake requests answered 503 before their body was read, because the publish backlog had stayed over MAX_PUBLISH_BACKLOG_MS for PUBLISH_BACKLOG_INTERVAL_MS (or exceeded both together).',
       labelNames: ['reason'],
       registers,
     }),

@@ -42,8 +42,6 @@ export interface BatchingProducerOptions {
   readonly compression: 'gzip' | 'none';
   readonly idempotent: boolean;
   readonly metrics?: ProducerMetricsSink;
-  /** Called as each publish is acknowledged, with how long it waited (publish() to acks), ms. */
-  readonly onAcknowledged?: (waitedMs: number) => void;
 }
 
 /** Error codes a caller can switch on; all but KAFKA_MESSAGE_REJECTED are worth retrying later. */
@@ -353,7 +351,6 @@ export class BatchingProducer {
         if (s.pending.remaining === 0 && !s.pending.settled) {
           s.pending.settled = true;
           clearTimeout(s.pending.timer);
-          this.o.onAcknowledged?.(Date.now() - s.pending.enqueuedAt);
           s.pending.resolve();
         }
       }
