@@ -254,6 +254,22 @@ describe('UserContext', () => {
     expect(ctx.enrich(b)).toMatchObject({ resolvedUserId: 'u9', record: { segment_name: 'pro' } });
   });
 
+  it("another member's identify replaces a profile this member has cached, after the next refresh", async () => {
+    let now = T0;
+    const { l, otherMember } = lookup({}, { u7: profile({ segment_name: 'pro' }) });
+    const ctx = context(l, () => now);
+    const first = act({ user_id: 'u7' });
+    await ctx.prefetch([first]);
+    expect(ctx.enrich(first).record.segment_name).toBe('pro');
+    // Regression: the refresh dropped only negative entries, so a cached profile outlived the
+    // identify another member wrote for it until it was evicted.
+    otherMember({ profile: ['u7', profile({ segment_name: 'team' })] });
+    now += REFRESH_MS;
+    const later = act({ user_id: 'u7' });
+    await ctx.prefetch([later]);
+    expect(ctx.enrich(later).record.segment_name).toBe('team');
+  });
+
   it("an activity carrying attributes gives its actor a profile: the actor's later bare events look it up", async () => {
     const profiles: Record<string, Profile> = {};
     const { l, calls } = lookup({}, profiles);

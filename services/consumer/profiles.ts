@@ -11,8 +11,8 @@
  * identifies and attribute-carrying activities this consumer writes, and by what other members
  * wrote (identify_log), read at most every `refreshIntervalMs` before a batch's look-ups. So
  * another member's identify is applied to batches prefetched from `refreshIntervalMs` after
- * ClickHouse acknowledged it (the refresh also drops the negative cache entries of the ids it
- * names). An id outside the sets is "no link, no profile" without a query. A profile made of a
+ * ClickHouse acknowledged it (the refresh also drops the cached profiles of the ids it names,
+ * found or not). An id outside the sets is "no link, no profile" without a query. A profile made of a
  * geo country only (migration 0009's version-0 rows) is not a profile: it fills nothing.
  *
  * Precedence: a value the event carries wins; the profile only fills what the event lacks
@@ -162,7 +162,9 @@ export class UserContext {
     },
     profile: (id) => {
       this.profileKeys.add(id);
-      if (this.profiles.peek(id) === null) this.profiles.delete(id);
+      // Whatever is cached (a negative answer, or a profile another member's identify has just
+      // changed) is looked up again: dim_users has the merged profile by now.
+      this.profiles.delete(id);
     },
   };
   /** Where knownSince continues; undefined: the sets are to be read in full. */
