@@ -3,27 +3,24 @@
  * parameters, so values travel as escaped literals.
  */
 
+/**
+ * Backslash escapes ClickHouse reads in quoted literals and in TabSeparated fields alike: the
+ * backslash itself and the control characters that would end a field or a row, or that 18.16 reads
+ * badly raw (a \r before a line end).
+ */
+export const BACKSLASH_ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\0': '\\0',
+  '\b': '\\b',
+  '\f': '\\f',
+};
+
 /** A string literal for ClickHouse: backslash escapes for the quote, backslash and control bytes. */
 export function quoteString(s: string): string {
-  const escaped = s.replace(/[\\'\n\r\t\0\b\f]/g, (c) => {
-    switch (c) {
-      case '\n':
-        return '\\n';
-      case '\r':
-        return '\\r';
-      case '\t':
-        return '\\t';
-      case '\0':
-        return '\\0';
-      case '\b':
-        return '\\b';
-      case '\f':
-        return '\\f';
-      default:
-        return `\\${c}`;
-    }
-  });
-  return `'${escaped}'`;
+  return `'${s.replace(/[\\'\n\r\t\0\b\f]/g, (c) => BACKSLASH_ESCAPES[c] ?? `\\${c}`)}'`;
 }
 
 /** An identifier for ClickHouse (a column such as `details.detail_type`): backquoted, escaped. */

@@ -3,7 +3,7 @@
  * query results. Pure.
  *
  * Why inserts use it rather than JSONEachRow: JSONEachRow repeats every column name in every row
- * (an ingest row is ~1.3 KB of JSON, most of it keys), which the consumer pays to build and send
+ * (an ingest row was ~1.5 KB of JSON, most of it keys: services/consumer/README.md), which the consumer pays to build and send
  * and ClickHouse pays to parse and match; TabSeparated with an explicit column list sends values
  * only and is checked just as strictly (a column the table lacks is refused, code 16).
  *
@@ -13,27 +13,18 @@
  * \N; numbers are written as JavaScript prints them (the contract keeps them finite and within
  * 2^53, where that is plain decimal).
  */
-import { quoteString } from './sql.ts';
+import { BACKSLASH_ESCAPES, quoteString } from './sql.ts';
 
 const NEEDS_ESCAPE = /[\\\t\n\r\0\b\f]/;
 const ESCAPABLE = /[\\\t\n\r\0\b\f]/g;
-const ESCAPES: Readonly<Record<string, string>> = {
-  '\\': '\\\\',
-  '\t': '\\t',
-  '\n': '\\n',
-  '\r': '\\r',
-  '\0': '\\0',
-  '\b': '\\b',
-  '\f': '\\f',
-};
 
 const escapeField = (s: string): string =>
-  NEEDS_ESCAPE.test(s) ? s.replace(ESCAPABLE, (c) => ESCAPES[c] as string) : s;
+  NEEDS_ESCAPE.test(s) ? s.replace(ESCAPABLE, (c) => BACKSLASH_ESCAPES[c] as string) : s;
 
 function field(v: unknown): string {
   if (v === null || v === undefined) return '\\N';
   if (typeof v === 'string') return escapeField(v);
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'number') return String(v);
   if (typeof v === 'boolean') return v ? '1' : '0';
   if (Array.isArray(v)) {
     // ClickHouse parses an array straight from the row (its elements as quoted literals), without
