@@ -134,7 +134,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       code = err.code;
     }
     if (status === 503) reply.header('retry-after', reply.getHeader('retry-after') ?? retryAfter);
-    if (status >= 500) {
+    if (err instanceof HttpError && err.code === 'COLLECTOR_OVERLOADED') {
+      // A deliberate refusal, counted in collector_requests_shed_total; at 2x the maximum there are
+      // thousands a second, and an error log with a stack for each was a log storm adding CPU to an
+      // overloaded process.
+      req.log.debug({ route: req.routeOptions.url, reason: err.message }, 'request shed');
+    } else if (status >= 500) {
       req.log.error({ err, route: req.routeOptions.url }, 'request failed');
       if (status === 500) message = 'internal error';
     } else if (code === 'COLLECTOR_INTERNAL') {

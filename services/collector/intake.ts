@@ -95,14 +95,17 @@ export async function intake(
     }
     let record: OutgoingRecord;
     let itemWarnings: readonly string[];
-    const derivedId = contentEventId(item.ctx.source, item.input, item.ctx.sentAt);
+    // Hashing the content costs a JSON.stringify and a SHA-1 per event: only for events sent
+    // without an id, and only once they passed validation.
+    const derivedId = (given: string | undefined) =>
+      given ?? contentEventId(item.ctx.source, item.input, item.ctx.sentAt);
     if (item.kind === 'activity') {
       const r = validateEvent(item.input, clockOf(item.ctx), deps.limits);
       if (!r.ok) {
         reject(index, item.input, r.problems);
         continue;
       }
-      const event = { ...r.value, event_id: r.value.event_id ?? derivedId };
+      const event = { ...r.value, event_id: derivedId(r.value.event_id) };
       record = { family: 'user_activity', record: deps.enricher.activity(event, item.ctx) };
       if (Object.keys(r.value.unknown).length > 0)
         deps.metrics.unknownFields.inc({ api }, Object.keys(r.value.unknown).length);
@@ -113,7 +116,7 @@ export async function intake(
         reject(index, item.input, r.problems);
         continue;
       }
-      const identify = { ...r.value, event_id: r.value.event_id ?? derivedId };
+      const identify = { ...r.value, event_id: derivedId(r.value.event_id) };
       if (item.alias !== undefined) {
         const previous =
           item.alias.previousId === undefined || item.alias.previousId === null

@@ -65,3 +65,20 @@ describe('AvroCodec resolution', () => {
     );
   });
 });
+
+describe('AvroCodec.encode', () => {
+  const codec = new AvroCodec(FIXTURES);
+  const type = codec.type('user_activity.v2');
+  const record = (id: string, size: number) =>
+    type.clone({ event_id: id, activity_name: 'x'.repeat(size), user_id: 'u1' }, { wrapUnions: false });
+
+  it('writes the bytes toBuffer writes, messages independent of one another, past the scratch size', () => {
+    const small = codec.encode('user_activity', record('e1', 10));
+    const large = codec.encode('user_activity', record('e2', 100_000));
+    const after = codec.encode('user_activity', record('e3', 20));
+    expect(small.equals(type.toBuffer(record('e1', 10)))).toBe(true);
+    expect(large.equals(type.toBuffer(record('e2', 100_000)))).toBe(true);
+    expect(after.equals(type.toBuffer(record('e3', 20)))).toBe(true);
+    expect(codec.decode('user_activity.v2', small).value.event_id).toBe('e1');
+  });
+});

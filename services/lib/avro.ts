@@ -27,6 +27,8 @@ export class AvroCodec {
   private readonly versions = new Map<string, Version>();
   private readonly latest = new Map<string, Version>();
   private readonly resolvers = new Map<string, avro.Resolver>();
+  /** Encoding scratch space, grown to the largest record seen. */
+  private scratch = Buffer.allocUnsafe(16 * 1024);
 
   constructor(schemasDir: string = DEFAULT_SCHEMAS_DIR) {
     for (const file of readdirSync(schemasDir).sort()) {
@@ -69,7 +71,17 @@ export class AvroCodec {
     if (!type.isValid(record, { errorHook: (path) => bad.push(path.join('.')) })) {
       throw new PipelineError('AVRO_INVALID_RECORD', `record does not match ${family}: ${bad.join(', ')}`);
     }
-    return type.toBuffer(record);
+    // type.toBuffer() copies each message into a zero-filled Buffer.alloc(): one ArrayBuffer per
+    // event. Encoding into scratch space and copying into allocUnsafe() (Node's shared pool for
+    // small sizes) gives the same bytes without it.
+    let end = type.encode(record, this.scratch, 0);
+    if (end < 0) {
+      this.scratch = Buffer.allocUnsafe(2 * (this.scratch.length - end));
+      end = type.encode(record, this.scratch, 0);
+    }
+    const out = Buffer.allocUnsafe(end);
+    this.scratch.copy(out, 0, 0, end);
+    return out;
   }
 
   /**
