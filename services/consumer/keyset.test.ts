@@ -20,11 +20,24 @@ describe('KeySet', () => {
     expect(s.size).toBe(10_001);
   });
 
-  it('1M 18-character ids fit in about 4 MB with a false-positive rate near size / 2^32', () => {
+  it('keeps every bit an id was added with, in the buffer and after merges', () => {
+    const s = new KeySet();
+    s.add('a', 0b001);
+    s.add('a', 0b100);
+    expect(s.bits('a')).toBe(0b101);
+    for (let i = 0; i < 10_000; i += 1) s.add(`x${i}`, 1 << (i % 16));
+    s.add('a', 0b010);
+    expect(s.bits('a')).toBe(0b111);
+    for (let i = 0; i < 10_000; i += 1) expect(s.bits(`x${i}`) & (1 << (i % 16))).not.toBe(0);
+    expect(s.bits('never added')).toBe(0);
+    expect(s.has('never added')).toBe(false);
+  });
+
+  it('1M 18-character ids fit in about 6 MB with a false-positive rate near size / 2^32', () => {
     const s = new KeySet();
     const n = 1_000_000;
     for (let i = 0; i < n; i += 1) s.add(id('k3j9xq2mwa', i));
-    expect(s.bytes).toBeLessThan(4.5 * 1024 * 1024);
+    expect(s.bytes).toBeLessThan(6.5 * 1024 * 1024);
     let falsePositives = 0;
     const probes = 1_000_000;
     for (let i = 0; i < probes; i += 1) if (s.has(id('p0v7tz4rnb', i))) falsePositives += 1;

@@ -1,13 +1,15 @@
 /**
  * A compact set of strings for "may this id have a profile / an identity link?", so the consumer
- * asks ClickHouse only about ids that may (profiles.ts). It stores a 32-bit hash per id, not the
- * id: 4 bytes per member in a sorted Uint32Array (1M users: 4 MB), plus a small unsorted buffer of
- * recent additions merged in when it grows.
+ * asks ClickHouse only about ids that may (profiles.ts), with up to 16 flag bits per member (which
+ * profile attributes it may have). It stores a 32-bit hash per id, not the id: 6 bytes per member
+ * in a sorted Uint32Array and a parallel Uint16Array (1M users: 6 MB), plus a small unsorted
+ * buffer of recent additions merged in when it grows.
  *
- * Answers are one-sided: `has` is true for every id ever added (no false negatives, so a profile
- * is never missed), and true for a non-member with probability about size / 2^32 (a false
- * positive: one look-up that finds nothing; 0.023% at 1M members, measured in keyset.test.ts).
- * Members are never removed: profiles and links are never deleted either.
+ * Answers are one-sided: `has` is true for every id ever added and `bits` holds every bit it was
+ * added with (no false negatives, so a profile is never missed), and true for a non-member with
+ * probability about size / 2^32 (a false positive: one look-up that finds nothing; 0.023% at 1M
+ * members, measured in keyset.test.ts); ids whose hashes collide share their bits. Members and
+ * bits are never removed: profiles and links are never deleted either.
  */
 
 /**
@@ -38,19 +40,38 @@ const MIN_PENDING = 4_096;
 
 export class KeySet {
   private sorted = new Uint32Array(0);
-  private readonly pending = new Set<number>();
+  private sortedBits = new Uint16Array(0);
+  private readonly pending = new Map<number, number>();
 
-  add(id: string): void {
+  /** Adds `id` with `bits` (1..0xffff), or ORs them into a member's. */
+  add(id: string, bits = 1): void {
     const h = hash32(id);
-    if (this.pending.has(h) || this.inSorted(h)) return;
-    this.pending.add(h);
+    const p = this.pending.get(h);
+    if (p !== undefined) {
+      this.pending.set(h, p | bits);
+      return;
+    }
+    const i = this.indexInSorted(h);
+    if (i >= 0) {
+      this.sortedBits[i] = (this.sortedBits[i] as number) | bits;
+      return;
+    }
+    this.pending.set(h, bits);
     // Merging costs O(size): waiting for size/8 additions keeps it O(1) per addition on average.
     if (this.pending.size >= Math.max(MIN_PENDING, this.sorted.length >>> 3)) this.merge();
   }
 
   has(id: string): boolean {
+    return this.bits(id) !== 0;
+  }
+
+  /** The bits `id` was added with (ORed), 0 for a non-member. */
+  bits(id: string): number {
     const h = hash32(id);
-    return this.pending.has(h) || this.inSorted(h);
+    const p = this.pending.get(h);
+    if (p !== undefined) return p;
+    const i = this.indexInSorted(h);
+    return i >= 0 ? (this.sortedBits[i] as number) : 0;
   }
 
   /** Distinct hashes held (ids whose hashes collide count once). */
@@ -58,46 +79,47 @@ export class KeySet {
     return this.sorted.length + this.pending.size;
   }
 
-  /** Bytes of the hashes (the sorted array and, at 8 bytes per entry, the buffer). */
+  /** Bytes of the hashes and bits (the sorted arrays and, at 16 bytes per entry, the buffer). */
   get bytes(): number {
-    return this.sorted.byteLength + this.pending.size * 8;
+    return this.sorted.byteLength + this.sortedBits.byteLength + this.pending.size * 16;
   }
 
-  private inSorted(h: number): boolean {
+  private indexInSorted(h: number): number {
     const a = this.sorted;
     let lo = 0;
     let hi = a.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const v = a[mid] as number;
-      if (v === h) return true;
+      if (v === h) return mid;
       if (v < h) lo = mid + 1;
       else hi = mid - 1;
     }
-    return false;
+    return -1;
   }
 
   private merge(): void {
-    const add = Uint32Array.from(this.pending).sort();
+    const add = Uint32Array.from(this.pending.keys()).sort();
     const out = new Uint32Array(this.sorted.length + add.length);
+    const outBits = new Uint16Array(out.length);
     let i = 0;
     let j = 0;
     let k = 0;
-    // Both inputs are sorted and disjoint (add() skips members), so a plain merge keeps it a set.
-    while (i < this.sorted.length && j < add.length) {
-      const a = this.sorted[i] as number;
-      const b = add[j] as number;
+    // Both inputs are sorted and disjoint (add() ORs into members), so a plain merge keeps it a set.
+    while (i < this.sorted.length || j < add.length) {
+      const a = i < this.sorted.length ? (this.sorted[i] as number) : Number.POSITIVE_INFINITY;
+      const b = j < add.length ? (add[j] as number) : Number.POSITIVE_INFINITY;
       if (a < b) {
-        out[k++] = a;
-        i += 1;
+        out[k] = a;
+        outBits[k++] = this.sortedBits[i++] as number;
       } else {
-        out[k++] = b;
+        out[k] = b;
+        outBits[k++] = this.pending.get(b) as number;
         j += 1;
       }
     }
-    while (i < this.sorted.length) out[k++] = this.sorted[i++] as number;
-    while (j < add.length) out[k++] = add[j++] as number;
     this.sorted = out;
+    this.sortedBits = outBits;
     this.pending.clear();
   }
 }

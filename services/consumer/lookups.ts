@@ -12,7 +12,13 @@
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import { quoteString } from '../lib/sql.ts';
 import { unescapeTabSeparated } from '../lib/tabseparated.ts';
-import type { KeySink, Profile, ProfileLookup } from './profiles.ts';
+import {
+  ALL_ATTRIBUTES,
+  type KeySink,
+  PROFILE_FIELDS,
+  type Profile,
+  type ProfileLookup,
+} from './profiles.ts';
 
 interface ProfileRow {
   user_id: string;
@@ -123,9 +129,13 @@ async function queryAll<R>(client: ClickHouseClient, queries: readonly string[])
 
 /**
  * Every id that may have a profile (a dim_users row with attributes: migration 0009 gives the rows
- * without any version 0) or a link (identity_map), for the consumer's in-memory sets.
+ * without any version 0), with the attributes its rows hold (bit i: PROFILE_FIELDS[i] not NULL;
+ * is_test_account: set), or a link (identity_map), for the consumer's in-memory sets.
  */
-export const KNOWN_PROFILES_QUERY = 'SELECT DISTINCT user_id FROM dim_users WHERE version > 0';
+export const KNOWN_PROFILES_QUERY = `SELECT user_id, toUInt16(groupBitOr(${PROFILE_FIELDS.map(
+  (f, i) =>
+    `bitShiftLeft(toUInt16(${f === 'is_test_account' ? 'is_test_account = 1' : `isNotNull(${f})`}), ${i})`,
+).join(' + ')})) AS bits FROM dim_users WHERE version > 0 GROUP BY user_id`;
 export const KNOWN_LINKS_QUERY = 'SELECT DISTINCT anonymous_id FROM identity_map';
 
 /** Identifies and aliases inserted at or after `fromSec` (server time, migration 0010). */
@@ -168,8 +178,8 @@ export function clickhouseLookup(client: ClickHouseClient, o: LookupOptions): Pr
     knownAll: async (sink: KeySink) => {
       // Read before the sets: what is inserted while they are read is in the next refresh.
       const from = (await serverSeconds(client)) - overlapSec;
-      await eachRow(client, KNOWN_PROFILES_QUERY, ([id]) => {
-        if (id !== undefined) sink.profile(id);
+      await eachRow(client, KNOWN_PROFILES_QUERY, ([id, bits]) => {
+        if (id !== undefined) sink.profile(id, Number(bits));
       });
       await eachRow(client, KNOWN_LINKS_QUERY, ([id]) => {
         if (id !== undefined) sink.link(id);
@@ -179,7 +189,7 @@ export function clickhouseLookup(client: ClickHouseClient, o: LookupOptions): Pr
     knownSince: async (fromSec: number, sink: KeySink) => {
       const from = (await serverSeconds(client)) - overlapSec;
       await eachRow(client, identifiedSinceQuery(fromSec), ([kind, userId, linked]) => {
-        if (kind === 'identify' && userId !== undefined) sink.profile(userId);
+        if (kind === 'identify' && userId !== undefined) sink.profile(userId, ALL_ATTRIBUTES);
         if (linked !== undefined && linked !== '') sink.link(linked);
       });
       return from;

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
 import { activity, identify } from '../../test/harness/consumer-process.ts';
-import { mergeProfile, type Profile, type ProfileLookup, UserContext } from './profiles.ts';
+import {
+  ALL_ATTRIBUTES,
+  attributeBits,
+  mergeProfile,
+  type Profile,
+  type ProfileLookup,
+  UserContext,
+} from './profiles.ts';
 
 const DAY_MS = 86_400_000;
 const T0 = Date.UTC(2026, 5, 1, 10);
@@ -28,7 +35,12 @@ const profile = (over: Partial<Profile>): Profile => ({
  * A look-up over two maps, as ClickHouse would answer; knownAll names their keys, knownSince what
  * was `written` (by another member) since the cursor it returned last.
  */
-function lookup(identities: Record<string, string>, profiles: Record<string, Profile>) {
+function lookup(
+  identities: Record<string, string>,
+  profiles: Record<string, Profile>,
+  /** Attribute bits knownAll names an id with, where not its profile's own (attributeBits). */
+  bits: Record<string, number> = {},
+) {
   const calls: string[] = [];
   const written: { at: number; profile?: string; link?: string }[] = [];
   let clock = 0;
@@ -36,14 +48,14 @@ function lookup(identities: Record<string, string>, profiles: Record<string, Pro
     knownAll: async (sink) => {
       calls.push('knownAll');
       for (const id of Object.keys(identities)) sink.link(id);
-      for (const id of Object.keys(profiles)) sink.profile(id);
+      for (const [id, p] of Object.entries(profiles)) sink.profile(id, bits[id] ?? attributeBits(p));
       return clock;
     },
     knownSince: async (cursor, sink) => {
       calls.push('knownSince');
       for (const w of written) {
         if (w.at < cursor) continue;
-        if (w.profile) sink.profile(w.profile);
+        if (w.profile) sink.profile(w.profile, ALL_ATTRIBUTES);
         if (w.link) sink.link(w.link);
       }
       return clock;
@@ -176,7 +188,8 @@ describe('UserContext', () => {
   it('takes a look-up answer without attributes as "not found" (an identify elsewhere may fill it soon)', async () => {
     let now = T0;
     const profiles: Record<string, Profile> = { u: profile({ is_test_account: false }) };
-    const { l, calls } = lookup({}, profiles);
+    // Named with every bit, as an identify's user is (identify_log), though its row has none yet.
+    const { l, calls } = lookup({}, profiles, { u: ALL_ATTRIBUTES });
     const ctx = context(l, () => now);
     await ctx.prefetch([act({ user_id: 'u' })]);
     profiles.u = profile({ segment_name: 'pro' });
@@ -285,6 +298,37 @@ describe('UserContext', () => {
     c3.enrich(act({ user_id: 'g', country_code: 'FR' }));
     await ctx.prefetch([act({ user_id: 'g' })]);
     expect(idLookups(calls)).toEqual(['profiles w']);
+  });
+
+  it('looks up only actors whose profile may hold an attribute the event lacks', async () => {
+    const { l, calls } = lookup({}, { u: profile({ segment_name: 'pro', gender: 'f' }) });
+    const ctx = context(l);
+    // The event carries every attribute u's profile has: nothing to fill, no look-up.
+    await ctx.prefetch([act({ user_id: 'u', segment_name: 'team', gender: 'm' })]);
+    expect(idLookups(calls)).toEqual([]);
+    // It lacks gender: looked up, and gender filled.
+    const bare = act({ user_id: 'u', segment_name: 'team' });
+    await ctx.prefetch([bare]);
+    expect(idLookups(calls)).toEqual(['profiles u']);
+    expect(ctx.enrich(bare).record).toMatchObject({ segment_name: 'team', gender: 'f' });
+
+    // Attributes this consumer wrote count the same way: a second pass over users the cache has
+    // evicted (more users than maxEntries) needs no look-up while events carry the same traits.
+    const traits = { segment_name: 'pro', gender: 'f', birth_date: 7_000 };
+    const again = Array.from({ length: 300 }, (_, i) => act({ user_id: `w${i}`, ...traits }));
+    const second = lookup({}, {});
+    const w2 = new UserContext({
+      lookup: second.l,
+      maxEntries: 100,
+      negativeTtlMs: 1_000,
+      refreshIntervalMs: REFRESH_MS,
+      now: () => T0,
+    });
+    for (let i = 0; i < 300; i += 1) w2.enrich(act({ user_id: `w${i}`, ...traits }));
+    await w2.prefetch(again);
+    expect(idLookups(second.calls)).toEqual([]);
+    await w2.prefetch([act({ user_id: 'w0', segment_name: 'pro' })]);
+    expect(idLookups(second.calls)).toEqual(['profiles w0']);
   });
 
   it('reads the known ids in full again after a rebalance', async () => {

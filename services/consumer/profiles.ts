@@ -14,6 +14,10 @@
  * ClickHouse acknowledged it (the refresh also drops the cached profiles of the ids it names,
  * found or not). An id outside the sets is "no link, no profile" without a query. A profile made of a
  * geo country only (migration 0009's version-0 rows) is not a profile: it fills nothing.
+ * The profile set also keeps, per actor, which attributes its profile may hold (attribute bits): an
+ * event that carries every one of them has nothing to fill, so it needs no look-up either. SDKs
+ * that send the user's traits with every event (bench scenario 7) therefore look up nobody, where
+ * each cache miss (more active users than CACHE_MAX_ENTRIES) used to cost a dim_users read.
  *
  * Precedence: a value the event carries wins; the profile only fills what the event lacks
  * (is_test_account is a boolean with default false in the contract, so true from either side wins).
@@ -55,10 +59,30 @@ export const PROFILE_FIELDS = [
 /** Values in Avro form (millis, epoch days), typed by the identify record so the two cannot drift. */
 export type Profile = Pick<IdentifyRecord, (typeof PROFILE_FIELDS)[number]>;
 
+/** Every attribute bit: PROFILE_FIELDS[i] is bit i. */
+export const ALL_ATTRIBUTES = (1 << PROFILE_FIELDS.length) - 1;
+
+/**
+ * The attributes `r` holds, as bits of PROFILE_FIELDS: a non-null value (an empty string counts,
+ * as in ClickHouse's isNotNull), and is_test_account when true (false is what a profile adds nothing
+ * to). For an event: what it carries itself, so a profile has nothing to fill there.
+ */
+export function attributeBits(r: Readonly<Record<(typeof PROFILE_FIELDS)[number], unknown>>): number {
+  let bits = 0;
+  for (let i = 0; i < PROFILE_FIELDS.length; i += 1) {
+    const v = r[PROFILE_FIELDS[i] as (typeof PROFILE_FIELDS)[number]];
+    if (v !== null && v !== undefined && v !== false) bits |= 1 << i;
+  }
+  return bits;
+}
+
 /** Receives the ids that may have a profile or a link (streamed: a million at start). */
 export interface KeySink {
-  /** A dim_users actor id (user id or `anon:<id>`) that may have profile attributes. */
-  readonly profile: (actorId: string) => void;
+  /**
+   * A dim_users actor id (user id or `anon:<id>`) that may have profile attributes: `bits` says
+   * which (attributeBits; ALL_ATTRIBUTES when unknown).
+   */
+  readonly profile: (actorId: string, bits: number) => void;
   /** An anonymous or earlier id that may be linked to a user. */
   readonly link: (id: string) => void;
 }
@@ -160,8 +184,8 @@ export class UserContext {
       // Known unlinked a moment ago: look it up again at once.
       if (this.identities.peek(id) === null) this.identities.delete(id);
     },
-    profile: (id) => {
-      this.profileKeys.add(id);
+    profile: (id, bits) => {
+      this.profileKeys.add(id, bits);
       // Whatever is cached (a negative answer, or a profile another member's identify has just
       // changed) is looked up again: dim_users has the merged profile by now.
       this.profiles.delete(id);
@@ -237,7 +261,9 @@ export class UserContext {
     const users = new Set<string>();
     for (const r of activities) {
       const u = this.actorOf(r);
-      if (this.profileKeys.has(u) && this.profiles.get(u) === undefined) users.add(u);
+      // Only a profile that may hold an attribute the event lacks can fill anything.
+      const fillable = this.profileKeys.bits(u) & ~attributeBits(r);
+      if (fillable !== 0 && this.profiles.get(u) === undefined) users.add(u);
     }
     for (const r of identifies) {
       const u = str(r.user_id);
@@ -272,7 +298,7 @@ export class UserContext {
     }
     if (linked !== null) this.linkKeys.add(linked);
     if (r.kind === 'alias') return r;
-    this.profileKeys.add(userId);
+    this.profileKeys.add(userId, ALL_ATTRIBUTES);
     const merged = mergeProfile(this.profiles.get(userId) ?? null, profileFromIdentify(r));
     this.profiles.set(userId, merged);
     return { ...r, ...merged };
@@ -293,10 +319,10 @@ export class UserContext {
         if (f === 'is_test_account') filled[f] = r.is_test_account || profile.is_test_account === true;
         else if (filled[f] === null || filled[f] === undefined) filled[f] = profile[f];
       }
-    } else if (carriesProfile(r)) {
-      // Its dim_users row makes the actor's attributes a profile for its later events.
-      this.profileKeys.add(actor);
     }
+    // Its dim_users row makes the actor's attributes (the ones it wrote) a profile for its later
+    // events.
+    if (carriesProfile(r)) this.profileKeys.add(actor, attributeBits(r));
     const day = Math.floor(r.activity_timestamp / DAY_MS);
     const latest = this.actorDays.get(actor);
     const first = latest === undefined || day !== latest;

@@ -22,6 +22,7 @@ import {
   KNOWN_PROFILES_QUERY,
   profileQueries,
 } from '../../services/consumer/lookups.ts';
+import { attributeBits, PROFILE_FIELDS, type Profile } from '../../services/consumer/profiles.ts';
 import { runChdb } from '../harness/chdb.ts';
 import {
   activity,
@@ -42,6 +43,10 @@ const ANONYMOUS = 21_000;
 
 /** `sqmx2bvuw9_u535865`-like: 18 characters, as in the report. */
 const userId = (prefix: string, i: number): string => `${prefix}_u${String(i).padStart(6, '0')}`;
+
+/** A profile with only `over`'s attributes. */
+const profileOf = (over: Partial<Profile>): Profile =>
+  ({ ...Object.fromEntries(PROFILE_FIELDS.map((f) => [f, null])), ...over }) as Profile;
 
 /** A counter's value for one label value, from the consumer's /metrics. */
 async function labelled(consumer: ConsumerProcess, name: string, label: string): Promise<number> {
@@ -167,6 +172,11 @@ describe('consumer look-ups with many users', () => {
       { kind: 'identify', user_id: 'cu1', linked_id: 'ca1' },
       { kind: 'alias', user_id: 'cu2', linked_id: 'cold2' },
       { kind: 'identify', user_id: 'cu3', linked_id: '' },
+    ]);
+    // Which attributes each profile holds (PROFILE_FIELDS' bits), as the consumer computes them.
+    expect(JSON.parse(server[1] ?? '[]')).toEqual([
+      { user_id: 'cu1', bits: attributeBits(profileOf({ segment_name: 'pro' })) },
+      { user_id: 'cu3', bits: attributeBits(profileOf({ gender: 'f' })) },
     ]);
     expect(JSON.parse(server[3] ?? '[]')).toMatchObject([
       { user_id: 'cu1', segment_name: 'pro', gender: null },
