@@ -87,6 +87,25 @@ describe('buildActiveUsersQuery', () => {
     expect(isWholeHourZone('America/New_York', Date.UTC(2024, 0, 1), Date.UTC(2024, 11, 31))).toBe(true);
   });
 
+  it('builds one offset formatter per zone, not one per sampled instant', () => {
+    const Real = Intl.DateTimeFormat;
+    let built = 0;
+    // A constructor that returns an object makes `new` return it: counts, then builds the real one.
+    Intl.DateTimeFormat = ((...args: ConstructorParameters<typeof Real>) => {
+      built += 1;
+      return new Real(...args);
+    }) as unknown as typeof Real;
+    try {
+      isWholeHourZone('Pacific/Chatham', Date.UTC(2024, 0, 1), Date.UTC(2024, 2, 31));
+      isWholeHourZone('Pacific/Chatham', Date.UTC(2024, 0, 1), Date.UTC(2024, 2, 31));
+      expect(isWholeHourZone('Not/AZone', 0, 86_400_000 * 30)).toBe(false);
+      expect(isWholeHourZone('Not/AZone', 0, 86_400_000 * 30)).toBe(false);
+      expect(built).toBeLessThanOrEqual(2);
+    } finally {
+      Intl.DateTimeFormat = Real;
+    }
+  });
+
   it('uses calendar week and month conditions for the calendar window', () => {
     const sql = buildActiveUsersQuery({ ...base, window: 'calendar' }).sql;
     expect(sql).toContain('toMonday(day) = toMonday(src_day)');
