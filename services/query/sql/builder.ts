@@ -153,7 +153,7 @@ const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
  */
 const offsetFormats = new Map<string, Intl.DateTimeFormat | null>();
 
-function offsetFormat(tz: string): Intl.DateTimeFormat | null {
+export function offsetFormat(tz: string): Intl.DateTimeFormat | null {
   let f = offsetFormats.get(tz);
   if (f === undefined) {
     try {
