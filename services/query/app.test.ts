@@ -184,8 +184,8 @@ describe('query app with QUERY_TOKENS', () => {
 });
 
 describe('query app rate limit', () => {
-  it('answers 429 with Retry-After per token once the minute budget is spent, and leaves probes alone', async () => {
-    const a = await app([], [], false, 2);
+  it('answers 429 with Retry-After once the minute budget is spent, and leaves probes alone', async () => {
+    const a = await app(['a', 'b'], [], false, 2);
     const call = (token: string) =>
       a.inject({ url: '/v1/dimensions/country', headers: { authorization: `Bearer ${token}` } });
     expect((await call('a')).statusCode).toBe(200);
@@ -197,6 +197,48 @@ describe('query app rate limit', () => {
     // Another token has its own budget; health checks have none.
     expect((await call('b')).statusCode).toBe(200);
     for (let i = 0; i < 5; i++) expect((await a.inject({ url: '/healthz' })).statusCode).toBe(200);
+    await a.close();
+  });
+
+  it('keys the budget by the token, not by how its header is spelled', async () => {
+    const a = await app(['s3cret'], [], false, 2);
+    const call = (authorization: string) =>
+      a.inject({ url: '/v1/dimensions/country', headers: { authorization } });
+    expect((await call('Bearer s3cret')).statusCode).toBe(200);
+    expect((await call('bearer s3cret')).statusCode).toBe(200);
+    expect((await call('BEARER   s3cret')).statusCode).toBe(429);
+    await a.close();
+  });
+
+  it('with no tokens configured, keys by client address: a new header value buys no new budget', async () => {
+    const a = await app([], [], false, 2);
+    const call = (authorization: string) =>
+      a.inject({ url: '/v1/dimensions/country', headers: { authorization } });
+    expect((await call('Bearer one')).statusCode).toBe(200);
+    expect((await call('Bearer two')).statusCode).toBe(200);
+    expect((await call('Bearer three')).statusCode).toBe(429);
+    // Another address has its own.
+    const other = await a.inject({
+      url: '/v1/dimensions/country',
+      remoteAddress: '10.0.0.9',
+      headers: { authorization: 'Bearer four' },
+    });
+    expect(other.statusCode).toBe(200);
+    await a.close();
+  });
+
+  it('throttles failed attempts (401) per client address too', async () => {
+    const a = await app(['s3cret'], [], false, 2);
+    const guess = (n: number) =>
+      a.inject({ url: '/v1/dimensions/country', headers: { authorization: `Bearer guess${n}` } });
+    expect((await guess(1)).statusCode).toBe(401);
+    expect((await guess(2)).statusCode).toBe(401);
+    expect((await guess(3)).statusCode).toBe(429);
+    // The token's own budget is untouched by the guesses from this address.
+    expect(
+      (await a.inject({ url: '/v1/dimensions/country', headers: { authorization: 'Bearer s3cret' } }))
+        .statusCode,
+    ).toBe(200);
     await a.close();
   });
 });

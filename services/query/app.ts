@@ -14,7 +14,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../lib/metrics.ts';
-import { authHook } from './auth.ts';
+import { identifyHook, requireAuthorized } from './auth.ts';
 import { QUERY_PARAM_INVALID, QueryError } from './errors.ts';
 import type { Limits } from './params.ts';
 import { apiRoutes } from './routes/api.ts';
@@ -117,8 +117,9 @@ export async function buildApp(deps: AppDeps) {
     global: false,
     max: deps.rateLimitPerMinute,
     timeWindow: 60_000,
-    // Per token when one is sent (several users behind one proxy), else per client address.
-    keyGenerator: (request) => request.headers.authorization ?? request.ip,
+    // Per authenticated token (several users behind one proxy), else per client address: never
+    // by the raw header, which a client could vary for a fresh budget (auth.ts).
+    keyGenerator: (request) => request.principal,
   });
 
   await app.register(healthRoutes, {
@@ -129,8 +130,12 @@ export async function buildApp(deps: AppDeps) {
 
   // Auth and rate limit apply to the read API only, so probes, scrapes and the page stay reachable.
   const v1: FastifyPluginAsync = async (scope) => {
-    scope.addHook('onRequest', authHook(deps.tokens));
+    scope.decorateRequest('principal', '');
+    scope.decorateRequest('authorized', false);
+    scope.addHook('onRequest', identifyHook(deps.tokens));
+    // Before the 401: failed attempts spend their address's budget too.
     scope.addHook('onRequest', scope.rateLimit());
+    scope.addHook('onRequest', requireAuthorized);
     await scope.register(apiRoutes, {
       store: deps.store,
       limits: deps.limits,
