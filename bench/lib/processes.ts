@@ -99,9 +99,10 @@ export async function startCollector(o: {
       KAFKA_TOPIC: o.topic,
       WRITE_KEYS: `${WRITE_KEY}:bench`,
       LOG_LEVEL: 'warn',
-      // One write key sends all the load; the per-key limit (default 1,000 req/s) would measure the
-      // rate limiter instead of the intake path.
+      // One write key from one address sends all the load; the per-key and per-address limits
+      // (defaults 1,000 and 200 req/s) would measure the rate limiter instead of the intake path.
       RATE_LIMIT_MAX: '1000000000',
+      RATE_LIMIT_PER_ADDRESS_MAX: '1000000000',
     },
   });
   return { ...child, url: `http://127.0.0.1:${port}` };

@@ -11,16 +11,19 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
   LogController,
 } from 'fastify';
 import type { AvroCodec } from '../lib/avro.ts';
 import { PipelineError } from '../lib/errors.ts';
+import { bodyDeadline, serverTimeouts } from '../lib/http-server.ts';
 import { PRODUCER_ERRORS } from '../lib/kafka-producer.ts';
 import type { Logger } from '../lib/logger.ts';
 import { type CollectorConfig, limitsOf } from './config.ts';
 import type { GeoLookup } from './enrichment/geo.ts';
 import { Enricher } from './enrichment/records.ts';
+import { AddressLimit } from './http/address-limit.ts';
 import { PublishAdmission } from './http/admission.ts';
 import { authenticate, writeKeyOf } from './http/auth.ts';
 import { bodyParsing } from './http/body.ts';
@@ -78,10 +81,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.maxBatchBytes,
     trustProxy: c.TRUST_PROXY,
+    ...serverTimeouts({
+      requestTimeoutMs: c.REQUEST_TIMEOUT_MS,
+      longestHandlingMs: c.KAFKA_PUBLISH_TIMEOUT_MS,
+    }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
   app.decorateRequest('source', '');
+  app.addHook('onRequest', bodyDeadline(c.REQUEST_TIMEOUT_MS, 'COLLECTOR_REQUEST_TIMEOUT'));
   app.decorateRequest('receivedAt', 0);
   registerSharedSchemas(app);
   app.addSchema({ $id: 'errorResponse', ...ERROR_SCHEMA });
@@ -215,13 +223,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics: deps.metrics,
     limits,
   };
+  // Two limits: per client address before anything of the body is read, so one client holding a
+  // public browser key cannot spend the key's whole budget (nor make the collector parse bodies it
+  // will refuse); per write key after parsing (a beacon's key is in its body).
+  const perAddress = new AddressLimit({
+    max: c.RATE_LIMIT_PER_ADDRESS_MAX,
+    windowMs: c.RATE_LIMIT_WINDOW_MS,
+  });
   const routeOptions = {
     config: { rateLimit: {} },
+    onRequest: [
+      async (req: FastifyRequest, reply: FastifyReply) => {
+        const waitMs = perAddress.take(req.ip);
+        if (waitMs > 0) {
+          reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+          throw new HttpError(
+            429,
+            'COLLECTOR_RATE_LIMITED',
+            `rate limit of ${c.RATE_LIMIT_PER_ADDRESS_MAX} requests per ${c.RATE_LIMIT_WINDOW_MS} ms from one address exceeded`,
+          );
+        }
+      },
+      // A key in a header is checked before the body is read: an unknown key costs no parsing.
+      async (req: FastifyRequest) => {
+        if (writeKeyOf({ headers: req.headers, body: undefined }) !== undefined) {
+          req.source = authenticate(req, c.WRITE_KEYS);
+        }
+      },
+    ],
     // Bodies are validated per event by validation/ (one bad event must not fail its batch);
     // the route schemas are there for the OpenAPI document.
     validatorCompiler: () => () => true,
     preHandler: async (req: FastifyRequest) => {
-      req.source = authenticate(req, c.WRITE_KEYS);
+      if (req.source === '') req.source = authenticate(req, c.WRITE_KEYS);
       const bytes = Number(req.headers['content-length'] ?? 0);
       if (bytes > 0)
         deps.metrics.httpBodyBytes.observe({ route: req.routeOptions.url ?? 'unmatched' }, bytes);

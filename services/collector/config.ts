@@ -80,7 +80,13 @@ export const COLLECTOR_CONFIG = {
     parse: (raw: string) => parseFeatureMap(splitList(raw)),
     fallback: new Map<string, string>() as ReadonlyMap<string, string>,
   },
+  REQUEST_TIMEOUT_MS: int('a request (headers and body) must arrive within this, else 408', 30_000, 100),
   RATE_LIMIT_MAX: int('requests per write key per window', 1_000, 1),
+  RATE_LIMIT_PER_ADDRESS_MAX: int(
+    'requests per client address per window, counted before the body is read (behind a proxy: TRUST_PROXY)',
+    200,
+    1,
+  ),
   RATE_LIMIT_WINDOW_MS: int('rate limit window', 1_000, 100),
   MAX_EVENT_LOOP_DELAY_MS: int('shed load (503) above this event loop delay', 1_000, 10),
   MAX_PUBLISH_BACKLOG_MS: int(

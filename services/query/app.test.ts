@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { slowRequest } from '../../test/harness/slow-client.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { buildApp, type QueryApp } from './app.ts';
@@ -53,23 +54,29 @@ function fakeStore(seen: ActiveUsersQuery[], failPing = false): QueryStore {
   };
 }
 
-async function app(
+function deps(
   tokens: readonly string[] = [],
   seen: ActiveUsersQuery[] = [],
   failPing = false,
   rateLimitPerMinute = 1000,
-): Promise<QueryApp> {
-  return buildApp({
+) {
+  return {
     logger: createLogger('query-test', 'silent'),
     store: fakeStore(seen, failPing),
     registry: createRegistry('query'),
     limits: { maxRangeDays: 400 },
     tokens,
     rateLimitPerMinute,
+    requestTimeoutMs: 10_000,
+    clickhouseTimeoutMs: 20_000,
     dashboardDir,
     isShuttingDown: () => false,
     now: () => new Date('2025-03-10T12:00:00Z'),
-  });
+  };
+}
+
+function app(...args: Parameters<typeof deps>): Promise<QueryApp> {
+  return buildApp(deps(...args));
 }
 
 describe('query app', () => {
@@ -241,4 +248,27 @@ describe('query app rate limit', () => {
     ).toBe(200);
     await a.close();
   });
+});
+
+describe('query app timeouts', () => {
+  it('cuts off a client that sends its headers a byte at a time (slowloris)', async () => {
+    const a = await buildApp({ ...deps([], [], false, 1000), requestTimeoutMs: 500 });
+    await a.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const address = a.server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const slow = await slowRequest(`http://127.0.0.1:${port}`, {
+        method: 'GET',
+        path: '/v1/dimensions/country',
+        headers: { 'x-padding': 'y'.repeat(200) },
+        slow: 'headers',
+        everyMs: 50,
+      });
+      // ~11 s to send them all; the server gives up long before, answering 408 or closing.
+      expect(slow.cutOff).toBe(true);
+      if (slow.status !== undefined) expect(slow.status).toBe(408);
+    } finally {
+      await a.close();
+    }
+  }, 60_000);
 });

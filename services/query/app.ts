@@ -12,6 +12,7 @@ import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyPluginAsync } from 'fastify';
+import { bodyDeadline, serverTimeouts } from '../lib/http-server.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../lib/metrics.ts';
 import { identifyHook, requireAuthorized } from './auth.ts';
@@ -30,6 +31,10 @@ export interface AppDeps {
   readonly tokens: readonly string[];
   /** Requests per minute per token (or per client IP without one) on /v1. */
   readonly rateLimitPerMinute: number;
+  /** A request must arrive within this (REQUEST_TIMEOUT_MS). */
+  readonly requestTimeoutMs: number;
+  /** The longest a ClickHouse query may take (CLICKHOUSE_TIMEOUT_MS): sockets idle longer are cut. */
+  readonly clickhouseTimeoutMs: number;
   /** Directory holding the built dashboard (./dashboard/build.ts). */
   readonly dashboardDir: string;
   /** Readiness goes false as soon as shutdown starts, before the listener closes. */
@@ -42,10 +47,16 @@ export async function buildApp(deps: AppDeps) {
     loggerInstance: deps.logger,
     // Read-only service: no route takes a body.
     bodyLimit: 1024,
+    ...serverTimeouts({
+      requestTimeoutMs: deps.requestTimeoutMs,
+      longestHandlingMs: deps.clickhouseTimeoutMs,
+    }),
     routerOptions: { maxParamLength: 200 },
     // Querystring schemas say "a string, or an array when the key repeats" (routes/api.ts).
     ajv: { customOptions: { allowUnionTypes: true } },
   });
+
+  app.addHook('onRequest', bodyDeadline(deps.requestTimeoutMs, 'QUERY_REQUEST_TIMEOUT'));
 
   const requests = new Counter({
     name: 'query_http_requests_total',

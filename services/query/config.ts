@@ -15,6 +15,7 @@ export const QUERY_CONFIG = {
   CLICKHOUSE_USER: str('read-only ClickHouse user with per-query limits in its profile', 'analytics_reader'),
   CLICKHOUSE_PASSWORD: str('password of CLICKHOUSE_USER', ''),
   CLICKHOUSE_TIMEOUT_MS: int('HTTP timeout of one ClickHouse query', 20_000, 100, 600_000),
+  REQUEST_TIMEOUT_MS: int('a request must arrive within this, else 408', 10_000, 100),
   QUERY_TOKENS: list('comma-separated bearer tokens for /v1; unset = open read access', []),
   QUERY_RATE_LIMIT_PER_MINUTE: int('requests per minute per token or client address on /v1', 600, 1),
   QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', MAX_RANGE_DAYS, 1, MAX_RANGE_DAYS),

@@ -44,6 +44,8 @@ const app = await buildApp({
   limits: { maxRangeDays: config.QUERY_MAX_RANGE_DAYS },
   tokens: config.QUERY_TOKENS,
   rateLimitPerMinute: config.QUERY_RATE_LIMIT_PER_MINUTE,
+  requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+  clickhouseTimeoutMs: config.CLICKHOUSE_TIMEOUT_MS,
   dashboardDir,
   isShuttingDown: () => shuttingDown,
 });

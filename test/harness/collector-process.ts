@@ -38,6 +38,7 @@ export async function collectorProcesses(o: {
     GEOIP_ENABLED: 'false',
     // The load here is a few senders on loopback, not abuse.
     RATE_LIMIT_MAX: '100000',
+    RATE_LIMIT_PER_ADDRESS_MAX: '100000',
     LOG_LEVEL: 'info',
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
     ...o.extra,

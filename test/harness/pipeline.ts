@@ -40,7 +40,7 @@ export async function startPipeline(
   const setup = await consumerSetup(name, 3);
   const collector = await startCollector(
     kafkaBrokers(),
-    { RATE_LIMIT_MAX: '1000000', ...o.collectorEnv },
+    { RATE_LIMIT_MAX: '1000000', RATE_LIMIT_PER_ADDRESS_MAX: '1000000', ...o.collectorEnv },
     { geo: false, topic: setup.topic },
   );
   const consumer = await setup.start(o.consumerEnv);

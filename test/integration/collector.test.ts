@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers } from '../harness/services.ts';
+import { slowRequest } from '../harness/slow-client.ts';
 import {
   type Decoded,
   post,
@@ -400,4 +401,68 @@ describe('rate limiting', () => {
       await limited.close();
     }
   });
+});
+
+describe('abuse limits', () => {
+  it('limits each client address before its body is read, whatever key it uses', async () => {
+    const limited = await startCollector(
+      kafkaBrokers(),
+      { RATE_LIMIT_PER_ADDRESS_MAX: '2', RATE_LIMIT_WINDOW_MS: '60000', TRUST_PROXY: 'true' },
+      { geo: false },
+    );
+    try {
+      const from = (
+        address: string,
+        authorization: string,
+        body: unknown = { user_id: 'u', activity: 'a' },
+      ) => post(`${limited.url}/v1/events`, body, { authorization, 'x-forwarded-for': address });
+      expect((await from('203.0.113.1', `Bearer ${WRITE_KEY}`)).status).toBe(200);
+      expect((await from('203.0.113.1', 'Bearer other-key')).status).toBe(200);
+      // Third from that address: refused with either key, and before its body is parsed (a
+      // malformed body still gets 429, not 400).
+      const third = await from('203.0.113.1', 'Bearer other-key', '{not json');
+      expect(third.status).toBe(429);
+      expect(third.body.code).toBe('COLLECTOR_RATE_LIMITED');
+      expect(third.headers.get('retry-after')).toMatch(/^\d+$/);
+      // The key's budget is not spent by that address: another client still gets in with it.
+      expect((await from('203.0.113.2', `Bearer ${WRITE_KEY}`)).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('refuses an unknown key from a header before reading the body', async () => {
+    const res = await post(`${c.url}/v1/events`, '{not json', { authorization: 'Bearer nope' });
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('COLLECTOR_UNAUTHORIZED');
+    // A key in the body (sendBeacon) still works: the body is read for it.
+    const beacon = await post(
+      `${c.url}/v1/events`,
+      { writeKey: WRITE_KEY, user_id: 'u', activity: 'beacon' },
+      { authorization: '' },
+    );
+    expect(beacon.status).toBe(200);
+  });
+
+  it('cuts off a client that sends its body a byte at a time (slowloris)', async () => {
+    const strict = await startCollector(kafkaBrokers(), { REQUEST_TIMEOUT_MS: '1000' }, { geo: false });
+    try {
+      const body = JSON.stringify({ user_id: 'slow', activity: 'a', properties: { pad: 'x'.repeat(200) } });
+      const slow = await slowRequest(strict.url, {
+        method: 'POST',
+        path: '/v1/events',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${WRITE_KEY}` },
+        body,
+        slow: 'body',
+        everyMs: 50,
+      });
+      // ~12 s to send it all; the server gives up long before, answering 408 or closing.
+      expect(slow.cutOff).toBe(true);
+      if (slow.status !== undefined) expect(slow.status).toBe(408);
+      // Well-behaved clients are unaffected.
+      expect((await post(`${strict.url}/v1/events`, { user_id: 'u', activity: 'a' })).status).toBe(200);
+    } finally {
+      await strict.close();
+    }
+  }, 60_000);
 });

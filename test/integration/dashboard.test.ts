@@ -89,6 +89,8 @@ beforeAll(async () => {
     limits: { maxRangeDays: 400 },
     tokens: [],
     rateLimitPerMinute: 100_000,
+    requestTimeoutMs: 10_000,
+    clickhouseTimeoutMs: 20_000,
     dashboardDir: await buildDashboard(bundleDir),
     isShuttingDown: () => false,
   });

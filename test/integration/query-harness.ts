@@ -67,6 +67,8 @@ export async function startQueryApi(database: string, now: Date, url = clickhous
     limits: { maxRangeDays: 400 },
     tokens: [],
     rateLimitPerMinute: 100_000,
+    requestTimeoutMs: 10_000,
+    clickhouseTimeoutMs: 20_000,
     dashboardDir: emptyDir,
     isShuttingDown: () => false,
     now: () => now,

@@ -5,7 +5,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../http/errors.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
-import { mapSegment, type SegmentOptions, type SegmentType } from '../segment/map.ts';
+import { mapSegment, messageContext, type SegmentOptions, type SegmentType } from '../segment/map.ts';
 import { isPlainObject } from '../validation/validate.ts';
 import { checkBatchSize, contextOf, respond, type SentAt, sentAtOf } from './common.ts';
 import { INTAKE_RESPONSES } from './native.ts';
@@ -47,7 +47,7 @@ function itemsFor(
   return messages.map((raw): IntakeItem => {
     const msg =
       isPlainObject(raw) && isPlainObject(batchContext)
-        ? { ...raw, context: { ...batchContext, ...(isPlainObject(raw.context) ? raw.context : {}) } }
+        ? { ...raw, context: messageContext(batchContext, raw.context) }
         : raw;
     const m = mapSegment(msg, pathType, o.segment);
     if (m.kind === 'error') return { kind: 'invalid', input: raw, message: m.message };

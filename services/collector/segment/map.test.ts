@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventIdFor, mapSegment } from './map.ts';
+import { eventIdFor, mapSegment, messageContext, SEGMENT_CONTEXT_KEYS } from './map.ts';
 
 const o = { featureProperty: 'feature', featureMap: new Map([['Order Completed', 'checkout']]) };
 
@@ -83,5 +83,23 @@ describe('eventIdFor', () => {
     const a = eventIdFor('ajs-next-123');
     expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(eventIdFor('ajs-next-123')).toBe(a);
+  });
+});
+
+describe('messageContext', () => {
+  it("takes each field mapSegment reads from the message's context, else the batch's, and nothing else", () => {
+    const batch: Record<string, unknown> = {
+      ip: '192.0.2.1',
+      device: { type: 'ios' },
+      library: { name: 'x' },
+    };
+    for (let i = 0; i < 10_000; i += 1) batch[`k${i}`] = i;
+    const ctx = messageContext(batch, { ip: '198.51.100.7', userAgent: 'ua' });
+    expect(ctx).toEqual({ ip: '198.51.100.7', userAgent: 'ua', device: { type: 'ios' } });
+    expect(Object.keys(messageContext(batch, undefined)).length).toBeLessThanOrEqual(
+      SEGMENT_CONTEXT_KEYS.length,
+    );
+    // Inherited properties are not context fields.
+    expect(messageContext(Object.create({ ip: 'inherited' }), {})).toEqual({});
   });
 });

@@ -116,6 +116,35 @@ function nonEmpty(o: Record<string, unknown>): Record<string, unknown> | undefin
   return Object.keys(o).length === 0 ? undefined : o;
 }
 
+/** The context fields mapSegment reads; the rest of a context (library, page, campaign, ...) is ignored. */
+export const SEGMENT_CONTEXT_KEYS = [
+  'device',
+  'os',
+  'app',
+  'location',
+  'timezone',
+  'ip',
+  'userAgent',
+  'traits',
+  'sessionId',
+] as const;
+
+/**
+ * A message's context over its batch's: per field mapSegment reads, the message's value, else the
+ * batch's. Only those fields: spreading a whole batch context into each of its messages cost
+ * (context keys x messages), which a client could make large with one body.
+ */
+export function messageContext(batch: unknown, message: unknown): Record<string, unknown> {
+  const b = obj(batch);
+  const m = obj(message);
+  const out: Record<string, unknown> = {};
+  for (const k of SEGMENT_CONTEXT_KEYS) {
+    const v = Object.hasOwn(m, k) ? m[k] : Object.hasOwn(b, k) ? b[k] : undefined;
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
 /** Maps one Segment message; `type` is the path's type for /v1/track etc., else the message's. */
 export function mapSegment(raw: unknown, pathType: SegmentType | undefined, o: SegmentOptions): Mapped {
   if (!isPlainObject(raw)) return { kind: 'error', message: 'message: expected an object' };
