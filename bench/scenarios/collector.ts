@@ -224,7 +224,7 @@ export const collectorScenario: Scenario = async (ctx) => {
       `autocannon CLI, ${CONNECTIONS} connections, no pipelining, ${durationS} s per case, on this machine (load generator shares the 2 cores).`,
       'Limit B: bare kafkajs producer, acks=all, gzip (the collector default), not idempotent, ' +
         `${CONNECTIONS} concurrent send loops of the same batch size; messages shaped like the collector's enriched output.`,
-      'The collector runs with RATE_LIMIT_MAX raised (one write key sends everything); all other settings default.',
+      'The collector runs with RATE_LIMIT_MAX and RATE_LIMIT_PER_ADDRESS_MAX raised (one write key from one address sends everything); all other settings default.',
     ],
     rows,
     targets,
