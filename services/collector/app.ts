@@ -28,6 +28,7 @@ import { PublishAdmission } from './http/admission.ts';
 import { authenticate, writeKeyOf } from './http/auth.ts';
 import { bodyParsing } from './http/body.ts';
 import { ERROR_SCHEMA, HttpError } from './http/errors.ts';
+import { WriteKeys } from './http/write-keys.ts';
 import type { IntakeDeps } from './intake.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { EventSink } from './publisher.ts';
@@ -48,6 +49,8 @@ export interface AppDeps {
   readonly isShuttingDown?: () => boolean;
   /** Admission control state (http/admission.ts); default: one built from the config. */
   readonly admission?: PublishAdmission;
+  /** The write keys in use (main.ts reloads them on SIGHUP); default: read from the config. */
+  readonly writeKeys?: WriteKeys;
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -89,6 +92,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
   });
   app.decorateRequest('source', '');
+  app.decorateRequest('scope', 'track');
+  const writeKeys = deps.writeKeys ?? new WriteKeys({ fromEnv: c.WRITE_KEYS, file: c.WRITE_KEYS_FILE });
+  const authenticated = (req: FastifyRequest): void => {
+    const key = authenticate(req, writeKeys);
+    req.source = key.source;
+    req.scope = key.scope;
+  };
   app.addHook('onRequest', bodyDeadline(c.REQUEST_TIMEOUT_MS, 'COLLECTOR_REQUEST_TIMEOUT'));
   app.decorateRequest('receivedAt', 0);
   registerSharedSchemas(app);
@@ -246,16 +256,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
       // A key in a header is checked before the body is read: an unknown key costs no parsing.
       async (req: FastifyRequest) => {
-        if (writeKeyOf({ headers: req.headers, body: undefined }) !== undefined) {
-          req.source = authenticate(req, c.WRITE_KEYS);
-        }
+        if (writeKeyOf({ headers: req.headers, body: undefined }) !== undefined) authenticated(req);
       },
     ],
     // Bodies are validated per event by validation/ (one bad event must not fail its batch);
     // the route schemas are there for the OpenAPI document.
     validatorCompiler: () => () => true,
     preHandler: async (req: FastifyRequest) => {
-      if (req.source === '') req.source = authenticate(req, c.WRITE_KEYS);
+      if (req.source === '') authenticated(req);
       const bytes = Number(req.headers['content-length'] ?? 0);
       if (bytes > 0)
         deps.metrics.httpBodyBytes.observe({ route: req.routeOptions.url ?? 'unmatched' }, bytes);

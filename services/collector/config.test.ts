@@ -1,17 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../lib/errors.ts';
+import type { ConfigError } from '../lib/errors.ts';
 import { readCollectorConfig } from './config.ts';
 
 describe('collector config', () => {
-  it('needs WRITE_KEYS: there is no default secret', () => {
-    expect(() => readCollectorConfig({})).toThrow(ConfigError);
+  it('needs WRITE_KEYS or WRITE_KEYS_FILE: there is no default secret', () => {
+    expect(() => readCollectorConfig({})).toThrow(/WRITE_KEYS: required unless WRITE_KEYS_FILE is set/);
+    expect(readCollectorConfig({ WRITE_KEYS_FILE: '/etc/keys' }).WRITE_KEYS.size).toBe(0);
   });
 
-  it('parses keys and lists every bad value, one line each', () => {
-    expect(readCollectorConfig({ WRITE_KEYS: 'k1:web, k2:ios' }).WRITE_KEYS).toEqual(
+  it('parses keys with their scope and lists every bad value, one line each', () => {
+    expect(readCollectorConfig({ WRITE_KEYS: 'k1:web:track, k2:ios, k3:srv:all' }).WRITE_KEYS).toEqual(
       new Map([
-        ['k1', 'web'],
-        ['k2', 'ios'],
+        ['k1', { source: 'web', scope: 'track' }],
+        ['k2', { source: 'ios', scope: 'all' }],
+        ['k3', { source: 'srv', scope: 'all' }],
       ]),
     );
     try {
@@ -24,6 +26,18 @@ describe('collector config', () => {
         'ANONYMIZE_IP',
         'FEATURE_MAP',
       ]);
+    }
+  });
+
+  it('never repeats a write key in its problem (the message goes to stderr)', () => {
+    try {
+      readCollectorConfig({ WRITE_KEYS: 'sk_live_valid123:web,broken-entry' });
+      expect.unreachable();
+    } catch (err) {
+      const text = (err as ConfigError).problems.join('\n');
+      expect(text).toContain('WRITE_KEYS: entry 2');
+      expect(text).not.toContain('sk_live_valid123');
+      expect(text).not.toContain('broken-entry');
     }
   });
 });

@@ -1,29 +1,16 @@
 /**
  * The collector's configuration: one spec, read once by main.ts from the environment and validated
- * with every bad value listed. No secret has a default: WRITE_KEYS must be given (the local stack's
- * start script sets `local-dev-key:local`).
+ * with every bad value listed. No secret has a default: WRITE_KEYS or WRITE_KEYS_FILE must be given
+ * (the local stack's start script sets `local-dev-key:local`).
  */
 import { bool, type ConfigOf, int, list, oneOf, readConfig, str } from '../lib/config.ts';
+import { parseWriteKeys, type WriteKey } from './http/write-keys.ts';
 
 const splitList = (raw: string): string[] =>
   raw
     .split(',')
     .map((x) => x.trim())
     .filter((x) => x !== '');
-
-/** `key:source` pairs -> Map(key -> source). */
-export function parseWriteKeys(items: readonly string[]): ReadonlyMap<string, string> {
-  if (items.length === 0) throw new Error('empty list');
-  const keys = new Map<string, string>();
-  for (const item of items) {
-    const i = item.lastIndexOf(':');
-    const key = item.slice(0, i);
-    const source = item.slice(i + 1);
-    if (i <= 0 || source === '') throw new Error('each entry must be key:source');
-    keys.set(key, source);
-  }
-  return keys;
-}
 
 /** `event name=feature` pairs for Segment track events whose feature is not in their properties. */
 export function parseFeatureMap(items: readonly string[]): ReadonlyMap<string, string> {
@@ -60,9 +47,16 @@ export const COLLECTOR_CONFIG = {
   KAFKA_PUBLISH_TIMEOUT_MS: int('a request waits this long for acks=all before 503', 10_000, 100),
   KAFKA_RETRIES: int('kafkajs retries of one produce call', 2, 0, 20),
   WRITE_KEYS: {
-    doc: 'write keys as key:source,key2:source2 (required; no default secret)',
+    doc: 'write keys as key:source[:scope],... with scope all (default) or track (browser keys); no default secret',
     parse: (raw: string) => parseWriteKeys(splitList(raw)),
+    fallback: new Map() as ReadonlyMap<string, WriteKey>,
+    requiredUnless: 'WRITE_KEYS_FILE',
+    secret: true,
   },
+  WRITE_KEYS_FILE: str(
+    'file of write keys (same entries, one per line), read again on SIGHUP and when it changes; replaces WRITE_KEYS',
+    '',
+  ),
   CORS_ORIGINS: list('allowed browser origins, or * for any', ['*']),
   MAX_EVENT_BYTES: int('max bytes of one event (JSON)', 32 * KB, 256),
   MAX_BATCH_BYTES: int('max decompressed request body bytes', 500 * KB, 1 * KB),

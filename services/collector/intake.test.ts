@@ -40,9 +40,10 @@ function deps(codec: AvroCodec = new AvroCodec()): IntakeDeps & { published: Out
   };
 }
 
-const request = (userAgent?: string) =>
+const request = (userAgent?: string, scope: 'all' | 'track' = 'all') =>
   ({
     source: 'test',
+    scope,
     receivedAt: now,
     ip: '192.0.2.1',
     headers: { 'user-agent': userAgent },
@@ -77,6 +78,54 @@ describe('intake', () => {
     const records = decodeAll(d.codec, d.published);
     expect(records.map((x) => x.sent_at)).toEqual([null, null]);
     expect(records.map((x) => x.feature_name)).toEqual(['', '']);
+  });
+
+  it('a track-only key sends activities only, cannot mark test accounts, and its relayed IP is not used', async () => {
+    const d = deps();
+    const track = contextOf(request(undefined, 'track'), sentAtOf(undefined, 'sent_at'), {
+      ip: '203.0.113.9',
+    });
+    const server = contextOf(request(undefined, 'all'), sentAtOf(undefined, 'sent_at'), {
+      ip: '203.0.113.9',
+    });
+    const r = await intake(
+      [
+        {
+          kind: 'activity',
+          input: { user_id: 'u1', activity: 'a', user: { is_test_account: true } },
+          ctx: track,
+        },
+        { kind: 'identify', input: { user_id: 'u1', traits: { segment: 'pro' } }, ctx: track },
+        { kind: 'identify', input: { user_id: 'u1' }, ctx: track, alias: { previousId: 'a1' } },
+        {
+          kind: 'activity',
+          input: { user_id: 'u2', activity: 'a', user: { is_test_account: true } },
+          ctx: server,
+        },
+      ],
+      'native',
+      d,
+    );
+    expect(r.accepted).toBe(2);
+    expect(r.rejected).toEqual([
+      {
+        index: 1,
+        event_id: null,
+        errors: ['identify: not allowed with a track-only write key (send it with a server key)'],
+      },
+      {
+        index: 2,
+        event_id: null,
+        errors: ['alias: not allowed with a track-only write key (send it with a server key)'],
+      },
+    ]);
+    expect(r.warnings[0]?.warnings[0]).toMatch(/^is_test_account: ignored/);
+    const records = decodeAll(d.codec, d.published);
+    expect(records.map((x) => [x.user_id, x.is_test_account, x.client_ip])).toEqual([
+      // The request's address (anonymized), not the relayed one, for the browser key.
+      ['u1', false, '192.0.2.0'],
+      ['u2', true, '203.0.113.0'],
+    ]);
   });
 
   it('refuses an unreadable sent_at for the request, naming the field', () => {

@@ -55,6 +55,9 @@ export interface IntakeResult {
   readonly tooLarge: boolean;
 }
 
+const TEST_ACCOUNT_IGNORED =
+  'is_test_account: ignored (a track-only write key cannot mark test accounts; set it with a server key)';
+
 export interface IntakeDeps {
   readonly codec: AvroCodec;
   readonly enricher: Enricher;
@@ -105,11 +108,26 @@ export async function intake(
         reject(index, item.input, r.problems);
         continue;
       }
-      const event = { ...r.value, event_id: derivedId(r.value.event_id) };
+      let event = { ...r.value, event_id: derivedId(r.value.event_id) };
+      itemWarnings = r.warnings;
+      // A public (track-only) key cannot hide users from every metric by flagging them as tests.
+      if (item.ctx.scope === 'track' && event.user.is_test_account === true) {
+        event = { ...event, user: { ...event.user, is_test_account: false } };
+        itemWarnings = [...itemWarnings, TEST_ACCOUNT_IGNORED];
+      }
       record = { family: 'user_activity', record: deps.enricher.activity(event, item.ctx) };
       if (Object.keys(r.value.unknown).length > 0)
         deps.metrics.unknownFields.inc({ api }, Object.keys(r.value.unknown).length);
-      itemWarnings = r.warnings;
+    } else if (item.ctx.scope === 'track') {
+      // Identify and alias rewrite profiles and identity links: not for keys shipped in browsers.
+      const kind = item.alias === undefined ? 'identify' : 'alias';
+      reject(index, item.input, [
+        {
+          reason: 'not_allowed_for_key',
+          message: `${kind}: not allowed with a track-only write key (send it with a server key)`,
+        },
+      ]);
+      continue;
     } else {
       const r = validateIdentify(item.input, clockOf(item.ctx), deps.limits);
       if (!r.ok) {

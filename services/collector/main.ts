@@ -3,6 +3,7 @@
  * installs signal handlers and listens. Shutdown order: readiness off, stop accepting and finish
  * in-flight requests (each waits for its acks), flush the producer, exit 0 within the deadline.
  */
+import { watchFile } from 'node:fs';
 import { AvroCodec } from '../lib/avro.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { createKafka } from '../lib/kafka.ts';
@@ -13,11 +14,20 @@ import { buildApp } from './app.ts';
 import { type CollectorConfig, readCollectorConfig } from './config.ts';
 import { defaultGeoFiles, openGeo } from './enrichment/geo.ts';
 import { PublishAdmission } from './http/admission.ts';
+import { WriteKeys } from './http/write-keys.ts';
 import { createCollectorMetrics, producerMetrics } from './metrics.ts';
 
-function loadConfig(): CollectorConfig {
+function loadConfig(): { config: CollectorConfig; writeKeys: WriteKeys } {
   try {
-    return readCollectorConfig(process.env);
+    const config = readCollectorConfig(process.env);
+    try {
+      return {
+        config,
+        writeKeys: new WriteKeys({ fromEnv: config.WRITE_KEYS, file: config.WRITE_KEYS_FILE }),
+      };
+    } catch (err) {
+      throw new ConfigError([`WRITE_KEYS_FILE: ${(err as Error).message}`]);
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       // One line per bad value, before any logger exists: this is the operator's whole fix list.
@@ -28,7 +38,7 @@ function loadConfig(): CollectorConfig {
   }
 }
 
-const config = loadConfig();
+const { config, writeKeys } = loadConfig();
 const logger = createLogger('collector', config.LOG_LEVEL);
 const metrics = createCollectorMetrics();
 const kafka = createKafka({
@@ -65,7 +75,23 @@ const app = await buildApp({
   metrics,
   isShuttingDown: () => shuttingDown,
   admission,
+  writeKeys,
 });
+
+// Key rotation without a restart: the file is read again on SIGHUP and when it changes (polled,
+// which also works on the volume mounts where inotify does not). A file that does not parse keeps
+// the keys in use and says why, without any key in the message.
+if (config.WRITE_KEYS_FILE !== '') {
+  const reload = (why: string): void => {
+    const r = writeKeys.reload();
+    if (r.ok) logger.info({ why, writeKeys: r.keys }, 'write keys reloaded');
+    else logger.error({ why, reason: r.error }, 'write keys file not reloaded; the keys in use stay');
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  watchFile(config.WRITE_KEYS_FILE, { interval: 2_000, persistent: false }, (now, before) => {
+    if (now.mtimeMs !== before.mtimeMs) reload('file changed');
+  });
+}
 
 const shutdown = createShutdown({
   logger,
@@ -97,4 +123,4 @@ installSignalHandlers(shutdown, logger);
 
 await producer.start();
 await app.listen({ port: config.PORT, host: config.HOST });
-logger.info({ topic: config.KAFKA_TOPIC, writeKeys: config.WRITE_KEYS.size }, 'collector ready');
+logger.info({ topic: config.KAFKA_TOPIC, writeKeys: writeKeys.size }, 'collector ready');

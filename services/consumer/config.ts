@@ -3,7 +3,7 @@
  * environment, every bad value reported at once. Defaults are for the local stack; nothing secret
  * has a default (the ClickHouse password defaults to empty, the local `default` user's).
  */
-import { bool, type ConfigOf, int, list, oneOf, str, url } from '../lib/config.ts';
+import { bool, type ConfigOf, int, list, oneOf, secret, str, url } from '../lib/config.ts';
 
 export const consumerSpec = {
   KAFKA_BROKERS: list('Kafka bootstrap brokers, host:port, comma-separated', ['127.0.0.1:9092']),
@@ -17,7 +17,7 @@ export const consumerSpec = {
   CLICKHOUSE_URL: url('ClickHouse HTTP URL', 'http://127.0.0.1:8123'),
   CLICKHOUSE_DATABASE: str('ClickHouse database with the ingest tables', 'analytics'),
   CLICKHOUSE_USER: str('ClickHouse user', 'default'),
-  CLICKHOUSE_PASSWORD: str('ClickHouse password', ''),
+  CLICKHOUSE_PASSWORD: secret(str('ClickHouse password', '')),
   CLICKHOUSE_REQUEST_TIMEOUT_MS: int('timeout of one ClickHouse request', 30_000, 1_000, 600_000),
   CLICKHOUSE_RETRY_INITIAL_MS: int('first retry delay after a failed insert', 200, 1, 60_000),
   CLICKHOUSE_RETRY_MAX_MS: int('cap of the exponential retry delay', 10_000, 1, 600_000),

@@ -22,7 +22,8 @@ import {
 
 interface ProfileRow {
   user_id: string;
-  registration_date: string | null;
+  /** Seconds since the epoch. */
+  registration_date: number | null;
   birth_date: string | null;
   gender: string | null;
   segment_name: string | null;
@@ -93,7 +94,9 @@ export function profileQuery(actorIds: readonly string[]): string {
   // The keys come from a subquery over one array literal, not as `IN (cityHash64('a'), ...)`:
   // 18.16 analyses each of those thousands of constant expressions on its own, several times the
   // cost of the rest of the look-up, and `user_key IN (subquery)` still uses the primary key.
-  return `SELECT user_id, toString(${newest('registration_date')}) AS registration_date,
+  // registration_date as seconds, not text: 18.16 prints DateTime 0 (1970-01-01 00:00:00, a valid
+  // registration date) as '0000-00-00 00:00:00', which no date parser reads (pipeline fuzz, seed 4242).
+  return `SELECT user_id, toUInt32(${newest('registration_date')}) AS registration_date,
     ${NULLABLE_ATTRIBUTES.map((c) => `${newest(c)} AS ${c}`).join(', ')},
     argMax(is_test_account, version) AS is_test_account
   FROM dim_users
@@ -204,8 +207,7 @@ export function clickhouseLookup(client: ClickHouseClient, o: LookupOptions): Pr
         rows.map((r): [string, Profile] => [
           r.user_id,
           {
-            registration_date:
-              r.registration_date === null ? null : Date.parse(`${r.registration_date.replace(' ', 'T')}Z`),
+            registration_date: r.registration_date === null ? null : Number(r.registration_date) * 1000,
             birth_date: r.birth_date === null ? null : Math.round(Date.parse(r.birth_date) / DAY_MS),
             gender: r.gender,
             segment_name: r.segment_name,

@@ -11,6 +11,10 @@ interface Field<T> {
   readonly parse: (raw: string) => T;
   readonly fallback?: T;
   readonly doc: string;
+  /** A secret's value is never repeated in a problem (the message goes to stderr and logs). */
+  readonly secret?: boolean;
+  /** Required, but its fallback applies when this other variable is set instead. */
+  readonly requiredUnless?: string;
 }
 
 type Spec = Record<string, Field<unknown>>;
@@ -22,14 +26,18 @@ export function readConfig<S extends Spec>(spec: S, env: Env): ConfigOf<S> {
   for (const [name, field] of Object.entries(spec)) {
     const raw = env[name];
     if (raw === undefined || raw === '') {
-      if (field.fallback === undefined) problems.push(`${name}: required (${field.doc})`);
+      const instead = field.requiredUnless;
+      if (instead !== undefined && (env[instead] ?? '') === '') {
+        problems.push(`${name}: required unless ${instead} is set (${field.doc})`);
+      } else if (field.fallback === undefined) problems.push(`${name}: required (${field.doc})`);
       else out[name] = field.fallback;
       continue;
     }
     try {
       out[name] = field.parse(raw);
     } catch (err) {
-      problems.push(`${name}: ${(err as Error).message} (got ${JSON.stringify(raw)}; ${field.doc})`);
+      const got = field.secret ? 'value not shown: a secret' : `got ${JSON.stringify(raw)}`;
+      problems.push(`${name}: ${(err as Error).message} (${got}; ${field.doc})`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -41,6 +49,9 @@ function field<T>(parse: (raw: string) => T, doc: string, fallback?: T): Field<T
 }
 
 export const str = (doc: string, fallback?: string): Field<string> => field((raw) => raw, doc, fallback);
+
+/** `f`, its value never repeated in a problem. */
+export const secret = <T>(f: Field<T>): Field<T> => ({ ...f, secret: true });
 
 export const int = (doc: string, fallback?: number, min = 0, max = Number.MAX_SAFE_INTEGER): Field<number> =>
   field(

@@ -3,7 +3,7 @@
  * once. No default secret: without QUERY_TOKENS the API is open, which suits the loopback-bound
  * local stack; any shared deployment sets tokens.
  */
-import { int, list, oneOf, readConfig, str, url } from '../lib/config.ts';
+import { int, list, oneOf, readConfig, secret, str, url } from '../lib/config.ts';
 import { MAX_RANGE_DAYS } from './sql/builder.ts';
 
 export const QUERY_CONFIG = {
@@ -13,10 +13,10 @@ export const QUERY_CONFIG = {
   CLICKHOUSE_URL: url('ClickHouse HTTP endpoint', 'http://127.0.0.1:8123'),
   CLICKHOUSE_DATABASE: str('database holding the rollups', 'analytics'),
   CLICKHOUSE_USER: str('read-only ClickHouse user with per-query limits in its profile', 'analytics_reader'),
-  CLICKHOUSE_PASSWORD: str('password of CLICKHOUSE_USER', ''),
+  CLICKHOUSE_PASSWORD: secret(str('password of CLICKHOUSE_USER', '')),
   CLICKHOUSE_TIMEOUT_MS: int('HTTP timeout of one ClickHouse query', 20_000, 100, 600_000),
   REQUEST_TIMEOUT_MS: int('a request must arrive within this, else 408', 10_000, 100),
-  QUERY_TOKENS: list('comma-separated bearer tokens for /v1; unset = open read access', []),
+  QUERY_TOKENS: secret(list('comma-separated bearer tokens for /v1; unset = open read access', [])),
   QUERY_RATE_LIMIT_PER_MINUTE: int('requests per minute per token or client address on /v1', 600, 1),
   QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', MAX_RANGE_DAYS, 1, MAX_RANGE_DAYS),
   QUERY_DASHBOARD_DIR: str('where the dashboard bundle is built at start', ''),

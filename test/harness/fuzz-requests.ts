@@ -51,6 +51,8 @@ export interface FuzzItem {
 export interface FuzzRequest {
   readonly seed: number;
   readonly index: number;
+  /** The write key's kind: a browser (track-only) key may not send identify or alias. */
+  readonly key: 'server' | 'browser';
   readonly path: string;
   /** The exact body text (it may hold literals JSON.stringify cannot write, such as 1e400). */
   readonly body: string;
@@ -998,8 +1000,36 @@ function bodyText(value: unknown): string {
   return text.replace(/"@@fz-raw-(\d+)@@"/g, (_s, i: string) => raws[Number(i)] ?? 'null');
 }
 
+/** Every fifth request or so goes with a browser key, chosen from (seed, request) alone. */
+const keyOf = (seed: number, request: number): 'server' | 'browser' =>
+  (Math.imul(seed ^ Math.imul(request, 0x9e3779b1), 0x85ebca6b) >>> 0) % 5 === 0 ? 'browser' : 'server';
+
+/** The request as sent with its key: a browser key's identify and alias items are refused. */
 function materialize(plan: RequestPlan, ctx: Ctx): FuzzRequest {
-  const base = { seed: ctx.seed, index: ctx.request };
+  const key = keyOf(ctx.seed, ctx.request);
+  const r = materializeBody(plan, ctx);
+  if (key === 'server') return r;
+  return {
+    ...r,
+    key,
+    items: r.items.map((item) => {
+      if (item.kind === 'activity') return item;
+      // Refused either way; named by its kind unless something else may be named instead (an
+      // item invalid anyway, whose own fields are checked only when it had any to name).
+      const invalidFields =
+        item.verdict === 'accept'
+          ? [item.kind]
+          : item.invalidFields.length > 0
+            ? [...item.invalidFields, item.kind]
+            : [];
+      return { ...item, verdict: 'reject' as const, invalidFields };
+    }),
+    mutations: [...r.mutations, 'browser (track-only) key'],
+  };
+}
+
+function materializeBody(plan: RequestPlan, ctx: Ctx): FuzzRequest {
+  const base = { seed: ctx.seed, index: ctx.request, key: 'server' as const };
   switch (plan.api) {
     case 'native-events': {
       const built = plan.items.map((p, i) => nativeEvent(p, ctx, i, plan.sentAt));

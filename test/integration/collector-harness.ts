@@ -20,6 +20,8 @@ import { uniqueName } from '../harness/services.ts';
 
 export const WRITE_KEY = 'test-key';
 export const SOURCE = 'test-source';
+/** A track-only key (what a browser ships): activities only (services/collector/http/write-keys.ts). */
+export const BROWSER_KEY = 'browser-key';
 export const codec = new AvroCodec();
 
 let geo: Promise<GeoLookup> | undefined;
@@ -90,7 +92,7 @@ export async function startCollector(
 ): Promise<TestCollector> {
   const topic = options.topic ?? uniqueName('collector').replace(/_/g, '-');
   const config = readCollectorConfig({
-    WRITE_KEYS: `${WRITE_KEY}:${SOURCE},other-key:other`,
+    WRITE_KEYS: `${WRITE_KEY}:${SOURCE},other-key:other,${BROWSER_KEY}:web:track`,
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_TOPIC: topic,
     KAFKA_TOPIC_PARTITIONS: '3',

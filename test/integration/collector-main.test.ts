@@ -1,12 +1,15 @@
 /**
  * The real process (services/collector/main.ts): config errors are listed one per line with exit
  * code 2; SIGTERM drains in-flight requests, flushes the producer and exits 0, and every request
- * answered 2xx is on the topic.
+ * answered 2xx is on the topic; SIGHUP re-reads WRITE_KEYS_FILE.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKafka } from '../../services/lib/kafka.ts';
 import { freshTopics, kafkaBrokers, type TestTopics } from '../harness/services.ts';
@@ -114,5 +117,54 @@ it('drains in-flight requests on SIGTERM and exits 0', async () => {
     await reader.waitFor((m) => acknowledged.every((id) => m.some((x) => x.value.event_id === id)));
   } finally {
     await reader.stop();
+  }
+});
+
+it('rotates write keys from WRITE_KEYS_FILE on SIGHUP, never logging a key', async () => {
+  const [topic = ''] = topics.names;
+  const dir = mkdtempSync(join(tmpdir(), 'collector-keys-'));
+  const file = join(dir, 'write-keys');
+  writeFileSync(file, '# rotated by the test\nk-old-7f3a:main\n');
+  const p = start({
+    PORT: '0',
+    WRITE_KEYS_FILE: file,
+    KAFKA_BROKERS: kafkaBrokers().join(','),
+    KAFKA_TOPIC: topic,
+    GEOIP_ENABLED: 'false',
+  });
+  try {
+    while (!/Server listening at/.test(p.stdout())) {
+      if (p.child.exitCode !== null) throw new Error(`collector exited: ${p.stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const url = /Server listening at (http:\/\/[^"]+)/.exec(p.stdout())?.[1] ?? '';
+    const send = async (key: string) =>
+      (
+        await fetch(`${url}/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body: JSON.stringify({ user_id: 'u', activity: 'a' }),
+        })
+      ).status;
+    expect(await send('k-old-7f3a')).toBe(200);
+    expect(await send('k-new-91bc')).toBe(401);
+
+    // A file that does not parse keeps the keys in use.
+    writeFileSync(file, 'k-new-91bc:main\nbroken-line-c0de\n');
+    p.child.kill('SIGHUP');
+    while (!/write keys file not reloaded/.test(p.stdout())) await new Promise((r) => setTimeout(r, 50));
+    expect(await send('k-old-7f3a')).toBe(200);
+
+    writeFileSync(file, 'k-new-91bc:main\n');
+    p.child.kill('SIGHUP');
+    while ((await send('k-new-91bc')) !== 200) await new Promise((r) => setTimeout(r, 50));
+    expect(await send('k-old-7f3a')).toBe(401);
+    for (const secret of ['k-old-7f3a', 'k-new-91bc', 'broken-line-c0de']) {
+      expect(p.stdout()).not.toContain(secret);
+      expect(p.stderr()).not.toContain(secret);
+    }
+  } finally {
+    p.child.kill('SIGTERM');
+    await once(p.child, 'exit');
   }
 });

@@ -466,3 +466,46 @@ describe('abuse limits', () => {
     }
   }, 60_000);
 });
+
+describe('write-key scopes', () => {
+  it('a track-only (browser) key sends events but no identify, alias or test-account flag', async () => {
+    const scoped = await startCollector(
+      kafkaBrokers(),
+      { WRITE_KEYS: `${WRITE_KEY}:${SOURCE},browser-key:web:track` },
+      { geo: false },
+    );
+    const scopedReader = await readTopic(scoped.kafka, scoped.topic);
+    try {
+      const browser = { authorization: 'Bearer browser-key' };
+      const id = randomUUID();
+      const ok = await post(
+        `${scoped.url}/v1/events`,
+        { event_id: id, user_id: 'u-scope', activity: 'a', user: { is_test_account: true } },
+        browser,
+      );
+      expect(ok.status).toBe(200);
+      expect(JSON.stringify(ok.body)).toContain('is_test_account: ignored');
+      const refused = await post(`${scoped.url}/v1/identify`, { user_id: 'u-scope', traits: {} }, browser);
+      expect(refused.status).toBe(400);
+      expect(JSON.stringify(refused.body)).toContain('identify: not allowed with a track-only write key');
+      const alias = await post(
+        `${scoped.url}/v1/batch`,
+        { batch: [{ type: 'alias', userId: 'u-scope', previousId: 'anon-1', messageId: randomUUID() }] },
+        browser,
+      );
+      expect(JSON.stringify(alias.body)).toContain('alias: not allowed with a track-only write key');
+      // The server key may.
+      expect(
+        (await post(`${scoped.url}/v1/identify`, { user_id: 'u-scope', traits: { plan: 'pro' } })).status,
+      ).toBe(200);
+      const [m] = (await scopedReader.waitFor((all) => all.some((x) => x.value.event_id === id))).filter(
+        (x) => x.value.event_id === id,
+      );
+      expect(m?.value.is_test_account).toBe(false);
+      expect(m?.value.source).toBe('web');
+    } finally {
+      await scopedReader.stop();
+      await scoped.close();
+    }
+  });
+});

@@ -153,7 +153,7 @@ describe('consumer look-ups with many users', () => {
     const rows = [
       identify({ user_id: 'cu1', anonymous_id: 'ca1', segment_name: 'pro' }),
       identify({ user_id: 'cu2', kind: 'alias', previous_id: 'cold2' }),
-      identify({ user_id: 'cu3', gender: 'f' }),
+      identify({ user_id: 'cu3', gender: 'f', registration_date: 0 }),
     ].map((r) => toIngestIdentifyRow(r as never));
     const queries = [
       `SELECT * FROM (${identifiedSinceQuery(0)}) WHERE user_id LIKE 'cu%' ORDER BY user_id`,
@@ -176,11 +176,12 @@ describe('consumer look-ups with many users', () => {
     // Which attributes each profile holds (PROFILE_FIELDS' bits), as the consumer computes them.
     expect(JSON.parse(server[1] ?? '[]')).toEqual([
       { user_id: 'cu1', bits: attributeBits(profileOf({ segment_name: 'pro' })) },
-      { user_id: 'cu3', bits: attributeBits(profileOf({ gender: 'f' })) },
+      { user_id: 'cu3', bits: attributeBits(profileOf({ gender: 'f', registration_date: 0 })) },
     ]);
     expect(JSON.parse(server[3] ?? '[]')).toMatchObject([
-      { user_id: 'cu1', segment_name: 'pro', gender: null },
-      { user_id: 'cu3', segment_name: null, gender: 'f' },
+      { user_id: 'cu1', segment_name: 'pro', gender: null, registration_date: null },
+      // 1970-01-01 00:00:00: 18.16 prints it as 0000-00-00 00:00:00; read as seconds it is 0.
+      { user_id: 'cu3', segment_name: null, gender: 'f', registration_date: 0 },
     ]);
     expect(JSON.parse(server[4] ?? '[]')).toEqual([
       { anonymous_id: 'ca1', user_id: 'cu1' },

@@ -36,7 +36,14 @@ const codec = new AvroCodec();
 const now = Date.now();
 // The collector's defaults, as it runs unconfigured.
 const LIMITS = limitsOf(readCollectorConfig({ WRITE_KEYS: 'test-key:test' }));
-const ctx = { source: 'contract', receivedAt: now, sentAt: undefined, ip: '192.0.2.1', userAgent: 'ua' };
+const ctx = {
+  source: 'contract',
+  receivedAt: now,
+  sentAt: undefined,
+  ip: '192.0.2.1',
+  userAgent: 'ua',
+  scope: 'all' as const,
+};
 const enricher = new Enricher({ anonymizeIp: true, geo: undefined });
 
 type Row = Record<string, unknown>;

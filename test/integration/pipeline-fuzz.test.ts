@@ -46,7 +46,7 @@ import {
   startPipeline,
   waitForNoLag,
 } from '../harness/pipeline.ts';
-import { type Posted, post } from './collector-harness.ts';
+import { BROWSER_KEY, type Posted, post } from './collector-harness.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 1_006_010);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 200);
@@ -190,7 +190,11 @@ function judge(req: FuzzRequest, res: Posted): FuzzItem[] {
 /** POSTs like an SDK: a 503 with Retry-After is retried (briefly, not for the advertised seconds). */
 async function send(p: Pipeline, req: FuzzRequest): Promise<Posted> {
   for (let attempt = 0; ; attempt++) {
-    const res = await post(`${p.collector.url}${req.path}`, req.body);
+    const res = await post(
+      `${p.collector.url}${req.path}`,
+      req.body,
+      req.key === 'browser' ? { authorization: `Bearer ${BROWSER_KEY}` } : {},
+    );
     if (res.status !== 503 || !res.headers.has('retry-after') || attempt >= 5) return res;
     run.retried503++;
     await sleep(200 * 2 ** attempt);

@@ -79,6 +79,7 @@ describe('Enricher.activity client_ip', () => {
     sentAt: undefined,
     ip,
     userAgent: undefined,
+    scope: 'all' as const,
   });
 
   it('keeps only addresses, even with anonymization off (a relayed context.ip is any string)', () => {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { ActivityRecord, IdentifyRecord } from '../../../schemas/records.ts';
+import type { KeyScope } from '../http/write-keys.ts';
 import type { ValidEvent, ValidIdentify, Values } from '../validation/validate.ts';
 import { countryInfo } from './countries.ts';
 import type { GeoLookup } from './geo.ts';
@@ -19,6 +20,8 @@ export interface RequestContext {
   readonly warnings?: readonly string[];
   readonly ip: string | undefined;
   readonly userAgent: string | undefined;
+  /** The write key's scope: `track` may send activity events only (http/write-keys.ts). */
+  readonly scope: KeyScope;
 }
 
 export interface EnrichOptions {

@@ -6,6 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 import { isPlainObject } from '../validation/validate.ts';
 import { HttpError } from './errors.ts';
+import type { WriteKey, WriteKeys } from './write-keys.ts';
 
 export function writeKeyOf(req: Pick<FastifyRequest, 'headers' | 'body'>): string | undefined {
   const header = req.headers.authorization;
@@ -22,11 +23,8 @@ export function writeKeyOf(req: Pick<FastifyRequest, 'headers' | 'body'>): strin
   return isPlainObject(body) && typeof body.writeKey === 'string' ? body.writeKey : undefined;
 }
 
-/** The source name for the request's key; throws 401 for a missing or unknown key. */
-export function authenticate(
-  req: Pick<FastifyRequest, 'headers' | 'body'>,
-  keys: ReadonlyMap<string, string>,
-): string {
+/** The request's write key (source name and scope); throws 401 for a missing or unknown key. */
+export function authenticate(req: Pick<FastifyRequest, 'headers' | 'body'>, keys: WriteKeys): WriteKey {
   const key = writeKeyOf(req);
   if (key === undefined || key === '') {
     throw new HttpError(
@@ -35,7 +33,7 @@ export function authenticate(
       'missing write key (Authorization: Bearer <key>, Basic, or writeKey)',
     );
   }
-  const source = keys.get(key);
-  if (source === undefined) throw new HttpError(401, 'COLLECTOR_UNAUTHORIZED', 'unknown write key');
-  return source;
+  const found = keys.get(key);
+  if (found === undefined) throw new HttpError(401, 'COLLECTOR_UNAUTHORIZED', 'unknown write key');
+  return found;
 }

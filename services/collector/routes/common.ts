@@ -6,14 +6,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CONTRACT } from '../../../schemas/records.ts';
 import type { RequestContext } from '../enrichment/records.ts';
 import { HttpError } from '../http/errors.ts';
+import type { KeyScope } from '../http/write-keys.ts';
 import type { IntakeResult } from '../intake.ts';
 import { IDENTIFY_FIELDS } from '../validation/spec.ts';
 import { checkField } from '../validation/validate.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Source name of the write key (set by the auth preHandler). */
+    /** Source name of the write key (set by authentication). */
     source: string;
+    /** What the write key may send (http/write-keys.ts). */
+    scope: KeyScope;
     /** Collector clock when the request arrived, ms since epoch. */
     receivedAt: number;
   }
@@ -96,7 +99,10 @@ export function contextOf(
     receivedAt: req.receivedAt,
     sentAt: sentAt.ms,
     warnings,
-    ip: overrides.ip ?? req.ip,
+    // A relayed client IP (Segment's context.ip) is trusted from server keys only: from a public
+    // browser key it would let any page place its events anywhere on the map.
+    ip: (req.scope === 'all' ? overrides.ip : undefined) ?? req.ip,
+    scope: req.scope,
     userAgent,
   };
 }

@@ -100,7 +100,14 @@ const FULL_IDENTIFY = {
   },
 } satisfies Required<NativeIdentify>;
 
-const ctx = { source: 'test', receivedAt: now, sentAt: now, ip: '192.0.2.1', userAgent: 'ua' };
+const ctx = {
+  source: 'test',
+  receivedAt: now,
+  sentAt: now,
+  ip: '192.0.2.1',
+  userAgent: 'ua',
+  scope: 'all' as const,
+};
 const enricher = new Enricher({ anonymizeIp: true, geo: undefined });
 
 describe('the native contract agrees with the Avro schemas', () => {

@@ -20,7 +20,14 @@ const LIMITS: Limits = {
   maxSkewCorrectionMs: 86_400_000,
 };
 const NOW = Date.UTC(2026, 5, 1, 12);
-const ctx = { source: 's', receivedAt: NOW, sentAt: undefined, ip: '2001:db8::1', userAgent: undefined };
+const ctx = {
+  source: 's',
+  receivedAt: NOW,
+  sentAt: undefined,
+  ip: '2001:db8::1',
+  userAgent: undefined,
+  scope: 'all' as const,
+};
 
 const isId = (v: unknown) => typeof v === 'string' && v.trim() !== '';
 

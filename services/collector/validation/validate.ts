@@ -24,6 +24,8 @@ export type RejectReason =
   | 'too_deep'
   | 'too_many_keys'
   | 'forbidden_key'
+  /** The write key's scope does not allow it (a track-only key sending an identify). */
+  | 'not_allowed_for_key'
   | 'timestamp_in_future'
   | 'timestamp_too_old'
   | 'not_an_object'
