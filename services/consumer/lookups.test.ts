@@ -25,7 +25,7 @@ describe('clickhouseLookup', () => {
     const { client, queries } = fakeClient([
       {
         user_id: 'u1',
-        registration_date: '2024-01-02 00:00:00',
+        registration_date: Date.UTC(2024, 0, 2) / 1000,
         birth_date: '1990-05-01',
         gender: 'female',
         segment_name: 'pro',
