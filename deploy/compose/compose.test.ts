@@ -9,6 +9,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { exposureProblems, readCollectorConfig } from '../../services/collector/config.ts';
+import { WriteKeys } from '../../services/collector/http/write-keys.ts';
+import { consumerSpec } from '../../services/consumer/config.ts';
+import { readConfig } from '../../services/lib/config.ts';
+import { readQueryConfig } from '../../services/query/config.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
@@ -72,6 +77,14 @@ describe('docker-compose.yml', () => {
     }
     expect(services.query?.depends_on?.migrate?.condition).toBe('service_completed_successfully');
     expect(services.consumer?.depends_on?.migrate?.condition).toBe('service_completed_successfully');
+  });
+
+  it('gives each service a configuration its own validation accepts, the start-up exposure checks included', () => {
+    const env = (name: string) => services[name]?.environment ?? {};
+    const collector = readCollectorConfig(env('collector'));
+    expect(exposureProblems(collector, new WriteKeys({ fromEnv: collector.WRITE_KEYS }))).toEqual([]);
+    expect(() => readQueryConfig(env('query'))).not.toThrow();
+    expect(() => readConfig(consumerSpec, env('consumer'))).not.toThrow();
   });
 
   it('gives the query API the read-only user the ClickHouse users file defines', () => {

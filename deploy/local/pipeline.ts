@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEV_WRITE_KEY } from '../../services/collector/http/write-keys.ts';
 import {
   type Endpoints,
   readPid,
@@ -28,7 +29,7 @@ export interface PipelineService {
 }
 
 /** The local stack's write key; documented in the README, never a default in the collector. */
-export const LOCAL_WRITE_KEY = 'local-dev-key';
+export const LOCAL_WRITE_KEY = DEV_WRITE_KEY;
 
 export function pipelineServices(
   e: Endpoints,

@@ -228,7 +228,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const intakeDeps: IntakeDeps = {
     codec: deps.codec,
-    enricher: new Enricher({ anonymizeIp: c.ANONYMIZE_IP, geo: deps.geo }),
+    enricher: new Enricher({
+      anonymizeIp: c.ANONYMIZE_IP,
+      geo: deps.geo,
+      geoAddress: c.GEO_LOOKUP_ADDRESS,
+      fineGeo: c.GEO_FINE,
+    }),
     sink: deps.sink,
     metrics: deps.metrics,
     limits,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConfigError } from '../lib/errors.ts';
-import { readCollectorConfig } from './config.ts';
+import { exposureProblems, readCollectorConfig } from './config.ts';
+import { WriteKeys } from './http/write-keys.ts';
 
 describe('collector config', () => {
   it('needs WRITE_KEYS or WRITE_KEYS_FILE: there is no default secret', () => {
@@ -39,5 +40,20 @@ describe('collector config', () => {
       expect(text).not.toContain('sk_live_valid123');
       expect(text).not.toContain('broken-entry');
     }
+  });
+
+  it('refuses the documented dev key on an address other machines reach, unless INSECURE_DEV says it is meant', () => {
+    const problems = (env: Record<string, string>) => {
+      const c = readCollectorConfig(env);
+      return exposureProblems(c, new WriteKeys({ fromEnv: c.WRITE_KEYS }));
+    };
+    expect(problems({ HOST: '0.0.0.0', WRITE_KEYS: 'local-dev-key:local' })[0]).toMatch(
+      /^WRITE_KEYS: the documented dev key local-dev-key is accepted on HOST=0.0.0.0/,
+    );
+    expect(problems({ HOST: '0.0.0.0', WRITE_KEYS: 'local-dev-key:local', INSECURE_DEV: 'true' })).toEqual(
+      [],
+    );
+    expect(problems({ HOST: '127.0.0.1', WRITE_KEYS: 'local-dev-key:local' })).toEqual([]);
+    expect(problems({ HOST: '0.0.0.0', WRITE_KEYS: 'sk_9f2e:web' })).toEqual([]);
   });
 });

@@ -3,8 +3,8 @@
  * with every bad value listed. No secret has a default: WRITE_KEYS or WRITE_KEYS_FILE must be given
  * (the local stack's start script sets `local-dev-key:local`).
  */
-import { bool, type ConfigOf, int, list, oneOf, readConfig, str } from '../lib/config.ts';
-import { parseWriteKeys, type WriteKey } from './http/write-keys.ts';
+import { bool, type ConfigOf, int, isLoopbackHost, list, oneOf, readConfig, str } from '../lib/config.ts';
+import { DEV_WRITE_KEY, parseWriteKeys, type WriteKey, type WriteKeys } from './http/write-keys.ts';
 
 const splitList = (raw: string): string[] =>
   raw
@@ -29,6 +29,7 @@ const DAY_MS = 86_400_000;
 export const COLLECTOR_CONFIG = {
   PORT: int('HTTP port', 8080, 0, 65_535),
   HOST: str('listen address', '127.0.0.1'),
+  INSECURE_DEV: bool('allow the documented dev write key on a non-loopback HOST', false),
   LOG_LEVEL: oneOf(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
     'pino level',
@@ -68,6 +69,15 @@ export const COLLECTOR_CONFIG = {
   MAX_CLOCK_SKEW_CORRECTION_HOURS: int('client clocks off by more than this are not corrected', 24 * 30, 0),
   ANONYMIZE_IP: bool('zero the host part of client IPs before publishing', true),
   GEOIP_ENABLED: bool('look up country/region/city from the client IP', true),
+  GEO_LOOKUP_ADDRESS: oneOf(
+    ['full', 'anonymized'],
+    'which client address the geo lookup reads: full (city-accurate) or anonymized (as stored)',
+    'full',
+  ),
+  GEO_FINE: bool(
+    'store city, postal code and coordinates (from the event or the IP); off: country and region only',
+    false,
+  ),
   FEATURE_PROPERTY: str('Segment property that names the feature', 'feature'),
   FEATURE_MAP: {
     doc: 'Segment event name -> feature, as event=feature,...',
@@ -103,6 +113,17 @@ export type CollectorConfig = ConfigOf<typeof COLLECTOR_CONFIG>;
 
 export function readCollectorConfig(env: Readonly<Record<string, string | undefined>>): CollectorConfig {
   return readConfig(COLLECTOR_CONFIG, env);
+}
+
+/**
+ * Settings unsafe on an address other machines reach: the documented dev key accepts anyone's
+ * events. Empty when none, or when INSECURE_DEV=1 says the exposure is meant.
+ */
+export function exposureProblems(c: CollectorConfig, keys: WriteKeys): string[] {
+  if (c.INSECURE_DEV || isLoopbackHost(c.HOST) || !keys.hasDevKey()) return [];
+  return [
+    `WRITE_KEYS: the documented dev key ${DEV_WRITE_KEY} is accepted on HOST=${c.HOST}, reachable from other machines; set your own keys (or INSECURE_DEV=1 if this is a throwaway stack)`,
+  ];
 }
 
 /** Derived, typed limits for the app (units converted once, here). */

@@ -26,7 +26,7 @@ function deps(codec: AvroCodec = new AvroCodec()): IntakeDeps & { published: Out
   return {
     published,
     codec,
-    enricher: new Enricher({ anonymizeIp: true, geo: undefined }),
+    enricher: new Enricher({ anonymizeIp: true, geo: undefined, geoAddress: 'full', fineGeo: true }),
     metrics: createCollectorMetrics(),
     limits: LIMITS,
     sink: {

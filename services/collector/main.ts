@@ -11,7 +11,7 @@ import { BatchingProducer } from '../lib/kafka-producer.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
 import { buildApp } from './app.ts';
-import { type CollectorConfig, readCollectorConfig } from './config.ts';
+import { type CollectorConfig, exposureProblems, readCollectorConfig } from './config.ts';
 import { defaultGeoFiles, openGeo } from './enrichment/geo.ts';
 import { PublishAdmission } from './http/admission.ts';
 import { WriteKeys } from './http/write-keys.ts';
@@ -20,14 +20,15 @@ import { createCollectorMetrics, producerMetrics } from './metrics.ts';
 function loadConfig(): { config: CollectorConfig; writeKeys: WriteKeys } {
   try {
     const config = readCollectorConfig(process.env);
+    let writeKeys: WriteKeys;
     try {
-      return {
-        config,
-        writeKeys: new WriteKeys({ fromEnv: config.WRITE_KEYS, file: config.WRITE_KEYS_FILE }),
-      };
+      writeKeys = new WriteKeys({ fromEnv: config.WRITE_KEYS, file: config.WRITE_KEYS_FILE });
     } catch (err) {
       throw new ConfigError([`WRITE_KEYS_FILE: ${(err as Error).message}`]);
     }
+    const exposed = exposureProblems(config, writeKeys);
+    if (exposed.length > 0) throw new ConfigError(exposed);
+    return { config, writeKeys };
   } catch (err) {
     if (err instanceof ConfigError) {
       // One line per bad value, before any logger exists: this is the operator's whole fix list.

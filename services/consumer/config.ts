@@ -50,7 +50,7 @@ export const consumerSpec = {
     1_000,
   ),
   CONSUMER_HTTP_PORT: int('port of /healthz /readyz /metrics', 9464, 0, 65_535),
-  CONSUMER_HTTP_HOST: str('address of /healthz /readyz /metrics', '0.0.0.0'),
+  CONSUMER_HTTP_HOST: str('address of /healthz /readyz /metrics (0.0.0.0 in a container)', '127.0.0.1'),
   SHUTDOWN_TIMEOUT_MS: int('hard deadline of a graceful shutdown', 30_000, 1_000),
   MIGRATE_ON_START: bool('run clickhouse/migrate.ts before consuming', false),
   LOG_LEVEL: oneOf(

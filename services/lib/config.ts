@@ -50,6 +50,16 @@ function field<T>(parse: (raw: string) => T, doc: string, fallback?: T): Field<T
 
 export const str = (doc: string, fallback?: string): Field<string> => field((raw) => raw, doc, fallback);
 
+/**
+ * Whether a listen address is reachable from this machine only. The services refuse unsafe
+ * settings (the documented dev write key, an open query API) on any other address unless
+ * INSECURE_DEV=1 says the exposure is meant.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase();
+  return h === 'localhost' || h === '::1' || h === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
 /** `f`, its value never repeated in a problem. */
 export const secret = <T>(f: Field<T>): Field<T> => ({ ...f, secret: true });
 

@@ -21,4 +21,13 @@ describe('query config', () => {
       expect((err as ConfigError).problems).toHaveLength(3);
     }
   });
+
+  it('refuses open read access on an address other machines reach, unless INSECURE_DEV says it is meant', () => {
+    expect(() => readQueryConfig({ HOST: '0.0.0.0' })).toThrow(/QUERY_TOKENS: required on HOST=0.0.0.0/);
+    expect(readQueryConfig({ HOST: '0.0.0.0', QUERY_TOKENS: 't' }).QUERY_TOKENS).toEqual(['t']);
+    expect(readQueryConfig({ HOST: '0.0.0.0', INSECURE_DEV: 'true' }).INSECURE_DEV).toBe(true);
+    for (const host of ['127.0.0.1', 'localhost', '::1', '127.1.2.3']) {
+      expect(readQueryConfig({ HOST: host }).HOST).toBe(host);
+    }
+  });
 });

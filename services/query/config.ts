@@ -3,7 +3,8 @@
  * once. No default secret: without QUERY_TOKENS the API is open, which suits the loopback-bound
  * local stack; any shared deployment sets tokens.
  */
-import { int, list, oneOf, readConfig, secret, str, url } from '../lib/config.ts';
+import { bool, int, isLoopbackHost, list, oneOf, readConfig, secret, str, url } from '../lib/config.ts';
+import { ConfigError } from '../lib/errors.ts';
 import { MAX_RANGE_DAYS } from './sql/builder.ts';
 
 export const QUERY_CONFIG = {
@@ -16,7 +17,10 @@ export const QUERY_CONFIG = {
   CLICKHOUSE_PASSWORD: secret(str('password of CLICKHOUSE_USER', '')),
   CLICKHOUSE_TIMEOUT_MS: int('HTTP timeout of one ClickHouse query', 20_000, 100, 600_000),
   REQUEST_TIMEOUT_MS: int('a request must arrive within this, else 408', 10_000, 100),
-  QUERY_TOKENS: secret(list('comma-separated bearer tokens for /v1; unset = open read access', [])),
+  QUERY_TOKENS: secret(
+    list('comma-separated bearer tokens for /v1; unset = open read access (loopback HOST only)', []),
+  ),
+  INSECURE_DEV: bool('allow open read access (no QUERY_TOKENS) on a non-loopback HOST', false),
   QUERY_RATE_LIMIT_PER_MINUTE: int('requests per minute per token or client address on /v1', 600, 1),
   QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', MAX_RANGE_DAYS, 1, MAX_RANGE_DAYS),
   QUERY_DASHBOARD_DIR: str('where the dashboard bundle is built at start', ''),
@@ -26,5 +30,13 @@ export const QUERY_CONFIG = {
 export type QueryConfig = ReturnType<typeof readQueryConfig>;
 
 export function readQueryConfig(env: Readonly<Record<string, string | undefined>>) {
-  return readConfig(QUERY_CONFIG, env);
+  const c = readConfig(QUERY_CONFIG, env);
+  // Open read access is for the loopback-bound local stack: anyone reaching the port would read
+  // every number (and, through group-bys, per-country and per-segment user counts).
+  if (!c.INSECURE_DEV && !isLoopbackHost(c.HOST) && c.QUERY_TOKENS.length === 0) {
+    throw new ConfigError([
+      `QUERY_TOKENS: required on HOST=${c.HOST}, reachable from other machines (or INSECURE_DEV=1 if this is a throwaway stack)`,
+    ]);
+  }
+  return c;
 }

@@ -56,6 +56,15 @@ it('lists every bad config value and exits 2', async () => {
   expect(lines.map((l) => l.trim().split(':')[0])).toEqual(['PORT', 'WRITE_KEYS', 'ANONYMIZE_IP']);
 });
 
+it('refuses to start with the documented dev key on a non-loopback address, unless INSECURE_DEV', async () => {
+  const p = start({ HOST: '0.0.0.0', PORT: '0', WRITE_KEYS: 'local-dev-key:local', GEOIP_ENABLED: 'false' });
+  const [code] = await once(p.child, 'exit');
+  expect(code).toBe(2);
+  expect(p.stderr()).toMatch(
+    /WRITE_KEYS: the documented dev key local-dev-key is accepted on HOST=0\.0\.0\.0/,
+  );
+});
+
 it('drains in-flight requests on SIGTERM and exits 0', async () => {
   const [topic = ''] = topics.names;
   const p = start({

@@ -26,7 +26,12 @@ let c: TestCollector;
 let reader: TopicReader;
 
 beforeAll(async () => {
-  c = await startCollector(kafkaBrokers(), { TRUST_PROXY: 'true', CORS_ORIGINS: 'https://app.example.com' });
+  c = await startCollector(kafkaBrokers(), {
+    TRUST_PROXY: 'true',
+    CORS_ORIGINS: 'https://app.example.com',
+    // City, postal code and coordinates are stored only when enabled; these tests check them.
+    GEO_FINE: 'true',
+  });
   reader = await readTopic(c.kafka, c.topic);
 });
 afterAll(async () => {
@@ -506,6 +511,44 @@ describe('write-key scopes', () => {
     } finally {
       await scopedReader.stop();
       await scoped.close();
+    }
+  });
+});
+
+describe('geo privacy', () => {
+  it('stores country and region but no city, postal code or coordinates by default', async () => {
+    const plain = await startCollector(kafkaBrokers(), { TRUST_PROXY: 'true' });
+    const plainReader = await readTopic(plain.kafka, plain.topic);
+    try {
+      const id = randomUUID();
+      const sent = await post(
+        `${plain.url}/v1/events`,
+        { event_id: id, user_id: 'u-geo', activity: 'a', geo: { city: 'Lyon', latitude: 45.7 } },
+        { 'x-forwarded-for': '8.8.8.8' },
+      );
+      expect(sent.status).toBe(200);
+      const other = randomUUID();
+      await post(
+        `${plain.url}/v1/events`,
+        { event_id: other, user_id: 'u-geo', activity: 'a' },
+        { 'x-forwarded-for': '8.8.8.8' },
+      );
+      const all = await plainReader.waitFor((m) =>
+        [id, other].every((e) => m.some((x) => x.value.event_id === e)),
+      );
+      for (const e of [id, other]) {
+        const v = all.find((x) => x.value.event_id === e)?.value;
+        expect([v?.city_name, v?.postal_code, v?.latitude, v?.longitude], e).toEqual([
+          null,
+          null,
+          null,
+          null,
+        ]);
+      }
+      expect(all.find((x) => x.value.event_id === other)?.value.country_code).toBe('US');
+    } finally {
+      await plainReader.stop();
+      await plain.close();
     }
   });
 });

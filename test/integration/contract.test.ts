@@ -44,7 +44,7 @@ const ctx = {
   userAgent: 'ua',
   scope: 'all' as const,
 };
-const enricher = new Enricher({ anonymizeIp: true, geo: undefined });
+const enricher = new Enricher({ anonymizeIp: true, geo: undefined, geoAddress: 'full', fineGeo: true });
 
 type Row = Record<string, unknown>;
 interface Outcome {

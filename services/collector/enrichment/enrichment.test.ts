@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateEvent } from '../validation/validate.ts';
 import { countryInfo } from './countries.ts';
+import type { GeoLookup } from './geo.ts';
 import { anonymizeIp } from './ip.ts';
 import { Enricher } from './records.ts';
 import { parseUserAgent } from './user-agent.ts';
@@ -84,8 +85,81 @@ describe('Enricher.activity client_ip', () => {
 
   it('keeps only addresses, even with anonymization off (a relayed context.ip is any string)', () => {
     if (!event.ok) throw new Error('fixture invalid');
-    const raw = new Enricher({ anonymizeIp: false, geo: undefined });
+    const raw = new Enricher({ anonymizeIp: false, geo: undefined, geoAddress: 'full', fineGeo: true });
     expect(raw.activity(event.value, ctx('198.51.100.9')).client_ip).toBe('198.51.100.9');
     expect(raw.activity(event.value, ctx('x'.repeat(4_000))).client_ip).toBeNull();
+  });
+});
+
+const LIMITS_FOR_GEO = {
+  maxEventBytes: 32_768,
+  maxDepth: 10,
+  maxKeys: 100,
+  maxAgeMs: 1e10,
+  maxFutureMs: 1e8,
+  maxSkewCorrectionMs: 1e8,
+};
+
+describe('geo privacy settings', () => {
+  const event = validateEvent(
+    {
+      user_id: 'u',
+      activity: 'a',
+      geo: { city: 'Lyon', postal_code: '69001', latitude: 45.7, longitude: 4.8 },
+    },
+    { receivedAt: Date.now() },
+    LIMITS_FOR_GEO,
+  );
+  const ctx = {
+    source: 's',
+    receivedAt: Date.now(),
+    sentAt: undefined,
+    ip: '198.51.100.77',
+    userAgent: undefined,
+    scope: 'all' as const,
+  };
+  const asked: string[] = [];
+  const geo = {
+    lookup: (ip: string) => {
+      asked.push(ip);
+      return { country_code: 'FR', city_name: 'Paris', postal_code: '75001', latitude: 48.8, longitude: 2.3 };
+    },
+  } as unknown as GeoLookup;
+
+  it('stores no city, postal code or coordinates unless GEO_FINE, from the event or the IP', () => {
+    if (!event.ok) throw new Error('fixture invalid');
+    const coarse = new Enricher({ anonymizeIp: true, geo, geoAddress: 'full', fineGeo: false });
+    const given = coarse.activity(event.value, ctx);
+    expect([given.city_name, given.postal_code, given.latitude, given.longitude]).toEqual([
+      null,
+      null,
+      null,
+      null,
+    ]);
+    const bare = validateEvent({ user_id: 'u', activity: 'a' }, { receivedAt: Date.now() }, LIMITS_FOR_GEO);
+    if (!bare.ok) throw new Error('fixture invalid');
+    const fromIp = coarse.activity(bare.value, ctx);
+    expect(fromIp.country_code).toBe('FR');
+    expect([fromIp.city_name, fromIp.postal_code, fromIp.latitude, fromIp.longitude]).toEqual([
+      null,
+      null,
+      null,
+      null,
+    ]);
+    const fine = new Enricher({ anonymizeIp: true, geo, geoAddress: 'full', fineGeo: true });
+    expect(fine.activity(bare.value, ctx).city_name).toBe('Paris');
+    expect(fine.activity(event.value, ctx).city_name).toBe('Lyon');
+  });
+
+  it('asks the geo database about the anonymized address when GEO_LOOKUP_ADDRESS=anonymized', () => {
+    const bare = validateEvent({ user_id: 'u', activity: 'a' }, { receivedAt: Date.now() }, LIMITS_FOR_GEO);
+    if (!bare.ok) throw new Error('fixture invalid');
+    asked.length = 0;
+    new Enricher({ anonymizeIp: true, geo, geoAddress: 'anonymized', fineGeo: false }).activity(
+      bare.value,
+      ctx,
+    );
+    new Enricher({ anonymizeIp: true, geo, geoAddress: 'full', fineGeo: false }).activity(bare.value, ctx);
+    expect(asked).toEqual(['198.51.100.0', '198.51.100.77']);
   });
 });

@@ -27,6 +27,10 @@ export interface RequestContext {
 export interface EnrichOptions {
   readonly anonymizeIp: boolean;
   readonly geo: GeoLookup | undefined;
+  /** Which address the geo database is asked about: the client's, or its anonymized form. */
+  readonly geoAddress: 'full' | 'anonymized';
+  /** Keep city, postal code and coordinates (from the event or the IP); else only country level. */
+  readonly fineGeo: boolean;
 }
 
 const s = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -158,7 +162,10 @@ export class Enricher {
   }
 
   private geo(given: Values, ip: string | undefined) {
-    const fromIp = Object.keys(given).length === 0 && ip !== undefined ? this.o.geo?.lookup(ip) : undefined;
+    const address = ip !== undefined && this.o.geoAddress === 'anonymized' ? anonymizeIp(ip) : ip;
+    const fromIp =
+      Object.keys(given).length === 0 && address !== undefined ? this.o.geo?.lookup(address) : undefined;
+    const fine = this.o.fineGeo;
     const country = s(given.country_code) ?? fromIp?.country_code ?? null;
     const info = country === null ? undefined : countryInfo(country);
     return {
@@ -167,10 +174,11 @@ export class Enricher {
       country_name: info?.countryName ?? null,
       region_code: s(given.region_code),
       region_name: fromIp?.region_name ?? null,
-      city_name: s(given.city) ?? fromIp?.city_name ?? null,
-      postal_code: s(given.postal_code) ?? fromIp?.postal_code ?? null,
-      latitude: n(given.latitude) ?? fromIp?.latitude ?? null,
-      longitude: n(given.longitude) ?? fromIp?.longitude ?? null,
+      // A place a person can be found at: stored only when the operator enabled it (GEO_FINE).
+      city_name: fine ? (s(given.city) ?? fromIp?.city_name ?? null) : null,
+      postal_code: fine ? (s(given.postal_code) ?? fromIp?.postal_code ?? null) : null,
+      latitude: fine ? (n(given.latitude) ?? fromIp?.latitude ?? null) : null,
+      longitude: fine ? (n(given.longitude) ?? fromIp?.longitude ?? null) : null,
       timezone: s(given.timezone) ?? fromIp?.timezone ?? null,
     };
   }

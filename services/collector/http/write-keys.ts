@@ -14,6 +14,9 @@ import { readFileSync } from 'node:fs';
 
 export type KeyScope = 'all' | 'track';
 
+/** The local stack's write key, printed in the README: anyone may know it. */
+export const DEV_WRITE_KEY = 'local-dev-key';
+
 export interface WriteKey {
   readonly source: string;
   readonly scope: KeyScope;
@@ -72,6 +75,11 @@ export class WriteKeys {
 
   get size(): number {
     return this.keys.size;
+  }
+
+  /** Whether the documented dev key is among them (refused off loopback: config.ts). */
+  hasDevKey(): boolean {
+    return this.keys.has(DEV_WRITE_KEY);
   }
 
   /** The file read again: the new keys' count, or why the keys in use were kept. */

@@ -108,7 +108,7 @@ const ctx = {
   userAgent: 'ua',
   scope: 'all' as const,
 };
-const enricher = new Enricher({ anonymizeIp: true, geo: undefined });
+const enricher = new Enricher({ anonymizeIp: true, geo: undefined, geoAddress: 'full', fineGeo: true });
 
 describe('the native contract agrees with the Avro schemas', () => {
   it('names only Avro fields that exist', () => {

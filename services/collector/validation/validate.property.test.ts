@@ -10,7 +10,7 @@ import { Enricher } from '../enrichment/records.ts';
 import { type Limits, validateEvent, validateIdentify } from './validate.ts';
 
 const codec = new AvroCodec();
-const enricher = new Enricher({ anonymizeIp: true, geo: undefined });
+const enricher = new Enricher({ anonymizeIp: true, geo: undefined, geoAddress: 'full', fineGeo: true });
 const LIMITS: Limits = {
   maxEventBytes: 32_768,
   maxDepth: 6,
