@@ -21,7 +21,7 @@
  * problem), never dropped silently.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { classifyClickHouseError, type InsertRows } from '../lib/clickhouse.ts';
+import { classifyClickHouseError, type InsertRows, redactedClickHouseMessage } from '../lib/clickhouse.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 
@@ -145,7 +145,14 @@ export class Sink {
         const delayMs = backoffMs(attempt, this.o.retry, this.o.random);
         const level = f.retriable ? 'warn' : 'error';
         this.log[level](
-          { err, table, rows: items.length, code: f.code, attempt, delayMs },
+          {
+            error: redactedClickHouseMessage((err as Error).message),
+            table,
+            rows: items.length,
+            code: f.code,
+            attempt,
+            delayMs,
+          },
           'insert failed; retrying',
         );
         this.o.events.onRetrying(table, attempt, delayMs);
@@ -186,8 +193,10 @@ export class Sink {
   ): Promise<Rejected<S>[]> {
     if (items.length === 1) {
       const [only] = items;
-      this.log.warn({ table, code, err }, 'row rejected by ClickHouse; dead-lettering it');
-      return only ? [{ source: only.source, code, message: err.message.slice(0, 1_000) }] : [];
+      // The message quotes the row (user ids, addresses): only a redacted excerpt leaves here.
+      const message = redactedClickHouseMessage(err.message);
+      this.log.warn({ table, code, error: message }, 'row rejected by ClickHouse; dead-lettering it');
+      return only ? [{ source: only.source, code, message }] : [];
     }
     const mid = Math.ceil(items.length / 2);
     const left = await this.writeWithRetry(table, items.slice(0, mid), write);

@@ -134,6 +134,22 @@ export type ClickHouseFailure =
   | { readonly kind: 'server'; readonly retriable: boolean; readonly code: number };
 
 /**
+ * A ClickHouse error message fit for logs and dead-letter headers: parse errors quote the row they
+ * stopped at (`before: <the row's text>`, and on current versions `Row 1: ... parsed text: ...`),
+ * which holds user ids, addresses and profile values. That part is cut; the code, the reason and
+ * the row number stay, within `max` characters.
+ */
+export function redactedClickHouseMessage(message: string, max = 300): string {
+  const cut = message.search(/ before: |parsed text|\n?Row \d+:|Text: /);
+  let out = (cut === -1 ? message : message.slice(0, cut)).replace(/\s+/g, ' ').trim();
+  if (cut !== -1) {
+    const row = /\(at row (\d+)\)/.exec(message);
+    out = `${out} [row content redacted]${row ? ` ${row[0]}` : ''}`;
+  }
+  return out.length > max ? `${out.slice(0, max)}...` : out;
+}
+
+/**
  * Unavailable (no server answer: connection refused, reset, timeout) and retriable server codes can
  * be retried; any other server code is a problem with the request or the data and cannot.
  */
