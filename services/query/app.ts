@@ -35,6 +35,11 @@ export interface AppDeps {
   readonly requestTimeoutMs: number;
   /** The longest a ClickHouse query may take (CLICKHOUSE_TIMEOUT_MS): sockets idle longer are cut. */
   readonly clickhouseTimeoutMs: number;
+  /** The admin route (DELETE /v1/admin/users/:userId), when admin tokens are configured. */
+  readonly admin?: {
+    readonly tokens: readonly string[];
+    readonly deleteUser: (userId: string, requestedBy: string) => Promise<unknown>;
+  };
   /** Directory holding the built dashboard (./dashboard/build.ts). */
   readonly dashboardDir: string;
   /** Readiness goes false as soon as shutdown starts, before the listener closes. */
@@ -146,7 +151,7 @@ export async function buildApp(deps: AppDeps) {
     scope.addHook('onRequest', identifyHook(deps.tokens));
     // Before the 401: failed attempts spend their address's budget too.
     scope.addHook('onRequest', scope.rateLimit());
-    scope.addHook('onRequest', requireAuthorized);
+    scope.addHook('onRequest', requireAuthorized('QUERY_TOKENS'));
     await scope.register(apiRoutes, {
       store: deps.store,
       limits: deps.limits,
@@ -155,6 +160,34 @@ export async function buildApp(deps: AppDeps) {
     });
   };
   await app.register(v1);
+
+  // Deleting a user (clickhouse/delete-user.ts) behind its own tokens, registered only when some
+  // are configured: an admin route must never fall back to "no tokens, open".
+  const admin = deps.admin;
+  if (admin && admin.tokens.length > 0) {
+    const adminRoutes: FastifyPluginAsync = async (scope) => {
+      scope.decorateRequest('principal', '');
+      scope.decorateRequest('authorized', false);
+      scope.addHook('onRequest', identifyHook(admin.tokens));
+      scope.addHook('onRequest', scope.rateLimit());
+      scope.addHook('onRequest', requireAuthorized('QUERY_ADMIN_TOKENS'));
+      scope.delete(
+        '/v1/admin/users/:userId',
+        {
+          schema: {
+            summary: 'Delete a user: their rows everywhere, and the rollups of their months rebuilt',
+            tags: ['admin'],
+            params: { type: 'object', properties: { userId: { type: 'string', minLength: 1 } } },
+          },
+        },
+        async (request) => {
+          const { userId } = request.params as { userId: string };
+          return admin.deleteUser(userId, `admin ${request.principal}`);
+        },
+      );
+    };
+    await app.register(adminRoutes);
+  }
 
   await app.register(fastifyStatic, {
     root: deps.dashboardDir,

@@ -49,8 +49,10 @@ export function identifyHook(tokens: readonly string[]) {
 }
 
 /** onRequest, after the rate limit: 401 for a request identifyHook did not authorize. */
-export async function requireAuthorized(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (request.authorized) return;
-  reply.header('www-authenticate', 'Bearer realm="query"');
-  throw new QueryError(QUERY_UNAUTHORIZED, 401, 'a valid bearer token is required (QUERY_TOKENS is set)');
+export function requireAuthorized(setting: 'QUERY_TOKENS' | 'QUERY_ADMIN_TOKENS') {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (request.authorized) return;
+    reply.header('www-authenticate', 'Bearer realm="query"');
+    throw new QueryError(QUERY_UNAUTHORIZED, 401, `a valid bearer token is required (one of ${setting})`);
+  };
 }

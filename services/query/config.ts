@@ -21,6 +21,14 @@ export const QUERY_CONFIG = {
     list('comma-separated bearer tokens for /v1; unset = open read access (loopback HOST only)', []),
   ),
   INSECURE_DEV: bool('allow open read access (no QUERY_TOKENS) on a non-loopback HOST', false),
+  QUERY_ADMIN_TOKENS: secret(
+    list('bearer tokens for the admin route (DELETE /v1/admin/users/:id); unset = no route', []),
+  ),
+  CLICKHOUSE_ADMIN_USER: str(
+    'ClickHouse user the admin route deletes with (needs ALTER ... DELETE)',
+    'default',
+  ),
+  CLICKHOUSE_ADMIN_PASSWORD: secret(str('password of CLICKHOUSE_ADMIN_USER', '')),
   QUERY_RATE_LIMIT_PER_MINUTE: int('requests per minute per token or client address on /v1', 600, 1),
   QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', MAX_RANGE_DAYS, 1, MAX_RANGE_DAYS),
   QUERY_DASHBOARD_DIR: str('where the dashboard bundle is built at start', ''),

@@ -3,6 +3,7 @@
  * ClickHouse client and the app, installs signal handlers and listens. Nothing else reads the
  * environment.
  */
+import { deleteUser } from '../../clickhouse/delete-user.ts';
 import { createClickHouse } from '../lib/clickhouse.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -36,6 +37,21 @@ const clickhouse = createClickHouse({
   logger,
 });
 
+// A writer client only for the admin route: the API itself reads as the read-only user.
+const adminClient =
+  config.QUERY_ADMIN_TOKENS.length > 0
+    ? createClickHouse({
+        url: config.CLICKHOUSE_URL,
+        database: config.CLICKHOUSE_DATABASE,
+        username: config.CLICKHOUSE_ADMIN_USER,
+        password: config.CLICKHOUSE_ADMIN_PASSWORD,
+        // A deletion waits for its mutations and rebuilds months of rollups.
+        requestTimeoutMs: 300_000,
+        application: 'query-admin',
+        logger,
+      })
+    : undefined;
+
 let shuttingDown = false;
 const app = await buildApp({
   logger,
@@ -46,6 +62,15 @@ const app = await buildApp({
   rateLimitPerMinute: config.QUERY_RATE_LIMIT_PER_MINUTE,
   requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
   clickhouseTimeoutMs: config.CLICKHOUSE_TIMEOUT_MS,
+  ...(adminClient
+    ? {
+        admin: {
+          tokens: config.QUERY_ADMIN_TOKENS,
+          deleteUser: (userId: string, requestedBy: string) =>
+            deleteUser({ client: adminClient, userId, requestedBy, logger }),
+        },
+      }
+    : {}),
   dashboardDir,
   isShuttingDown: () => shuttingDown,
 });
@@ -63,6 +88,7 @@ const shutdown = createShutdown({
     // Finishes in-flight requests, then stops listening.
     { name: 'http', run: () => app.close() },
     { name: 'clickhouse', run: () => clickhouse.close() },
+    { name: 'clickhouse (admin)', run: async () => adminClient?.close() },
   ],
 });
 installSignalHandlers(shutdown, logger);
