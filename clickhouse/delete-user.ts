@@ -118,6 +118,14 @@ export async function deleteUser(o: {
       SELECT now(), ${quoteString(o.requestedBy)}, cityHash64(${quoteString(userId)}), ${linked.length},
         ${quoteString(JSON.stringify(counts))}, ${quoteString(months.join(','))}`,
   });
+  // Consumers cache profiles and links in memory: a `delete` row in identify_log makes each drop
+  // what it holds for these ids at its next refresh (CONTEXT_REFRESH_INTERVAL_MS), so a later event
+  // of the same id is not filled from the deleted profile. The row names the ids until retention
+  // drops its month, the only place they remain.
+  await client.command({
+    query: `INSERT INTO identify_log (written_at, kind, user_id, linked_id)
+      SELECT now(), 'delete', ${quoteString(userId)}, arrayJoin(${`[${['', ...linked].map(quoteString).join(', ')}]`})`,
+  });
   log?.info({ userKey: report.userKey, rows: counts, months }, 'user deleted');
   return report;
 }

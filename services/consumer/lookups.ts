@@ -192,6 +192,11 @@ export function clickhouseLookup(client: ClickHouseClient, o: LookupOptions): Pr
     knownSince: async (fromSec: number, sink: KeySink) => {
       const from = (await serverSeconds(client)) - overlapSec;
       await eachRow(client, identifiedSinceQuery(fromSec), ([kind, userId, linked]) => {
+        if (kind === 'delete') {
+          if (userId !== undefined) sink.forget(userId);
+          if (linked !== undefined && linked !== '') sink.forget(linked);
+          return;
+        }
         if (kind === 'identify' && userId !== undefined) sink.profile(userId, ALL_ATTRIBUTES);
         if (linked !== undefined && linked !== '') sink.link(linked);
       });

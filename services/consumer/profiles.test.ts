@@ -42,7 +42,7 @@ function lookup(
   bits: Record<string, number> = {},
 ) {
   const calls: string[] = [];
-  const written: { at: number; profile?: string; link?: string }[] = [];
+  const written: { at: number; profile?: string; link?: string; deleted?: string }[] = [];
   let clock = 0;
   const l: ProfileLookup = {
     knownAll: async (sink) => {
@@ -57,6 +57,7 @@ function lookup(
         if (w.at < cursor) continue;
         if (w.profile) sink.profile(w.profile, ALL_ATTRIBUTES);
         if (w.link) sink.link(w.link);
+        if (w.deleted) sink.forget(w.deleted);
       }
       return clock;
     },
@@ -80,7 +81,16 @@ function lookup(
       ...(o.profile ? { profile: o.profile[0] } : {}),
     });
   };
-  return { l, calls, otherMember };
+  /** delete-user ran: the user's rows are gone and identify_log names the ids. */
+  const deleted = (ids: readonly string[]) => {
+    clock += 1;
+    for (const id of ids) {
+      delete profiles[id];
+      delete identities[id];
+      written.push({ at: clock, deleted: id });
+    }
+  };
+  return { l, calls, otherMember, deleted };
 }
 
 const REFRESH_MS = 5_000;
@@ -329,6 +339,22 @@ describe('UserContext', () => {
     expect(idLookups(second.calls)).toEqual([]);
     await w2.prefetch([act({ user_id: 'w0', segment_name: 'pro' })]);
     expect(idLookups(second.calls)).toEqual(['profiles w0']);
+  });
+
+  it('forgets what it cached about a deleted user and its linked id at the next refresh', async () => {
+    let now = T0;
+    const { l, deleted } = lookup({ a9: 'gone' }, { gone: profile({ segment_name: 'pro' }) });
+    const ctx = context(l, () => now);
+    const before = act({ anonymous_id: 'a9' });
+    await ctx.prefetch([before]);
+    expect(ctx.enrich(before)).toMatchObject({ resolvedUserId: 'gone', record: { segment_name: 'pro' } });
+    deleted(['gone', 'a9']);
+    now += REFRESH_MS;
+    const after = act({ anonymous_id: 'a9' });
+    await ctx.prefetch([after]);
+    const e = ctx.enrich(after);
+    expect(e.resolvedUserId).toBeNull();
+    expect(e.record.segment_name).toBeNull();
   });
 
   it('reads the known ids in full again after a rebalance', async () => {

@@ -85,6 +85,8 @@ export interface KeySink {
   readonly profile: (actorId: string, bits: number) => void;
   /** An anonymous or earlier id that may be linked to a user. */
   readonly link: (id: string) => void;
+  /** A deleted user or linked id (clickhouse/delete-user.ts): nothing cached about it stays. */
+  readonly forget: (id: string) => void;
 }
 
 /** Where a cache miss is looked up (ClickHouse in production, a map in unit tests). */
@@ -189,6 +191,11 @@ export class UserContext {
       // Whatever is cached (a negative answer, or a profile another member's identify has just
       // changed) is looked up again: dim_users has the merged profile by now.
       this.profiles.delete(id);
+    },
+    forget: (id) => {
+      this.profiles.delete(id);
+      this.identities.delete(id);
+      this.actorDays.delete(id);
     },
   };
   /** Where knownSince continues; undefined: the sets are to be read in full. */

@@ -23,7 +23,9 @@ const at = (daysAgo: number, hour = 12) =>
 
 let p: Pipeline;
 beforeAll(async () => {
-  p = await startPipeline('delete_user');
+  // Consumers read identify_log (where a deletion tells them to drop cached profiles) at most
+  // this often; short, so the event sent after the deletion below sees it.
+  p = await startPipeline('delete_user', { consumerEnv: { CONTEXT_REFRESH_INTERVAL_MS: '100' } });
 });
 afterAll(async () => {
   await p?.close();
@@ -101,8 +103,11 @@ describe('delete-user', () => {
 
     // No row names the user or its linked id any more.
     for (const [table, cond] of Object.entries(deletionWhere('victim', ['anon-victim']))) {
-      expect(await scalar(client, `SELECT count() FROM ${table} WHERE ${cond}`), table).toBe(0);
+      // identify_log keeps the `delete` rows that tell consumers to drop their caches.
+      const where = table === 'identify_log' ? `(${cond}) AND kind != 'delete'` : cond;
+      expect(await scalar(client, `SELECT count() FROM ${table} WHERE ${where}`), table).toBe(0);
     }
+    expect(await scalar(client, "SELECT count() FROM identify_log WHERE kind = 'delete'")).toBe(2);
     // The numbers: exact from the facts, and every rollup agreeing with them; the keeper alone.
     const after = await exactPerDay();
     expect((JSON.parse(after) as { n: string }[]).map((r) => Number(r.n))).toEqual([1, 1, 1]);
@@ -122,6 +127,21 @@ describe('delete-user', () => {
     expect(records[0]?.requested_by).toBe('test-suite');
     expect(String(records[0]?.user_key)).toBe(report.userKey);
     expect(JSON.stringify(records)).not.toContain('victim');
+
+    // The running consumer had the victim's profile cached (its identify said segment "pro"): a
+    // new event of the same id is not filled from it after the deletion.
+    await new Promise((r) => setTimeout(r, 300));
+    const later = crypto.randomUUID();
+    expect(
+      (await post(`${url}/v1/events`, { event_id: later, user_id: 'victim', activity: 'view' })).status,
+    ).toBe(200);
+    while ((await scalar(client, `SELECT count() FROM fact_user_activity WHERE event_id = '${later}'`)) < 1)
+      await new Promise((r) => setTimeout(r, 100));
+    const rs2 = await client.query({
+      query: `SELECT segment FROM fact_user_activity WHERE event_id = '${later}'`,
+      format: 'JSONEachRow',
+    });
+    expect(await rs2.json()).toEqual([{ segment: '' }]);
   }, 120_000);
 
   it('the admin route deletes with its own token only; read tokens and no token get 401', async () => {
