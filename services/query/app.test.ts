@@ -272,3 +272,25 @@ describe('query app timeouts', () => {
     }
   }, 60_000);
 });
+
+describe('query app errors', () => {
+  it('answers failures without a stack trace or a file path, a store failure as a plain 500', async () => {
+    const failing = {
+      ...fakeStore([]),
+      activeUsers: async () => Promise.reject(new Error('boom at /work/x.ts:1')),
+    };
+    const a = await buildApp({ ...deps(), store: failing });
+    const answers = await Promise.all([
+      a.inject({ url: '/v1/active-users?from=2025-01-01&to=2025-01-31' }),
+      a.inject({ url: '/v1/active-users?from=nope' }),
+      a.inject({ url: "/v1/dimensions/country'--" }),
+      a.inject({ url: '/nowhere' }),
+      a.inject({ method: 'POST', url: '/v1/active-users', payload: 'x'.repeat(5_000) }),
+    ]);
+    expect(answers[0]?.statusCode).toBe(500);
+    expect(answers[0]?.json().message).toBe('internal error');
+    for (const res of answers)
+      expect(res.body, res.body).not.toMatch(/\n\s+at |node_modules|\/work\/|file:\/\//);
+    await a.close();
+  });
+});

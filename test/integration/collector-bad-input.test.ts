@@ -12,6 +12,7 @@ import {
   startCollector,
   type TestCollector,
   type TopicReader,
+  WRITE_KEY,
 } from './collector-harness.ts';
 
 let c: TestCollector;
@@ -278,6 +279,36 @@ describe('limits can be raised', () => {
       await big.close();
     }
   });
+});
+
+it('answers every kind of bad request without a stack trace or a file path', async () => {
+  const raw = (init: RequestInit & { path?: string }) =>
+    fetch(`${c.url}${init.path ?? '/v1/events'}`, { method: 'POST', ...init });
+  const auth = { authorization: `Bearer ${WRITE_KEY}` };
+  const answers = await Promise.all([
+    raw({ headers: { ...auth, 'content-type': 'application/json' }, body: '{"events": [' }),
+    raw({
+      headers: { ...auth, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: 'not gzip',
+    }),
+    raw({ headers: { ...auth, 'content-type': 'application/xml' }, body: '<x/>' }),
+    raw({ headers: { ...auth, 'content-type': 'application/json' }, body: Buffer.from([0xff, 0xfe, 0x7b]) }),
+    raw({ headers: { 'content-type': 'application/json' }, body: '{}' }),
+    raw({ headers: { ...auth, 'content-type': 'application/json' }, body: '"just a string"' }),
+    raw({ headers: { ...auth, 'content-type': 'application/json' }, body: 'x'.repeat(600_000) }),
+    raw({ path: '/v1/nowhere', headers: auth }),
+    raw({
+      path: '/v1/batch',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{"batch": 5}',
+    }),
+  ]);
+  for (const res of answers) {
+    const text = await res.text();
+    expect(res.status, text).toBeGreaterThanOrEqual(400);
+    expect(res.status, text).toBeLessThan(500);
+    expect(text, text).not.toMatch(/\n\s+at |node_modules|\/work\/|file:\/\//);
+  }
 });
 
 it('is still up after all of the above', async () => {

@@ -15,7 +15,7 @@ import { migrate } from '../../clickhouse/migrate.ts';
 import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { createRegistry } from '../../services/lib/metrics.ts';
-import { buildApp, type QueryApp } from '../../services/query/app.ts';
+import { buildApp, DASHBOARD_CSP, type QueryApp } from '../../services/query/app.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
 import { buildDashboard } from '../../services/query/dashboard/build.ts';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
@@ -52,13 +52,17 @@ function renderedTable(p: Page): Promise<Rendered[]> {
   );
 }
 
-async function waitReady(p: Page, check = 'true'): Promise<void> {
+/**
+ * Waits for the page's ready state and, optionally, for `header` in the table head. Predicates are
+ * functions, not strings: the page's Content-Security-Policy forbids evaluating strings.
+ */
+async function waitReady(p: Page, header?: string): Promise<void> {
   await p.waitForFunction(
-    `document.querySelector('#status')?.dataset.state === 'ready' && (${check})`,
-    undefined,
-    {
-      timeout: 30_000,
-    },
+    (h) =>
+      document.querySelector<HTMLElement>('#status')?.dataset.state === 'ready' &&
+      (h === undefined || (document.querySelector('#table thead')?.textContent ?? '').includes(h)),
+    header,
+    { timeout: 30_000 },
   );
 }
 
@@ -125,7 +129,7 @@ describe('dashboard', () => {
     });
     await page.selectOption('select[data-dim="country"]', [country]);
     await page.selectOption('#group0', 'platform');
-    await waitReady(page, `document.querySelector('#table thead')?.textContent.includes('platform')`);
+    await waitReady(page, 'platform');
 
     const shown = await renderedTable(page);
     const expected = asRendered(await api(`${VIEW}&group_by=platform&country=${country}`));
@@ -143,6 +147,34 @@ describe('dashboard', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(foreignRequests).toEqual([]);
+  });
+
+  it('serves the page under a Content-Security-Policy it does not violate, and keeps no token past the session', async () => {
+    const res = await fetch(`${base}/`);
+    expect(res.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    await page.goto(`${base}/#${VIEW}&refresh=0`);
+    await page.evaluate((key) => localStorage.setItem(key, 'old-token'), 'activity-pipeline.query-token');
+    await page.reload();
+    await waitReady(page);
+    expect(await page.$$eval('#chart-users canvas', (c) => c.length)).toBe(1);
+    // An inline script is refused by the policy (what an injected one would be).
+    await page.evaluate(() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__injected = true';
+      document.body.append(s);
+    });
+    expect(
+      await page.evaluate(() => (window as unknown as { __injected?: boolean }).__injected),
+    ).toBeUndefined();
+    expect(violations.length).toBe(1);
+    // A token an older version left in localStorage is gone.
+    expect(
+      await page.evaluate((key) => localStorage.getItem(key), 'activity-pipeline.query-token'),
+    ).toBeNull();
   });
 
   it('shows the API error for a bad request', async () => {
@@ -175,8 +207,10 @@ describe('dashboard', () => {
       ],
     });
     await page.waitForFunction(
-      `document.querySelector('#table tbody tr[data-date="${latest}"] td[data-col="dau"]')?.dataset.value === '${dau + 1}'`,
-      undefined,
+      ([date, value]) =>
+        document.querySelector<HTMLElement>(`#table tbody tr[data-date="${date}"] td[data-col="dau"]`)
+          ?.dataset.value === value,
+      [latest, String(dau + 1)] as const,
       { timeout: 30_000 },
     );
   });

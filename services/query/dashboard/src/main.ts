@@ -30,6 +30,9 @@ const COLORS = ['#2f6fde', '#e8871e', '#2a9d5b', '#c2378a', '#7a5af5', '#0fa3b1'
 /** Filter pickers change slowly; they are refreshed less often than the numbers. */
 const DIMENSIONS_REFRESH_MS = 60_000;
 const TOKEN_KEY = 'activity-pipeline.query-token';
+// The token lives for the tab's session only (sessionStorage); earlier versions kept it in
+// localStorage, where it outlived the session: removed on load.
+localStorage.removeItem(TOKEN_KEY);
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -71,7 +74,7 @@ class ApiError extends Error {
 
 async function api<T>(path: string, params: URLSearchParams): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
-  const token = localStorage.getItem(TOKEN_KEY);
+  const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(`${path}?${params.toString()}`, { headers });
   const body = (await res.json().catch(() => ({}))) as { message?: string; problems?: { message: string }[] };
@@ -159,7 +162,7 @@ function initControls(): void {
   ui.clearFilters.addEventListener('click', () => setState({ ...state, filters: {} }));
   ui.tokenForm.addEventListener('submit', (e) => {
     e.preventDefault();
-    localStorage.setItem(TOKEN_KEY, ui.token.value);
+    sessionStorage.setItem(TOKEN_KEY, ui.token.value);
     ui.tokenForm.hidden = true;
     void loadDimensions();
     void refresh();
