@@ -371,7 +371,8 @@ function clickhouseConfig(o: StackOptions, dir: string): string {
 
 /**
  * Users: `default` (read-write, migrations and the consumer) and `analytics_reader` (readonly=1, with
- * per-query limits), which the query API uses so a runaway dashboard query cannot write or starve
+ * per-query limits, at most 8 queries at once, results capped at 100k rows and a per-minute and
+ * per-hour quota), which the query API uses so a runaway dashboard query cannot write or starve
  * ingestion. Both are bound to loopback; the local stack is not a production deployment.
  */
 function clickhouseUsers(): string {
@@ -387,6 +388,9 @@ function clickhouseUsers(): string {
       <max_memory_usage>1000000000</max_memory_usage>
       <max_execution_time>15</max_execution_time>
       <max_rows_to_read>500000000</max_rows_to_read>
+      <max_result_rows>100000</max_result_rows>
+      <result_overflow_mode>break</result_overflow_mode>
+      <max_concurrent_queries_for_user>8</max_concurrent_queries_for_user>
       <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
     </reader>
   </profiles>
@@ -401,10 +405,30 @@ function clickhouseUsers(): string {
       <password></password>
       <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
       <profile>reader</profile>
-      <quota>default</quota>
+      <quota>reader</quota>
     </analytics_reader>
   </users>
   <quotas>
+    <!-- What all query API callers together may cost per minute and hour: at most one core's
+         worth of query time, so dashboards cannot starve ingestion (code 201 -> the API's 429). -->
+    <reader>
+      <interval>
+        <duration>60</duration>
+        <queries>6000</queries>
+        <errors>600</errors>
+        <result_rows>0</result_rows>
+        <read_rows>20000000000</read_rows>
+        <execution_time>60</execution_time>
+      </interval>
+      <interval>
+        <duration>3600</duration>
+        <queries>200000</queries>
+        <errors>10000</errors>
+        <result_rows>0</result_rows>
+        <read_rows>600000000000</read_rows>
+        <execution_time>2400</execution_time>
+      </interval>
+    </reader>
     <default>
       <interval>
         <duration>3600</duration>

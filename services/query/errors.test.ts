@@ -3,6 +3,7 @@ import {
   fromClickHouse,
   QUERY_BACKEND_FAILED,
   QUERY_BACKEND_UNAVAILABLE,
+  QUERY_BUSY,
   QUERY_TOO_EXPENSIVE,
 } from './errors.ts';
 
@@ -27,10 +28,20 @@ describe('fromClickHouse', () => {
 
   it('maps other server errors to 500, or 503 when the server says it is transient', () => {
     expect(fromClickHouse(server(60))).toMatchObject({ code: QUERY_BACKEND_FAILED, statusCode: 500 });
-    expect(fromClickHouse(server(202))).toMatchObject({
+    expect(fromClickHouse(server(425))).toMatchObject({
       code: QUERY_BACKEND_FAILED,
       statusCode: 503,
       retriable: true,
     });
+  });
+
+  it("maps the reader's quota and concurrency cap to 429, retriable", () => {
+    for (const code of [201, 202]) {
+      expect(fromClickHouse(server(code))).toMatchObject({
+        code: QUERY_BUSY,
+        statusCode: 429,
+        retriable: true,
+      });
+    }
   });
 });

@@ -11,6 +11,7 @@ export const QUERY_UNAUTHORIZED = 'QUERY_UNAUTHORIZED';
 export const QUERY_TOO_EXPENSIVE = 'QUERY_TOO_EXPENSIVE';
 export const QUERY_BACKEND_UNAVAILABLE = 'QUERY_BACKEND_UNAVAILABLE';
 export const QUERY_BACKEND_FAILED = 'QUERY_BACKEND_FAILED';
+export const QUERY_BUSY = 'QUERY_BUSY';
 
 export class QueryError extends PipelineError {
   readonly statusCode: number;
@@ -53,6 +54,16 @@ export function fromClickHouse(err: unknown): QueryError {
       retriable: true,
       cause: err,
     });
+  }
+  // The read-only user's quota (per hour and minute: deploy/local/stack.ts) and concurrency cap
+  // bound what all API callers together may cost ClickHouse: a caller retries later.
+  if (f.code === 201 || f.code === 202) {
+    return new QueryError(
+      QUERY_BUSY,
+      429,
+      `the analytics database's read ${f.code === 201 ? 'quota is spent' : 'concurrency limit is reached'}; retry later`,
+      { retriable: true, cause: err },
+    );
   }
   if (LIMIT_CODES.has(f.code)) {
     return new QueryError(

@@ -6,9 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
+import { createClickHouse } from '../../services/lib/clickhouse.ts';
 import { createKafka, ensureTopics, type Kafka } from '../../services/lib/kafka.ts';
 import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
 import {
+  clickhouseUrl,
   freshDatabase,
   freshTopics,
   type TestDatabase,
@@ -118,6 +120,32 @@ describe('shared stack', () => {
     });
     const rs = await db.client.query({ query: 'SELECT event_id, user_id FROM smoke', format: 'JSONEachRow' });
     expect(await rs.json()).toEqual([{ event_id: event.event_id, user_id: 'user-1' }]);
+  });
+
+  it("runs the query API's ClickHouse user read-only, with its result, concurrency and quota limits", async () => {
+    const reader = createClickHouse({
+      url: clickhouseUrl(),
+      database: db.name,
+      username: 'analytics_reader',
+    });
+    try {
+      const rs = await reader.query({
+        query: `SELECT name, value FROM system.settings WHERE name IN
+          ('readonly', 'max_result_rows', 'result_overflow_mode', 'max_concurrent_queries_for_user') ORDER BY name`,
+        format: 'JSONEachRow',
+      });
+      expect(await rs.json()).toEqual([
+        { name: 'max_concurrent_queries_for_user', value: '8' },
+        { name: 'max_result_rows', value: '100000' },
+        { name: 'readonly', value: '1' },
+        { name: 'result_overflow_mode', value: 'break' },
+      ]);
+      await expect(reader.command({ query: 'CREATE TABLE nope (x UInt8) ENGINE = Memory' })).rejects.toThrow(
+        /readonly|Cannot execute query in readonly mode/i,
+      );
+    } finally {
+      await reader.close();
+    }
   });
 });
 
