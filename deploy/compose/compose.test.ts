@@ -35,6 +35,29 @@ const compose = parse(read('docker-compose.yml'), { merge: true }) as {
 };
 const services = compose.services;
 
+/** The example secrets (.env.example), as `docker compose` would read a .env copied from it. */
+const EXAMPLE_ENV: Record<string, string> = Object.fromEntries(
+  read('.env.example')
+    .split('\n')
+    .filter((l) => /^[A-Z_]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
+
+/** `${VAR}` / `${VAR:?message}` replaced as compose does; a variable .env.example lacks throws. */
+function interpolate(value: string): string {
+  return value.replace(/\$\{(\w+)(?::\?[^}]*)?\}/g, (_m, name: string) => {
+    const v = EXAMPLE_ENV[name];
+    if (v === undefined) throw new Error(`${name} is used but not in .env.example`);
+    return v;
+  });
+}
+
+/** A service's environment after interpolation. */
+const envOf = (name: string): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(services[name]?.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]),
+  );
+
 /** Files of the repository whose contents mention `name` (the metric's definition site). */
 function defined(name: string, dirs: readonly string[]): boolean {
   const walk = (dir: string): string[] =>
@@ -80,11 +103,41 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives each service a configuration its own validation accepts, the start-up exposure checks included', () => {
-    const env = (name: string) => services[name]?.environment ?? {};
-    const collector = readCollectorConfig(env('collector'));
+    const collector = readCollectorConfig(envOf('collector'));
     expect(exposureProblems(collector, new WriteKeys({ fromEnv: collector.WRITE_KEYS }))).toEqual([]);
-    expect(() => readQueryConfig(env('query'))).not.toThrow();
-    expect(() => readConfig(consumerSpec, env('consumer'))).not.toThrow();
+    expect(collector.INSECURE_DEV).toBe(false);
+    const query = readQueryConfig(envOf('query'));
+    expect(query.INSECURE_DEV).toBe(false);
+    expect(query.QUERY_TOKENS.length).toBeGreaterThan(0);
+    expect(() => readConfig(consumerSpec, envOf('consumer'))).not.toThrow();
+    // The demo sends with one of the collector's keys.
+    expect(collector.WRITE_KEYS.has(envOf('demo').DEMO_WRITE_KEY ?? '')).toBe(true);
+  });
+
+  it('takes every secret from .env (git-ignored, from .env.example), and leaves no password empty', () => {
+    // Every variable compose or Grafana's provisioning uses is in the example.
+    for (const file of ['docker-compose.yml', 'deploy/grafana/provisioning/datasources/datasources.yml']) {
+      for (const [, name] of read(file).matchAll(/\$\{?(\w+)/g)) {
+        expect(EXAMPLE_ENV, `${file}: ${name}`).toHaveProperty(name as string);
+      }
+    }
+    expect(read('.gitignore').split('\n')).toContain('.env');
+    expect(envOf('clickhouse').CLICKHOUSE_PASSWORD).not.toBe('');
+    expect(services.clickhouse?.environment).not.toHaveProperty('CLICKHOUSE_SKIP_USER_SETUP');
+    for (const name of ['migrate', 'consumer']) expect(envOf(name).CLICKHOUSE_PASSWORD, name).not.toBe('');
+    expect(envOf('query').CLICKHOUSE_PASSWORD).toBe(EXAMPLE_ENV.ANALYTICS_READER_PASSWORD);
+    const users = read('deploy/compose/clickhouse-users.xml');
+    expect(users).not.toMatch(/<password>\s*<\/password>/);
+    expect(users).not.toContain('::/0');
+    for (const user of ['ANALYTICS_READER_PASSWORD', 'GRAFANA_READER_PASSWORD']) {
+      expect(users).toContain(`<password from_env="${user}"/>`);
+      expect(envOf('clickhouse')[user]).toBe(EXAMPLE_ENV[user]);
+    }
+    expect(services.grafana?.environment?.GF_AUTH_ANONYMOUS_ENABLED).toBe('false');
+    expect(envOf('grafana').GF_SECURITY_ADMIN_PASSWORD).not.toBe('');
+    expect(read('deploy/grafana/provisioning/datasources/datasources.yml')).toContain(
+      'password: $GRAFANA_READER_PASSWORD',
+    );
   });
 
   it('gives the query API the read-only user the ClickHouse users file defines', () => {
