@@ -202,4 +202,23 @@ describe('delete-user', () => {
       rmSync(dashboardDir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('takes any id as a literal: injection payloads delete nothing', async () => {
+    const client = p.setup.db.client;
+    const before = await scalar(client, 'SELECT count() FROM fact_user_activity');
+    for (const payload of [
+      "' OR 1=1 --",
+      "keeper' OR '1'='1",
+      "\\' OR 1=1 --",
+      "x'); DROP TABLE fact_user_activity; --",
+    ]) {
+      const report = await deleteUser({ client, userId: payload, requestedBy: 'test-suite' });
+      expect(
+        Object.values(report.rows).every((n) => n === 0),
+        payload,
+      ).toBe(true);
+    }
+    expect(await scalar(client, 'SELECT count() FROM fact_user_activity')).toBe(before);
+    expect(await scalar(client, "SELECT count() FROM fact_user_activity WHERE user_id = 'keeper'")).toBe(3);
+  }, 60_000);
 });
