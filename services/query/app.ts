@@ -11,7 +11,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { bodyDeadline, serverTimeouts } from '../lib/http-server.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../lib/metrics.ts';
@@ -148,14 +148,22 @@ export async function buildApp(deps: AppDeps) {
     isShuttingDown: deps.isShuttingDown,
   });
 
-  // Auth and rate limit apply to the read API only, so probes, scrapes and the page stay reachable.
-  const v1: FastifyPluginAsync = async (scope) => {
+  /** Who the request is, its rate limit, then its 401: failed attempts spend their budget too. */
+  const guard = (
+    scope: FastifyInstance,
+    tokens: readonly string[],
+    setting: 'QUERY_TOKENS' | 'QUERY_ADMIN_TOKENS',
+  ): void => {
     scope.decorateRequest('principal', '');
     scope.decorateRequest('authorized', false);
-    scope.addHook('onRequest', identifyHook(deps.tokens));
-    // Before the 401: failed attempts spend their address's budget too.
+    scope.addHook('onRequest', identifyHook(tokens));
     scope.addHook('onRequest', scope.rateLimit());
-    scope.addHook('onRequest', requireAuthorized('QUERY_TOKENS'));
+    scope.addHook('onRequest', requireAuthorized(setting));
+  };
+
+  // Auth and rate limit apply to the read API only, so probes, scrapes and the page stay reachable.
+  const v1: FastifyPluginAsync = async (scope) => {
+    guard(scope, deps.tokens, 'QUERY_TOKENS');
     await scope.register(apiRoutes, {
       store: deps.store,
       limits: deps.limits,
@@ -170,11 +178,7 @@ export async function buildApp(deps: AppDeps) {
   const admin = deps.admin;
   if (admin && admin.tokens.length > 0) {
     const adminRoutes: FastifyPluginAsync = async (scope) => {
-      scope.decorateRequest('principal', '');
-      scope.decorateRequest('authorized', false);
-      scope.addHook('onRequest', identifyHook(admin.tokens));
-      scope.addHook('onRequest', scope.rateLimit());
-      scope.addHook('onRequest', requireAuthorized('QUERY_ADMIN_TOKENS'));
+      guard(scope, admin.tokens, 'QUERY_ADMIN_TOKENS');
       scope.delete(
         '/v1/admin/users/:userId',
         {

@@ -61,19 +61,17 @@ describe('countryInfo', () => {
     expect(countryInfo('QZ').continentCode).toBeUndefined());
 });
 
+const LIMITS = {
+  maxEventBytes: 32_768,
+  maxDepth: 10,
+  maxKeys: 100,
+  maxAgeMs: 1e10,
+  maxFutureMs: 1e8,
+  maxSkewCorrectionMs: 1e8,
+};
+
 describe('Enricher.activity client_ip', () => {
-  const event = validateEvent(
-    { user_id: 'u', activity: 'a' },
-    { receivedAt: Date.now() },
-    {
-      maxEventBytes: 32_768,
-      maxDepth: 10,
-      maxKeys: 100,
-      maxAgeMs: 1e10,
-      maxFutureMs: 1e8,
-      maxSkewCorrectionMs: 1e8,
-    },
-  );
+  const event = validateEvent({ user_id: 'u', activity: 'a' }, { receivedAt: Date.now() }, LIMITS);
   const ctx = (ip: string) => ({
     source: 's',
     receivedAt: Date.now(),
@@ -91,15 +89,6 @@ describe('Enricher.activity client_ip', () => {
   });
 });
 
-const LIMITS_FOR_GEO = {
-  maxEventBytes: 32_768,
-  maxDepth: 10,
-  maxKeys: 100,
-  maxAgeMs: 1e10,
-  maxFutureMs: 1e8,
-  maxSkewCorrectionMs: 1e8,
-};
-
 describe('geo privacy settings', () => {
   const event = validateEvent(
     {
@@ -108,7 +97,7 @@ describe('geo privacy settings', () => {
       geo: { city: 'Lyon', postal_code: '69001', latitude: 45.7, longitude: 4.8 },
     },
     { receivedAt: Date.now() },
-    LIMITS_FOR_GEO,
+    LIMITS,
   );
   const ctx = {
     source: 's',
@@ -136,7 +125,7 @@ describe('geo privacy settings', () => {
       null,
       null,
     ]);
-    const bare = validateEvent({ user_id: 'u', activity: 'a' }, { receivedAt: Date.now() }, LIMITS_FOR_GEO);
+    const bare = validateEvent({ user_id: 'u', activity: 'a' }, { receivedAt: Date.now() }, LIMITS);
     if (!bare.ok) throw new Error('fixture invalid');
     const fromIp = coarse.activity(bare.value, ctx);
     expect(fromIp.country_code).toBe('FR');
@@ -152,7 +141,7 @@ describe('geo privacy settings', () => {
   });
 
   it('asks the geo database about the anonymized address when GEO_LOOKUP_ADDRESS=anonymized', () => {
-    const bare = validateEvent({ user_id: 'u', activity: 'a' }, { receivedAt: Date.now() }, LIMITS_FOR_GEO);
+    const bare = validateEvent({ user_id: 'u', activity: 'a' }, { receivedAt: Date.now() }, LIMITS);
     if (!bare.ok) throw new Error('fixture invalid');
     asked.length = 0;
     new Enricher({ anonymizeIp: true, geo, geoAddress: 'anonymized', fineGeo: false }).activity(
