@@ -347,6 +347,17 @@ function fieldMutations(
       return timestampMutations(o.windowed ?? false, required);
     case 'date':
       return dateMutations();
+    case 'session':
+      return fc.oneof(
+        numberMutations({ ...spec, kind: 'integer' }).map((mu) =>
+          // A string is a session id now: the numeric string '5' is valid.
+          mu.label === 'a numeric string' ? { ...mu, valid: true } : mu,
+        ),
+        // 42 is an integer in range, which a session id may be.
+        stringMutations(MAX_ID_LENGTH, false, false, true).map((mu) =>
+          mu.label === 'a number' ? { ...mu, valid: true } : mu,
+        ),
+      );
     case 'integer':
     case 'number':
       return numberMutations(spec);

@@ -97,11 +97,11 @@ describe('whole-request problems', () => {
       /^sent_at: not an ISO-8601/,
     ],
     [
-      'wrong content type',
+      'a form body (the content type is not what decides: the body is not JSON)',
       () => post(`${c.url}/v1/events`, 'user_id=u', { 'content-type': 'application/x-www-form-urlencoded' }),
-      415,
-      'COLLECTOR_UNSUPPORTED_MEDIA_TYPE',
-      /./,
+      400,
+      'COLLECTOR_BODY_MALFORMED',
+      /^body is not valid JSON/,
     ],
     [
       'unsupported content encoding',

@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventIdFor } from '../../services/collector/segment/map.ts';
+import { sessionNumber } from '../../services/collector/validation/validate.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import { slowRequest } from '../harness/slow-client.ts';
 import {
@@ -187,6 +189,36 @@ describe('POST /v1/events', () => {
     expect((await landed(id)).value.is_bot).toBe(true);
   });
 
+  it('stores a string session id (native and Segment) as a stable integer, the string in the metadata', async () => {
+    const session = 'b3c1e9a2-5f7d-4c1e-9a2b-7d5f4c1e9a2b';
+    const native = randomUUID();
+    const segment = randomUUID();
+    expect(
+      (
+        await post(`${c.url}/v1/events`, {
+          event_id: native,
+          user_id: 'u1',
+          activity: 'a',
+          session_id: session,
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await post(`${c.url}/v1/track`, {
+          userId: 'u1',
+          event: 'Viewed',
+          messageId: segment,
+          context: { sessionId: session },
+        })
+      ).status,
+    ).toBe(200);
+    const [a, b] = [await landed(native), await landed(eventIdFor(segment) as string)];
+    expect(a.value.session_id).toBe(sessionNumber(session));
+    expect(b.value.session_id).toBe(a.value.session_id);
+    expect(JSON.parse(a.value.activity_metadata as string)).toEqual({ _session_id: session });
+  });
+
   it('accepts an unknown field with a warning, keeps its value and counts it', async () => {
     const id = randomUUID();
     const r = await post(`${c.url}/v1/events`, {
@@ -288,6 +320,33 @@ describe('auth', () => {
     expect(m.value.activity_metadata).toBe('{}');
     await landed(a.event_id);
     await landed(b.event_id);
+  });
+
+  it('reads a JSON body whatever content type is declared, gzipped or not (RudderStack, bare clients)', async () => {
+    const sent: string[] = [];
+    for (const [type, gzip] of [
+      ['application/x-www-form-urlencoded', true],
+      ['application/x-www-form-urlencoded', false],
+      ['application/octet-stream', false],
+      [undefined, false],
+      [undefined, true],
+    ] as const) {
+      const e = event();
+      sent.push(e.event_id);
+      const body = JSON.stringify({
+        batch: [{ type: 'track', event: 'x', userId: 'u', messageId: e.event_id }],
+      });
+      const headers: Record<string, string> = { authorization: `Bearer ${WRITE_KEY}` };
+      if (type) headers['content-type'] = type;
+      if (gzip) headers['content-encoding'] = 'gzip';
+      const res = await fetch(`${c.url}/v1/batch`, {
+        method: 'POST',
+        headers,
+        body: gzip ? new Uint8Array(gzipSync(body)) : body,
+      });
+      expect(res.status, `${type} gzip=${gzip}: ${await res.text()}`).toBe(200);
+    }
+    for (const id of sent) await landed(eventIdFor(id) as string);
   });
 
   it('rejects a missing or unknown key with 401', async () => {

@@ -70,8 +70,11 @@ export class Enricher {
     const d: Values = Object.keys(e.device).length > 0 || ua === undefined ? e.device : fromUserAgent(ua);
     const g = this.geo(e.geo, ctx.ip);
     const u = e.user;
-    const metadata =
-      Object.keys(e.unknown).length === 0 ? e.properties : { ...e.properties, _unknown: e.unknown };
+    const metadata = {
+      ...e.properties,
+      ...(e.session_key === undefined ? {} : { _session_id: e.session_key }),
+      ...(Object.keys(e.unknown).length === 0 ? {} : { _unknown: e.unknown }),
+    };
     return {
       event_id: e.event_id ?? randomUUID(),
       source: ctx.source,

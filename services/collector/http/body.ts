@@ -1,6 +1,7 @@
 /**
- * Request bodies: JSON and text/plain JSON (navigator.sendBeacon sends text/plain so it needs no
- * CORS preflight), optionally gzip- or deflate-encoded. The body limit counts decompressed bytes
+ * Request bodies: JSON, whatever content type is declared (navigator.sendBeacon sends text/plain so
+ * it needs no CORS preflight; some SDKs declare form encoding or nothing), optionally gzip- or
+ * deflate-encoded. The body limit counts decompressed bytes
  * (fastify counts what the preParsing stream yields), so a gzip bomb stops at the limit.
  * Invalid UTF-8 is an error rather than silently replaced characters. Prototype-polluting keys are
  * left to per-event validation (validation/validate.ts rejects the event that carries them), so
@@ -41,18 +42,17 @@ interface CountingStream extends NodeJS.ReadableStream {
 
 export const bodyParsing = fp(
   async (app: FastifyInstance) => {
+    // JSON whatever the declared type: SDKs in the wild send it as application/json, text/plain
+    // (sendBeacon), application/x-www-form-urlencoded (RudderStack's Node SDK, gzipped) or with
+    // no type at all, and their own servers take it. A body that is not JSON is still a 400.
     app.removeContentTypeParser(['application/json', 'text/plain']);
-    app.addContentTypeParser(
-      ['application/json', 'text/plain'],
-      { parseAs: 'buffer' },
-      (_req, body, done) => {
-        try {
-          done(null, parseJsonBody(body as Buffer));
-        } catch (err) {
-          done(err as HttpError, undefined);
-        }
-      },
-    );
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+      try {
+        done(null, parseJsonBody(body as Buffer));
+      } catch (err) {
+        done(err as HttpError, undefined);
+      }
+    });
     app.addHook('preParsing', async (req, _reply, payload) => {
       const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
       if (encoding === 'identity' || encoding === '') return payload;

@@ -192,7 +192,8 @@ export function mapSegment(raw: unknown, pathType: SegmentType | undefined, o: S
     anonymous_id: raw.anonymousId ?? undefined,
     activity,
     feature,
-    session_id: typeof context.sessionId === 'number' ? context.sessionId : undefined,
+    // A number or a string id (validation maps strings to a stable integer).
+    session_id: context.sessionId ?? undefined,
     device: nonEmpty(deviceOf(context)),
     geo: nonEmpty(geoOf(context)),
     properties,

@@ -78,6 +78,9 @@ function valuesFor(spec: FieldSpec, now: number): Array<[string, unknown]> {
         ['year 1', '0001-01-01'],
         ['year 9999', '9999-12-31'],
       ];
+    case 'session':
+      // Both forms: the integer's bounds (below) and string ids.
+      return [...valuesFor({ ...spec, kind: 'integer' }, now), ...strings(MAX_ID_LENGTH)];
     case 'integer':
     case 'number': {
       const out: Array<[string, unknown]> = [

@@ -17,6 +17,8 @@ export type Kind =
   | 'timestamp'
   | 'date'
   | 'integer'
+  /** An integer in range, or a string id mapped to a stable integer (validate.ts sessionNumber). */
+  | 'session'
   | 'number'
   | 'boolean'
   | 'object'
@@ -69,10 +71,15 @@ export const EVENT_FIELDS = {
   activity: f('name', 'activity_name', 'Activity type name (required), e.g. "login".'),
   feature: f('name', 'feature_name', 'Product feature name, e.g. "search". Empty when absent.'),
   timestamp: f('timestamp', 'original_timestamp', 'ISO-8601 client time of the activity.', TIME),
-  session_id: f('integer', 'session_id', 'Session id (integer, e.g. session start in ms).', {
-    min: 0,
-    max: CONTRACT.maxLong,
-  }),
+  session_id: f(
+    'session',
+    'session_id',
+    'Session id: an integer (e.g. session start in ms), or a string id (UUIDs from PostHog and web SDKs), stored as a stable integer with the string kept in the metadata as _session_id.',
+    {
+      min: 0,
+      max: CONTRACT.maxLong,
+    },
+  ),
   duration_seconds: f('integer', 'duration_seconds', 'Time spent, whole seconds.', {
     min: 0,
     max: CONTRACT.maxInt,
@@ -162,13 +169,15 @@ export const IDENTIFY_FIELDS = {
 
 type Wire<K extends Kind> = K extends 'integer' | 'number'
   ? number
-  : K extends 'boolean'
-    ? boolean
-    : K extends 'object'
-      ? Record<string, unknown>
-      : K extends 'details'
-        ? Array<{ type: string; payload?: unknown }>
-        : string;
+  : K extends 'session'
+    ? number | string
+    : K extends 'boolean'
+      ? boolean
+      : K extends 'object'
+        ? Record<string, unknown>
+        : K extends 'details'
+          ? Array<{ type: string; payload?: unknown }>
+          : string;
 
 type WireOf<S> = S extends { kind: 'group'; fields: infer F }
   ? { [K in keyof F]?: WireOf<F[K]> }
@@ -203,6 +212,14 @@ function fieldSchema(s: FieldSpec): JsonSchema {
       return { ...base, type: 'string', format: 'date' };
     case 'integer':
       return { ...base, type: 'integer', minimum: s.min, maximum: s.max };
+    case 'session':
+      return {
+        ...base,
+        oneOf: [
+          { type: 'integer', minimum: s.min, maximum: s.max },
+          { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH },
+        ],
+      };
     case 'number':
       return { ...base, type: 'number', minimum: s.min, maximum: s.max };
     case 'boolean':

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { CONTRACT } from '../../../schemas/records.ts';
 import {
   checkStructure,
   correctTime,
   type Limits,
   parseTimestamp,
+  sessionNumber,
   validateEvent,
   validateIdentify,
 } from './validate.ts';
@@ -111,6 +113,29 @@ describe('validateEvent', () => {
       'device.type: expected a string, got number',
       'user_id: required (user_id or anonymous_id)',
     ]);
+  });
+
+  it('takes a string session id (PostHog, web SDKs) as a stable integer and keeps the string', () => {
+    const uuid = '0190a0b2-7c3e-7a1b-9d2e-3f4a5b6c7d8e';
+    const a = validateEvent({ user_id: 'u', activity: 'a', session_id: uuid }, { receivedAt: NOW }, LIMITS);
+    const b = validateEvent({ user_id: 'v', activity: 'b', session_id: uuid }, { receivedAt: NOW }, LIMITS);
+    const other = validateEvent(
+      { user_id: 'u', activity: 'a', session_id: 'other' },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    if (!a.ok || !b.ok || !other.ok) throw new Error('expected valid');
+    expect(a.value.session_id).toBe(sessionNumber(uuid));
+    expect(b.value.session_id).toBe(a.value.session_id);
+    expect(other.value.session_id).not.toBe(a.value.session_id);
+    expect(Number.isInteger(a.value.session_id)).toBe(true);
+    expect(a.value.session_id).toBeLessThanOrEqual(CONTRACT.maxLong);
+    expect(a.value.session_key).toBe(uuid);
+    const n = validateEvent({ user_id: 'u', activity: 'a', session_id: 42 }, { receivedAt: NOW }, LIMITS);
+    if (!n.ok) throw new Error('expected valid');
+    expect([n.value.session_id, n.value.session_key]).toEqual([42, undefined]);
+    const empty = validateEvent({ user_id: 'u', activity: 'a', session_id: '' }, { receivedAt: NOW }, LIMITS);
+    expect(empty.ok).toBe(false);
   });
 
   it('warns about unknown nested fields', () => {

@@ -3,6 +3,7 @@
  * value (`{ ok: false, errors }`), never an exception: the functions here must not throw for any
  * input (validate.property.test.ts checks that with arbitrary JSON).
  */
+import { hash } from 'node:crypto';
 import { CONTRACT, NO_FEATURE } from '../../../schemas/records.ts';
 import {
   EVENT_FIELDS,
@@ -70,6 +71,8 @@ export interface ValidEvent {
   /** original_timestamp corrected for clock skew, or receivedAt when absent. */
   readonly activity_timestamp: number;
   readonly session_id: number | undefined;
+  /** A session id sent as a string, as sent (session_id holds its stable integer). */
+  readonly session_key: string | undefined;
   readonly duration_seconds: number | undefined;
   readonly device: Values;
   readonly geo: Values;
@@ -198,6 +201,15 @@ function typeName(v: unknown): string {
   return typeof v;
 }
 
+/**
+ * The session column is an integer: a string session id (PostHog and many web SDKs send UUIDs) is
+ * stored as a stable 52-bit integer of its SHA-1, so the same string is the same session across
+ * events and requests, and distinct ids collide with probability ~n^2 / 2^53.
+ */
+export function sessionNumber(id: string): number {
+  return Number.parseInt(hash('sha1', id, 'hex').slice(0, 13), 16);
+}
+
 /** Validates and normalizes one field's value. */
 export function checkField(spec: FieldSpec, v: unknown, path: string): FieldResult {
   switch (spec.kind) {
@@ -226,6 +238,11 @@ export function checkField(spec: FieldSpec, v: unknown, path: string): FieldResu
       const days = Math.floor(utcDayMs(Number(m[1]), Number(m[2]), Number(m[3])) / DAY_MS);
       return inRange(spec, days, path, (d) => isoDay(d * DAY_MS));
     }
+    case 'session':
+      // A string session id is an id like any other; validated here, mapped where the event is built.
+      if (typeof v === 'string')
+        return checkString(v, path, MAX_ID_LENGTH, { allowEmpty: false, identity: true });
+      return checkField({ ...spec, kind: 'integer' }, v, path);
     case 'integer':
     case 'number': {
       const what = spec.kind === 'integer' ? 'an integer' : 'a finite number';
@@ -439,7 +456,9 @@ export function validateEvent(v: unknown, clock: Clock, limits: Limits): Result<
       feature: str(values.feature) ?? NO_FEATURE,
       original_timestamp: original,
       activity_timestamp: time.value,
-      session_id: num(values.session_id),
+      session_id:
+        typeof values.session_id === 'string' ? sessionNumber(values.session_id) : num(values.session_id),
+      session_key: str(values.session_id),
       duration_seconds: num(values.duration_seconds),
       device: groups.device ?? {},
       geo: groups.geo ?? {},
