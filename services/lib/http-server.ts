@@ -6,21 +6,28 @@
  */
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
 export function serverTimeouts(o: {
   /** The whole request (headers and body) must arrive within this; else 408 and the socket closes. */
   readonly requestTimeoutMs: number;
   /** The longest a handler may take to answer (e.g. waiting for Kafka acks or ClickHouse). */
   readonly longestHandlingMs: number;
-}): Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout'> & {
+}): Pick<FastifyServerOptions, 'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout'> & {
   http: { connectionsCheckingInterval: number };
 } {
   return {
     // Enforced by Node for the headers; bodies by bodyDeadline below.
     requestTimeout: o.requestTimeoutMs,
-    // Socket inactivity: longer than receiving a request and handling it can take, so only a
-    // connection that is dead or stalling is cut (idle keep-alive sockets close after Fastify's
-    // keepAliveTimeout first).
-    connectionTimeout: o.requestTimeoutMs + o.longestHandlingMs,
+    // Idle keep-alive sockets close after this, and the server says so (Keep-Alive: timeout=72), so
+    // clients stop reusing a socket before it closes. Longer than the 60 s idle timeout of common
+    // load balancers in front (Fastify's default, kept explicit because of the next line).
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // Socket inactivity, a backstop: longer than receiving and handling a request can take, and
+    // longer than keepAliveTimeout. Shorter, it cut idle keep-alive sockets the server had just
+    // advertised as open for 72 s, and clients reusing one got ECONNRESET (3 in the 30-minute soak
+    // of 2026-11-30 04:50, bench/soak.ts).
+    connectionTimeout: Math.max(o.requestTimeoutMs + o.longestHandlingMs, KEEP_ALIVE_TIMEOUT_MS + 5_000),
     // Node checks requestTimeout on this interval (default 30 s): a timeout is enforced within it.
     http: { connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(o.requestTimeoutMs / 2))) },
   };
