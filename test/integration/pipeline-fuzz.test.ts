@@ -187,14 +187,21 @@ function judge(req: FuzzRequest, res: Posted): FuzzItem[] {
   return accepted;
 }
 
+const CONTENT_TYPES = [
+  'application/json',
+  'text/plain;charset=UTF-8',
+  'application/x-www-form-urlencoded',
+  'application/octet-stream',
+];
+
 /** POSTs like an SDK: a 503 with Retry-After is retried (briefly, not for the advertised seconds). */
 async function send(p: Pipeline, req: FuzzRequest): Promise<Posted> {
   for (let attempt = 0; ; attempt++) {
-    const res = await post(
-      `${p.collector.url}${req.path}`,
-      req.body,
-      req.key === 'browser' ? { authorization: `Bearer ${BROWSER_KEY}` } : {},
-    );
+    const res = await post(`${p.collector.url}${req.path}`, req.body, {
+      ...(req.key === 'browser' ? { authorization: `Bearer ${BROWSER_KEY}` } : {}),
+      // The body is JSON whatever type is declared (SDKs send all of these): vary it per request.
+      'content-type': CONTENT_TYPES[req.index % CONTENT_TYPES.length] as string,
+    });
     if (res.status !== 503 || !res.headers.has('retry-after') || attempt >= 5) return res;
     run.retried503++;
     await sleep(200 * 2 ** attempt);
