@@ -179,6 +179,46 @@ const SAMPLE_HEADER = [
   'insert errors / DLQ',
 ];
 
+const CPU_PARTS = ['collector', 'consumer', 'clickhouse', 'kafka'] as const;
+
+/** Cores each part kept busy between two samples, the rest of the machine, and iowait. */
+function cpuBetween(a: Sample, b: Sample): string[] {
+  const s = (b.t - a.t) / 1000;
+  if (a.cpu === undefined || b.cpu === undefined || s <= 0) return ['n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a'];
+  const parts = CPU_PARTS.map((k) => (b.cpu[k] - a.cpu[k]) / s);
+  const all = (b.cpu.all - a.cpu.all) / s;
+  const rest = all - parts.reduce((x, y) => x + y, 0);
+  return [...parts, rest, (b.cpu.iowait - a.cpu.iowait) / s].map((c) => c.toFixed(2));
+}
+
+/**
+ * Where the machine's CPU went: over the whole soak, and in the samples around each burst of
+ * errors (one before it to the first without new errors), so a failed soak says what the stall
+ * was busy with.
+ */
+function cpuRows(r: SoakReport): string[][] {
+  const s = r.samples;
+  const first = s[0];
+  const last = s.at(-1);
+  if (first === undefined || last === undefined) return [];
+  const rows = [['whole run', ...cpuBetween(first, last)]];
+  for (let i = 1; i < s.length; i++) {
+    const prev = s[i - 1] as Sample;
+    const cur = s[i] as Sample;
+    if (cur.errors <= prev.errors) continue;
+    let end = i;
+    while (end + 1 < s.length && (s[end + 1] as Sample).errors > (s[end] as Sample).errors) end++;
+    const from = s[Math.max(0, i - 2)] as Sample;
+    const to = s[Math.min(s.length - 1, end + 1)] as Sample;
+    rows.push([
+      `${round(from.t / 1000)}-${round(to.t / 1000)} s: ${(s[end] as Sample).errors - prev.errors} errors`,
+      ...cpuBetween(from, to),
+    ]);
+    i = end;
+  }
+  return rows;
+}
+
 export function renderSoak(r: SoakReport): string {
   const m = r.machine;
   return `${[
@@ -210,6 +250,10 @@ export function renderSoak(r: SoakReport): string {
     '## Samples (about one a minute)',
     '',
     ...table(SAMPLE_HEADER, sampleRows(r)),
+    '',
+    `## Where the CPU went (cores busy, of ${r.machine.nproc})`,
+    '',
+    ...table(['window', ...CPU_PARTS, 'rest (sender, bench, other)', 'iowait'], cpuRows(r)),
     '',
     'Every sample is in the JSON next to the run (bench/out/soak-*/soak.json, git-ignored).',
     '',

@@ -62,6 +62,35 @@ export function machineBusySeconds(): number {
   return (total - (n[3] ?? 0) - (n[4] ?? 0)) / TICKS_PER_S;
 }
 
+/** Seconds the machine's cores have waited on I/O so far, all cores (/proc/stat's iowait). */
+export function machineIowaitSeconds(): number {
+  const ticks = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+  return Number(ticks[5] ?? 0) / TICKS_PER_S;
+}
+
+/** CPU seconds so far of each part of a pipeline running on this machine. */
+export interface PipelineCpu {
+  readonly collector: number;
+  readonly consumer: number;
+  readonly clickhouse: number;
+  /** Every Java process: Kafka is the only one while a bench runs. */
+  readonly kafka: number;
+  /** The whole machine's busy seconds, all cores. */
+  readonly all: number;
+  readonly iowait: number;
+}
+
+export function pipelineCpu(collectorPid: number, consumerPid: number): PipelineCpu {
+  return {
+    collector: cpuSeconds(collectorPid),
+    consumer: cpuSeconds(consumerPid),
+    clickhouse: cpuSecondsOf('clickhouse'),
+    kafka: cpuSecondsOf('java'),
+    all: machineBusySeconds(),
+    iowait: machineIowaitSeconds(),
+  };
+}
+
 /** Samples a process's RSS every `everyMs` until stopped; `max()` is the peak seen. */
 export function rssSampler(pid: number, everyMs = 250): { max: () => number; stop: () => void } {
   let peak = rssBytes(pid);

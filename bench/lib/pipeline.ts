@@ -9,7 +9,7 @@
 
 import type { Admin } from '../../services/lib/kafka.ts';
 import { groupLag } from '../../test/harness/consumer-process.ts';
-import { rssBytes } from './measure.ts';
+import { type PipelineCpu, pipelineCpu, rssBytes } from './measure.ts';
 import type { SenderProgress } from './sender.ts';
 
 export interface Sample {
@@ -26,6 +26,8 @@ export interface Sample {
   /** The consumer's failed inserts and dead-lettered messages so far (NaN when not scraped). */
   readonly insertErrors: number;
   readonly deadLettered: number;
+  /** Cumulative CPU seconds of each part: the difference between samples says who was busy when. */
+  readonly cpu: PipelineCpu;
 }
 
 /** One ClickHouse HTTP query's single scalar answer. */
@@ -132,6 +134,7 @@ export function watchPipeline(o: {
         errors: p.errors + p.non2xx + p.timeouts,
         insertErrors,
         deadLettered,
+        cpu: pipelineCpu(o.collectorPid, o.consumerPid),
       };
       samples.push(s);
       if (prev === undefined || s.rows > prev.rows || s.rows >= s.accepted) lastGrowth = Date.now();

@@ -14,15 +14,7 @@
  */
 import { type Ctx, maxTarget, ratioTarget, type Scenario, type Target } from '../lib/context.ts';
 import { probeFreshness } from '../lib/freshness.ts';
-import {
-  cpuSeconds,
-  cpuSecondsOf,
-  MB,
-  machineBusySeconds,
-  round,
-  rssSampler,
-  summary,
-} from '../lib/measure.ts';
+import { cpuSeconds, MB, pipelineCpu, round, rssSampler, summary } from '../lib/measure.ts';
 import { distinctEventIds, factRows, type Sample, watchPipeline } from '../lib/pipeline.ts';
 import { startPipeline } from '../lib/processes.ts';
 import { type SenderResult, startSender } from '../lib/sender.ts';
@@ -56,13 +48,7 @@ export const manyUsersScenario: Scenario = async (ctx: Ctx) => {
   // Where the machine's CPU goes over the whole run (send and drain): the two services, ClickHouse,
   // Kafka (the only Java here while the bench runs), the sender, and the rest (the bench itself,
   // anything else on the machine).
-  const cpuNow = () => ({
-    collector: cpuSeconds(collector.pid),
-    consumer: cpuSeconds(consumer.pid),
-    clickhouse: cpuSecondsOf('clickhouse'),
-    kafka: cpuSecondsOf('java'),
-    all: machineBusySeconds(),
-  });
+  const cpuNow = () => pipelineCpu(collector.pid, consumer.pid);
   const cpuAtStart = cpuNow();
   let cpuUsed = { collector: 0, consumer: 0, clickhouse: 0, kafka: 0, sender: 0, rest: 0 };
   // The sender's process is gone by the end of the drain: its CPU is read while it runs.
