@@ -101,6 +101,12 @@ export async function deleteUser(o: {
     `SELECT toString(toDate(min(activity_timestamp))) AS lo, toString(toDate(max(activity_timestamp))) AS hi,
        count() AS n FROM fact_user_activity WHERE ${where.fact_user_activity}`,
   );
+  // The hours the user was active in: their finished days are computed again once the facts are
+  // gone (services/lib/finished-days.ts), like days a late event touched.
+  const hours = await rows<{ h: string }>(
+    client,
+    `SELECT DISTINCT toUInt32(toStartOfHour(activity_timestamp)) AS h FROM fact_user_activity WHERE ${where.fact_user_activity}`,
+  );
   // Details read the facts: deleted (and waited for) before the facts are.
   for (const [table, cond] of Object.entries(where)) {
     if ((counts[table] ?? 0) === 0) continue;
@@ -111,6 +117,13 @@ export async function deleteUser(o: {
     Number(span?.n ?? 0) > 0 && span
       ? (await rebuildRollups({ client, from: span.lo, to: span.hi, ...(log ? { logger: log } : {}) })).months
       : [];
+  if (hours.length > 0) {
+    // Stamped after every mutation finished, so the refresher's recomputation cannot see the rows.
+    await client.command({
+      query: `INSERT INTO agg_dirty_hours (hour, marked_at)
+        SELECT toDateTime(arrayJoin([${hours.map((h) => Number(h.h)).join(', ')}]), 'UTC'), now()`,
+    });
+  }
   const [key] = await rows<{ k: string }>(client, `SELECT toString(cityHash64(${quoteString(userId)})) AS k`);
   const report: DeletionReport = { userKey: key?.k ?? '', linkedIds: linked.length, rows: counts, months };
   await client.command({

@@ -4,9 +4,23 @@
  * fact table, on a synthetic load written through the ingest table (every view runs) by ClickHouse
  * itself; p50/p95 wall time over HTTP; and the rollups' size on disk vs the fact table's.
  */
+import { createClickHouse } from '../../services/lib/clickhouse.ts';
+import { createLogger } from '../../services/lib/logger.ts';
+import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
+import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import type { ActiveUsersRequest } from '../../services/query/sql/builder.ts';
+import { createRefresherMetrics } from '../../services/refresher/metrics.ts';
+import { Refresher } from '../../services/refresher/refresher.ts';
 import { compare, exactQuery, rollupSql, timedQuery } from '../lib/active-users.ts';
-import { type Ctx, maxTarget, migratedDatabase, minTarget, type Row, type Scenario } from '../lib/context.ts';
+import {
+  type Ctx,
+  maxTarget,
+  migratedDatabase,
+  minTarget,
+  type Row,
+  type Scenario,
+  type Target,
+} from '../lib/context.ts';
 import { loadSynthetic, SYNTH_LAST_DAY } from '../lib/data.ts';
 import { MB, round, summary } from '../lib/measure.ts';
 
@@ -38,6 +52,124 @@ async function sizes(ctx: Ctx, database: string): Promise<Map<string, { bytes: n
   return new Map(rows.map((r) => [String(r.table), { bytes: Number(r.bytes), rows: Number(r.rows) }]));
 }
 
+/** The dashboard's views the finished numbers cover: its default, and each canonical slice. */
+const FINISHED_VIEWS: readonly [string, Partial<ActiveUsersQuery>, string?][] = [
+  ['overall', {}, 'overall'],
+  ['1 filter (country = DE)', { filters: { country: ['DE'] } }, '1 filter (country = DE)'],
+  ['group-by feature', { groupBy: ['feature'] }],
+  ['group-by device_type', { groupBy: ['device_type'] }],
+  ['group-by country', { groupBy: ['country'] }],
+  ['group-by segment', { groupBy: ['segment'] }],
+];
+
+/**
+ * Finished numbers (issue 11): the refresher catches up on every closed day of the load (UTC, its
+ * default bounds: 7-day runs, max_threads 1), then the query store answers the 90-day views from
+ * them: the first request (cold: nothing of it cached anywhere but ClickHouse's page cache) and
+ * repeats, against the raw exact query's p50 above; the overall and DE series are checked equal to
+ * the exact answer.
+ */
+async function finishedNumbers(
+  ctx: Ctx,
+  database: string,
+  out: {
+    rows: Row[];
+    targets: Target[];
+    exactBySlice: ReadonlyMap<string, { rows: Record<string, string | number>[]; p50: number }>;
+    quick: boolean;
+    notes: string[];
+  },
+): Promise<void> {
+  const client = createClickHouse({ url: ctx.clickhouseUrl, database, requestTimeoutMs: 600_000 });
+  try {
+    const refresher = new Refresher({
+      client,
+      timeZones: ['UTC'],
+      settleMs: 0,
+      runDays: 7,
+      maxDaysPerPass: 400,
+      intervalMs: 60_000,
+      settings: { max_threads: 1 },
+      metrics: createRefresherMetrics(),
+      logger: createLogger('bench-refresher', 'silent'),
+    });
+    ctx.log('  refresher catch-up');
+    const t0 = performance.now();
+    const pass = await refresher.pass();
+    const catchUpS = (performance.now() - t0) / 1000;
+    out.rows.push({
+      case: 'refresher catch-up, every closed day (UTC)',
+      values: {
+        days: pass.computed,
+        seconds: round(catchUpS, 1),
+        's per day': round(catchUpS / pass.computed, 2),
+      },
+    });
+    // "Today" two days after the data: every day of the range is closed and finished.
+    const store = createClickHouseStore(client, {
+      now: () => Date.parse(`${SYNTH_LAST_DAY}T00:00:00Z`) + 2 * DAY_MS,
+    });
+    const runs = out.quick ? 5 : 20;
+    for (const [name, over, exactName] of FINISHED_VIEWS) {
+      const q: ActiveUsersQuery = {
+        ...ninetyDays(),
+        window: 'rolling',
+        filters: {},
+        groupBy: [],
+        includeTest: false,
+        includeBots: false,
+        exact: false,
+        ...over,
+      };
+      const ms: number[] = [];
+      let result: Awaited<ReturnType<typeof store.activeUsers>> | undefined;
+      for (let i = 0; i < runs; i++) {
+        const t = performance.now();
+        result = await store.activeUsers(q);
+        ms.push(performance.now() - t);
+      }
+      const cold = ms[0] ?? Number.NaN;
+      const f = summary(ms);
+      const exact = exactName === undefined ? undefined : out.exactBySlice.get(exactName);
+      const err = exact
+        ? compare(
+            (result?.rows ?? []).map(
+              (r) => ({ ...r, day: String(r.date) }) as Record<string, string | number>,
+            ),
+            exact.rows,
+            [],
+          )
+        : undefined;
+      out.rows.push({
+        case: `finished: ${name}`,
+        values: {
+          'first request ms': round(cold, 1),
+          'p50 ms': round(f.p50, 1),
+          'p95 ms': round(f.p95, 1),
+          'finished days': result?.finishedDays ?? 0,
+          'result rows': result?.rows.length ?? 0,
+          ...(exact ? { 'raw exact / finished (p50)': round(exact.p50 / f.p50) } : {}),
+          ...(err
+            ? { 'max rel err MAU %': round(err.maxRel.mau * 100, 3), 'rows missing': err.missing }
+            : {}),
+        },
+      });
+      out.targets.push(maxTarget(`finished p95, ${name}`, f.p95, 50, 'ms'));
+      out.targets.push(maxTarget(`finished first request, ${name}`, cold, 50, 'ms'));
+      if (exact)
+        out.targets.push(
+          minTarget(`finished speed-up vs raw exact (p50), ${name}`, exact.p50 / f.p50, 200, 'x'),
+        );
+      if (err) out.targets.push(maxTarget(`finished max rel err MAU, ${name}`, err.maxRel.mau * 100, 0, '%'));
+    }
+    out.notes.push(
+      `Finished numbers: services/refresher/ caught up on ${pass.computed} closed UTC days in one pass (${round(catchUpS, 1)} s, 7-day runs, max_threads 1); the finished rows are then read through services/query/clickhouse-store.ts (two small metadata queries and one read, as the API does), ${runs} runs per view, the first reported apart.`,
+    );
+  } finally {
+    await client.close();
+  }
+}
+
 export const queriesScenario: Scenario = async (ctx) => {
   const events = ctx.quick ? 1_000_000 : 10_000_000;
   const users = ctx.quick ? 100_000 : 1_000_000;
@@ -62,6 +194,7 @@ export const queriesScenario: Scenario = async (ctx) => {
   const targets = [];
   const notes: string[] = [];
   const range = ninetyDays();
+  const exactBySlice = new Map<string, { rows: Record<string, string | number>[]; p50: number }>();
   for (const [name, slice] of QUERY_SLICES) {
     const req: ActiveUsersRequest = { ...range, ...slice };
     ctx.log(`  ${name}: ${rollupRuns} rollup runs, ${rawRuns} raw runs`);
@@ -88,6 +221,7 @@ export const queriesScenario: Scenario = async (ctx) => {
     }
     const ro = summary(rollupMs);
     const raw = summary(rawMs);
+    if (rawError === '') exactBySlice.set(name, { rows: exact, p50: raw.p50 });
     const err = compare(sketch, exact, req.groupBy ?? []);
     rows.push({
       case: name,
@@ -135,11 +269,13 @@ export const queriesScenario: Scenario = async (ctx) => {
     });
   }
 
+  await finishedNumbers(ctx, db.name, { rows, targets, exactBySlice, quick: ctx.quick, notes });
+
   const s = await sizes(ctx, db.name);
   const fact = s.get('fact_user_activity');
   let rollupBytes = 0;
   for (const [table, v] of s) {
-    if (!table.startsWith('rollup_') && table !== 'fact_user_activity') continue;
+    if (!table.startsWith('rollup_') && !table.startsWith('agg_') && table !== 'fact_user_activity') continue;
     rollupBytes += table.startsWith('rollup_') ? v.bytes : 0;
     rows.push({
       case: `size: ${table}`,

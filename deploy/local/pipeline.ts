@@ -1,6 +1,6 @@
 /**
  * The whole pipeline on one machine: the stack (Kafka + ClickHouse, stack.ts), the ClickHouse
- * migrations, then the collector, consumer and query services as background processes with pid and
+ * migrations, then the collector, consumer, refresher and query services as background processes with pid and
  * log files under .data/, each waited for on its /readyz. Idempotent like the stack: a running
  * service is left as it is.
  */
@@ -38,6 +38,7 @@ export function pipelineServices(
   const collectorPort = env.COLLECTOR_PORT || '8080';
   const queryPort = env.QUERY_PORT || '8081';
   const consumerPort = env.CONSUMER_HTTP_PORT || '9464';
+  const refresherPort = env.REFRESHER_HTTP_PORT || '9465';
   const database = env.CLICKHOUSE_DATABASE || 'analytics';
   const common = { KAFKA_BROKERS: e.kafkaBrokers, LOG_LEVEL: env.LOG_LEVEL || 'info' };
   return [
@@ -57,6 +58,18 @@ export function pipelineServices(
       script: 'services/collector/main.ts',
       env: { ...common, PORT: collectorPort, WRITE_KEYS: env.WRITE_KEYS || `${LOCAL_WRITE_KEY}:local` },
       readyUrl: `http://127.0.0.1:${collectorPort}/readyz`,
+    },
+    {
+      name: 'refresher',
+      script: 'services/refresher/main.ts',
+      env: {
+        LOG_LEVEL: common.LOG_LEVEL,
+        CLICKHOUSE_URL: e.clickhouseUrl,
+        CLICKHOUSE_DATABASE: database,
+        REFRESHER_HTTP_PORT: refresherPort,
+        ...(env.REFRESH_TIME_ZONES ? { REFRESH_TIME_ZONES: env.REFRESH_TIME_ZONES } : {}),
+      },
+      readyUrl: `http://127.0.0.1:${refresherPort}/readyz`,
     },
     {
       name: 'query',
@@ -146,7 +159,8 @@ export async function pipelineUp(
 export async function pipelineDown(o: StackOptions): Promise<void> {
   const { run } = dirs(o);
   // Intake first, so nothing new arrives while the consumer drains.
-  for (const name of ['collector', 'query', 'consumer']) await stopPid(name, join(run, `${name}.pid`), o.log);
+  for (const name of ['collector', 'query', 'refresher', 'consumer'])
+    await stopPid(name, join(run, `${name}.pid`), o.log);
   await stackDown(o);
 }
 

@@ -16,10 +16,10 @@ import { PipelineError } from '../lib/errors.ts';
 import { createKafka, ensureTopics, groupOffsets } from '../lib/kafka.ts';
 import { createGroupConsumer } from '../lib/kafka-consumer.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
+import { buildOpsHttp } from '../lib/ops-http.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
 import { type ConsumerConfig, consumerSpec } from './config.ts';
 import { createDeadLetterQueue, type DeadLetterQueue } from './dlq.ts';
-import { buildHttp } from './http.ts';
 import { clickhouseLookup } from './lookups.ts';
 import { createConsumerMetrics } from './metrics.ts';
 import { Pipeline } from './pipeline.ts';
@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     },
   });
 
-  const http = buildHttp({
+  const http = buildOpsHttp({
     logger,
     registry: metrics.registry,
     health: () => ({ ok: fatal === undefined, detail: fatal ? { error: fatal.message } : {} }),

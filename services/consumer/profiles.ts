@@ -39,8 +39,8 @@
  * distinct actors, never from this flag.
  */
 import { type ActivityRecord, actorId, type IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+import { Lru } from '../lib/lru.ts';
 import { KeySet } from './keyset.ts';
-import { Lru } from './lru.ts';
 
 /** The profile attributes an activity row can inherit, as the identify record carries them. */
 export const PROFILE_FIELDS = [

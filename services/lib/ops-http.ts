@@ -1,10 +1,11 @@
 /**
- * The consumer's small HTTP port: /healthz (the process is alive and not failed), /readyz (in the
- * group and writing: not shutting down, not stuck retrying ClickHouse) and /metrics (Prometheus).
+ * The small HTTP port of a service without an API of its own (consumer, refresher): /healthz (the
+ * process is alive and not failed), /readyz (doing its work: for the consumer in the group and
+ * writing, for the refresher its last pass succeeded) and /metrics (Prometheus).
  */
 import Fastify from 'fastify';
-import type { Logger } from '../lib/logger.ts';
-import type { Registry } from '../lib/metrics.ts';
+import type { Logger } from './logger.ts';
+import type { Registry } from './metrics.ts';
 
 export interface HealthDeps {
   readonly logger: Logger;
@@ -20,7 +21,7 @@ const statusSchema = {
   },
 };
 
-export function buildHttp(deps: HealthDeps) {
+export function buildOpsHttp(deps: HealthDeps) {
   const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }), bodyLimit: 1_024 });
   app.get('/healthz', { schema: statusSchema, logLevel: 'warn' }, async (_req, reply) => {
     const h = deps.health();

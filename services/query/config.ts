@@ -30,6 +30,18 @@ export const QUERY_CONFIG = {
   ),
   CLICKHOUSE_ADMIN_PASSWORD: secret(str('password of CLICKHOUSE_ADMIN_USER', '')),
   QUERY_RATE_LIMIT_PER_MINUTE: int('requests per minute per token or client address on /v1', 600, 1),
+  QUERY_MAX_GROUPS: int(
+    'a group-by over more groups than this (estimated first) is refused with a 400 before ClickHouse does the work',
+    1_000,
+    1,
+    1_000_000,
+  ),
+  QUERY_CACHE_DAYS: int(
+    'closed days of estimated answers kept in memory (per request shape and day, at most 200 rows each); 0 turns the cache off',
+    2_000,
+    0,
+    1_000_000,
+  ),
   QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', MAX_RANGE_DAYS, 1, MAX_RANGE_DAYS),
   QUERY_DASHBOARD_DIR: str('where the dashboard bundle is built at start', ''),
   SHUTDOWN_DEADLINE_MS: int('hard deadline for a graceful shutdown', 10_000, 100, 120_000),

@@ -55,7 +55,10 @@ const adminClient =
 let shuttingDown = false;
 const app = await buildApp({
   logger,
-  store: createClickHouseStore(clickhouse),
+  store: createClickHouseStore(clickhouse, {
+    maxGroups: config.QUERY_MAX_GROUPS,
+    cacheDays: config.QUERY_CACHE_DAYS,
+  }),
   registry: createRegistry('query'),
   limits: { maxRangeDays: config.QUERY_MAX_RANGE_DAYS },
   tokens: config.QUERY_TOKENS,

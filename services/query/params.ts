@@ -8,6 +8,7 @@
  * server-side query parameters.
  */
 
+import { canonicalTimeZone, localDay } from '../lib/finished-days.ts';
 import {
   DIMENSIONS,
   type Dimension,
@@ -86,7 +87,6 @@ const MIN_DATE = '1970-02-01';
 const MAX_DATE = '2099-12-31';
 // IANA names are ASCII letters, digits and _ + - /; anything else is refused before it reaches the
 // Intl check or the SQL builder.
-const TZ_RE = /^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/;
 // C0/C1 controls never occur in real dimension values; refusing them keeps logs and SQL plain.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to match control characters
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
@@ -111,26 +111,8 @@ export function dateOfDay(day: number): string {
   return new Date(day * DAY_MS).toISOString().slice(0, 10);
 }
 
-/** Today's calendar date in `tz` (a zone already validated by isTimeZone). */
-export function todayIn(tz: string, now: Date): string {
-  // en-CA formats as YYYY-MM-DD.
-  return new Intl.DateTimeFormat('en-CA', {
-    timeZone: tz,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(now);
-}
-
-export function isTimeZone(tz: string): boolean {
-  if (!TZ_RE.test(tz)) return false;
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Today's calendar date in `tz` (a zone already validated). */
+export const todayIn = (tz: string, now: Date): string => localDay(now.getTime(), tz);
 
 class Reader {
   readonly problems: ParamProblem[] = [];
@@ -255,7 +237,10 @@ function readSlice(r: Reader, limits: Limits, now: Date): SliceQuery {
   const tzRaw = r.single('tz');
   let tz = 'UTC';
   if (tzRaw !== undefined && tzRaw !== '') {
-    if (isTimeZone(tzRaw)) tz = tzRaw;
+    // Canonical (`europe/berlin` -> `Europe/Berlin`): ClickHouse knows only that spelling, and
+    // finished numbers are keyed by it.
+    const canonical = canonicalTimeZone(tzRaw);
+    if (canonical !== undefined) tz = canonical;
     else r.fail('tz', `"tz" must be an IANA time zone such as UTC, Europe/Berlin or America/New_York`);
   }
   const fromRaw = r.date('from');

@@ -5,7 +5,7 @@
 import type { ActiveUsersQuery, Dimension, DimensionValuesQuery, EventCountQuery } from './params.ts';
 
 /** One output row: `date`, the group-by dimensions by name, then the measures. */
-export type ResultRow = Readonly<Record<string, string | number>>;
+export type ResultRow = Readonly<Record<string, string | number | boolean>>;
 
 export interface SeriesResult {
   readonly rows: readonly ResultRow[];
@@ -15,6 +15,10 @@ export interface SeriesResult {
   readonly fromRollup: boolean;
   /** True when more rows matched than the store returns (MAX_RESULT_ROWS). */
   readonly truncated: boolean;
+  /** Days of the range answered from finished numbers (active users only). */
+  readonly finishedDays?: number;
+  /** Days of the range answered from the query service's cache of closed days (active users only). */
+  readonly cachedDays?: number;
 }
 
 export interface DimensionValue {

@@ -11,12 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IngestActivityRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, migrate } from '../../clickhouse/migrate.ts';
 import { profileQuery } from '../../services/consumer/lookups.ts';
+import { doneQuery, marksQuery } from '../../services/lib/finished-days.ts';
+import { finishedRowsQuery } from '../../services/query/finished.ts';
 import {
   buildActiveUsersQuery,
   buildDimensionValuesQuery,
   buildEventCountsQuery,
 } from '../../services/query/sql/builder.ts';
+import { newUsersQuery, windowsQuery } from '../../services/refresher/sql.ts';
 import { runChdb } from '../harness/chdb.ts';
+import { testRefresher } from '../harness/refresher.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 import { generate, localDay } from './datamodel-dataset.ts';
 
@@ -55,6 +59,18 @@ describe('current ClickHouse (chDB)', () => {
     }));
     const rows = [...data.rows, ...bare];
     await db.client.insert({ table: 'ingest_user_activity', format: 'JSONEachRow', values: rows });
+    // Finished numbers as the refresher writes them on 18.16; chDB gets the same rows, so the view
+    // and the reads over them are compared, and the refresher's own queries are run on both.
+    await testRefresher(db.client).pass();
+    const finished: string[] = [];
+    for (const table of ['agg_active_users_daily', 'agg_active_users_days']) {
+      const rs = await db.client.query({ query: `SELECT * FROM ${table}`, format: 'JSONEachRow' });
+      const all = (await rs.json()) as object[];
+      expect(all.length, table).toBeGreaterThan(0);
+      finished.push(
+        `INSERT INTO ${table} FORMAT JSONEachRow ${all.map((r) => JSON.stringify(r)).join('\n')}`,
+      );
+    }
     const from = localDay(lastDay - 6 * DAY_MS, 'UTC');
     const to = localDay(lastDay, 'UTC');
     const queries = [
@@ -89,6 +105,12 @@ describe('current ClickHouse (chDB)', () => {
        -- UInt64 as text: 18.16 quotes 64-bit integers in JSON, current releases do not.
        WHERE date_key BETWEEN ${from.replaceAll('-', '')} AND ${to.replaceAll('-', '')}
        ORDER BY date_key, feature, device_type, country, segment`,
+      `SELECT * FROM (${windowsQuery('Asia/Kolkata', from, to)}) ORDER BY day, kind, value`,
+      `SELECT * FROM (${newUsersQuery('America/New_York', from, to)}) ORDER BY day, kind, value`,
+      `SELECT * FROM (${finishedRowsQuery('UTC', { kind: 3 }, from, to)}) ORDER BY day, value`,
+      `SELECT * FROM (${doneQuery('UTC', from, to)}) ORDER BY day`,
+      // Marks carry now(): only their hours compare.
+      `SELECT toUInt32(count()) AS hours FROM (${marksQuery()})`,
       `SELECT * FROM (${profileQuery(actors)}) ORDER BY user_id`,
       `SELECT user_id, toString(version) AS version FROM dim_users FINAL
        WHERE user_id IN (${actors.map((a) => `'${a}'`).join(',')}) ORDER BY user_id`,
@@ -104,6 +126,7 @@ describe('current ClickHouse (chDB)', () => {
       {
         sql: `INSERT INTO ingest_user_activity FORMAT JSONEachRow ${rows.map((r) => JSON.stringify(r)).join('\n')}`,
       },
+      ...finished.map((sql) => ({ sql })),
       ...queries.map((sql) => ({ sql, format: 'JSONEachRow' })),
     ];
     const dir = mkdtempSync(join(tmpdir(), 'chdb-datamodel-'));

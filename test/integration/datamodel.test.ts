@@ -19,6 +19,7 @@ import {
   DIMENSIONS,
   type Dimension,
 } from '../../services/query/sql/builder.ts';
+import { testRefresher } from '../harness/refresher.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 import { type Dataset, dimValue, generate, localDay, rng, truth } from './datamodel-dataset.ts';
 
@@ -105,6 +106,8 @@ describe('ingest path and rollups', () => {
       values: data.identifies.map(toIngestIdentifyRow),
     });
     for (let i = 0; i < data.rows.length; i += BATCH) await insertActivity(data.rows.slice(i, i + BATCH));
+    // dim_agg_daily_active (the seed's table) shows the refresher's finished numbers of closed days.
+    await testRefresher(db.client).pass();
   });
 
   it('fans one insert out to facts, details, dimensions and the identity map', async () => {

@@ -62,7 +62,7 @@ export async function startQueryApi(database: string, now: Date, url = clickhous
   const reader = createClickHouse({ url, database, username: 'analytics_reader' });
   const app = await buildApp({
     logger: createLogger('query-it', 'silent'),
-    store: createClickHouseStore(reader),
+    store: createClickHouseStore(reader, { now: () => now.getTime(), maxGroups: 1000 }),
     registry: createRegistry('query'),
     limits: { maxRangeDays: 400 },
     tokens: [],

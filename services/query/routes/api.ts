@@ -88,11 +88,13 @@ function rowSchema(measures: Record<string, { type: string }>) {
   return { type: 'object', properties };
 }
 
-const activeUsersRow = rowSchema(
-  Object.fromEntries(
+const activeUsersRow = rowSchema({
+  ...Object.fromEntries(
     ACTIVE_USER_MEASURES.map((m) => [m, { type: m === 'dau_mau' || m === 'wau_mau' ? 'number' : 'integer' }]),
   ),
-);
+  // Finished numbers and the exact scan are exact; sketches are estimates (clickhouse/README.md).
+  exact: { type: 'boolean' },
+});
 const eventCountRow = rowSchema({ events: { type: 'integer' } });
 
 const errorResponses = {
@@ -161,6 +163,8 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions> = async (app: FastifyInst
           exact: q.exact,
           source: r.source,
           from_rollup: r.fromRollup,
+          finished_days: r.finishedDays ?? 0,
+          cached_days: r.cachedDays ?? 0,
           truncated: r.truncated,
           row_count: r.rows.length,
         },

@@ -397,6 +397,32 @@ ORDER BY day${g}`;
   return { sql, source: source.table, fromRollup: whole };
 }
 
+/**
+ * How many groups a group-by would return (combinations of its dimensions with activity in the
+ * range and its look-back, estimated with uniq over the same source the answer reads), so a
+ * request over too many is refused before ClickHouse merges a sketch per group and day.
+ */
+export function buildGroupCountQuery(req: ActiveUsersRequest): BuiltQuery {
+  const v = validate(req);
+  if (v.groupBy.length === 0)
+    throw new PipelineError('QUERY_INVALID_REQUEST', 'invalid query: groupBy: required');
+  const scanFrom = v.fromMs - LOOKBACK_DAYS * DAY_MS;
+  const scanTo = v.toMs + DAY_MS;
+  const whole = req.exact !== true && isWholeHourZone(v.tz, scanFrom, scanTo);
+  const table = whole ? pickRollup(v).table : 'fact_user_activity';
+  const time = whole ? 'hour' : 'activity_timestamp';
+  const where = [
+    `${time} >= ${localMidnight(v, scanFrom)}`,
+    `${time} < ${localMidnight(v, scanTo)}`,
+    ...sliceConditions(v),
+  ].join(' AND ');
+  return {
+    sql: `SELECT toUInt32(uniq(${v.groupBy.join(', ')})) AS groups FROM ${table} WHERE ${where}`,
+    source: table,
+    fromRollup: whole,
+  };
+}
+
 export function buildEventCountsQuery(req: EventCountsRequest): BuiltQuery {
   const v = validate(req);
   const g = groupList(v.groupBy);

@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import {
+  addDays,
+  canonicalTimeZone,
+  currentDays,
+  dayRuns,
+  daysOf,
+  dueDays,
+  localDay,
+  newestMarkByDay,
+} from './finished-days.ts';
+
+const at = (iso: string) => Date.parse(iso);
+
+describe('local days', () => {
+  it('are calendar days in the zone', () => {
+    expect(localDay(at('2025-03-10T23:30:00Z'), 'UTC')).toBe('2025-03-10');
+    expect(localDay(at('2025-03-10T23:30:00Z'), 'Asia/Kolkata')).toBe('2025-03-11');
+    expect(localDay(at('2025-03-10T03:30:00Z'), 'America/New_York')).toBe('2025-03-09');
+    expect(addDays('2024-02-28', 1)).toBe('2024-02-29');
+    expect(daysOf('2024-12-30', '2025-01-02')).toEqual([
+      '2024-12-30',
+      '2024-12-31',
+      '2025-01-01',
+      '2025-01-02',
+    ]);
+  });
+
+  it('canonicalises zone names and refuses unknown ones', () => {
+    expect(canonicalTimeZone('europe/berlin')).toBe('Europe/Berlin');
+    expect(canonicalTimeZone('UTC')).toBe('UTC');
+    expect(canonicalTimeZone("UTC'; DROP")).toBeUndefined();
+    expect(canonicalTimeZone('Nowhere/Land')).toBeUndefined();
+  });
+});
+
+describe('marks', () => {
+  it('affect the local days an hour overlaps and the 30 after them', () => {
+    const m = [{ hourMs: at('2025-03-10T23:00:00Z'), markedMs: 5 }];
+    const utc = newestMarkByDay(m, 'UTC', '2025-12-31');
+    expect([...utc.keys()].sort()).toEqual(daysOf('2025-03-10', '2025-04-09'));
+    // 23:00-24:00Z is 04:30-05:30 on the 11th in Kolkata.
+    expect([...newestMarkByDay(m, 'Asia/Kolkata', '2025-12-31').keys()][0]).toBe('2025-03-11');
+    // An hour across a local midnight (Kolkata 23:30-00:30) affects both days.
+    const across = newestMarkByDay(
+      [{ hourMs: at('2025-03-10T18:00:00Z'), markedMs: 1 }],
+      'Asia/Kolkata',
+      '2025-12-31',
+    );
+    expect(across.has('2025-03-10') && across.has('2025-04-10')).toBe(true);
+    expect(across.has('2025-04-11')).toBe(false);
+    // Capped at the last day asked about; the newest mark wins.
+    const two = newestMarkByDay(
+      [
+        { hourMs: at('2025-03-01T10:00:00Z'), markedMs: 7 },
+        { hourMs: at('2025-03-02T10:00:00Z'), markedMs: 3 },
+      ],
+      'UTC',
+      '2025-03-05',
+    );
+    expect(Object.fromEntries(two)).toEqual({
+      '2025-03-01': 7,
+      '2025-03-02': 7,
+      '2025-03-03': 7,
+      '2025-03-04': 7,
+      '2025-03-05': 7,
+    });
+  });
+});
+
+describe('due days', () => {
+  const nowMs = at('2025-03-20T12:00:00Z');
+  const settleMs = 60_000;
+  const base = { tz: 'UTC', today: '2025-03-20', nowMs, settleMs };
+
+  it('are closed days never computed or computed before their newest trusted mark, newest first', () => {
+    const marks = [{ hourMs: at('2025-03-17T10:00:00Z'), markedMs: nowMs - 10 * 60_000 }];
+    const done = new Map([
+      ['2025-03-17', nowMs - 20 * 60_000],
+      ['2025-03-18', nowMs - 5 * 60_000],
+    ]);
+    // 17th: computed before the mark; 18th: after it; 19th: never; 20th: today, not closed.
+    expect(dueDays({ ...base, marks, done })).toEqual({ due: ['2025-03-19', '2025-03-17'], waiting: 0 });
+  });
+
+  it('wait for a fresh mark to settle, unless the day was computed a settle interval ago', () => {
+    const fresh = [{ hourMs: at('2025-03-17T10:00:00Z'), markedMs: nowMs - 10_000 }];
+    const recently = new Map(
+      ['2025-03-17', '2025-03-18', '2025-03-19'].map((d) => [d, nowMs - settleMs - 30_000] as const),
+    );
+    expect(dueDays({ ...base, marks: fresh, done: recently })).toEqual({ due: [], waiting: 3 });
+    const long = new Map([...recently].map(([d]) => [d, nowMs - 3 * settleMs] as const));
+    expect(dueDays({ ...base, marks: fresh, done: long }).due).toHaveLength(3);
+  });
+});
+
+describe('current days', () => {
+  it('are closed days computed after their newest mark, or never marked at all', () => {
+    const marks = [{ hourMs: at('2025-03-10T10:00:00Z'), markedMs: 100 }];
+    const done = new Map([
+      ['2025-03-10', 50],
+      ['2025-03-11', 200],
+    ]);
+    const c = currentDays({
+      from: '2025-02-01',
+      to: '2025-04-20',
+      marks,
+      done,
+      tz: 'UTC',
+      today: '2025-03-13',
+    });
+    expect(c.has('2025-02-01')).toBe(true); // no activity in its windows
+    expect(c.has('2025-03-10')).toBe(false); // stale
+    expect(c.has('2025-03-11')).toBe(true);
+    expect(c.has('2025-03-12')).toBe(false); // marked, never computed
+    expect(c.has('2025-03-13')).toBe(false); // today
+    expect(c.has('2025-04-20')).toBe(false);
+  });
+});
+
+describe('day runs', () => {
+  it('split days into consecutive runs of at most n days', () => {
+    expect(
+      dayRuns(['2025-01-05', '2025-01-01', '2025-01-02', '2025-01-03', '2025-01-04', '2025-01-09'], 3),
+    ).toEqual([
+      ['2025-01-01', '2025-01-03'],
+      ['2025-01-04', '2025-01-05'],
+      ['2025-01-09', '2025-01-09'],
+    ]);
+  });
+});

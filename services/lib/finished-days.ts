@@ -1,0 +1,197 @@
+/**
+ * Which local days have finished active-user numbers that are still current, and which must be
+ * computed (again): the rules the refresher (services/refresher/) and the query API share, pure so
+ * both sides agree by construction (clickhouse/migrations/0012_finished_active_users.sql has the
+ * tables).
+ *
+ * A day is a calendar day in a reporting time zone, written YYYY-MM-DD. Activity in UTC hour h
+ * changes the DAU of the local days h overlaps and the WAU / MAU of the 30 days after them (29 for
+ * rolling windows, 30 for a calendar month to date). Every insert marks its hours with the time it was written
+ * (`marked_at`); finished numbers carry the time their computation saw everything written before
+ * (`computed_at`). A finished day is current while no hour that affects it has a mark at or after
+ * its computed_at; the refresher computes a closed day (before today in its zone) that has no
+ * numbers yet or is no longer current.
+ */
+
+import { quoteString } from './sql.ts';
+
+export const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+/** A day's MAU window: the day and the 29 before it. */
+export const WINDOW_DAYS = 30;
+/**
+ * How far activity reaches forward: a day's answer depends on activity up to 30 days before it
+ * (rolling MAU: 29; calendar month to date: 30, on the 31st), so an hour affects its days and the
+ * 30 after them. Finished numbers (rolling) need 29; the query cache also keeps calendar answers.
+ */
+const REACH_DAYS = 31;
+
+/** The slices with finished numbers, by `kind` (0 is the whole population, value ''). */
+export const FINISHED_DIMENSIONS = ['feature', 'device_type', 'country', 'segment'] as const;
+export type FinishedDimension = (typeof FINISHED_DIMENSIONS)[number];
+export const kindOf = (d: FinishedDimension): number => FINISHED_DIMENSIONS.indexOf(d) + 1;
+
+/** The UTC hour an insert touched and the newest time it was marked (ms). */
+export interface HourMark {
+  readonly hourMs: number;
+  readonly markedMs: number;
+}
+
+/**
+ * The canonical spelling of an IANA zone name (`europe/berlin` -> `Europe/Berlin`, `utc` -> `UTC`),
+ * undefined for a name Intl does not know. ClickHouse only knows exact spellings, and finished
+ * numbers are keyed by one name per zone. ICU's canonical id is used, which for zones renamed in
+ * IANA is the older name (`Asia/Kolkata` -> `Asia/Calcutta`): tzdata has both, so ClickHouse
+ * (18.16 and current) reads either.
+ */
+export function canonicalTimeZone(tz: string): string | undefined {
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(tz)) return undefined;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+  } catch {
+    return undefined;
+  }
+}
+
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** The calendar day (YYYY-MM-DD) of instant `ms` in `tz` (an IANA name Intl knows). */
+export function localDay(ms: number, tz: string): string {
+  let f = dayFormats.get(tz);
+  if (f === undefined) {
+    // en-CA formats dates as YYYY-MM-DD.
+    f = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' });
+    if (dayFormats.size >= 1_000) dayFormats.clear();
+    dayFormats.set(tz, f);
+  }
+  return f.format(ms);
+}
+
+/** UTC midnight (ms) standing for a calendar day, and back. */
+export const dayMs = (day: string): number => Date.parse(`${day}T00:00:00Z`);
+export const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+export const addDays = (day: string, n: number): string => isoDay(dayMs(day) + n * DAY_MS);
+
+/**
+ * For each local day some mark affects, the newest mark affecting it (ms). Days after `lastDay`
+ * are left out (the refresher only computes closed days; readers only ask about their range).
+ */
+export function newestMarkByDay(marks: Iterable<HourMark>, tz: string, lastDay: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const last = dayMs(lastDay);
+  for (const m of marks) {
+    const first = dayMs(localDay(m.hourMs, tz));
+    const through = Math.min(last, dayMs(localDay(m.hourMs + HOUR_MS - 1, tz)) + (REACH_DAYS - 1) * DAY_MS);
+    for (let d = first; d <= through; d += DAY_MS) {
+      const day = isoDay(d);
+      const prev = out.get(day);
+      if (prev === undefined || m.markedMs > prev) out.set(day, m.markedMs);
+    }
+  }
+  return out;
+}
+
+/**
+ * Closed days to compute, newest first, and how many more are stale but wait for their marks to
+ * settle. A day is stale when it has no finished numbers or its newest mark is at or after its
+ * computed_at. A mark is trusted (its insert has ended, its rows are in a scan) once it is older
+ * than `settleMs`; a stale day is computed when its newest mark is trusted, when it was never
+ * computed, or when its last computation is `settleMs` old (so a steady trickle of late events
+ * cannot postpone it for ever: it is computed again at most every settle interval, and stays stale
+ * until a computation saw its newest mark). `done` maps day -> computed_at (ms); `today` is today in
+ * `tz`; `nowMs` the server's clock.
+ */
+export function dueDays(o: {
+  readonly marks: Iterable<HourMark>;
+  readonly done: ReadonlyMap<string, number>;
+  readonly tz: string;
+  readonly today: string;
+  readonly nowMs: number;
+  readonly settleMs: number;
+}): { due: string[]; waiting: number } {
+  const due: string[] = [];
+  let waiting = 0;
+  const cut = o.nowMs - o.settleMs;
+  for (const [day, marked] of newestMarkByDay(o.marks, o.tz, addDays(o.today, -1))) {
+    const computed = o.done.get(day);
+    if (computed !== undefined && marked < computed) continue;
+    // computed_at is the computation's start minus settle, so `computed + 2 settle` is one settle after it.
+    if (computed === undefined || marked < cut || o.nowMs >= computed + 2 * o.settleMs) due.push(day);
+    else waiting++;
+  }
+  return { due: due.sort().reverse(), waiting };
+}
+
+/**
+ * Days of [from, to] whose finished numbers are current: computed, and no mark affecting them at or
+ * after their computed_at. A closed day no mark affects and that was never computed had no activity
+ * in its windows: it is current too, with no rows (its numbers are zero). Days from `today` on are
+ * never finished.
+ */
+export function currentDays(o: {
+  readonly from: string;
+  readonly to: string;
+  readonly marks: Iterable<HourMark>;
+  readonly done: ReadonlyMap<string, number>;
+  readonly tz: string;
+  readonly today: string;
+}): Set<string> {
+  const newest = newestMarkByDay(o.marks, o.tz, o.to);
+  const out = new Set<string>();
+  const end = Math.min(dayMs(o.to), dayMs(o.today) - DAY_MS);
+  for (let d = dayMs(o.from); d <= end; d += DAY_MS) {
+    const day = isoDay(d);
+    const marked = newest.get(day);
+    const computed = o.done.get(day);
+    if (marked === undefined || (computed !== undefined && marked < computed)) out.add(day);
+  }
+  return out;
+}
+
+/** Every day of [from, to], ascending. */
+export function daysOf(from: string, to: string): string[] {
+  const out: string[] = [];
+  for (let d = dayMs(from); d <= dayMs(to); d += DAY_MS) out.push(isoDay(d));
+  return out;
+}
+
+/** Splits sorted-or-not days into runs of consecutive days, each [first, last], ascending. */
+export function dayRuns(days: Iterable<string>, maxLength = Number.POSITIVE_INFINITY): [string, string][] {
+  const sorted = [...new Set(days)].sort();
+  const runs: [string, string][] = [];
+  for (const day of sorted) {
+    const run = runs.at(-1);
+    if (run && addDays(run[1], 1) === day && (dayMs(day) - dayMs(run[0])) / DAY_MS < maxLength) run[1] = day;
+    else runs.push([day, day]);
+  }
+  return runs;
+}
+
+/** Hours (UTC, ms) whose marks can affect the days [from, to] of `tz`: a margin of a day each side. */
+export function markHoursFor(from: string, to: string): { fromMs: number; toMs: number } {
+  return { fromMs: dayMs(from) - (REACH_DAYS + 1) * DAY_MS, toMs: dayMs(to) + 2 * DAY_MS };
+}
+
+/** Newest mark per hour, of the hours in [hoursFromMs, hoursToMs) when given. */
+export function marksQuery(o: { hoursFromMs?: number; hoursToMs?: number } = {}): string {
+  const sec = (ms: number) => `toDateTime(${Math.floor(ms / 1000)}, 'UTC')`;
+  const where = [
+    ...(o.hoursFromMs === undefined ? [] : [`hour >= ${sec(o.hoursFromMs)}`]),
+    ...(o.hoursToMs === undefined ? [] : [`hour < ${sec(o.hoursToMs)}`]),
+  ];
+  return `SELECT toUInt32(hour) AS hour, toUInt32(max(marked_at)) AS marked
+FROM agg_dirty_hours${where.length > 0 ? `\nWHERE ${where.join(' AND ')}` : ''}
+GROUP BY hour`;
+}
+
+/** Finished days of one zone with their computed_at (seconds), within [from, to] when given. */
+export function doneQuery(tz: string, from?: string, to?: string): string {
+  const range =
+    from === undefined || to === undefined
+      ? ''
+      : ` AND day >= ${quoteString(from)} AND day <= ${quoteString(to)}`;
+  return `SELECT toString(day) AS day, toUInt32(max(computed_at)) AS computed
+FROM agg_active_users_days
+WHERE tz = ${quoteString(tz)}${range}
+GROUP BY day`;
+}

@@ -1,0 +1,76 @@
+/**
+ * Composition root of the refresher: reads config, builds the ClickHouse client, the refresher
+ * loop and the ops HTTP port, installs signal handlers. `node services/refresher/main.ts` runs it.
+ * Its own small process rather than a loop in the query service (read-only by design, and scaled
+ * out) or in the consumer (one per partition group): one refresher per ClickHouse cluster is the
+ * deployment, and its heavy queries are bounded apart from either service's work.
+ */
+import { createClickHouse } from '../lib/clickhouse.ts';
+import { ConfigError } from '../lib/errors.ts';
+import { createLogger } from '../lib/logger.ts';
+import { buildOpsHttp } from '../lib/ops-http.ts';
+import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
+import { type RefresherConfig, readRefresherConfig } from './config.ts';
+import { createRefresherMetrics } from './metrics.ts';
+import { Refresher } from './refresher.ts';
+
+let c: RefresherConfig;
+try {
+  c = readRefresherConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`refresher: ${err.message}\n`);
+  process.exit(2);
+}
+
+const logger = createLogger('refresher', c.LOG_LEVEL);
+const metrics = createRefresherMetrics();
+const client = createClickHouse({
+  url: c.CLICKHOUSE_URL,
+  database: c.CLICKHOUSE_DATABASE,
+  username: c.CLICKHOUSE_USER,
+  password: c.CLICKHOUSE_PASSWORD,
+  requestTimeoutMs: c.CLICKHOUSE_REQUEST_TIMEOUT_MS,
+  application: 'refresher',
+  logger,
+});
+const refresher = new Refresher({
+  client,
+  timeZones: c.timeZones,
+  settleMs: c.REFRESH_SETTLE_SECONDS * 1000,
+  runDays: c.REFRESH_RUN_DAYS,
+  maxDaysPerPass: c.REFRESH_MAX_DAYS_PER_PASS,
+  intervalMs: c.REFRESH_INTERVAL_MS,
+  settings: { max_threads: c.REFRESH_MAX_THREADS },
+  metrics,
+  logger,
+});
+let shuttingDown = false;
+const http = buildOpsHttp({
+  logger,
+  registry: metrics.registry,
+  health: () => ({ ok: true, detail: {} }),
+  readiness: () => {
+    const s = refresher.status();
+    return { ok: s.ok && !shuttingDown, detail: s.detail };
+  },
+});
+const shutdown = createShutdown({
+  logger,
+  deadlineMs: c.SHUTDOWN_TIMEOUT_MS,
+  steps: [
+    {
+      name: 'stop refreshing',
+      run: async () => {
+        shuttingDown = true;
+        await refresher.stop();
+      },
+    },
+    { name: 'close http', run: () => http.close() },
+    { name: 'close clickhouse', run: () => client.close() },
+  ],
+});
+installSignalHandlers(shutdown, logger);
+await http.listen({ port: c.REFRESHER_HTTP_PORT, host: c.REFRESHER_HTTP_HOST });
+refresher.start();
+logger.info({ timeZones: c.timeZones, httpPort: c.REFRESHER_HTTP_PORT }, 'refresher started');
