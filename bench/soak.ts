@@ -151,6 +151,9 @@ function table(header: readonly string[], body: readonly (readonly string[])[]):
   ];
 }
 
+const mb = (bytes: number | undefined): string =>
+  bytes === undefined || Number.isNaN(bytes) ? 'n/a' : String(round(bytes / MB));
+
 /** About one row per minute of the samples (every sample for short runs). */
 function sampleRows(r: SoakReport): string[][] {
   const every = Math.max(1, Math.round(60 / r.config.SOAK_SAMPLE_SECONDS));
@@ -161,8 +164,8 @@ function sampleRows(r: SoakReport): string[][] {
       s.accepted.toLocaleString(),
       s.rows.toLocaleString(),
       Number.isNaN(s.lag) ? 'n/a' : s.lag.toLocaleString(),
-      String(round(s.collectorRss / MB)),
-      String(round(s.consumerRss / MB)),
+      `${round(s.collectorRss / MB)} (${mb(s.heap?.collector)} / ${mb(s.external?.collector)})`,
+      `${round(s.consumerRss / MB)} (${mb(s.heap?.consumer)} / ${mb(s.external?.consumer)})`,
       String(s.errors),
       `${s.insertErrors} / ${s.deadLettered}`,
     ]);
@@ -173,8 +176,8 @@ const SAMPLE_HEADER = [
   'accepted',
   'rows',
   'lag msgs',
-  'collector RSS MB',
-  'consumer RSS MB',
+  'collector RSS MB (V8 heap / external)',
+  'consumer RSS MB (V8 heap / external)',
   'HTTP errors',
   'insert errors / DLQ',
 ];
@@ -351,6 +354,7 @@ try {
     collectorPid: collector.pid,
     consumerPid: consumer.pid,
     consumerUrl: consumer.url,
+    collectorUrl: collector.url,
     progress: sender.progress,
     everyMs: config.SOAK_SAMPLE_SECONDS * 1000,
     stallMs: 120_000,

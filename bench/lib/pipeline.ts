@@ -28,6 +28,12 @@ export interface Sample {
   readonly deadLettered: number;
   /** Cumulative CPU seconds of each part: the difference between samples says who was busy when. */
   readonly cpu: PipelineCpu;
+  /**
+   * Where each service's RSS is (NaN when not scraped): the V8 heap (committed) and memory outside
+   * it (Buffers), from its process metrics, so an RSS step can be told apart.
+   */
+  readonly heap: { readonly collector: number; readonly consumer: number };
+  readonly external: { readonly collector: number; readonly consumer: number };
 }
 
 /** One ClickHouse HTTP query's single scalar answer. */
@@ -97,6 +103,8 @@ export function watchPipeline(o: {
   consumerPid: number;
   /** The consumer's HTTP base URL: its /metrics are scraped with every sample when given. */
   consumerUrl?: string;
+  /** The collector's HTTP base URL: its process metrics are scraped with every sample when given. */
+  collectorUrl?: string;
   /** The sender's newest progress (accepted so far); several senders may feed one watch in turn. */
   progress: () => Pick<SenderProgress, 'accepted' | 'errors' | 'non2xx' | 'timeouts'>;
   everyMs: number;
@@ -112,15 +120,18 @@ export function watchPipeline(o: {
     if (busy) return;
     busy = true;
     try {
-      const scrape = (name: string) =>
-        o.consumerUrl === undefined
-          ? Promise.resolve(Number.NaN)
-          : metricSum(o.consumerUrl, name).catch(() => Number.NaN);
-      const [rows, lag, insertErrors, deadLettered] = await Promise.all([
+      const from = (url: string | undefined, name: string) =>
+        url === undefined ? Promise.resolve(Number.NaN) : metricSum(url, name).catch(() => Number.NaN);
+      const scrape = (name: string) => from(o.consumerUrl, name);
+      const [rows, lag, insertErrors, deadLettered, cHeap, cExt, kHeap, kExt] = await Promise.all([
         factRows(o.clickhouseUrl, o.database).catch(() => Number.NaN),
         groupLag(o.admin, o.groupId, o.topic).catch(() => Number.NaN),
         scrape('consumer_clickhouse_insert_errors_total'),
         scrape('consumer_dlq_messages_total'),
+        from(o.collectorUrl, 'nodejs_heap_size_total_bytes'),
+        from(o.collectorUrl, 'nodejs_external_memory_bytes'),
+        scrape('nodejs_heap_size_total_bytes'),
+        scrape('nodejs_external_memory_bytes'),
       ]);
       const p = o.progress();
       const prev = samples.at(-1);
@@ -135,6 +146,8 @@ export function watchPipeline(o: {
         insertErrors,
         deadLettered,
         cpu: pipelineCpu(o.collectorPid, o.consumerPid),
+        heap: { collector: cHeap, consumer: kHeap },
+        external: { collector: cExt, consumer: kExt },
       };
       samples.push(s);
       if (prev === undefined || s.rows > prev.rows || s.rows >= s.accepted) lastGrowth = Date.now();
