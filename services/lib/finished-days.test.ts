@@ -66,6 +66,22 @@ describe('marks', () => {
       '2025-03-05': 7,
     });
   });
+
+  it('read local days right across a daylight-saving change', () => {
+    // Berlin: 2025-03-30 01:00Z is 03:00 CEST (the change); 22:00Z on the 30th is 00:00 on the 31st.
+    const at22 = newestMarkByDay(
+      [{ hourMs: at('2025-03-30T22:00:00Z'), markedMs: 1 }],
+      'Europe/Berlin',
+      '2025-12-31',
+    );
+    expect([...at22.keys()].sort()[0]).toBe('2025-03-31');
+    const at21 = newestMarkByDay(
+      [{ hourMs: at('2025-03-29T22:00:00Z'), markedMs: 1 }],
+      'Europe/Berlin',
+      '2025-12-31',
+    );
+    expect([...at21.keys()].sort()[0]).toBe('2025-03-29'); // 23:00 CET on the 29th
+  });
 });
 
 describe('due days', () => {
@@ -101,14 +117,8 @@ describe('current days', () => {
       ['2025-03-10', 50],
       ['2025-03-11', 200],
     ]);
-    const c = currentDays({
-      from: '2025-02-01',
-      to: '2025-04-20',
-      marks,
-      done,
-      tz: 'UTC',
-      today: '2025-03-13',
-    });
+    const newest = newestMarkByDay(marks, 'UTC', '2025-04-20');
+    const c = currentDays({ from: '2025-02-01', to: '2025-04-20', newest, done, today: '2025-03-13' });
     expect(c.has('2025-02-01')).toBe(true); // no activity in its windows
     expect(c.has('2025-03-10')).toBe(false); // stale
     expect(c.has('2025-03-11')).toBe(true);

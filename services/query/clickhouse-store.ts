@@ -208,13 +208,13 @@ export function createClickHouseStore(client: ClickHouseClient, o: StoreOptions 
         markedMs: Number(m.marked) * 1000,
       }));
       const done = new Map(doneRows.map((d) => [d.day, Number(d.computed) * 1000]));
+      const newest = newestMarkByDay(marks, q.tz, q.to);
       const current =
         slice === undefined
           ? new Set<string>()
-          : currentDays({ from: q.from, to: q.to, marks, done, tz: q.tz, today });
+          : currentDays({ from: q.from, to: q.to, newest, done, today });
       const finishedDays = [...current].filter((d) => done.has(d)).sort();
       // Every other day: from the cache when nothing marked it since it was kept, else queried.
-      const newest = newestMarkByDay(marks, q.tz, q.to);
       const key = cacheKey(q);
       const out: ResultRow[] = [];
       let cachedDays = 0;
