@@ -30,6 +30,11 @@ export const refresherSpec = {
     1,
     64,
   ),
+  REFRESH_SPILL_BYTES: int(
+    'sorts and aggregations of a refresher query past this many bytes spill to disk (bounds its memory)',
+    1_073_741_824,
+    16_777_216,
+  ),
   REFRESHER_HTTP_PORT: int('port of /healthz /readyz /metrics', 9465, 0, 65_535),
   REFRESHER_HTTP_HOST: str('address of /healthz /readyz /metrics (0.0.0.0 in a container)', '127.0.0.1'),
   SHUTDOWN_TIMEOUT_MS: int('hard deadline of a graceful shutdown', 30_000, 1_000),

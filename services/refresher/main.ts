@@ -41,7 +41,11 @@ const refresher = new Refresher({
   runDays: c.REFRESH_RUN_DAYS,
   maxDaysPerPass: c.REFRESH_MAX_DAYS_PER_PASS,
   intervalMs: c.REFRESH_INTERVAL_MS,
-  settings: { max_threads: c.REFRESH_MAX_THREADS },
+  settings: {
+    max_threads: c.REFRESH_MAX_THREADS,
+    max_bytes_before_external_sort: String(c.REFRESH_SPILL_BYTES),
+    max_bytes_before_external_group_by: String(c.REFRESH_SPILL_BYTES),
+  },
   metrics,
   logger,
 });
