@@ -41,7 +41,7 @@ const PARAM_DOCS: Record<string, string> = {
   include_test: 'Count test accounts (default false).',
   include_bots: 'Count traffic flagged as bots (default false).',
   limit: 'Most values returned (default 200).',
-  exact: `Exact distinct counts from a scan of the raw events (range + 29 days) instead of the rollup sketches; ranges of at most ${MAX_EXACT_RANGE_DAYS} days (default false).`,
+  exact: `Exact distinct counts from a scan of the raw events (the range and the 30 days before it, the windows' look-back) instead of the rollup sketches; ranges of at most ${MAX_EXACT_RANGE_DAYS} days (default false).`,
 };
 
 function querystringSchema(params: readonly string[]) {
