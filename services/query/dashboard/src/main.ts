@@ -343,6 +343,7 @@ function renderTable(rows: readonly ApiRow[]): void {
       const tr = document.createElement('tr');
       tr.dataset.date = r.date;
       tr.dataset.group = groupLabel(r, state.groupBy);
+      tr.dataset.exact = String(r.exact !== false);
       for (const c of cols) {
         const td = document.createElement('td');
         td.dataset.col = c;
