@@ -57,16 +57,28 @@ export const WINDOWS = ['rolling', 'calendar'] as const;
 export type Window = (typeof WINDOWS)[number];
 
 export interface SliceQuery {
+  /** First day, YYYY-MM-DD, a calendar day in `tz`. */
   readonly from: string;
+  /** Last day (inclusive), YYYY-MM-DD. */
   readonly to: string;
+  /** Canonical IANA zone name whose days the result uses. */
   readonly tz: string;
+  /** Keep rows whose dimension is one of the values ('' = unknown); dimensions are ANDed. */
   readonly filters: Filters;
+  /** Test accounts are excluded unless true. */
   readonly includeTest: boolean;
+  /** Events flagged as bots are excluded unless true. */
   readonly includeBots: boolean;
 }
 
 export interface ActiveUsersQuery extends SliceQuery {
+  /**
+   * rolling: wau = distinct users in [d-6, d], mau = [d-29, d].
+   * calendar: wau = ISO week to date (Monday..d), mau = month to date (1st..d); the full-period
+   * value is the one on the period's last day.
+   */
   readonly window: Window;
+  /** One result row per day and combination of these dimensions' values. */
   readonly groupBy: readonly Dimension[];
   /** Exact counts from a scan of the facts (ranges of at most MAX_EXACT_RANGE_DAYS days). */
   readonly exact: boolean;

@@ -28,6 +28,7 @@ import {
   type Dimension,
   type DimensionValuesQuery,
   type EventCountQuery,
+  isDimension,
 } from '../params.ts';
 
 // Part of the builder's API too: callers that put literals beside the builder's SQL use the same escaping.
@@ -91,9 +92,8 @@ const ROLLUPS: readonly Rollup[] = [
  * only if it is on the allow-list, even when a cast let something else into a typed field.
  */
 function column(d: string): Dimension {
-  if (!(DIMENSIONS as readonly string[]).includes(d))
-    throw new PipelineError('QUERY_UNSAFE_SQL', `not a dimension: ${JSON.stringify(d)}`);
-  return d as Dimension;
+  if (!isDimension(d)) throw new PipelineError('QUERY_UNSAFE_SQL', `not a dimension: ${JSON.stringify(d)}`);
+  return d;
 }
 
 /** UTC-midnight ms of a validated YYYY-MM-DD day; literals are rebuilt from it, never copied. */
