@@ -459,6 +459,8 @@ async function refresh(): Promise<void> {
   inFlight = true;
   setStatus('loading', 'Loading…');
   try {
+    // The previous period is closed days only: finished numbers or the service's cache answer it
+    // after the first time, so re-fetching it on every auto-refresh costs little.
     const [r, previous] = await Promise.all([
       api<ActiveUsers>('v1/active-users', apiParams(state)),
       state.compare ? api<ActiveUsers>('v1/active-users', apiParams(previousPeriod(state))) : undefined,
