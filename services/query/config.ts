@@ -5,7 +5,7 @@
  */
 import { bool, int, isLoopbackHost, list, oneOf, readConfig, secret, str, url } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
-import { MAX_RANGE_DAYS } from './sql/builder.ts';
+import { MAX_RANGE_DAYS } from './params.ts';
 
 export const QUERY_CONFIG = {
   HOST: str('address to listen on (0.0.0.0 in a container)', '127.0.0.1'),

@@ -6,14 +6,21 @@ import {
   DIMENSIONS,
   dayNumber,
   type Limits,
+  MAX_DATE,
+  MAX_EXACT_RANGE_DAYS,
+  MAX_FILTER_VALUE_LENGTH,
   MAX_FILTER_VALUES,
+  MAX_GROUP_BY,
+  MIN_DATE,
   type Parsed,
   parseActiveUsers,
   parseDimensionValues,
   parseEventCount,
   type RawQuery,
   todayIn,
+  WINDOWS,
 } from './params.ts';
+import { activeUsersRaw } from './raw-query.arbitrary.ts';
 
 const limits: Limits = { maxRangeDays: 400 };
 const now = new Date('2025-03-10T23:30:00Z');
@@ -141,21 +148,77 @@ describe('parseActiveUsers', () => {
     ).toHaveLength(4);
   });
 
-  it('never throws and accepts only allow-listed names (property)', () => {
+  it('accepts only what the rules allow, for real parameter names and values near every edge (property)', () => {
+    // Tallies, so that the property is seen to reach the rules rather than hold vacuously.
+    const seen = { accepted: 0, filtered: 0, grouped: 0, exact: 0, zoned: 0, rejectedValue: 0 };
+    const given = (raw: RawQuery, key: string): string[] => {
+      const v = raw[key];
+      return v === undefined ? [] : typeof v === 'string' ? [v] : [...v];
+    };
     fc.assert(
-      fc.property(
-        fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.array(fc.string(), { maxLength: 3 }))),
-        (raw) => {
-          const p = parseActiveUsers(raw, limits, now);
-          if (!p.ok) return;
-          for (const d of p.value.groupBy) expect(DIMENSIONS).toContain(d);
-          for (const d of Object.keys(p.value.filters)) expect(DIMENSIONS).toContain(d);
-          expect(canonicalTimeZone(p.value.tz)).toBe(p.value.tz);
-          expect(dayNumber(p.value.from)).toBeDefined();
-          expect(dayNumber(p.value.to)).toBeDefined();
-        },
-      ),
+      fc.property(activeUsersRaw, (raw) => {
+        const p = parseActiveUsers(raw, limits, now);
+        if (!p.ok) {
+          expect(p.problems.length).toBeGreaterThan(0);
+          if (p.problems.some((x) => (ACTIVE_USERS_PARAMS as readonly string[]).includes(x.param)))
+            seen.rejectedValue++;
+          return;
+        }
+        const q = p.value;
+        seen.accepted++;
+        // Dates: real, in bounds, ordered, within the range limits.
+        const [from, to] = [dayNumber(q.from), dayNumber(q.to)];
+        expect(from).toBeDefined();
+        expect(to).toBeDefined();
+        expect(q.from >= MIN_DATE && q.to <= MAX_DATE).toBe(true);
+        const span = (to ?? 0) - (from ?? 0) + 1;
+        expect(span).toBeGreaterThanOrEqual(1);
+        expect(span).toBeLessThanOrEqual(limits.maxRangeDays);
+        for (const k of ['from', 'to'] as const) if (given(raw, k)[0]) expect(q[k]).toBe(given(raw, k)[0]);
+        // Zone: canonical, and the one asked for.
+        expect(canonicalTimeZone(q.tz)).toBe(q.tz);
+        const tzRaw = given(raw, 'tz')[0];
+        if (tzRaw) {
+          expect(canonicalTimeZone(tzRaw)).toBe(q.tz);
+          if (q.tz !== 'UTC') seen.zoned++;
+        }
+        expect(WINDOWS).toContain(q.window);
+        // Group-by: allow-listed, distinct, bounded, exactly the names asked for.
+        expect(q.groupBy.length).toBeLessThanOrEqual(MAX_GROUP_BY);
+        expect(new Set(q.groupBy).size).toBe(q.groupBy.length);
+        for (const d of q.groupBy) expect(DIMENSIONS).toContain(d);
+        const asked = given(raw, 'group_by')[0];
+        expect(q.groupBy).toEqual(asked ? asked.split(',').map((g) => g.trim()) : []);
+        if (q.groupBy.length > 0) seen.grouped++;
+        // Filters: allow-listed keys that were asked for, 1..MAX values each, short and printable.
+        for (const [d, vs] of Object.entries(q.filters)) {
+          expect(DIMENSIONS).toContain(d);
+          expect(new Set(vs)).toEqual(new Set(given(raw, d)));
+          expect(vs?.length).toBeGreaterThan(0);
+          expect(vs?.length).toBeLessThanOrEqual(MAX_FILTER_VALUES);
+          for (const v of vs ?? []) {
+            expect(v.length).toBeLessThanOrEqual(MAX_FILTER_VALUE_LENGTH);
+            const control = [...v]
+              .map((c) => c.charCodeAt(0))
+              .filter((n) => n < 0x20 || (n >= 0x7f && n <= 0x9f));
+            expect(control).toEqual([]);
+          }
+        }
+        for (const d of DIMENSIONS) if (raw[d] !== undefined) expect(q.filters[d]).toBeDefined();
+        if (Object.keys(q.filters).length > 0) seen.filtered++;
+        // Flags: true only for the spellings of true.
+        const truthy = (k: string): boolean => ['true', '1'].includes(given(raw, k)[0] ?? '');
+        expect(q.includeTest).toBe(truthy('include_test'));
+        expect(q.includeBots).toBe(truthy('include_bots'));
+        expect(q.exact).toBe(truthy('exact'));
+        if (q.exact) {
+          expect(span).toBeLessThanOrEqual(MAX_EXACT_RANGE_DAYS);
+          seen.exact++;
+        }
+      }),
+      { numRuns: 3_000 },
     );
+    for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(20);
   });
 });
 

@@ -1,26 +1,55 @@
 /**
- * Query-string validation for the read API. Pure: no I/O, no clock (today's date is passed in), so
- * every rule is unit-tested. Every problem in a request is reported at once, and a 400 for an
- * unknown parameter or dimension lists the valid names, so a caller fixes a request in one go.
- *
- * Values that reach SQL are only (a) names from the allow-lists below and (b) strings checked here
- * and escaped again by the SQL builder (services/query/sql), because ClickHouse 18.16 has no
- * server-side query parameters.
+ * The query service's one validation pass: HTTP query strings in, validated requests out. Every
+ * rule about what a request may ask (dates, range lengths, zones, dimensions, value counts and
+ * lengths, limits) lives here and nowhere else; the SQL builder (./sql/builder.ts) takes these
+ * types and trusts them, checking only its own SQL safety. Pure: no I/O, no clock (today's date is
+ * passed in), so every rule is unit-tested. Every problem in a request is reported at once, and a
+ * 400 for an unknown parameter or dimension lists the valid names, so a caller fixes a request in
+ * one go.
  */
 
 import { canonicalTimeZone, localDay } from '../lib/finished-days.ts';
-import {
-  DIMENSIONS,
-  type Dimension,
-  MAX_EXACT_RANGE_DAYS,
-  MAX_FILTER_VALUES,
-  MAX_GROUP_BY,
-  MAX_VALUE_LENGTH,
-} from './sql/builder.ts';
 
-// The SQL builder owns the dimension allow-list and its bounds; the API validates against the same.
-export { DIMENSIONS, type Dimension, MAX_EXACT_RANGE_DAYS, MAX_FILTER_VALUES, MAX_GROUP_BY };
-export const MAX_FILTER_VALUE_LENGTH = MAX_VALUE_LENGTH;
+/**
+ * Slice dimensions, named as the API exposes them; equal to the rollup and fact column names, so
+ * this list is also the builder's allow-list of identifiers.
+ */
+export const DIMENSIONS = [
+  'feature',
+  'feature_category',
+  'activity_type',
+  'device_type',
+  'platform',
+  'app_version',
+  'continent',
+  'country',
+  'region',
+  'segment',
+  'gender',
+  'age_band',
+] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+/** Longest from..to span any deployment may allow (QUERY_MAX_RANGE_DAYS is at most this). */
+export const MAX_RANGE_DAYS = 400;
+/**
+ * Longest range of an exact query: it scans the facts of the range and its look-back and keeps one
+ * row per event in memory to deduplicate, so its cost grows with events, not with sketches.
+ */
+export const MAX_EXACT_RANGE_DAYS = 31;
+export const MAX_GROUP_BY = 3;
+export const MAX_FILTER_VALUES = 100;
+export const MAX_FILTER_VALUE_LENGTH = 256;
+export const DEFAULT_DIMENSION_VALUES = 200;
+export const MAX_DIMENSION_VALUES = 1000;
+export const DEFAULT_RANGE_DAYS = 30;
+/**
+ * ClickHouse's Date and DateTime start at 1970-01-01 and end in 2105/2106; the builder reads 30 days
+ * before `from` (the windows' look-back) and up to the midnight after `to`, so the accepted days
+ * keep a month of margin at the start and a few years at the end.
+ */
+export const MIN_DATE = '1970-02-01';
+export const MAX_DATE = '2099-12-31';
 
 export type Filters = Readonly<Partial<Record<Dimension, readonly string[]>>>;
 
@@ -28,16 +57,28 @@ export const WINDOWS = ['rolling', 'calendar'] as const;
 export type Window = (typeof WINDOWS)[number];
 
 export interface SliceQuery {
+  /** First day, YYYY-MM-DD, a calendar day in `tz`. */
   readonly from: string;
+  /** Last day (inclusive), YYYY-MM-DD. */
   readonly to: string;
+  /** Canonical IANA zone name whose days the result uses. */
   readonly tz: string;
+  /** Keep rows whose dimension is one of the values ('' = unknown); dimensions are ANDed. */
   readonly filters: Filters;
+  /** Test accounts are excluded unless true. */
   readonly includeTest: boolean;
+  /** Events flagged as bots are excluded unless true. */
   readonly includeBots: boolean;
 }
 
 export interface ActiveUsersQuery extends SliceQuery {
+  /**
+   * rolling: wau = distinct users in [d-6, d], mau = [d-29, d].
+   * calendar: wau = ISO week to date (Monday..d), mau = month to date (1st..d); the full-period
+   * value is the one on the period's last day.
+   */
   readonly window: Window;
+  /** One result row per day and combination of these dimensions' values. */
   readonly groupBy: readonly Dimension[];
   /** Exact counts from a scan of the facts (ranges of at most MAX_EXACT_RANGE_DAYS days). */
   readonly exact: boolean;
@@ -53,7 +94,7 @@ export interface DimensionValuesQuery extends SliceQuery {
 }
 
 export interface Limits {
-  /** Longest accepted from..to span, in days (inclusive); at most the builder's MAX_RANGE_DAYS. */
+  /** Longest accepted from..to span, in days (inclusive); at most MAX_RANGE_DAYS. */
   readonly maxRangeDays: number;
 }
 
@@ -76,17 +117,8 @@ export const ACTIVE_USERS_PARAMS = [...SLICE_PARAMS, 'window', 'group_by', 'exac
 export const EVENT_COUNT_PARAMS = [...SLICE_PARAMS, 'group_by', ...DIMENSIONS] as const;
 export const DIMENSION_VALUES_PARAMS = [...SLICE_PARAMS, 'limit', ...DIMENSIONS] as const;
 
-export const DEFAULT_RANGE_DAYS = 30;
-export const MAX_DIMENSION_VALUES = 1000;
-
 const DAY_MS = 86_400_000;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
-// ClickHouse's Date covers 1970..2105; the builder keeps a month of margin on both ends for the
-// window lookback, so the API accepts what the builder accepts.
-const MIN_DATE = '1970-02-01';
-const MAX_DATE = '2099-12-31';
-// IANA names are ASCII letters, digits and _ + - /; anything else is refused before it reaches the
-// Intl check or the SQL builder.
 // C0/C1 controls never occur in real dimension values; refusing them keeps logs and SQL plain.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to match control characters
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
@@ -254,9 +286,9 @@ function readSlice(r: Reader, limits: Limits, now: Date): SliceQuery {
   const from =
     fromRaw ?? dateOfDay(Math.max((dayNumber(to) ?? 0) - DEFAULT_RANGE_DAYS + 1, dayNumber(MIN_DATE) ?? 0));
   const span = (dayNumber(to) ?? 0) - (dayNumber(from) ?? 0) + 1;
+  const maxSpan = Math.min(limits.maxRangeDays, MAX_RANGE_DAYS);
   if (span < 1) r.fail('from', `"from" (${from}) must not be after "to" (${to})`);
-  else if (span > limits.maxRangeDays)
-    r.fail('to', `from..to spans ${span} days; at most ${limits.maxRangeDays} are allowed`);
+  else if (span > maxSpan) r.fail('to', `from..to spans ${span} days; at most ${maxSpan} are allowed`);
   return {
     from,
     to,
@@ -307,6 +339,6 @@ export function parseDimensionValues(
     r.fail('name', `unknown dimension "${name}"; valid dimensions: ${DIMENSIONS.join(', ')}`, DIMENSIONS);
   }
   const slice = readSlice(r, limits, now);
-  const limit = r.int('limit', 1, MAX_DIMENSION_VALUES, 200);
+  const limit = r.int('limit', 1, MAX_DIMENSION_VALUES, DEFAULT_DIMENSION_VALUES);
   return done(r, { ...slice, dimension: name as Dimension, limit });
 }

@@ -1,11 +1,13 @@
 /**
  * The dashboard in a real browser (Debian's chromium via playwright-core): the query service runs
- * on a known data set in real ClickHouse, the page is opened, a filter and a group-by are picked,
- * and the numbers the page renders must equal the API's. Also: the page loads nothing from other
- * origins (it must work offline), it shows API errors, and auto-refresh picks up new events.
- * A screenshot is kept in test/artifacts/ (git-ignored).
+ * on a known data set in real ClickHouse, with the refresher's finished numbers for its closed
+ * days, the page is opened, a filter and a group-by are picked, and the numbers the page renders
+ * must equal the API's: in the table (with each row's exactness), in the CSV download, in the
+ * previous-period tiles, and in the "~" marks of estimated values. Also: the page loads nothing
+ * from other origins (it must work offline), it shows API errors, and auto-refresh picks up new
+ * events. A screenshot is kept in test/artifacts/ (git-ignored).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -19,6 +21,7 @@ import { buildApp, DASHBOARD_CSP, type QueryApp } from '../../services/query/app
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
 import { buildDashboard } from '../../services/query/dashboard/build.ts';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { testRefresher } from '../harness/refresher.ts';
 import { clickhouseUrl, freshDatabase, type TestDatabase } from '../harness/services.ts';
 import { generate } from './datamodel-dataset.ts';
 
@@ -38,18 +41,40 @@ const foreignRequests: string[] = [];
 
 type Rendered = Record<string, string>;
 
-/** The table as the page shows it: one record per row, numbers from each cell's data-value. */
+/**
+ * The table as the page shows it: one record per row, numbers from each cell's data-value, and the
+ * row's exactness as `exact`.
+ */
 function renderedTable(p: Page): Promise<Rendered[]> {
   return p.$$eval('#table tbody tr', (trs) =>
-    trs.map((tr) =>
-      Object.fromEntries(
+    trs.map((tr) => ({
+      ...Object.fromEntries(
         [...tr.querySelectorAll('td')].map((td) => [
           td.dataset.col ?? '',
           td.dataset.value ?? td.textContent ?? '',
         ]),
       ),
-    ),
+      exact: tr.dataset.exact ?? '',
+    })),
   );
+}
+
+/** Opens a view afresh (a goto that changes only the hash would not reload the page). */
+async function open(p: Page, hash: string, header?: string): Promise<void> {
+  await p.goto('about:blank');
+  await p.goto(`${base}/#${hash}`);
+  await waitReady(p, header);
+}
+
+/** The rows of an RFC 4180 CSV without quoted line breaks (the data set has none). */
+function parseCsv(text: string): Rendered[] {
+  const cells = (line: string): string[] =>
+    [...line.matchAll(/(?:^|,)(?:"((?:[^"]|"")*)"|([^,]*))/g)].map((m) =>
+      m[1] !== undefined ? m[1].replaceAll('""', '"') : (m[2] ?? ''),
+    );
+  const [head = '', ...lines] = text.split('\r\n').filter((l) => l !== '');
+  const names = cells(head);
+  return lines.map((l) => Object.fromEntries(cells(l).map((v, i) => [names[i] ?? '', v])));
 }
 
 /**
@@ -85,6 +110,8 @@ beforeAll(async () => {
   const data = generate(11, 400, 45, LAST_DAY);
   sample = data.rows[0] as IngestActivityRow;
   await db.client.insert({ table: 'ingest_user_activity', format: 'JSONEachRow', values: data.rows });
+  // Finished numbers for every closed day (all of them: the data set lies in the past).
+  await testRefresher(db.client).pass();
   reader = createClickHouse({ url: clickhouseUrl(), database: db.name, username: 'analytics_reader' });
   app = await buildApp({
     logger: createLogger('dashboard-it', 'silent'),
@@ -147,6 +174,125 @@ describe('dashboard', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(foreignRequests).toEqual([]);
+  });
+
+  it('exports the table as shown as CSV: its columns, its order, the API values unformatted', async () => {
+    await open(page, `${VIEW}&group_by=platform&refresh=0`, 'platform');
+    const shown = await renderedTable(page);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#csv')]);
+    expect(download.suggestedFilename()).toBe('active-users_2025-03-01_2025-03-20_platform.csv');
+    const text = readFileSync(await download.path(), 'utf8');
+    expect(text.split('\r\n')[0]).toBe(
+      'date,platform,dau,wau,mau,dau_mau,wau_mau,new_users,returning_users,exact',
+    );
+    const csv = parseCsv(text);
+    expect(csv.length).toBeGreaterThan(20);
+    // The table's order, row for row, and the API's values, as the API wrote them.
+    expect(csv.map((r) => `${r.date} ${r.platform}`)).toEqual(shown.map((r) => `${r.date} ${r.platform}`));
+    const key = (r: Rendered): string => `${r.date} ${r.platform}`;
+    const expected = asRendered(await api(`${VIEW}&group_by=platform`));
+    expect(new Map(csv.map((r) => [key(r), r]))).toEqual(new Map(expected.map((r) => [key(r), r])));
+    // Ratios as fractions, counts without separators: what a spreadsheet reads as numbers.
+    expect(csv.every((r) => /^\d+$/.test(r.dau ?? '') && /^(0|1)(\.\d+)?$/.test(r.dau_mau ?? ''))).toBe(true);
+  });
+
+  it('compares with the previous period, and a shared link keeps the comparison', async () => {
+    await open(page, `${VIEW}&refresh=0`);
+    await page.check('#compare');
+    await waitReady(page);
+    expect(page.url()).toContain('compare=true');
+    // 2025-03-01..20 is 20 days: the previous period is 2025-02-09..28, its last day matches the 20th.
+    const previous = await api('from=2025-02-09&to=2025-02-28&tz=UTC&window=rolling');
+    const before = previous.find((r) => r.date === '2025-02-28');
+    expect(before).toBeDefined();
+    const tiles = await page.$$eval('#tiles .tile', (ts) =>
+      ts.map((t) => ({
+        measure: (t as HTMLElement).dataset.measure ?? '',
+        previous: (t as HTMLElement).dataset.previous ?? '',
+        text: t.querySelector('.previous')?.textContent ?? '',
+      })),
+    );
+    expect(tiles.map((t) => t.measure)).toEqual([
+      'dau',
+      'wau',
+      'mau',
+      'dau_mau',
+      'wau_mau',
+      'new_users',
+      'returning_users',
+    ]);
+    for (const t of tiles) {
+      expect(t.previous, t.measure).toBe(String(before?.[t.measure]));
+      expect(t.text).toMatch(/^([+−±][\d.]+%|n\/a) vs .+ on 2025-02-28$/);
+    }
+    // A dashed line per series in the chart's legend.
+    expect(
+      await page.$$eval('#chart-users .u-legend .u-label', (ls) => ls.map((l) => l.textContent)),
+    ).toEqual(['Time', 'dau', 'wau', 'mau', 'dau (previous)', 'wau (previous)', 'mau (previous)']);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-compare.png'), fullPage: true });
+    // The link opened afresh shows the comparison again.
+    const shared = page.url();
+    const other = await browser.context.newPage();
+    await other.goto(shared);
+    await waitReady(other);
+    expect(await other.isChecked('#compare')).toBe(true);
+    expect(await other.$$eval('#tiles .tile[data-previous]', (t) => t.length)).toBe(7);
+    await other.close();
+  });
+
+  it('marks estimated values with "~" and a title, exact ones not, and says how many days were finished', async () => {
+    // A late event on a closed day: that day and the later ones in its 30-day window are no
+    // longer finished and come from the sketches until the refresher's next pass.
+    await new Promise((r) => setTimeout(r, 1_100));
+    await db.client.insert({
+      table: 'ingest_user_activity',
+      format: 'JSONEachRow',
+      values: [
+        {
+          ...sample,
+          event_id: 'ev-late-1',
+          user_id: 'late-user',
+          actor_id: 'late-user',
+          is_test_account: 0,
+          is_bot: 0,
+          activity_timestamp: Date.UTC(2025, 2, 10, 12),
+        },
+      ],
+    });
+    await open(page, `${VIEW}&refresh=0`);
+    const shown = await renderedTable(page);
+    expect(shown).toEqual(asRendered(await api(VIEW)));
+    expect(shown.filter((r) => r.exact === 'true').map((r) => r.date)).toEqual(
+      Array.from({ length: 9 }, (_, i) => `2025-03-0${9 - i}`),
+    );
+    expect(shown.filter((r) => r.exact === 'false')).toHaveLength(11);
+    const cells = await page.$$eval('#table tbody td[data-value]', (tds) =>
+      tds.map((td) => ({
+        exact: (td.closest('tr') as HTMLElement).dataset.exact,
+        text: td.textContent ?? '',
+        title: td.getAttribute('title'),
+      })),
+    );
+    expect(cells.length).toBe(20 * 7);
+    for (const c of cells) {
+      if (c.exact === 'true') expect(c).toMatchObject({ title: null, text: expect.not.stringMatching(/^~/) });
+      else
+        expect(c).toMatchObject({
+          title: expect.stringContaining('Estimate'),
+          text: expect.stringMatching(/^~\d/),
+        });
+    }
+    // The latest day (the 20th) is an estimate now: so are its tiles.
+    const tiles = await page.$$eval('#tiles .tile .value', (vs) =>
+      vs.map((v) => [v.textContent, v.getAttribute('title')]),
+    );
+    expect(tiles).toHaveLength(7);
+    for (const [text, title] of tiles) {
+      expect(text).toMatch(/^~/);
+      expect(title).toContain('Estimate');
+    }
+    expect(await page.textContent('#status')).toMatch(/^20 rows · 9 days finished · ~ = estimate · /);
   });
 
   it('serves the page under a Content-Security-Policy it does not violate, and keeps no token past the session', async () => {

@@ -98,7 +98,7 @@ describe('current ClickHouse (chDB)', () => {
         exact: true,
       }).sql,
       buildEventCountsQuery({ from, to, tz: 'Europe/Berlin', groupBy: ['age_band'] }).sql,
-      buildDimensionValuesQuery({ from, to, tz: 'UTC', dimension: 'segment' }).sql,
+      buildDimensionValuesQuery({ from, to, tz: 'UTC', dimension: 'segment', limit: 100 }).sql,
       `SELECT date_key, toString(feature_key) AS feature, toString(device_type_key) AS device_type,
          toString(geography_country_key) AS country, toString(user_segment_key) AS segment,
          dau_count, wau_count, mau_count, new_user_count, returning_user_count FROM dim_agg_daily_active

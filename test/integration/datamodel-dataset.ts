@@ -9,7 +9,7 @@ import {
   toIngestActivityRow,
 } from '../../clickhouse/ingest-row.ts';
 import { rng } from '../../services/demo/generator.ts';
-import type { Dimension } from '../../services/query/sql/builder.ts';
+import type { Dimension } from '../../services/query/params.ts';
 
 export { rng };
 

@@ -12,12 +12,11 @@ import { toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, MIGRATIONS_DIR, migrate } from '../../clickhouse/migrate.ts';
 import { rebuildRollups } from '../../clickhouse/rebuild.ts';
 import { dropOldFactPartitions } from '../../clickhouse/retention.ts';
+import { DIMENSIONS, type Dimension } from '../../services/query/params.ts';
 import {
   type ActiveUsersRow,
   buildActiveUsersQuery,
   buildEventCountsQuery,
-  DIMENSIONS,
-  type Dimension,
 } from '../../services/query/sql/builder.ts';
 import { testRefresher } from '../harness/refresher.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';

@@ -10,10 +10,12 @@ import type { Histogram } from '../../lib/metrics.ts';
 import { invalidParams, QueryError } from '../errors.ts';
 import {
   ACTIVE_USERS_PARAMS,
+  DEFAULT_DIMENSION_VALUES,
   DIMENSION_VALUES_PARAMS,
   DIMENSIONS,
   EVENT_COUNT_PARAMS,
   type Limits,
+  MAX_DIMENSION_VALUES,
   MAX_EXACT_RANGE_DAYS,
   type Parsed,
   parseActiveUsers,
@@ -40,8 +42,8 @@ const PARAM_DOCS: Record<string, string> = {
   group_by: `Comma-separated dimension names, at most 3. One of: ${DIMENSIONS.join(', ')}.`,
   include_test: 'Count test accounts (default false).',
   include_bots: 'Count traffic flagged as bots (default false).',
-  limit: 'Most values returned (default 200).',
-  exact: `Exact distinct counts from a scan of the raw events (range + 29 days) instead of the rollup sketches; ranges of at most ${MAX_EXACT_RANGE_DAYS} days (default false).`,
+  limit: `Most values returned (default ${DEFAULT_DIMENSION_VALUES}, at most ${MAX_DIMENSION_VALUES}).`,
+  exact: `Exact distinct counts from a scan of the raw events (the range and the 30 days before it, the windows' look-back) instead of the rollup sketches; ranges of at most ${MAX_EXACT_RANGE_DAYS} days (default false).`,
 };
 
 function querystringSchema(params: readonly string[]) {

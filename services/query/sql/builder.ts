@@ -1,8 +1,11 @@
 /**
- * Pure SQL builder for the active-user API: typed request in, SQL text out. ClickHouse 18.16 has
- * no query parameters, so every identifier comes from an allow-list below and every literal is a
- * validated date / timezone or an escaped string (quoteString). Invalid requests throw a
- * PipelineError QUERY_INVALID_REQUEST listing every problem (a 400 for the HTTP layer).
+ * Pure SQL builder for the active-user API: a validated request in, SQL text out. The requests are
+ * the types ../params.ts produces, and the builder trusts them: every rule about what a request may
+ * ask (dates, range lengths, zones, value counts, limits) is checked there, once. What the builder
+ * keeps is its own SQL safety, whatever reaches it: ClickHouse 18.16 has no query parameters, so
+ * every identifier comes from an allow-list (DIMENSIONS and the tables below; anything else throws
+ * QUERY_UNSAFE_SQL, a bug in the caller) and every literal is quoted with quoteString or rebuilt
+ * from a parsed number.
  *
  * Reads (see clickhouse/README.md for the model):
  *   - active users: hourly uniq states from the smallest rollup covering the request's filters and
@@ -10,75 +13,36 @@
  *     or calendar (week-to-date / month-to-date) windows; new users from rollup_user_first_seen.
  *     Zones whose UTC offset is not a whole number of hours in the range cannot be cut from hourly
  *     states; those read fact_user_activity instead (exact days, but only within fact retention).
- *     `exact: true` (at most MAX_EXACT_RANGE_DAYS days) counts uniqExact(user_key) over the facts,
- *     one row per event_id, for the range plus its 29-day lookback: exact numbers at the cost of
- *     a scan. New users come from rollup_user_first_seen in every mode (see buildActiveUsersQuery).
+ *     `exact: true` counts uniqExact(user_key) over the facts, one row per event_id, for the range
+ *     plus its 30-day look-back: exact numbers at the cost of a scan. New users come from
+ *     rollup_user_first_seen in every mode (see buildActiveUsersQuery).
  *   - event counts: uniqExact(event_id) over fact_user_activity (exact after duplicate delivery).
  *   - dimension values: distinct values of one dimension with their active users over the range.
  * Every result is ordered by day and the group-by columns; counts are UInt32 (JSON numbers).
  */
 import { PipelineError } from '../../lib/errors.ts';
 import { quoteString } from '../../lib/sql.ts';
+import {
+  type ActiveUsersQuery,
+  DIMENSIONS,
+  type Dimension,
+  type DimensionValuesQuery,
+  type EventCountQuery,
+  isDimension,
+} from '../params.ts';
 
 // Part of the builder's API too: callers that put literals beside the builder's SQL use the same escaping.
 export { quoteString };
 
-/** Slice dimensions, named as the API exposes them (equal to the rollup and fact column names). */
-export const DIMENSIONS = [
-  'feature',
-  'feature_category',
-  'activity_type',
-  'device_type',
-  'platform',
-  'app_version',
-  'continent',
-  'country',
-  'region',
-  'segment',
-  'gender',
-  'age_band',
-] as const;
-export type Dimension = (typeof DIMENSIONS)[number];
-
-export type Filters = Partial<Record<Dimension, readonly string[]>>;
-
-export interface SliceRequest {
-  /** First day, YYYY-MM-DD, a calendar day in `tz`. */
-  readonly from: string;
-  /** Last day (inclusive), YYYY-MM-DD. */
-  readonly to: string;
-  /** IANA timezone whose days the result uses (e.g. 'UTC', 'Europe/Berlin', 'Asia/Kolkata'). */
-  readonly tz: string;
-  /** Keep rows whose dimension is one of the values ('' = unknown); dimensions are ANDed. */
-  readonly filters?: Filters;
-  /** Test accounts are excluded unless true. */
-  readonly includeTest?: boolean;
-  /** Events flagged as bots are excluded unless true. */
-  readonly includeBots?: boolean;
-}
-
-export interface ActiveUsersRequest extends SliceRequest {
-  /**
-   * rolling: wau = distinct users in [d-6, d], mau = [d-29, d].
-   * calendar: wau = ISO week to date (Monday..d), mau = month to date (1st..d); the full-period
-   * value is the one on the period's last day.
-   */
-  readonly window: 'rolling' | 'calendar';
-  /** Up to 3 dimensions; one result row per day and combination. */
-  readonly groupBy?: readonly Dimension[];
-  /** Exact distinct users from a scan of fact_user_activity instead of the sketches. */
-  readonly exact?: boolean;
-}
-
-export interface EventCountsRequest extends SliceRequest {
-  readonly groupBy?: readonly Dimension[];
-}
-
-export interface DimensionValuesRequest extends SliceRequest {
-  readonly dimension: Dimension;
-  /** Default 100, at most 1000. */
-  readonly limit?: number;
-}
+/**
+ * The validated requests, with the fields whose default is "none" or false optional, for the
+ * callers that build requests in code (tests, the bench): leaving one out means its default.
+ */
+type Defaulted = 'filters' | 'groupBy' | 'includeTest' | 'includeBots' | 'exact';
+type WithDefaults<T> = Omit<T, Defaulted> & Partial<Pick<T, Extract<keyof T, Defaulted>>>;
+export type ActiveUsersRequest = WithDefaults<ActiveUsersQuery>;
+export type EventCountsRequest = WithDefaults<EventCountQuery>;
+export type DimensionValuesRequest = WithDefaults<DimensionValuesQuery>;
 
 type DimensionColumns = Partial<Record<Dimension, string>>;
 
@@ -109,15 +73,6 @@ export interface BuiltQuery {
   readonly fromRollup: boolean;
 }
 
-export const MAX_RANGE_DAYS = 400;
-/**
- * Longest range of an exact query: it scans the facts of range + 29 days and keeps one row per
- * event in memory to deduplicate, so its cost grows with events, not with sketches.
- */
-export const MAX_EXACT_RANGE_DAYS = 31;
-export const MAX_GROUP_BY = 3;
-export const MAX_FILTER_VALUES = 100;
-export const MAX_VALUE_LENGTH = 256;
 const DAY_MS = 86_400_000;
 
 interface Rollup {
@@ -132,14 +87,19 @@ const ROLLUPS: readonly Rollup[] = [
   { table: 'rollup_users_hourly_slice', dimensions: DIMENSIONS },
 ];
 
-const isDimension = (d: unknown): d is Dimension => (DIMENSIONS as readonly unknown[]).includes(d);
+/**
+ * The SQL-safety guard on identifiers (not a validation rule): a dimension name is written into SQL
+ * only if it is on the allow-list, even when a cast let something else into a typed field.
+ */
+function column(d: string): Dimension {
+  if (!isDimension(d)) throw new PipelineError('QUERY_UNSAFE_SQL', `not a dimension: ${JSON.stringify(d)}`);
+  return d;
+}
 
-function parseDay(s: unknown): number | undefined {
-  if (typeof s !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(s)) return undefined;
-  const ms = Date.parse(`${s}T00:00:00Z`);
-  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== s) return undefined;
-  // ClickHouse Date spans 1970-01-01 .. 2105; keep a month of margin for the window fan-out.
-  if (ms < Date.UTC(1970, 1, 1) || ms > Date.UTC(2100, 0, 1)) return undefined;
+/** UTC-midnight ms of a validated YYYY-MM-DD day; literals are rebuilt from it, never copied. */
+function dayMs(day: string): number {
+  const ms = Date.parse(`${day}T00:00:00Z`);
+  if (Number.isNaN(ms)) throw new PipelineError('QUERY_UNSAFE_SQL', `not a day: ${JSON.stringify(day)}`);
   return ms;
 }
 
@@ -192,7 +152,7 @@ export function isWholeHourZone(tz: string, fromMs: number, toMs: number): boole
   return true;
 }
 
-interface Validated {
+interface Plan {
   readonly fromMs: number;
   readonly toMs: number;
   readonly tz: string;
@@ -202,72 +162,30 @@ interface Validated {
   readonly includeBots: boolean;
 }
 
-function validate(req: SliceRequest & { groupBy?: readonly Dimension[] }, extra: string[] = []): Validated {
-  const problems = [...extra];
-  const fromMs = parseDay(req.from);
-  const toMs = parseDay(req.to);
-  if (fromMs === undefined) problems.push('from: not a valid YYYY-MM-DD day');
-  if (toMs === undefined) problems.push('to: not a valid YYYY-MM-DD day');
-  if (fromMs !== undefined && toMs !== undefined) {
-    if (toMs < fromMs) problems.push('to: before from');
-    else if ((toMs - fromMs) / DAY_MS + 1 > MAX_RANGE_DAYS)
-      problems.push(`range: more than ${MAX_RANGE_DAYS} days`);
-  }
-  // The zone name becomes a SQL literal: IANA names only use these characters.
-  if (
-    typeof req.tz !== 'string' ||
-    !/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/.test(req.tz) ||
-    offsetMinutes(req.tz, 0) === undefined
-  ) {
-    problems.push('tz: not an IANA timezone');
-  }
-  const filters: (readonly [Dimension, readonly string[]])[] = [];
-  for (const [dim, values] of Object.entries(req.filters ?? {})) {
-    if (!isDimension(dim)) {
-      problems.push(`filters.${dim}: unknown dimension`);
-      continue;
-    }
-    if (!Array.isArray(values) || values.length === 0 || values.length > MAX_FILTER_VALUES) {
-      problems.push(`filters.${dim}: 1 to ${MAX_FILTER_VALUES} values`);
-      continue;
-    }
-    if (!values.every((v) => typeof v === 'string' && v.length <= MAX_VALUE_LENGTH)) {
-      problems.push(`filters.${dim}: values must be strings of at most ${MAX_VALUE_LENGTH} characters`);
-      continue;
-    }
-    filters.push([dim, [...new Set(values as string[])]]);
-  }
-  const groupBy = req.groupBy ?? [];
-  if (!Array.isArray(groupBy) || groupBy.length > MAX_GROUP_BY)
-    problems.push(`groupBy: at most ${MAX_GROUP_BY} dimensions`);
-  else {
-    for (const g of groupBy)
-      if (!isDimension(g)) problems.push(`groupBy: unknown dimension ${JSON.stringify(g)}`);
-    if (new Set(groupBy).size !== groupBy.length) problems.push('groupBy: repeated dimension');
-  }
-  if (problems.length > 0) {
-    throw new PipelineError('QUERY_INVALID_REQUEST', `invalid query: ${problems.join('; ')}`);
-  }
+/** The request as the SQL needs it; no rule is checked here (../params.ts did), only SQL safety. */
+function plan(req: EventCountsRequest): Plan {
   return {
-    fromMs: fromMs as number,
-    toMs: toMs as number,
+    fromMs: dayMs(req.from),
+    toMs: dayMs(req.to),
     tz: req.tz,
-    filters,
-    groupBy,
+    filters: Object.entries(req.filters ?? {})
+      .filter((e): e is [string, readonly string[]] => e[1] !== undefined)
+      .map(([d, values]) => [column(d), values] as const),
+    groupBy: (req.groupBy ?? []).map(column),
     includeTest: req.includeTest === true,
     includeBots: req.includeBots === true,
   };
 }
 
-function pickRollup(v: Validated, also: readonly Dimension[] = []): Rollup {
+function pickRollup(v: Plan, also: readonly Dimension[] = []): Rollup {
   const needed = [...v.filters.map(([d]) => d), ...v.groupBy, ...also];
   const r = ROLLUPS.find((x) => needed.every((d) => x.dimensions.includes(d)));
-  // The last rollup has every dimension, so find() always succeeds for validated input.
+  // The last rollup has every dimension, so find() always succeeds for allow-listed dimensions.
   return r ?? (ROLLUPS.at(-1) as Rollup);
 }
 
 /** WHERE conditions shared by every read: flags and slice filters. */
-function sliceConditions(v: Validated): string[] {
+function sliceConditions(v: Plan): string[] {
   const c: string[] = [];
   if (!v.includeTest) c.push('is_test_account = 0');
   if (!v.includeBots) c.push('is_bot = 0');
@@ -275,9 +193,9 @@ function sliceConditions(v: Validated): string[] {
   return c;
 }
 
-const tzLit = (v: Validated): string => quoteString(v.tz);
+const tzLit = (v: Plan): string => quoteString(v.tz);
 /** Start of local day `ms` (a UTC-midnight ms standing for a calendar day) in the request zone. */
-const localMidnight = (v: Validated, ms: number): string =>
+const localMidnight = (v: Plan, ms: number): string =>
   `toDateTime(${quoteString(`${isoDay(ms)} 00:00:00`)}, ${tzLit(v)})`;
 const groupList = (g: readonly Dimension[]): string => g.map((d) => `, ${d}`).join('');
 
@@ -288,18 +206,8 @@ const LOOKBACK_DAYS = 30;
 const dateKey = (ms: number): string => isoDay(ms).replaceAll('-', '');
 
 export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
-  const extra = req.window === 'rolling' || req.window === 'calendar' ? [] : ['window: rolling or calendar'];
   const exact = req.exact === true;
-  const fromMs = parseDay(req.from);
-  const toMs = parseDay(req.to);
-  if (
-    exact &&
-    fromMs !== undefined &&
-    toMs !== undefined &&
-    (toMs - fromMs) / DAY_MS + 1 > MAX_EXACT_RANGE_DAYS
-  )
-    extra.push(`range: exact mode allows at most ${MAX_EXACT_RANGE_DAYS} days`);
-  const v = validate(req, extra);
+  const v = plan(req);
   const g = groupList(v.groupBy);
   const scanFrom = v.fromMs - LOOKBACK_DAYS * DAY_MS;
   const scanTo = v.toMs + DAY_MS;
@@ -403,9 +311,9 @@ ORDER BY day${g}`;
  * request over too many is refused before ClickHouse merges a sketch per group and day.
  */
 export function buildGroupCountQuery(req: ActiveUsersRequest): BuiltQuery {
-  const v = validate(req);
-  if (v.groupBy.length === 0)
-    throw new PipelineError('QUERY_INVALID_REQUEST', 'invalid query: groupBy: required');
+  const v = plan(req);
+  // uniq() of no columns is a syntax error: counting groups means there is a group-by.
+  if (v.groupBy.length === 0) throw new PipelineError('QUERY_UNSAFE_SQL', 'group count without a group-by');
   const scanFrom = v.fromMs - LOOKBACK_DAYS * DAY_MS;
   const scanTo = v.toMs + DAY_MS;
   const whole = req.exact !== true && isWholeHourZone(v.tz, scanFrom, scanTo);
@@ -424,7 +332,7 @@ export function buildGroupCountQuery(req: ActiveUsersRequest): BuiltQuery {
 }
 
 export function buildEventCountsQuery(req: EventCountsRequest): BuiltQuery {
-  const v = validate(req);
+  const v = plan(req);
   const g = groupList(v.groupBy);
   const where = [
     `activity_timestamp >= ${localMidnight(v, v.fromMs)}`,
@@ -441,13 +349,13 @@ ORDER BY day${g}`;
 }
 
 export function buildDimensionValuesQuery(req: DimensionValuesRequest): BuiltQuery {
-  const limit = req.limit ?? 100;
-  const extra: string[] = [];
-  if (!isDimension(req.dimension)) extra.push('dimension: unknown dimension');
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) extra.push('limit: an integer from 1 to 1000');
-  const v = validate({ ...req, groupBy: [] }, extra);
+  const v = plan(req);
+  const dimension = column(req.dimension);
+  // The one number written into SQL unquoted: only a positive integer prints as digits alone.
+  if (!Number.isSafeInteger(req.limit) || req.limit < 1)
+    throw new PipelineError('QUERY_UNSAFE_SQL', `not a row limit: ${req.limit}`);
   const whole = isWholeHourZone(v.tz, v.fromMs, v.toMs + DAY_MS);
-  const rollup = pickRollup(v, [req.dimension]);
+  const rollup = pickRollup(v, [dimension]);
   const source = whole
     ? { table: rollup.table, time: 'hour', users: 'uniqMerge(users)' }
     : { table: 'fact_user_activity', time: 'activity_timestamp', users: 'uniq(user_key)' };
@@ -456,11 +364,11 @@ export function buildDimensionValuesQuery(req: DimensionValuesRequest): BuiltQue
     `${source.time} < ${localMidnight(v, v.toMs + DAY_MS)}`,
     ...sliceConditions(v),
   ].join(' AND ');
-  const sql = `SELECT ${req.dimension} AS value, toUInt32(${source.users}) AS users
+  const sql = `SELECT ${dimension} AS value, toUInt32(${source.users}) AS users
 FROM ${source.table}
 WHERE ${where}
 GROUP BY value
 ORDER BY users DESC, value
-LIMIT ${limit}`;
+LIMIT ${req.limit}`;
   return { sql, source: source.table, fromRollup: whole };
 }

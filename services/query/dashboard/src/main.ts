@@ -9,23 +9,30 @@
  * is dropped, so the page never shows numbers for a state the user already left.
  */
 import uPlot from 'uplot';
-import { DIMENSIONS, type Dimension, MAX_GROUP_BY, todayIn } from '../../params.ts';
+import { DIMENSIONS, type Dimension, dateOfDay, dayNumber, MAX_GROUP_BY, todayIn } from '../../params.ts';
 import {
   type ApiRow,
   apiParams,
   type DashState,
+  formatChange,
   formatCount,
   formatRatio,
   groupLabel,
+  previousPeriod,
   REFRESH_CHOICES,
+  rangeDays,
   type Series,
   stateFromHash,
   stateToHash,
+  toCsv,
   toSeries,
+  withPrevious,
 } from './model.ts';
 
 const MEASURES = ['dau', 'wau', 'mau', 'dau_mau', 'wau_mau', 'new_users', 'returning_users'] as const;
 const RATIOS = new Set<string>(['dau_mau', 'wau_mau']);
+/** Said by the title of every estimated value (the "~" mark); the error bound is clickhouse/README.md's. */
+const ESTIMATE_TITLE = 'Estimate from sketches (within about 1%); exact values have no ~';
 const COLORS = ['#2f6fde', '#e8871e', '#2a9d5b', '#c2378a', '#7a5af5', '#0fa3b1', '#b8860b', '#6b7280'];
 /** Filter pickers change slowly; they are refreshed less often than the numbers. */
 const DIMENSIONS_REFRESH_MS = 60_000;
@@ -50,6 +57,7 @@ const ui = {
   groups: [0, 1, 2].map((i) => $<HTMLSelectElement>(`group${i}`)),
   includeTest: $<HTMLInputElement>('include_test'),
   includeBots: $<HTMLInputElement>('include_bots'),
+  compare: $<HTMLInputElement>('compare'),
   refresh: $<HTMLSelectElement>('refresh'),
   filters: $<HTMLDivElement>('filters'),
   clearFilters: $<HTMLButtonElement>('clear-filters'),
@@ -62,6 +70,7 @@ const ui = {
   usersCaption: $<HTMLElement>('users-caption'),
   stickinessCaption: $<HTMLElement>('stickiness-caption'),
   table: $<HTMLTableElement>('table'),
+  csv: $<HTMLAnchorElement>('csv'),
 };
 
 class ApiError extends Error {
@@ -147,9 +156,19 @@ function initControls(): void {
       includeTest: ui.includeTest.checked,
       includeBots: ui.includeBots.checked,
       refreshSeconds: Number(ui.refresh.value),
+      compare: ui.compare.checked,
     });
   };
-  for (const el of [ui.from, ui.to, ui.window, ...ui.groups, ui.includeTest, ui.includeBots, ui.refresh]) {
+  for (const el of [
+    ui.from,
+    ui.to,
+    ui.window,
+    ...ui.groups,
+    ui.includeTest,
+    ui.includeBots,
+    ui.refresh,
+    ui.compare,
+  ]) {
     el.addEventListener('change', onChange);
   }
   ui.tz.addEventListener('change', () => {
@@ -184,6 +203,7 @@ function syncControls(): void {
   });
   ui.includeTest.checked = state.includeTest;
   ui.includeBots.checked = state.includeBots;
+  ui.compare.checked = state.compare;
   ui.refresh.value = String(state.refreshSeconds);
   for (const select of ui.filters.querySelectorAll('select')) {
     const chosen = new Set(state.filters[select.dataset.dim as Dimension] ?? []);
@@ -236,12 +256,28 @@ function showError(message: string | undefined): void {
   ui.error.textContent = message ?? '';
 }
 
-function renderTiles(rows: readonly ApiRow[]): void {
+/** A measure's value as the page shows it: formatted, and marked "~" (with a title) when estimated. */
+function showValue(el: HTMLElement, measure: string, v: number, exact: boolean): void {
+  const text = RATIOS.has(measure) ? formatRatio(v) : formatCount(v);
+  el.textContent = exact ? text : `~${text}`;
+  el.dataset.exact = String(exact);
+  if (exact) el.removeAttribute('title');
+  else el.title = ESTIMATE_TITLE;
+}
+
+/**
+ * Latest-day tiles (ungrouped only). With compare on, each tile also shows the previous period's
+ * value on the matching day (as many days earlier as the range is long) and the change: the
+ * headline number is where a change is looked for first. The charts carry the whole range.
+ */
+function renderTiles(rows: readonly ApiRow[], previous: readonly ApiRow[] | undefined): void {
   const last = state.groupBy.length === 0 ? rows.at(-1) : undefined;
   if (!last) {
     ui.tiles.replaceChildren();
     return;
   }
+  const before = dateOfDay((dayNumber(last.date) ?? 0) - rangeDays(state));
+  const prev = previous?.find((r) => r.date === before);
   const label: Record<string, string> = {
     dau: 'DAU',
     wau: state.window === 'calendar' ? 'Week to date' : 'WAU',
@@ -256,16 +292,38 @@ function renderTiles(rows: readonly ApiRow[]): void {
       const tile = document.createElement('div');
       tile.className = 'tile';
       tile.dataset.measure = m;
+      tile.dataset.value = String(last[m]);
       const l = document.createElement('div');
       l.className = 'label';
       l.textContent = `${label[m]} · ${last.date}`;
       const v = document.createElement('div');
       v.className = 'value';
-      v.textContent = RATIOS.has(m) ? formatRatio(Number(last[m])) : formatCount(Number(last[m]));
+      showValue(v, m, Number(last[m]), last.exact !== false);
       tile.append(l, v);
+      if (previous) {
+        const p = document.createElement('div');
+        p.className = 'previous';
+        if (prev) {
+          tile.dataset.previous = String(prev[m]);
+          const was = document.createElement('span');
+          showValue(was, m, Number(prev[m]), prev.exact !== false);
+          p.append(`${formatChange(Number(last[m]), Number(prev[m]))} vs `, was, ` on ${before}`);
+        } else p.textContent = `no data on ${before}`;
+        tile.append(p);
+      }
       return tile;
     }),
   );
+}
+
+let csvUrl: string | undefined;
+
+/** The download link of the table as shown; the previous blob is released. */
+function renderCsv(cols: readonly string[], sorted: readonly ApiRow[]): void {
+  if (csvUrl !== undefined) URL.revokeObjectURL(csvUrl);
+  csvUrl = URL.createObjectURL(new Blob([toCsv(cols, sorted)], { type: 'text/csv;charset=utf-8' }));
+  ui.csv.href = csvUrl;
+  ui.csv.download = `active-users_${state.from}_${state.to}${state.groupBy.map((g) => `_${g}`).join('')}.csv`;
 }
 
 function renderTable(rows: readonly ApiRow[]): void {
@@ -285,19 +343,22 @@ function renderTable(rows: readonly ApiRow[]): void {
       const tr = document.createElement('tr');
       tr.dataset.date = r.date;
       tr.dataset.group = groupLabel(r, state.groupBy);
+      tr.dataset.exact = String(r.exact !== false);
       for (const c of cols) {
         const td = document.createElement('td');
         td.dataset.col = c;
         const v = r[c];
-        if (typeof v === 'number') td.dataset.value = String(v);
-        td.textContent =
-          typeof v === 'number' ? (RATIOS.has(c) ? formatRatio(v) : formatCount(v)) : String(v ?? '');
+        if (typeof v === 'number') {
+          td.dataset.value = String(v);
+          showValue(td, c, v, r.exact !== false);
+        } else td.textContent = String(v ?? '');
         if (state.groupBy.includes(c as Dimension)) td.className = 'dim';
         tr.append(td);
       }
       return tr;
     }),
   );
+  renderCsv(cols, sorted);
 }
 
 const charts = new Map<HTMLElement, { plot: uPlot; key: string }>();
@@ -322,12 +383,17 @@ function renderChart(el: HTMLElement, s: Series, ratio: boolean): void {
       scales: { x: { time: true } },
       series: [
         {},
-        ...s.lines.map((l, i) => ({
-          label: l.label,
-          stroke: COLORS[i % COLORS.length] ?? '#333',
-          width: 2,
-          value: (_u: uPlot, v: number | null) => fmt(v),
-        })),
+        ...s.lines.map((l, i) => {
+          // A previous-period line takes the colour of the line it shadows, dashed and thinner.
+          const own = l.previous ? s.lines.findIndex((c) => `${c.label} (previous)` === l.label) : i;
+          return {
+            label: l.label,
+            stroke: COLORS[own % COLORS.length] ?? '#333',
+            width: l.previous ? 1.5 : 2,
+            ...(l.previous ? { dash: [6, 4] } : {}),
+            value: (_u: uPlot, v: number | null) => fmt(v),
+          };
+        }),
       ],
       axes: [{}, { values: (_u: uPlot, ticks: number[]) => ticks.map((t) => fmt(t)), size: 60 }],
     },
@@ -337,22 +403,52 @@ function renderChart(el: HTMLElement, s: Series, ratio: boolean): void {
   charts.set(el, { plot, key });
 }
 
-function renderCharts(rows: readonly ApiRow[]): void {
+/**
+ * With compare on, the previous period is drawn as a dashed line per series over the same days
+ * (shifted by the range's length), so shapes compare at a glance; the tiles give the numbers.
+ */
+function renderCharts(rows: readonly ApiRow[], previous: readonly ApiRow[] | undefined): void {
   const grouped = state.groupBy.length > 0;
+  const series = (measures: readonly string[]): Series => {
+    const current = toSeries(rows, state.groupBy, measures);
+    return previous
+      ? withPrevious(current, toSeries(previous, state.groupBy, measures), rangeDays(state))
+      : current;
+  };
   ui.usersCaption.textContent = grouped ? `DAU by ${state.groupBy.join(', ')}` : 'DAU, WAU, MAU';
   ui.stickinessCaption.textContent = grouped
     ? `DAU / MAU by ${state.groupBy.join(', ')}`
     : 'Stickiness (DAU / MAU, WAU / MAU)';
-  renderChart(ui.usersChart, toSeries(rows, state.groupBy, grouped ? ['dau'] : ['dau', 'wau', 'mau']), false);
-  renderChart(
-    ui.stickinessChart,
-    toSeries(rows, state.groupBy, grouped ? ['dau_mau'] : ['dau_mau', 'wau_mau']),
-    true,
-  );
+  renderChart(ui.usersChart, series(grouped ? ['dau'] : ['dau', 'wau', 'mau']), false);
+  renderChart(ui.stickinessChart, series(grouped ? ['dau_mau'] : ['dau_mau', 'wau_mau']), true);
 }
 
 // ---------------------------------------------------------------------------------------------
 // refresh loop
+
+interface ActiveUsers {
+  readonly rows: ApiRow[];
+  readonly meta: {
+    readonly truncated: boolean;
+    readonly finished_days?: number;
+    readonly cached_days?: number;
+  };
+}
+
+/** Rows, where the days came from (finished numbers, cache) and when: quiet, one line. */
+function statusLine(r: ActiveUsers, previous: ActiveUsers | undefined): string {
+  const parts = [`${r.rows.length} rows`];
+  const sources = [
+    r.meta.finished_days ? `${r.meta.finished_days} days finished` : '',
+    r.meta.cached_days ? `${r.meta.cached_days} cached` : '',
+  ].filter((x) => x !== '');
+  if (sources.length > 0) parts.push(sources.join(', '));
+  if (r.rows.some((row) => row.exact === false)) parts.push('~ = estimate');
+  if (previous) parts.push(`vs ${previousPeriod(state).from} – ${previousPeriod(state).to}`);
+  parts.push(`updated ${new Date().toLocaleTimeString()}`);
+  const truncated = r.meta.truncated || previous?.meta.truncated ? ' (truncated: narrow the group-by)' : '';
+  return `${parts.join(' · ')}${truncated}`;
+}
 
 let sequence = 0;
 let inFlight = false;
@@ -363,17 +459,18 @@ async function refresh(): Promise<void> {
   inFlight = true;
   setStatus('loading', 'Loading…');
   try {
-    const r = await api<{ rows: ApiRow[]; meta: { truncated: boolean } }>(
-      'v1/active-users',
-      apiParams(state),
-    );
+    // The previous period is closed days only: finished numbers or the service's cache answer it
+    // after the first time, so re-fetching it on every auto-refresh costs little.
+    const [r, previous] = await Promise.all([
+      api<ActiveUsers>('v1/active-users', apiParams(state)),
+      state.compare ? api<ActiveUsers>('v1/active-users', apiParams(previousPeriod(state))) : undefined,
+    ]);
     if (mine !== sequence) return;
     showError(undefined);
-    renderTiles(r.rows);
-    renderCharts(r.rows);
+    renderTiles(r.rows, previous?.rows);
+    renderCharts(r.rows, previous?.rows);
     renderTable(r.rows);
-    const truncated = r.meta.truncated ? ' (truncated: narrow the group-by)' : '';
-    setStatus('ready', `${r.rows.length} rows · updated ${new Date().toLocaleTimeString()}${truncated}`);
+    setStatus('ready', statusLine(r, previous));
   } catch (err) {
     if (mine !== sequence) return;
     if (err instanceof ApiError && err.status === 401) ui.tokenForm.hidden = false;

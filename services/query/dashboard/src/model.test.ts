@@ -1,18 +1,39 @@
 import { describe, expect, it } from 'vitest';
-import { apiParams, defaultState, stateFromHash, stateToHash, toSeries } from './model.ts';
+import {
+  apiParams,
+  type DashState,
+  defaultState,
+  formatChange,
+  previousPeriod,
+  stateFromHash,
+  stateToHash,
+  toCsv,
+  toSeries,
+  withPrevious,
+} from './model.ts';
 
 describe('dashboard state', () => {
-  it('round-trips through the location hash', () => {
-    const s = {
-      ...defaultState('2025-03-10'),
+  it('round-trips every field through the location hash (a shared link keeps the whole view)', () => {
+    const d = defaultState('2025-03-10');
+    const s: DashState = {
+      from: '2024-12-01',
+      to: '2025-01-15',
       tz: 'Europe/Berlin',
-      window: 'calendar' as const,
-      groupBy: ['country' as const, 'platform' as const],
-      filters: { country: ['US', 'D&E'], segment: ['pro'] },
+      window: 'calendar',
+      groupBy: ['country', 'platform'],
+      filters: { country: ['US', 'D&E', ''], segment: ['pro #1'] },
+      includeTest: true,
       includeBots: true,
       refreshSeconds: 10,
+      compare: true,
     };
+    // Every field differs from its default: a field the hash forgot would come back as the default.
+    for (const k of Object.keys(d) as (keyof DashState)[]) expect(s[k], k).not.toEqual(d[k]);
+    expect(Object.keys(s).sort()).toEqual(Object.keys(d).sort());
     expect(stateFromHash(stateToHash(s), '2025-01-01')).toEqual(s);
+    // And the defaults survive too (compare off is not written at all).
+    expect(stateToHash(d)).not.toContain('compare');
+    expect(stateFromHash(stateToHash(d), '2025-01-01')).toEqual(d);
   });
 
   it('falls back to defaults for anything invalid in the hash', () => {
@@ -57,5 +78,57 @@ describe('toSeries', () => {
       { label: 'US dau', values: [3, 5] },
       { label: 'DE dau', values: [1, null] },
     ]);
+  });
+});
+
+describe('previous period', () => {
+  it('is as many days as the range, ending the day before it', () => {
+    const s = { ...defaultState('2025-03-10'), from: '2025-03-01', to: '2025-03-10' };
+    expect(previousPeriod(s)).toMatchObject({ from: '2025-02-19', to: '2025-02-28' });
+    expect(previousPeriod({ ...s, from: '2025-03-10' })).toMatchObject({
+      from: '2025-03-09',
+      to: '2025-03-09',
+    });
+    // Everything but the range is kept, and the API query differs only in from/to.
+    const p = apiParams(previousPeriod({ ...s, groupBy: ['country'], compare: true }));
+    expect(p.get('group_by')).toBe('country');
+  });
+
+  it('lays the previous lines over the current days, shifted by the range', () => {
+    const current = toSeries(
+      [
+        { date: '2025-03-03', dau: 5 },
+        { date: '2025-03-04', dau: 6 },
+      ],
+      [],
+      ['dau'],
+    );
+    const previous = toSeries([{ date: '2025-03-02', dau: 4 }], [], ['dau']);
+    expect(withPrevious(current, previous, 2).lines).toEqual([
+      { label: 'dau', values: [5, 6] },
+      { label: 'dau (previous)', values: [null, 4], previous: true },
+    ]);
+  });
+
+  it('says the change in percent', () => {
+    expect(formatChange(110, 100)).toBe('+10.0%');
+    expect(formatChange(90, 100)).toBe('−10.0%');
+    expect(formatChange(0, 0)).toBe('±0%');
+    expect(formatChange(3, 0)).toBe('n/a');
+  });
+});
+
+describe('toCsv', () => {
+  it('writes the columns and raw values in the given order, quoting where RFC 4180 needs it', () => {
+    const csv = toCsv(
+      ['date', 'country', 'dau', 'dau_mau'],
+      [
+        { date: '2025-03-02', country: 'Bosnia, "BA"', dau: 1234, dau_mau: 0.1234, exact: false },
+        { date: '2025-03-01', country: '', dau: 5, dau_mau: 1, exact: true },
+      ],
+    );
+    expect(csv).toBe(
+      'date,country,dau,dau_mau,exact\r\n2025-03-02,"Bosnia, ""BA""",1234,0.1234,false\r\n2025-03-01,,5,1,true\r\n',
+    );
   });
 });

@@ -23,6 +23,8 @@ export interface DashState {
   readonly includeBots: boolean;
   /** 0 turns auto-refresh off. */
   readonly refreshSeconds: number;
+  /** Also show the previous period: the same number of days just before `from`. */
+  readonly compare: boolean;
 }
 
 export const REFRESH_CHOICES = [0, 5, 10, 30, 60] as const;
@@ -32,7 +34,9 @@ export const MAX_CHART_SERIES = 8;
 
 export interface ApiRow {
   readonly date: string;
-  readonly [key: string]: string | number;
+  /** False for a sketch estimate; finished numbers and the exact scan are exact. */
+  readonly exact?: boolean;
+  readonly [key: string]: string | number | boolean | undefined;
 }
 
 export function defaultState(today: string): DashState {
@@ -46,6 +50,7 @@ export function defaultState(today: string): DashState {
     includeTest: false,
     includeBots: false,
     refreshSeconds: DEFAULT_REFRESH_SECONDS,
+    compare: false,
   };
 }
 
@@ -67,6 +72,7 @@ export function apiParams(s: DashState, withWindow = true): URLSearchParams {
 export function stateToHash(s: DashState): string {
   const p = apiParams(s);
   p.set('refresh', String(s.refreshSeconds));
+  if (s.compare) p.set('compare', 'true');
   return `#${p.toString()}`;
 }
 
@@ -95,7 +101,20 @@ export function stateFromHash(hash: string, today: string): DashState {
     includeTest: p.get('include_test') === 'true',
     includeBots: p.get('include_bots') === 'true',
     refreshSeconds: (REFRESH_CHOICES as readonly number[]).includes(refresh) ? refresh : d.refreshSeconds,
+    compare: p.get('compare') === 'true',
   };
+}
+
+/** Days in from..to, inclusive (at least 1 for a valid state). */
+export function rangeDays(s: Pick<DashState, 'from' | 'to'>): number {
+  return (dayNumber(s.to) ?? 0) - (dayNumber(s.from) ?? 0) + 1;
+}
+
+/** The state of the previous period: as many days as from..to, ending the day before `from`. */
+export function previousPeriod(s: DashState): DashState {
+  const n = rangeDays(s);
+  const from = dayNumber(s.from) ?? 0;
+  return { ...s, from: dateOfDay(from - n), to: dateOfDay(from - 1) };
 }
 
 /** Label of a row's group ("US / ios"), or "all" without a group-by. */
@@ -104,10 +123,17 @@ export function groupLabel(row: ApiRow, groupBy: readonly Dimension[]): string {
   return groupBy.map((g) => String(row[g] ?? '')).join(' / ');
 }
 
+export interface Line {
+  readonly label: string;
+  readonly values: (number | null)[];
+  /** A previous-period line, drawn dashed in the colour of the line it shadows. */
+  readonly previous?: boolean;
+}
+
 export interface Series {
   /** Unix seconds of each day (uPlot's x axis), ascending. */
   readonly x: number[];
-  readonly lines: { readonly label: string; readonly values: (number | null)[] }[];
+  readonly lines: Line[];
 }
 
 /**
@@ -147,6 +173,50 @@ export function toSeries(
   }
   const top = [...groups.entries()].sort((a, b) => b[1].total - a[1].total).slice(0, MAX_CHART_SERIES);
   return { x, lines: top.map(([label, g]) => ({ label: `${label} ${measure}`, values: g.values })) };
+}
+
+/**
+ * The previous period's lines laid over the current days: the previous period's day i is drawn at
+ * the current period's day i (`shiftDays` later), so the two shapes can be compared day by day. A
+ * line of `previous` whose label the current series lacks (a group not active now) is left out:
+ * the chart compares what it shows.
+ */
+export function withPrevious(current: Series, previous: Series, shiftDays: number): Series {
+  const at = new Map(current.x.map((x, i) => [x, i]));
+  const shadows: Line[] = [];
+  for (const line of current.lines) {
+    const prev = previous.lines.find((l) => l.label === line.label);
+    if (!prev) continue;
+    const values: (number | null)[] = current.x.map(() => null);
+    previous.x.forEach((x, i) => {
+      const j = at.get(x + shiftDays * 86_400);
+      if (j !== undefined) values[j] = prev.values[i] ?? null;
+    });
+    shadows.push({ label: `${line.label} (previous)`, values, previous: true });
+  }
+  return { x: current.x, lines: [...current.lines, ...shadows] };
+}
+
+/** Change from `before` to `now` as a signed percentage ("+12.5%"), or "n/a" from zero. */
+export function formatChange(now: number, before: number): string {
+  if (before === 0) return now === 0 ? '±0%' : 'n/a';
+  const pct = ((now - before) / before) * 100;
+  return `${pct > 0 ? '+' : pct < 0 ? '−' : '±'}${Math.abs(pct).toFixed(1)}%`;
+}
+
+/**
+ * The table as CSV (RFC 4180): the table's columns and rows in its order, values as the API gave
+ * them (no thousands separators, ratios as fractions). A CSV cell must stay a plain number, so the
+ * table's per-cell "~ estimate" mark becomes one more column, `exact`, at the end.
+ */
+export function toCsv(columns: readonly string[], rows: readonly ApiRow[]): string {
+  const cell = (v: unknown): string => {
+    const s = v === undefined || v === null ? '' : String(v);
+    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  const lines = [[...columns, 'exact'].map(cell).join(',')];
+  for (const r of rows) lines.push([...columns.map((c) => r[c]), r.exact !== false].map(cell).join(','));
+  return `${lines.join('\r\n')}\r\n`;
 }
 
 export function formatCount(n: number): string {
