@@ -32,6 +32,7 @@ import { WriteKeys } from './http/write-keys.ts';
 import type { IntakeDeps } from './intake.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { EventSink } from './publisher.ts';
+import { amplitudeRoutes } from './routes/amplitude.ts';
 import { registerSharedSchemas } from './routes/common.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -287,6 +288,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routeOptions,
   });
   await app.register(segmentRoutes, segmentOptions);
+  await app.register(amplitudeRoutes, {
+    intake: intakeDeps,
+    amplitude: {
+      featureProperty: c.AMPLITUDE_FEATURE_PROPERTY || c.FEATURE_PROPERTY,
+      featureMap: c.FEATURE_MAP,
+      userAgent: (ua) => intakeDeps.enricher.userAgent(ua),
+    },
+    maxBatchEvents: limits.maxBatchEvents,
+    routeOptions,
+  });
   await app.register(opsRoutes, {
     sink: deps.sink,
     registry: deps.metrics.registry,
