@@ -36,6 +36,7 @@ import { amplitudeRoutes } from './routes/amplitude.ts';
 import { registerSharedSchemas } from './routes/common.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { rudderStackConfigRoutes } from './routes/rudderstack-config.ts';
 import { segmentHandler, segmentRoutes } from './routes/segment.ts';
 import { own } from './validation/validate.ts';
 
@@ -186,7 +187,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(cors, {
     origin: c.CORS_ORIGINS.includes('*') ? true : [...c.CORS_ORIGINS],
     methods: ['GET', 'POST'],
-    allowedHeaders: ['content-type', 'content-encoding', 'authorization'],
+    allowedHeaders: [
+      'content-type',
+      'content-encoding',
+      'authorization',
+      // RudderStack's browser SDK (analytics-js v3) sends these with every upload; they are not read.
+      'anonymousid',
+      'sentat',
+      'rsa-recovered',
+      'rsa-retry-attempt',
+      'rsa-retry-reason',
+      'rsa-since-first-attempt',
+      'rsa-since-last-attempt',
+    ],
     exposedHeaders: ['retry-after'],
     maxAge: 86_400,
   });
@@ -298,6 +311,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxBatchEvents: limits.maxBatchEvents,
     routeOptions,
   });
+  await app.register(rudderStackConfigRoutes, { routeOptions });
   await app.register(opsRoutes, {
     sink: deps.sink,
     registry: deps.metrics.registry,
