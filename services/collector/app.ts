@@ -226,7 +226,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         title: 'activity-pipeline collector',
         version: '1.0.0',
         description:
-          'Event intake. A 2xx means every accepted event was acknowledged by Kafka (acks=all). Authenticate with a write key: `Authorization: Bearer <key>`, HTTP Basic (key as user name), or `writeKey` in the body.',
+          'Event intake. A 2xx means every accepted event was acknowledged by Kafka (acks=all). Authenticate with a write key: `Authorization: Bearer <key>`, HTTP Basic (key as user name), or `writeKey` (Amplitude: `api_key`) in the body.',
       },
       components: {
         securitySchemes: {

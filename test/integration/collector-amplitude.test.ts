@@ -178,6 +178,66 @@ describe('@amplitude/analytics-node', () => {
   });
 });
 
+describe("responses, as the SDKs read them (the status is the body's `code`)", () => {
+  const upload = async (body: unknown, path = '/2/httpapi') => {
+    const res = await fetch(`${c.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('answers a missing or unknown api_key as Amplitude does: 400, which the SDK does not retry', async () => {
+    const events = [{ event_type: 'x', user_id: 'u' }];
+    expect(await upload({ events })).toEqual({
+      status: 400,
+      body: {
+        code: 400,
+        error: 'Request missing required field',
+        missing_field: 'api_key',
+        error_code: 'COLLECTOR_UNAUTHORIZED',
+      },
+    });
+    expect(await upload({ api_key: 'nope', events })).toEqual({
+      status: 400,
+      body: { code: 400, error: 'Invalid API key', error_code: 'COLLECTOR_UNAUTHORIZED' },
+    });
+  });
+
+  it('names bad events per Amplitude field, missing apart from invalid, and ingests none of the request', async () => {
+    const user = `amp-raw-${randomUUID()}`;
+    const r = await upload({
+      api_key: WRITE_KEY,
+      events: [
+        { event_type: 'ok', user_id: user },
+        { user_id: user },
+        { event_type: 'x', user_id: user, session_id: 1.5 },
+      ],
+    });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({
+      code: 400,
+      error_code: 'COLLECTOR_INVALID_EVENTS',
+      events_with_missing_fields: { event_type: [1] },
+      events_with_invalid_fields: { session_id: [2] },
+    });
+    const ok = await upload({ api_key: WRITE_KEY, events: [{ event_type: 'ok', user_id: user }] }, '/batch');
+    expect(ok.body).toMatchObject({ code: 200, events_ingested: 1 });
+    await reader.waitFor((m) => ofUser(user)(m).length > 0);
+    await settle();
+    expect(ofUser(user)(reader.messages)).toHaveLength(1);
+  });
+
+  it('answers more events than MAX_BATCH_EVENTS with 413, on which the SDK halves its batch', async () => {
+    const events = Array.from({ length: 2_501 }, () => ({ event_type: 'x', user_id: 'u' }));
+    expect(await upload({ api_key: WRITE_KEY, events })).toMatchObject({
+      status: 413,
+      body: { code: 413, error_code: 'COLLECTOR_TOO_MANY_EVENTS' },
+    });
+  });
+});
+
 describe('@amplitude/analytics-browser in Chromium', () => {
   let site: Server;
   let siteUrl: string;
@@ -284,6 +344,34 @@ describe('@amplitude/analytics-browser in Chromium', () => {
     await settle();
     expect(ofUser(user)(reader.messages).map((x) => x.value.event_id)).toEqual([r.event.insert_id]);
     await p.close();
+  });
+
+  it('takes the feature from AMPLITUDE_FEATURE_PROPERTY: here the page path of its page views', async () => {
+    const own = await startCollector(
+      kafkaBrokers(),
+      { AMPLITUDE_FEATURE_PROPERTY: '[Amplitude] Page Path' },
+      { geo: false },
+    );
+    const ownReader = await readTopic(own.kafka, own.topic);
+    try {
+      const p = await chromium.context.newPage();
+      await p.goto(siteUrl);
+      await p.evaluate(
+        ({ key, serverUrl }) =>
+          (
+            window as unknown as { amplitude: { init: (k: string, o: object) => { promise: Promise<void> } } }
+          ).amplitude.init(key, { serverUrl, flushIntervalMillis: 100 }).promise,
+        { key: WRITE_KEY, serverUrl: `${own.url}/2/httpapi` },
+      );
+      const [view] = await ownReader
+        .waitFor((m) => m.some((x) => x.value.activity_name === '[Amplitude] Page Viewed'))
+        .then((m) => m.filter((x) => x.value.activity_name === '[Amplitude] Page Viewed'));
+      expect(view?.value.feature_name).toBe('/pricing');
+      await p.close();
+    } finally {
+      await ownReader.stop();
+      await own.close();
+    }
   });
 
   it('with a track-only browser key, its identify is refused and dropped, its events land', async () => {
