@@ -9,7 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
+import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { HttpError } from '../../services/collector/http/errors.ts';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
@@ -27,9 +29,25 @@ let reader: TopicReader;
 let site: Server;
 let siteUrl: string;
 let chromium: LaunchedBrowser;
+/** Paths whose next POST the collector refuses with 503 (its overload answer), once each. */
+const failOnce = new Set<string>();
+/** POSTs received per path. */
+const posts = new Map<string, number>();
 
 beforeAll(async () => {
-  c = await startCollector(kafkaBrokers(), {}, { geo: false });
+  c = await startCollector(
+    kafkaBrokers(),
+    {},
+    {
+      geo: false,
+      onRequest: async (req: FastifyRequest) => {
+        if (req.method !== 'POST') return;
+        posts.set(req.url, (posts.get(req.url) ?? 0) + 1);
+        if (failOnce.delete(req.url))
+          throw new HttpError(503, 'COLLECTOR_OVERLOADED', 'test: refused once to see the SDK retry');
+      },
+    },
+  );
   reader = await readTopic(c.kafka, c.topic);
   const require = createRequire(import.meta.url);
   // The package's bundled UMD build (global `rudderanalytics`): the /bundled entry point's script.
@@ -113,6 +131,41 @@ it('loads its source config from the collector and delivers identify, track and 
   expect(JSON.parse(String(profile?.value.user_attributes))).toMatchObject({ plan: 'pro' });
   expect(sent.sessionId).toEqual(expect.any(Number));
   expect(errors).toEqual([]);
+  await page.close();
+});
+
+it('resends a track after a 503 and it lands once', async () => {
+  const page = await chromium.context.newPage();
+  await page.goto(siteUrl);
+  const user = `rs-web-retry-${randomUUID()}`;
+  await page.evaluate(
+    async ({ key, url }) => {
+      const g = window as unknown as { rudderanalytics: { RudderAnalytics: new () => RudderAnalytics } };
+      const ra = new g.rudderanalytics.RudderAnalytics();
+      await new Promise<void>((resolve) => {
+        ra.load(key, url, { configUrl: url });
+        ra.ready(resolve);
+      });
+      // Once loaded, the SDK puts its instance where its UMD build put the class.
+      (window as unknown as { ra: RudderAnalytics }).ra = ra;
+    },
+    { key: WRITE_KEY, url: c.url },
+  );
+  const before = posts.get('/v1/track') ?? 0;
+  failOnce.add('/v1/track');
+  await page.evaluate((user) => {
+    const { ra } = window as unknown as { ra: RudderAnalytics };
+    ra.identify(user, {});
+    ra.track('Report Viewed', { feature: 'reports' });
+  }, user);
+  const track = (m: readonly Decoded[]) =>
+    m.filter((x) => x.value.user_id === user && x.value.activity_name === 'Report Viewed');
+  await reader.waitFor((m) => track(m).length > 0);
+  // Long enough for a second copy to have arrived, had the first attempt been accepted.
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(failOnce.size).toBe(0);
+  expect(posts.get('/v1/track')).toBe(before + 2);
+  expect(track(reader.messages)).toHaveLength(1);
   await page.close();
 });
 
