@@ -75,6 +75,17 @@ describe('mapSegment', () => {
     expect(m.kind === 'activity' && Object.hasOwn(m.event, 'user_id')).toBe(false);
   });
 
+  it("keeps IANA time zones and drops RudderStack's GMT offsets (which would turn off the IP lookup)", () => {
+    const zone = (timezone: string) => {
+      const m = mapSegment({ event: 'x', anonymousId: 'a', context: { timezone } }, 'track', o);
+      return m.kind === 'activity' ? m.event.geo : 'not an activity';
+    };
+    expect(zone('America/Argentina/Buenos_Aires')).toEqual({ timezone: 'America/Argentina/Buenos_Aires' });
+    expect(zone('UTC')).toEqual({ timezone: 'UTC' });
+    expect(zone('GMT+0530')).toBeUndefined();
+    expect(zone('NA')).toBeUndefined();
+  });
+
   it("leaves RudderStack's browser SDK out of the device (it names itself in context.app)", () => {
     const m = mapSegment(
       {

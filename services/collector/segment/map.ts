@@ -103,6 +103,15 @@ function deviceOf(context: Record<string, unknown>): Record<string, unknown> {
   });
 }
 
+/**
+ * Segment's context.timezone is an IANA name ("Europe/Berlin"); RudderStack's browser SDK sends a
+ * GMT offset ("GMT+0530", or "NA"). Only names are kept: an offset is not a zone, and any geo field
+ * given turns off the IP lookup (records.ts), which would cost those events their country.
+ */
+function ianaZoneOrUndef(v: unknown): string | undefined {
+  return typeof v === 'string' && /^(?:UTC|[A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)+)$/.test(v) ? v : undefined;
+}
+
 function geoOf(context: Record<string, unknown>): Record<string, unknown> {
   const loc = obj(context.location);
   const country = strOrUndef(loc.country);
@@ -112,7 +121,7 @@ function geoOf(context: Record<string, unknown>): Record<string, unknown> {
     city: strOrUndef(loc.city),
     latitude: typeof loc.latitude === 'number' ? loc.latitude : undefined,
     longitude: typeof loc.longitude === 'number' ? loc.longitude : undefined,
-    timezone: strOrUndef(context.timezone),
+    timezone: ianaZoneOrUndef(context.timezone),
   });
 }
 
