@@ -146,6 +146,14 @@ describe('mapAmplitude', () => {
     }
   });
 
+  it('reads a null or empty user_id as no user', () => {
+    for (const user_id of [null, '']) {
+      const m = mapAmplitude({ event_type: 'x', user_id, device_id: 'd' }, o, undefined);
+      expect(m.kind === 'activity' && m.event).toMatchObject({ anonymous_id: 'd' });
+      expect(m.kind === 'activity' && Object.hasOwn(m.event, 'user_id')).toBe(false);
+    }
+  });
+
   it('leaves a non-object event_properties for validation to name', () => {
     const m = mapAmplitude({ event_type: 'x', user_id: 'u', event_properties: 'nope' }, o, undefined);
     expect(m.kind === 'activity' && m.event.properties).toBe('nope');

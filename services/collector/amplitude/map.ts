@@ -157,7 +157,10 @@ export function mapAmplitude(
       missing: false,
       message: 'event_type: $groupidentify (group properties) is not supported',
     };
-  if ((raw.user_id ?? '') === '' && (raw.device_id ?? '') === '')
+  // Null or "" is no id (the SDKs send no user_id before setUserId, other senders null or "").
+  const userId = raw.user_id === '' ? undefined : (raw.user_id ?? undefined);
+  const deviceId = raw.device_id === '' ? undefined : (raw.device_id ?? undefined);
+  if (userId === undefined && deviceId === undefined)
     return {
       kind: 'error',
       field: 'user_id',
@@ -184,12 +187,12 @@ export function mapAmplitude(
   const userProperties = userPropertiesOf(raw.user_properties, warnings);
   if (typeof userProperties === 'string')
     return { kind: 'error', field: 'user_properties', missing: false, message: userProperties };
-  const common = { event_id: eventId, user_id: raw.user_id ?? undefined, timestamp };
+  const common = { event_id: eventId, user_id: userId, timestamp };
 
   if (eventType === '$identify') {
     const identify = compact({
       ...common,
-      anonymous_id: raw.device_id ?? undefined,
+      anonymous_id: deviceId,
       traits: nonEmpty(userProperties),
     });
     return { kind: 'identify', identify, context, warnings };
@@ -199,11 +202,11 @@ export function mapAmplitude(
   const revenue = compact(Object.fromEntries(REVENUE_FIELDS.map((k) => [k, raw[k] ?? undefined])));
   // Not an object: left as sent, for validation to name the field.
   if (properties === undefined || isPlainObject(properties)) properties = { ...revenue, ...properties };
-  const fromProperty = isPlainObject(properties) ? strOrUndef(properties[o.featureProperty]) : undefined;
+  const fromProperty = isPlainObject(properties) ? strOrUndef(own(properties, o.featureProperty)) : undefined;
   const ua = userAgent ?? requestUserAgent;
   const event = compact({
     ...common,
-    anonymous_id: raw.device_id ?? undefined,
+    anonymous_id: deviceId,
     activity: eventType,
     feature: fromProperty ?? o.featureMap.get(eventType),
     session_id: raw.session_id === NO_SESSION ? undefined : (raw.session_id ?? undefined),

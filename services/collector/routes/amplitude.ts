@@ -139,7 +139,7 @@ export const amplitudeRoutes: FastifyPluginAsync<AmplitudeRoutesOptions> = async
       return reply.code(200).send({
         code: 200,
         events_ingested: r.accepted,
-        payload_size_bytes: Number(req.headers['content-length'] ?? 0) || 0,
+        payload_size_bytes: Number(req.headers['content-length']) || 0,
         server_upload_time: Date.now(),
         warnings: r.warnings,
       });
