@@ -32,9 +32,11 @@ import { WriteKeys } from './http/write-keys.ts';
 import type { IntakeDeps } from './intake.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import type { EventSink } from './publisher.ts';
+import { amplitudeRoutes } from './routes/amplitude.ts';
 import { registerSharedSchemas } from './routes/common.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { rudderStackConfigRoutes } from './routes/rudderstack-config.ts';
 import { segmentHandler, segmentRoutes } from './routes/segment.ts';
 import { own } from './validation/validate.ts';
 
@@ -185,7 +187,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(cors, {
     origin: c.CORS_ORIGINS.includes('*') ? true : [...c.CORS_ORIGINS],
     methods: ['GET', 'POST'],
-    allowedHeaders: ['content-type', 'content-encoding', 'authorization'],
+    allowedHeaders: [
+      'content-type',
+      'content-encoding',
+      'authorization',
+      // RudderStack's browser SDK (analytics-js v3) sends these with every upload; they are not read.
+      'anonymousid',
+      'sentat',
+      'rsa-recovered',
+      'rsa-retry-attempt',
+      'rsa-retry-reason',
+      'rsa-since-first-attempt',
+      'rsa-since-last-attempt',
+    ],
     exposedHeaders: ['retry-after'],
     maxAge: 86_400,
   });
@@ -212,7 +226,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         title: 'activity-pipeline collector',
         version: '1.0.0',
         description:
-          'Event intake. A 2xx means every accepted event was acknowledged by Kafka (acks=all). Authenticate with a write key: `Authorization: Bearer <key>`, HTTP Basic (key as user name), or `writeKey` in the body.',
+          'Event intake. A 2xx means every accepted event was acknowledged by Kafka (acks=all). Authenticate with a write key: `Authorization: Bearer <key>`, HTTP Basic (key as user name), or `writeKey` (Amplitude: `api_key`) in the body.',
       },
       components: {
         securitySchemes: {
@@ -287,6 +301,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routeOptions,
   });
   await app.register(segmentRoutes, segmentOptions);
+  await app.register(amplitudeRoutes, {
+    intake: intakeDeps,
+    amplitude: {
+      featureProperty: c.AMPLITUDE_FEATURE_PROPERTY || c.FEATURE_PROPERTY,
+      featureMap: c.FEATURE_MAP,
+      userAgent: (ua) => intakeDeps.enricher.userAgent(ua),
+    },
+    maxBatchEvents: limits.maxBatchEvents,
+    routeOptions,
+  });
+  await app.register(rudderStackConfigRoutes, { routeOptions });
   await app.register(opsRoutes, {
     sink: deps.sink,
     registry: deps.metrics.registry,

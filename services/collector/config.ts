@@ -84,6 +84,10 @@ export const COLLECTOR_CONFIG = {
     parse: (raw: string) => parseFeatureMap(splitList(raw)),
     fallback: new Map<string, string>() as ReadonlyMap<string, string>,
   },
+  AMPLITUDE_FEATURE_PROPERTY: str(
+    'event property that names the feature in Amplitude events (e.g. "[Amplitude] Page Path" for the page path); empty: FEATURE_PROPERTY',
+    '',
+  ),
   REQUEST_TIMEOUT_MS: int('a request (headers and body) must arrive within this, else 408', 30_000, 100),
   RATE_LIMIT_MAX: int('requests per write key per window', 1_000, 1),
   RATE_LIMIT_PER_ADDRESS_MAX: int(

@@ -182,4 +182,25 @@ describe('intake', () => {
     expect(r.rejected).toEqual([{ index: 1, event_id: null, errors: ['event: session_id: not a long'] }]);
     expect(d.published).toHaveLength(1);
   });
+
+  it('all or nothing: one rejected event leaves the valid ones unpublished and uncounted', async () => {
+    const d = deps();
+    const r = await intake(
+      [activity({ user_id: 'ok', activity: 'a', unknown_field: 1 }), activity({ user_id: 'bad' })],
+      'native',
+      d,
+      { allOrNothing: true },
+    );
+    expect(r).toEqual({
+      accepted: 0,
+      rejected: [{ index: 1, event_id: null, errors: ['activity: required'] }],
+      warnings: [],
+      tooLarge: false,
+    });
+    expect(d.published).toHaveLength(0);
+    const counted = async (name: string) =>
+      (await d.metrics.registry.getSingleMetric(name)?.get())?.values.reduce((n, v) => n + v.value, 0);
+    expect(await counted('collector_events_accepted_total')).toBe(0);
+    expect(await counted('collector_events_unknown_fields_total')).toBe(0);
+  });
 });

@@ -21,7 +21,7 @@ import {
   validateIdentify,
 } from './validation/validate.ts';
 
-export type Api = 'native' | 'segment';
+export type Api = 'native' | 'segment' | 'amplitude';
 
 export type IntakeItem =
   | { readonly kind: 'activity'; readonly input: unknown; readonly ctx: RequestContext }
@@ -76,16 +76,27 @@ function clockOf(ctx: RequestContext): Clock {
   return { receivedAt: ctx.receivedAt, sentAt: ctx.sentAt };
 }
 
+export interface IntakeOptions {
+  /**
+   * Publish nothing when any item is rejected (its valid items are then neither published nor
+   * counted as accepted). For APIs whose clients resend the rest of a request after a 400 that names
+   * the bad events (Amplitude's SDKs): accepting the rest now would accept it twice.
+   */
+  readonly allOrNothing?: boolean;
+}
+
 export async function intake(
   items: readonly IntakeItem[],
   api: Api,
   deps: IntakeDeps,
+  options: IntakeOptions = {},
 ): Promise<IntakeResult> {
   const records: OutgoingRecord[] = [];
   const messages: OutgoingMessage[] = [];
   const rejected: Rejection[] = [];
   const warnings: Warning[] = [];
   let tooLarge = false;
+  let unknownFields = 0;
   const reject = (index: number, input: unknown, problems: readonly Problem[]): void => {
     for (const p of problems) if (p.reason === 'too_large') tooLarge = true;
     deps.metrics.eventsRejected.inc({ api, reason: problems[0]?.reason ?? 'invalid_field' });
@@ -116,8 +127,7 @@ export async function intake(
         itemWarnings = [...itemWarnings, TEST_ACCOUNT_IGNORED];
       }
       record = { family: 'user_activity', record: deps.enricher.activity(event, item.ctx) };
-      if (Object.keys(r.value.unknown).length > 0)
-        deps.metrics.unknownFields.inc({ api }, Object.keys(r.value.unknown).length);
+      unknownFields += Object.keys(r.value.unknown).length;
     } else if (item.ctx.scope === 'track') {
       // Identify and alias rewrite profiles and identity links: not for keys shipped in browsers.
       const kind = item.alias === undefined ? 'identify' : 'alias';
@@ -176,7 +186,11 @@ export async function intake(
     const all = item.ctx.warnings?.length ? [...item.ctx.warnings, ...itemWarnings] : itemWarnings;
     if (all.length > 0) warnings.push({ index, event_id: record.record.event_id, warnings: [...all] });
   }
+  if (options.allOrNothing === true && rejected.length > 0) {
+    return { accepted: 0, rejected, warnings: [], tooLarge };
+  }
   await deps.sink.publish(messages);
+  if (unknownFields > 0) deps.metrics.unknownFields.inc({ api }, unknownFields);
   let activities = 0;
   let identifies = 0;
   let aliases = 0;

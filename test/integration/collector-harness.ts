@@ -3,7 +3,7 @@
  * on a free port, plus a reader that consumes the topic from the beginning and decodes every
  * message, so tests assert on what actually landed in Kafka.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { buildApp } from '../../services/collector/app.ts';
 import { readCollectorConfig } from '../../services/collector/config.ts';
 import { defaultGeoFiles, type GeoLookup, openGeo } from '../../services/collector/enrichment/geo.ts';
@@ -88,7 +88,12 @@ export interface TestCollector {
 export async function startCollector(
   brokers: readonly string[],
   env: Record<string, string> = {},
-  options: { geo?: boolean; topic?: string } = {},
+  options: {
+    geo?: boolean;
+    topic?: string;
+    /** Runs on every request after the app's own hooks: a test's fault (e.g. one 503 to see a retry). */
+    onRequest?: onRequestAsyncHookHandler;
+  } = {},
 ): Promise<TestCollector> {
   const topic = options.topic ?? uniqueName('collector').replace(/_/g, '-');
   const config = readCollectorConfig({
@@ -128,6 +133,7 @@ export async function startCollector(
     geo: options.geo === false ? undefined : await sharedGeo(),
     metrics,
   });
+  if (options.onRequest !== undefined) app.addHook('onRequest', options.onRequest);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

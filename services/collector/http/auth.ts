@@ -1,7 +1,8 @@
 /**
  * Write-key authentication. A key is accepted as `Authorization: Bearer <key>`, as HTTP Basic with
  * the key as the user name (Segment's SDKs), or as a `writeKey` field of the JSON body (browsers
- * using navigator.sendBeacon cannot set headers). The key maps to the source name events carry.
+ * using navigator.sendBeacon cannot set headers) or its `api_key` field (Amplitude's SDKs send no
+ * header at all). The key maps to the source name events carry.
  */
 import type { FastifyRequest } from 'fastify';
 import { isPlainObject } from '../validation/validate.ts';
@@ -20,7 +21,9 @@ export function writeKeyOf(req: Pick<FastifyRequest, 'headers' | 'body'>): strin
     }
   }
   const body = req.body;
-  return isPlainObject(body) && typeof body.writeKey === 'string' ? body.writeKey : undefined;
+  if (!isPlainObject(body)) return undefined;
+  if (typeof body.writeKey === 'string') return body.writeKey;
+  return typeof body.api_key === 'string' ? body.api_key : undefined;
 }
 
 /** The request's write key (source name and scope); throws 401 for a missing or unknown key. */
@@ -30,7 +33,7 @@ export function authenticate(req: Pick<FastifyRequest, 'headers' | 'body'>, keys
     throw new HttpError(
       401,
       'COLLECTOR_UNAUTHORIZED',
-      'missing write key (Authorization: Bearer <key>, Basic, or writeKey)',
+      'missing write key (Authorization: Bearer <key>, Basic, writeKey or api_key)',
     );
   }
   const found = keys.get(key);

@@ -76,7 +76,7 @@ export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app,
       const ctx = contextOf(req, sentAt);
       const items: IntakeItem[] = events.map((e) => ({
         kind: 'activity',
-        input: withoutEnvelopeFields(e, ['writeKey', 'sent_at']),
+        input: withoutEnvelopeFields(e, ['writeKey', 'api_key', 'sent_at']),
         ctx,
       }));
       return respond(reply, await intake(items, 'native', o.intake));
@@ -107,7 +107,7 @@ export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app,
       const sentAt = sentAtOf(body.sent_at, 'sent_at');
       const item: IntakeItem = {
         kind: 'identify',
-        input: withoutEnvelopeFields(body, ['writeKey']),
+        input: withoutEnvelopeFields(body, ['writeKey', 'api_key']),
         ctx: contextOf(req, sentAt),
       };
       return respond(reply, await intake([item], 'native', o.intake));

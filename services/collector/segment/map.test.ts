@@ -69,6 +69,43 @@ describe('mapSegment', () => {
     expect(alias.kind === 'alias' && alias.previousId).toBe('anon');
   });
 
+  it('reads an empty userId (RudderStack before identify) as no user', () => {
+    const m = mapSegment({ event: 'x', userId: '', anonymousId: 'a' }, 'track', o);
+    expect(m.kind === 'activity' && m.event).toMatchObject({ anonymous_id: 'a' });
+    expect(m.kind === 'activity' && Object.hasOwn(m.event, 'user_id')).toBe(false);
+  });
+
+  it("keeps IANA time zones and drops RudderStack's GMT offsets (which would turn off the IP lookup)", () => {
+    const zone = (timezone: string) => {
+      const m = mapSegment({ event: 'x', anonymousId: 'a', context: { timezone } }, 'track', o);
+      return m.kind === 'activity' ? m.event.geo : 'not an activity';
+    };
+    expect(zone('America/Argentina/Buenos_Aires')).toEqual({ timezone: 'America/Argentina/Buenos_Aires' });
+    expect(zone('UTC')).toEqual({ timezone: 'UTC' });
+    expect(zone('GMT+0530')).toBeUndefined();
+    expect(zone('NA')).toBeUndefined();
+  });
+
+  it("leaves RudderStack's browser SDK out of the device (it names itself in context.app)", () => {
+    const m = mapSegment(
+      {
+        event: 'x',
+        anonymousId: 'a',
+        context: {
+          app: {
+            name: 'RudderLabs JavaScript SDK',
+            namespace: 'com.rudderlabs.javascript',
+            version: '3.34.1',
+          },
+          os: { name: '', version: '' },
+        },
+      },
+      'track',
+      o,
+    );
+    expect(m.kind === 'activity' && Object.hasOwn(m.event, 'device')).toBe(false);
+  });
+
   it('names the problem for unknown types', () => {
     expect(mapSegment({ type: 'boom' }, undefined, o)).toEqual({
       kind: 'error',

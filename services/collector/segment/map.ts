@@ -83,10 +83,14 @@ function traitsOf(raw: unknown): Record<string, unknown> {
   return out;
 }
 
+const RUDDERSTACK_JS_NAMESPACE = 'com.rudderlabs.javascript';
+
 function deviceOf(context: Record<string, unknown>): Record<string, unknown> {
   const device = obj(context.device);
   const os = obj(context.os);
-  const app = obj(context.app);
+  // RudderStack's browser SDK names itself in context.app (the page is not an app): that version
+  // is the SDK's, and as a device field it would also hide the User-Agent's (records.ts).
+  const app = obj(context.app).namespace === RUDDERSTACK_JS_NAMESPACE ? {} : obj(context.app);
   const osName = strOrUndef(os.name);
   const platform = strOrUndef(device.type) ?? (osName ? osName.toLowerCase().replace(/\s+/g, '') : undefined);
   const mobile = platform === 'ios' || platform === 'android';
@@ -99,6 +103,15 @@ function deviceOf(context: Record<string, unknown>): Record<string, unknown> {
   });
 }
 
+/**
+ * Segment's context.timezone is an IANA name ("Europe/Berlin"); RudderStack's browser SDK sends a
+ * GMT offset ("GMT+0530", or "NA"). Only names are kept: an offset is not a zone, and any geo field
+ * given turns off the IP lookup (records.ts), which would cost those events their country.
+ */
+function ianaZoneOrUndef(v: unknown): string | undefined {
+  return typeof v === 'string' && /^(?:UTC|[A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)+)$/.test(v) ? v : undefined;
+}
+
 function geoOf(context: Record<string, unknown>): Record<string, unknown> {
   const loc = obj(context.location);
   const country = strOrUndef(loc.country);
@@ -108,7 +121,7 @@ function geoOf(context: Record<string, unknown>): Record<string, unknown> {
     city: strOrUndef(loc.city),
     latitude: typeof loc.latitude === 'number' ? loc.latitude : undefined,
     longitude: typeof loc.longitude === 'number' ? loc.longitude : undefined,
-    timezone: strOrUndef(context.timezone),
+    timezone: ianaZoneOrUndef(context.timezone),
   });
 }
 
@@ -160,7 +173,8 @@ export function mapSegment(raw: unknown, pathType: SegmentType | undefined, o: S
   };
   const common = {
     event_id: raw.messageId === undefined ? undefined : (eventIdFor(raw.messageId) ?? raw.messageId),
-    user_id: raw.userId ?? undefined,
+    // RudderStack's browser SDK sends "" for a user not identified yet: no user, not a bad one.
+    user_id: raw.userId === '' ? undefined : (raw.userId ?? undefined),
     timestamp: raw.originalTimestamp ?? raw.timestamp ?? undefined,
   };
   if (type === 'identify' || type === 'alias') {

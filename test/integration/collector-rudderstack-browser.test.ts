@@ -1,0 +1,179 @@
+/**
+ * RudderStack's browser SDK (@rudderstack/analytics-js v3), the package's own bundled build (its
+ * plugins inside, none fetched from RudderStack's CDN), in headless Chromium on a page from another
+ * origin, with `dataPlaneUrl` and `configUrl` set to the collector and nothing else changed: it
+ * loads its source configuration from the collector's /sourceConfig/, then its identify, track and
+ * page calls land with the user, anonymous id, feature and session it sent.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { FastifyRequest } from 'fastify';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { HttpError } from '../../services/collector/http/errors.ts';
+import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { kafkaBrokers } from '../harness/services.ts';
+import {
+  type Decoded,
+  readTopic,
+  SOURCE,
+  startCollector,
+  type TestCollector,
+  type TopicReader,
+  WRITE_KEY,
+} from './collector-harness.ts';
+
+let c: TestCollector;
+let reader: TopicReader;
+let site: Server;
+let siteUrl: string;
+let chromium: LaunchedBrowser;
+/** Paths whose next POST the collector refuses with 503 (its overload answer), once each. */
+const failOnce = new Set<string>();
+/** POSTs received per path. */
+const posts = new Map<string, number>();
+
+beforeAll(async () => {
+  c = await startCollector(
+    kafkaBrokers(),
+    {},
+    {
+      geo: false,
+      onRequest: async (req: FastifyRequest) => {
+        if (req.method !== 'POST') return;
+        posts.set(req.url, (posts.get(req.url) ?? 0) + 1);
+        if (failOnce.delete(req.url))
+          throw new HttpError(503, 'COLLECTOR_OVERLOADED', 'test: refused once to see the SDK retry');
+      },
+    },
+  );
+  reader = await readTopic(c.kafka, c.topic);
+  const require = createRequire(import.meta.url);
+  // The package's bundled UMD build (global `rudderanalytics`): the /bundled entry point's script.
+  const sdk = readFileSync(
+    require
+      .resolve('@rudderstack/analytics-js')
+      .replace(/modern\/cjs\/index\.cjs$/, 'modern/bundled/umd/index.js'),
+    'utf8',
+  );
+  site = createServer((req, res) => {
+    if (req.url === '/rudder.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(sdk);
+    else
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<!doctype html><title>app</title><script src="/rudder.js"></script><p>app</p>');
+  });
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  const address = site.address();
+  // "localhost" vs the collector's 127.0.0.1: a different origin, as for a real site.
+  siteUrl = `http://localhost:${typeof address === 'object' && address ? address.port : 0}/docs`;
+  chromium = await launchChromium((line) => process.stderr.write(`[chromium] ${line}\n`));
+}, 600_000);
+afterAll(async () => {
+  await chromium?.close();
+  await new Promise((resolve) => site?.close(resolve));
+  await reader?.stop();
+  await c?.close();
+});
+
+interface RudderAnalytics {
+  load: (key: string, dataPlaneUrl: string, options: object) => void;
+  ready: (cb: () => void) => void;
+  identify: (userId: string, traits: object) => void;
+  track: (event: string, properties: object) => void;
+  page: (category: string, name: string, properties: object) => void;
+  getAnonymousId: () => string;
+  getSessionId: () => number | null;
+}
+
+it('loads its source config from the collector and delivers identify, track and page', async () => {
+  const page = await chromium.context.newPage();
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  await page.goto(siteUrl);
+  const user = `rs-web-${randomUUID()}`;
+  const sent = await page.evaluate(
+    async ({ key, url, user }) => {
+      const g = window as unknown as { rudderanalytics: { RudderAnalytics: new () => RudderAnalytics } };
+      const ra = new g.rudderanalytics.RudderAnalytics();
+      await new Promise<void>((resolve) => {
+        ra.load(key, url, { configUrl: url });
+        ra.ready(resolve);
+      });
+      ra.identify(user, { plan: 'pro', gender: 'f' });
+      ra.track('Search Performed', { feature: 'search', query: 'q' });
+      ra.page('Docs', 'Pricing', { feature: 'pricing' });
+      return { anonymousId: ra.getAnonymousId(), sessionId: ra.getSessionId() };
+    },
+    { key: WRITE_KEY, url: c.url, user },
+  );
+  const mine = (m: readonly Decoded[]) => m.filter((x) => x.value.user_id === user);
+  const all = mine(await reader.waitFor((m) => mine(m).length >= 3));
+  const activities = all.filter((x) => x.schema.startsWith('user_activity')).map((x) => x.value);
+  expect(activities.map((x) => [x.activity_name, x.feature_name]).sort()).toEqual([
+    ['Search Performed', 'search'],
+    ['page_view', 'pricing'],
+  ]);
+  for (const a of activities) {
+    expect(a).toMatchObject({
+      source: SOURCE,
+      anonymous_id: sent.anonymousId,
+      session_id: sent.sessionId,
+      device_type: 'desktop',
+      platform: 'web',
+      // Its context.timezone is a GMT offset, not a zone: not stored (and no bar to the IP lookup).
+      timezone: null,
+    });
+  }
+  const [profile] = all.filter((x) => x.schema.startsWith('user_identify'));
+  expect(profile?.value).toMatchObject({ kind: 'identify', anonymous_id: sent.anonymousId, gender: 'f' });
+  expect(JSON.parse(String(profile?.value.user_attributes))).toMatchObject({ plan: 'pro' });
+  expect(sent.sessionId).toEqual(expect.any(Number));
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+it('resends a track after a 503 and it lands once', async () => {
+  const page = await chromium.context.newPage();
+  await page.goto(siteUrl);
+  const user = `rs-web-retry-${randomUUID()}`;
+  await page.evaluate(
+    async ({ key, url }) => {
+      const g = window as unknown as { rudderanalytics: { RudderAnalytics: new () => RudderAnalytics } };
+      const ra = new g.rudderanalytics.RudderAnalytics();
+      await new Promise<void>((resolve) => {
+        ra.load(key, url, { configUrl: url });
+        ra.ready(resolve);
+      });
+      // Once loaded, the SDK puts its instance where its UMD build put the class.
+      (window as unknown as { ra: RudderAnalytics }).ra = ra;
+    },
+    { key: WRITE_KEY, url: c.url },
+  );
+  const before = posts.get('/v1/track') ?? 0;
+  failOnce.add('/v1/track');
+  await page.evaluate((user) => {
+    const { ra } = window as unknown as { ra: RudderAnalytics };
+    ra.identify(user, {});
+    ra.track('Report Viewed', { feature: 'reports' });
+  }, user);
+  const track = (m: readonly Decoded[]) =>
+    m.filter((x) => x.value.user_id === user && x.value.activity_name === 'Report Viewed');
+  await reader.waitFor((m) => track(m).length > 0);
+  // Long enough for a second copy to have arrived, had the first attempt been accepted.
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(failOnce.size).toBe(0);
+  expect(posts.get('/v1/track')).toBe(before + 2);
+  expect(track(reader.messages)).toHaveLength(1);
+  await page.close();
+});
+
+it('answers the config request of an unknown write key with 401, so the SDK does not load', async () => {
+  const res = await fetch(`${c.url}/sourceConfig/?p=npm&v=3&writeKey=nope`, {
+    headers: { authorization: `Basic ${Buffer.from('nope:').toString('base64')}` },
+  });
+  expect(res.status).toBe(401);
+});
