@@ -14,6 +14,7 @@ import { WriteKeys } from '../../services/collector/http/write-keys.ts';
 import { consumerSpec } from '../../services/consumer/config.ts';
 import { readConfig } from '../../services/lib/config.ts';
 import { readQueryConfig } from '../../services/query/config.ts';
+import { readRefresherConfig } from '../../services/refresher/config.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
@@ -100,6 +101,7 @@ describe('docker-compose.yml', () => {
     }
     expect(services.query?.depends_on?.migrate?.condition).toBe('service_completed_successfully');
     expect(services.consumer?.depends_on?.migrate?.condition).toBe('service_completed_successfully');
+    expect(services.refresher?.depends_on?.migrate?.condition).toBe('service_completed_successfully');
   });
 
   it('gives each service a configuration its own validation accepts, the start-up exposure checks included', () => {
@@ -110,6 +112,7 @@ describe('docker-compose.yml', () => {
     expect(query.INSECURE_DEV).toBe(false);
     expect(query.QUERY_TOKENS.length).toBeGreaterThan(0);
     expect(() => readConfig(consumerSpec, envOf('consumer'))).not.toThrow();
+    expect(readRefresherConfig(envOf('refresher')).timeZones).toEqual(['UTC']);
     // The demo sends with one of the collector's keys.
     expect(collector.WRITE_KEYS.has(envOf('demo').DEMO_WRITE_KEY ?? '')).toBe(true);
   });
@@ -124,7 +127,8 @@ describe('docker-compose.yml', () => {
     expect(read('.gitignore').split('\n')).toContain('.env');
     expect(envOf('clickhouse').CLICKHOUSE_PASSWORD).not.toBe('');
     expect(services.clickhouse?.environment).not.toHaveProperty('CLICKHOUSE_SKIP_USER_SETUP');
-    for (const name of ['migrate', 'consumer']) expect(envOf(name).CLICKHOUSE_PASSWORD, name).not.toBe('');
+    for (const name of ['migrate', 'consumer', 'refresher'])
+      expect(envOf(name).CLICKHOUSE_PASSWORD, name).not.toBe('');
     expect(envOf('query').CLICKHOUSE_PASSWORD).toBe(EXAMPLE_ENV.ANALYTICS_READER_PASSWORD);
     const users = read('deploy/compose/clickhouse-users.xml');
     expect(users).not.toMatch(/<password>\s*<\/password>/);

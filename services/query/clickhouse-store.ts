@@ -10,7 +10,6 @@
  * of consecutive days one query. One small read of the range's dirty marks decides all three.
  */
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
-import { PipelineError } from '../lib/errors.ts';
 import {
   currentDays,
   dayRuns,
@@ -40,18 +39,6 @@ import { MAX_RESULT_ROWS, type QueryStore, type ResultRow, type SeriesResult } f
 /** Stickiness as a ratio with 4 decimals (0 when nobody was active in the month). */
 function ratio(part: number, whole: number): number {
   return whole > 0 ? Math.round((part / whole) * 10_000) / 10_000 : 0;
-}
-
-/** Builder errors mean the API let through something the builder refuses: still the caller's 400. */
-function build(make: () => BuiltQuery): BuiltQuery {
-  try {
-    return make();
-  } catch (err) {
-    if (err instanceof PipelineError && err.code === 'QUERY_INVALID_REQUEST') {
-      throw invalidParams([{ param: 'query', message: err.message }]);
-    }
-    throw err;
-  }
 }
 
 /** The head of an API row: the day as `date`, then each group-by dimension ('' when absent). */
@@ -162,7 +149,7 @@ export function createClickHouseStore(client: ClickHouseClient, o: StoreOptions 
   /** Sketches (or the exact scan when asked): every request the finished numbers do not cover. */
   async function estimated(q: ActiveUsersQuery): Promise<SeriesResult> {
     if (q.groupBy.length > 0 && Number.isFinite(maxGroups)) {
-      const [count] = await select<{ groups: number }>(build(() => buildGroupCountQuery(q)).sql);
+      const [count] = await select<{ groups: number }>(buildGroupCountQuery(q).sql);
       const groups = Number(count?.groups ?? 0);
       if (groups > maxGroups) {
         throw invalidParams([
@@ -173,7 +160,7 @@ export function createClickHouseStore(client: ClickHouseClient, o: StoreOptions 
         ]);
       }
     }
-    const built = build(() => buildActiveUsersQuery(q));
+    const built = buildActiveUsersQuery(q);
     const r = await rows<ActiveUsersRow>(built, MAX_RESULT_ROWS);
     return {
       rows: r.rows.map(
@@ -283,7 +270,7 @@ export function createClickHouseStore(client: ClickHouseClient, o: StoreOptions 
     },
 
     async eventCount(q: EventCountQuery) {
-      const built = build(() => buildEventCountsQuery(q));
+      const built = buildEventCountsQuery(q);
       const r = await rows<EventCountsRow>(built, MAX_RESULT_ROWS);
       return {
         rows: r.rows.map(
@@ -297,7 +284,7 @@ export function createClickHouseStore(client: ClickHouseClient, o: StoreOptions 
 
     async dimensionValues(q: DimensionValuesQuery) {
       // One more than asked, to tell whether the list was cut.
-      const built = build(() => buildDimensionValuesQuery({ ...q, limit: Math.min(q.limit + 1, 1000) }));
+      const built = buildDimensionValuesQuery({ ...q, limit: Math.min(q.limit + 1, 1000) });
       const r = await rows<DimensionValueRow>(built, q.limit);
       return { dimension: q.dimension, values: r.rows, truncated: r.truncated };
     },
