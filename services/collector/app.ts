@@ -35,6 +35,7 @@ import type { EventSink } from './publisher.ts';
 import { registerSharedSchemas } from './routes/common.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { posthogRoutes } from './routes/posthog.ts';
 import { segmentHandler, segmentRoutes } from './routes/segment.ts';
 import { own } from './validation/validate.ts';
 
@@ -287,6 +288,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routeOptions,
   });
   await app.register(segmentRoutes, segmentOptions);
+  await app.register(posthogRoutes, {
+    intake: intakeDeps,
+    posthog: {
+      featureProperty: c.FEATURE_PROPERTY,
+      featureMap: c.FEATURE_MAP,
+      featureFrom: c.POSTHOG_FEATURE_FROM,
+    },
+    maxBatchEvents: limits.maxBatchEvents,
+    maxBatchBytes: limits.maxBatchBytes,
+    routeOptions,
+  });
   await app.register(opsRoutes, {
     sink: deps.sink,
     registry: deps.metrics.registry,
