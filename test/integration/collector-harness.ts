@@ -12,6 +12,7 @@ import {
   createCollectorMetrics,
   producerMetrics,
 } from '../../services/collector/metrics.ts';
+import type { EventSink } from '../../services/collector/publisher.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { createKafka, type Kafka } from '../../services/lib/kafka.ts';
 import { BatchingProducer } from '../../services/lib/kafka-producer.ts';
@@ -88,7 +89,12 @@ export interface TestCollector {
 export async function startCollector(
   brokers: readonly string[],
   env: Record<string, string> = {},
-  options: { geo?: boolean; topic?: string } = {},
+  options: {
+    geo?: boolean;
+    topic?: string;
+    /** Wraps the producer the app publishes through (e.g. to fail a publish and see the retry). */
+    sink?: (producer: BatchingProducer) => EventSink;
+  } = {},
 ): Promise<TestCollector> {
   const topic = options.topic ?? uniqueName('collector').replace(/_/g, '-');
   const config = readCollectorConfig({
@@ -124,7 +130,7 @@ export async function startCollector(
     config,
     logger,
     codec,
-    sink: producer,
+    sink: options.sink?.(producer) ?? producer,
     geo: options.geo === false ? undefined : await sharedGeo(),
     metrics,
   });

@@ -1,0 +1,168 @@
+/**
+ * PostHog's official SDKs, pointed at the collector (`host` / `api_host`) and otherwise unchanged:
+ * posthog-node posts gzip JSON to /batch/; posthog-js, in headless Chromium from a page on another
+ * origin, reads its project config from /array/<token>/config.js and posts gzip bodies declared
+ * as text/plain to /e/. Captures, page views, identify and alias land with the right user,
+ * feature, session and profile. Retry: the collector answers 503 once (a publish refused as Kafka
+ * would refuse it) and each SDK resends; the event lands once, with its id.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { PostHog } from 'posthog-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventSink } from '../../services/collector/publisher.ts';
+import { PipelineError } from '../../services/lib/errors.ts';
+import { type BatchingProducer, PRODUCER_ERRORS } from '../../services/lib/kafka-producer.ts';
+import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { kafkaBrokers } from '../harness/services.ts';
+import {
+  type Decoded,
+  readTopic,
+  SOURCE,
+  startCollector,
+  type TestCollector,
+  type TopicReader,
+  WRITE_KEY,
+} from './collector-harness.ts';
+
+let c: TestCollector;
+let reader: TopicReader;
+let site: Server;
+let siteUrl: string;
+let chromium: LaunchedBrowser | undefined;
+
+/** Message keys (user ids) whose next publish is refused once, and how many were refused. */
+const refuseNext = new Set<string>();
+let refused = 0;
+
+/** The producer, except that a publish carrying an armed user is refused once, before Kafka. */
+function refusingOnce(producer: BatchingProducer): EventSink {
+  return {
+    publish: async (messages) => {
+      if (messages.some((m) => refuseNext.delete(m.key))) {
+        refused++;
+        throw new PipelineError(PRODUCER_ERRORS.unavailable, 'refused once by the test', { retriable: true });
+      }
+      return producer.publish(messages);
+    },
+    healthy: () => producer.healthy(),
+    backlogMs: () => producer.backlogMs(),
+    check: (timeoutMs) => producer.check(timeoutMs),
+  };
+}
+
+const POSTHOG_JS = readFileSync(createRequire(import.meta.url).resolve('posthog-js/dist/array.full.js'));
+
+beforeAll(async () => {
+  c = await startCollector(
+    kafkaBrokers(),
+    { POSTHOG_FEATURE_FROM: 'property,map,path' },
+    { geo: false, sink: refusingOnce },
+  );
+  reader = await readTopic(c.kafka, c.topic);
+  site = createServer((req, res) => {
+    if (req.url === '/posthog.js') {
+      res.writeHead(200, { 'content-type': 'application/javascript' }).end(POSTHOG_JS);
+      return;
+    }
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end('<!doctype html><title>Reports</title><p>app</p><script src="/posthog.js"></script>');
+  });
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  const address = site.address();
+  // "localhost" vs the collector's 127.0.0.1: a different origin, as for a real site.
+  siteUrl = `http://localhost:${typeof address === 'object' && address ? address.port : 0}`;
+}, 600_000);
+afterAll(async () => {
+  await chromium?.close();
+  await new Promise((resolve) => site?.close(resolve));
+  await reader?.stop();
+  await c?.close();
+});
+
+const byUser = (user: string) => (m: readonly Decoded[]) => m.filter((x) => x.value.user_id === user);
+const activities = (m: readonly Decoded[]) => m.filter((x) => x.schema.startsWith('user_activity'));
+const identifies = (m: readonly Decoded[]) => m.filter((x) => x.schema.startsWith('user_identify'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('posthog-node', () => {
+  it('delivers capture, $pageview, identify and alias with the right user, feature and profile', async () => {
+    const client = new PostHog(WRITE_KEY, { host: c.url, flushAt: 20, flushInterval: 100 });
+    const user = `ph-${randomUUID()}`;
+    const searchId = randomUUID();
+    client.identify({
+      distinctId: user,
+      properties: {
+        $set: { plan: 'pro', createdAt: '2025-01-02T03:04:05Z' },
+        $set_once: { first_touch: 'ad' },
+        $anon_distinct_id: `${user}-anon`,
+      },
+    });
+    client.capture({
+      distinctId: user,
+      event: 'Search Performed',
+      uuid: searchId,
+      properties: { feature: 'search', query: 'q' },
+    });
+    client.capture({
+      distinctId: user,
+      event: '$pageview',
+      properties: { $current_url: 'https://app.example/pricing/plans' },
+    });
+    client.alias({ distinctId: user, alias: `${user}-old` });
+    await client.shutdown();
+
+    const mine = byUser(user);
+    const all = mine(await reader.waitFor((m) => mine(m).length >= 4));
+    expect(all).toHaveLength(4);
+    const acts = activities(all);
+    expect(acts.map((x) => [x.value.activity_name, x.value.feature_name]).sort()).toEqual([
+      ['Search Performed', 'search'],
+      // POSTHOG_FEATURE_FROM=property,map,path: the page's first path segment.
+      ['page_view', 'pricing'],
+    ]);
+    for (const a of acts) {
+      // posthog-node's User-Agent is a server relaying its users, not a bot.
+      expect(a.value).toMatchObject({
+        source: SOURCE,
+        device_type: 'server',
+        is_bot: false,
+        anonymous_id: null,
+      });
+    }
+    const search = acts.find((x) => x.value.activity_name === 'Search Performed');
+    expect(search?.value.event_id).toBe(searchId);
+    expect(JSON.parse(search?.value.activity_metadata as string)).toEqual({ feature: 'search', query: 'q' });
+    const pageview = acts.find((x) => x.value.activity_name === 'page_view');
+    expect(JSON.parse(pageview?.value.activity_metadata as string)).toEqual({
+      url: 'https://app.example/pricing/plans',
+    });
+
+    const ids = identifies(all);
+    const identify = ids.find((x) => x.value.kind === 'identify');
+    expect(identify?.value).toMatchObject({ anonymous_id: `${user}-anon`, source: SOURCE });
+    expect(identify?.value.registration_date).toBe(Date.parse('2025-01-02T03:04:05Z'));
+    expect(JSON.parse(identify?.value.user_attributes as string)).toEqual({ plan: 'pro', first_touch: 'ad' });
+    expect(ids.find((x) => x.value.kind === 'alias')?.value.previous_id).toBe(`${user}-old`);
+  });
+
+  it('resends a batch answered 503; the event lands once, with its id', async () => {
+    const client = new PostHog(WRITE_KEY, { host: c.url, flushAt: 20, flushInterval: 100 });
+    const user = `ph-retry-${randomUUID()}`;
+    const uuid = randomUUID();
+    refuseNext.add(user);
+    const before = refused;
+    client.capture({ distinctId: user, event: 'Export Started', uuid, properties: { feature: 'export' } });
+    await client.shutdown();
+    expect(refused - before).toBe(1);
+    await reader.waitFor((m) => m.some((x) => x.value.event_id === uuid));
+    await sleep(500);
+    const landed = reader.messages.filter((x) => x.value.event_id === uuid);
+    expect(landed.map((x) => [x.value.user_id, x.value.activity_name, x.value.feature_name])).toEqual([
+      [user, 'Export Started', 'export'],
+    ]);
+  });
+});
