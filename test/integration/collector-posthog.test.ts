@@ -166,3 +166,116 @@ describe('posthog-node', () => {
     ]);
   });
 });
+
+/** The slice of posthog-js's API the page uses (the bundle sets window.posthog). */
+interface PageHog {
+  init(token: string, config: Record<string, unknown>): void;
+  capture(event: string, properties?: Record<string, unknown>, options?: { uuid?: string }): void;
+  identify(id: string, set?: Record<string, unknown>, setOnce?: Record<string, unknown>): void;
+  get_distinct_id(): string;
+  get_session_id(): string;
+}
+declare const posthog: PageHog;
+
+const meta = (m: Decoded | undefined) => JSON.parse((m?.value.activity_metadata as string) ?? 'null');
+
+describe('posthog-js in Chromium', () => {
+  it('delivers the page view, custom events and an identify with the session, device and profile', async () => {
+    chromium ??= await launchChromium((line) => process.stderr.write(`[chromium] ${line}\n`));
+    const page = await chromium.context.newPage();
+    const sent: Array<{ method: string; path: string; gzip: boolean }> = [];
+    const statuses: number[] = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(c.url)) return;
+      const body = r.postDataBuffer();
+      sent.push({
+        method: r.method(),
+        path: new URL(r.url()).pathname,
+        gzip: body !== null && body[0] === 0x1f && body[1] === 0x8b,
+      });
+    });
+    page.on('response', (r) => {
+      if (r.url().startsWith(c.url)) statuses.push(r.status());
+    });
+    await page.goto(`${siteUrl}/reports/weekly`);
+    // Unchanged but for the host and key; headless Chromium looks like a bot to posthog-js, which
+    // drops its events unless told otherwise (PostHog's advice for end-to-end tests).
+    const anon = await page.evaluate(
+      ({ host, key }) =>
+        new Promise<string>((resolve) =>
+          posthog.init(key, {
+            api_host: host,
+            opt_out_useragent_filter: true,
+            loaded: (ph: PageHog) => resolve(ph.get_distinct_id()),
+          }),
+        ),
+      { host: c.url, key: WRITE_KEY },
+    );
+    const user = `phjs-${randomUUID()}`;
+    const session = await page.evaluate((id) => {
+      posthog.capture('Report Exported', { feature: 'reports', format: 'csv' });
+      posthog.identify(id, { plan: 'pro' }, { first_touch: 'ad' });
+      posthog.capture('Report Shared', { feature: 'reports' });
+      return posthog.get_session_id();
+    }, user);
+
+    const wanted = (m: readonly Decoded[]) =>
+      m.filter((x) => x.value.anonymous_id === anon || x.value.user_id === user);
+    const all = wanted(await reader.waitFor((m) => wanted(m).length >= 4));
+    const acts = activities(all);
+    const pageview = acts.find((x) => x.value.activity_name === 'page_view');
+    expect(pageview?.value).toMatchObject({
+      user_id: null,
+      anonymous_id: anon,
+      // POSTHOG_FEATURE_FROM=property,map,path: /reports/weekly.
+      feature_name: 'reports',
+      device_id: anon,
+      device_type: 'desktop',
+      platform: 'web',
+      source: SOURCE,
+    });
+    expect(pageview?.value.browser_name).toEqual(expect.stringMatching(/Chrom/));
+    expect(meta(pageview)).toMatchObject({
+      title: 'Reports',
+      path: '/reports/weekly',
+      url: `${siteUrl}/reports/weekly`,
+      _session_id: session,
+    });
+    const exported = acts.find((x) => x.value.activity_name === 'Report Exported');
+    expect(exported?.value).toMatchObject({ user_id: null, anonymous_id: anon, feature_name: 'reports' });
+    expect(meta(exported)).toMatchObject({ format: 'csv', _session_id: session });
+    // After identify: the user, and the anonymous id the browser had before.
+    const shared = acts.find((x) => x.value.activity_name === 'Report Shared');
+    expect(shared?.value).toMatchObject({ user_id: user, anonymous_id: anon, feature_name: 'reports' });
+    expect(shared?.value.session_id).toBe(pageview?.value.session_id);
+    expect(pageview?.value.session_id).not.toBeNull();
+
+    const identify = identifies(all).find((x) => x.value.kind === 'identify');
+    expect(identify?.value).toMatchObject({ user_id: user, anonymous_id: anon });
+    expect(JSON.parse(identify?.value.user_attributes as string)).toEqual({ plan: 'pro', first_touch: 'ad' });
+
+    // The project config came from the collector as a script; events were gzip bodies to /e/;
+    // nothing was refused (posthog-js drops what is answered 4xx).
+    expect(sent).toContainEqual({ method: 'GET', path: `/array/${WRITE_KEY}/config.js`, gzip: false });
+    expect(sent.filter((r) => r.path === '/e/').some((r) => r.gzip)).toBe(true);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+
+    // Retry: the next publish for this user is refused once (503); posthog-js queues the request
+    // and resends it, and the event lands once with its id.
+    const uuid = randomUUID();
+    const before = refused;
+    refuseNext.add(user);
+    await page.evaluate(
+      (id) => posthog.capture('Report Scheduled', { feature: 'reports' }, { uuid: id }),
+      uuid,
+    );
+    await reader.waitFor((m) => m.some((x) => x.value.event_id === uuid));
+    expect(refused - before).toBe(1);
+    expect(statuses).toContain(503);
+    await sleep(500);
+    expect(reader.messages.filter((x) => x.value.event_id === uuid).map((x) => x.value.user_id)).toEqual([
+      user,
+    ]);
+    await page.close();
+  });
+});

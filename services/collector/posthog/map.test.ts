@@ -158,7 +158,7 @@ describe('mapPostHog', () => {
         event: '$identify',
         properties: { distinct_id: 'user-1', $anon_distinct_id: 'anon-1', $set: { ignored: 1 } },
         $set: { plan: 'pro', createdAt: '2025-01-01' },
-        $set_once: { plan: 'free', first: 'x', $initial_referrer: '$direct' },
+        $set_once: { plan: 'free', first: 'x', $initial_referrer: '$direct', utm_source: null },
       },
       o,
       r,

@@ -191,8 +191,12 @@ function featureOf(
 /** `$set_once` under `$set` (the contract has no set-once: a key both name takes `$set`'s value). */
 function mergedTraits(e: Record<string, unknown>, p: Record<string, unknown>): Record<string, unknown> {
   const merged = { ...obj(p.$set_once), ...obj(e.$set_once), ...obj(p.$set), ...obj(e.$set) };
-  // posthog-js adds its own ($initial_referrer, $os, ...) to every $set_once: SDK bookkeeping.
-  return traitsOf(Object.fromEntries(Object.entries(merged).filter(([k]) => !k.startsWith('$'))));
+  // posthog-js adds its own to identify and events: `$` ones ($initial_referrer, $os, ...), and
+  // every campaign parameter it looks for (utm_source, gclid, ...), null when the URL has none.
+  // Both are SDK bookkeeping, not profile traits; a null trait clears nothing here anyway.
+  return traitsOf(
+    Object.fromEntries(Object.entries(merged).filter(([k, v]) => !k.startsWith('$') && v !== null)),
+  );
 }
 
 const USER_FIELDS = EVENT_FIELDS.user.fields;
