@@ -19,6 +19,7 @@ import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   type Decoded,
+  post,
   readTopic,
   SOURCE,
   startCollector,
@@ -277,5 +278,66 @@ describe('posthog-js in Chromium', () => {
       user,
     ]);
     await page.close();
+  });
+});
+
+describe('the capture API as the SDKs meet it', () => {
+  const event = (user: string, uuid: string, extra: Record<string, unknown> = {}) => ({
+    event: 'Invoice Sent',
+    uuid,
+    properties: { distinct_id: user, token: WRITE_KEY, feature: 'billing', ...extra },
+  });
+
+  it('takes a base64 form body (sendBeacon), and refuses a bad event alone with 200 for the rest', async () => {
+    const user = `ph-api-${randomUUID()}`;
+    const [good, beacon] = [randomUUID(), randomUUID()];
+    const form = `data=${encodeURIComponent(Buffer.from(JSON.stringify([event(user, beacon)])).toString('base64'))}`;
+    const b = await post(`${c.url}/e/?compression=base64`, form, {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: '',
+    });
+    expect(b.status).toBe(200);
+    const r = await post(
+      `${c.url}/batch/`,
+      { api_key: WRITE_KEY, batch: [event(user, good), { event: 'Invoice Sent', uuid: randomUUID() }] },
+      { authorization: '' },
+    );
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      accepted: 1,
+      rejected: [{ index: 1, errors: ['distinct_id: required'] }],
+    });
+    const landed = await reader.waitFor((m) =>
+      [good, beacon].every((id) => m.some((x) => x.value.event_id === id)),
+    );
+    expect(landed.filter((x) => x.value.user_id === user).map((x) => x.value.feature_name)).toEqual([
+      'billing',
+      'billing',
+    ]);
+    // Nothing valid: a final 400 (the SDKs drop it); an unknown project token: 401.
+    expect((await post(`${c.url}/batch/`, { api_key: WRITE_KEY, batch: [{ event: 'x' }] })).status).toBe(400);
+    expect(
+      (
+        await post(
+          `${c.url}/batch/`,
+          { api_key: 'nope', batch: [event(user, randomUUID())] },
+          { authorization: '' },
+        )
+      ).status,
+    ).toBe(401);
+  });
+
+  it('answers a rate-limit refusal 503 with Retry-After, which posthog-js retries (a 429 it would drop)', async () => {
+    const limited = await startCollector(kafkaBrokers(), { RATE_LIMIT_PER_ADDRESS_MAX: '1' }, { geo: false });
+    try {
+      const body = { api_key: WRITE_KEY, batch: [event(`ph-rl-${randomUUID()}`, randomUUID())] };
+      expect((await post(`${limited.url}/e/`, body, { authorization: '' })).status).toBe(200);
+      const refused = await post(`${limited.url}/e/`, body, { authorization: '' });
+      expect(refused.status).toBe(503);
+      expect(refused.body.code).toBe('COLLECTOR_RATE_LIMITED');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
   });
 });
