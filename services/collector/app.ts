@@ -186,7 +186,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(cors, {
     origin: c.CORS_ORIGINS.includes('*') ? true : [...c.CORS_ORIGINS],
     methods: ['GET', 'POST'],
-    allowedHeaders: ['content-type', 'content-encoding', 'authorization'],
+    // x-retry-count: Segment's browser SDK numbers its retries (a preflight refusing it would turn
+    // every retry into a network error).
+    allowedHeaders: ['content-type', 'content-encoding', 'authorization', 'x-retry-count'],
     exposedHeaders: ['retry-after'],
     maxAge: 86_400,
   });

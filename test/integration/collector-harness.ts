@@ -14,8 +14,9 @@ import {
 } from '../../services/collector/metrics.ts';
 import type { EventSink } from '../../services/collector/publisher.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
+import { PipelineError } from '../../services/lib/errors.ts';
 import { createKafka, type Kafka } from '../../services/lib/kafka.ts';
-import { BatchingProducer } from '../../services/lib/kafka-producer.ts';
+import { BatchingProducer, PRODUCER_ERRORS } from '../../services/lib/kafka-producer.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { uniqueName } from '../harness/services.ts';
 
@@ -84,6 +85,30 @@ export interface TestCollector {
   readonly producer: BatchingProducer;
   readonly metrics: CollectorMetrics;
   readonly close: () => Promise<void>;
+}
+
+/**
+ * A publish refused as Kafka refuses one it cannot make durable (retriable: the route answers 503),
+ * once per armed message key (user id): `startCollector(..., { sink: r.wrap })`, then
+ * `r.keys.add(user)` before the SDK sends. Nothing of a refused publish reaches Kafka, so an SDK
+ * that resends makes its events land once.
+ */
+export class RefuseOnce {
+  readonly keys = new Set<string>();
+  refused = 0;
+
+  readonly wrap = (producer: BatchingProducer): EventSink => ({
+    publish: async (messages) => {
+      if (messages.some((m) => this.keys.delete(m.key))) {
+        this.refused++;
+        throw new PipelineError(PRODUCER_ERRORS.unavailable, 'refused once by the test', { retriable: true });
+      }
+      return producer.publish(messages);
+    },
+    healthy: () => producer.healthy(),
+    backlogMs: () => producer.backlogMs(),
+    check: (timeoutMs) => producer.check(timeoutMs),
+  });
 }
 
 export async function startCollector(

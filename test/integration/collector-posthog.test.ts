@@ -12,14 +12,12 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventSink } from '../../services/collector/publisher.ts';
-import { PipelineError } from '../../services/lib/errors.ts';
-import { type BatchingProducer, PRODUCER_ERRORS } from '../../services/lib/kafka-producer.ts';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   type Decoded,
   post,
+  RefuseOnce,
   readTopic,
   SOURCE,
   startCollector,
@@ -34,25 +32,7 @@ let site: Server;
 let siteUrl: string;
 let chromium: LaunchedBrowser | undefined;
 
-/** Message keys (user ids) whose next publish is refused once, and how many were refused. */
-const refuseNext = new Set<string>();
-let refused = 0;
-
-/** The producer, except that a publish carrying an armed user is refused once, before Kafka. */
-function refusingOnce(producer: BatchingProducer): EventSink {
-  return {
-    publish: async (messages) => {
-      if (messages.some((m) => refuseNext.delete(m.key))) {
-        refused++;
-        throw new PipelineError(PRODUCER_ERRORS.unavailable, 'refused once by the test', { retriable: true });
-      }
-      return producer.publish(messages);
-    },
-    healthy: () => producer.healthy(),
-    backlogMs: () => producer.backlogMs(),
-    check: (timeoutMs) => producer.check(timeoutMs),
-  };
-}
+const refusals = new RefuseOnce();
 
 const POSTHOG_JS = readFileSync(createRequire(import.meta.url).resolve('posthog-js/dist/array.full.js'));
 
@@ -60,7 +40,7 @@ beforeAll(async () => {
   c = await startCollector(
     kafkaBrokers(),
     { POSTHOG_FEATURE_FROM: 'property,map,path' },
-    { geo: false, sink: refusingOnce },
+    { geo: false, sink: refusals.wrap },
   );
   reader = await readTopic(c.kafka, c.topic);
   site = createServer((req, res) => {
@@ -154,11 +134,11 @@ describe('posthog-node', () => {
     const client = new PostHog(WRITE_KEY, { host: c.url, flushAt: 20, flushInterval: 100 });
     const user = `ph-retry-${randomUUID()}`;
     const uuid = randomUUID();
-    refuseNext.add(user);
-    const before = refused;
+    refusals.keys.add(user);
+    const before = refusals.refused;
     client.capture({ distinctId: user, event: 'Export Started', uuid, properties: { feature: 'export' } });
     await client.shutdown();
-    expect(refused - before).toBe(1);
+    expect(refusals.refused - before).toBe(1);
     await reader.waitFor((m) => m.some((x) => x.value.event_id === uuid));
     await sleep(500);
     const landed = reader.messages.filter((x) => x.value.event_id === uuid);
@@ -264,14 +244,14 @@ describe('posthog-js in Chromium', () => {
     // Retry: the next publish for this user is refused once (503); posthog-js queues the request
     // and resends it, and the event lands once with its id.
     const uuid = randomUUID();
-    const before = refused;
-    refuseNext.add(user);
+    const before = refusals.refused;
+    refusals.keys.add(user);
     await page.evaluate(
       (id) => posthog.capture('Report Scheduled', { feature: 'reports' }, { uuid: id }),
       uuid,
     );
     await reader.waitFor((m) => m.some((x) => x.value.event_id === uuid));
-    expect(refused - before).toBe(1);
+    expect(refusals.refused - before).toBe(1);
     expect(statuses).toContain(503);
     await sleep(500);
     expect(reader.messages.filter((x) => x.value.event_id === uuid).map((x) => x.value.user_id)).toEqual([
