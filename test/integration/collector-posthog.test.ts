@@ -214,6 +214,8 @@ describe('posthog-js in Chromium', () => {
       device_type: 'desktop',
       platform: 'web',
       source: SOURCE,
+      // posthog-js was told to send from headless Chromium; the collector still knows a bot.
+      is_bot: true,
     });
     expect(pageview?.value.browser_name).toEqual(expect.stringMatching(/Chrom/));
     expect(meta(pageview)).toMatchObject({
