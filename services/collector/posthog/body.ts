@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { parseJsonBody } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 
-export const COMPRESSIONS = ['gzip-js', 'gzip', 'base64'] as const;
+const COMPRESSIONS = ['gzip-js', 'gzip', 'base64'] as const;
 
 const isGzip = (b: Buffer): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 

@@ -76,7 +76,7 @@ export function envelopeOf(body: unknown): Envelope | { readonly error: string }
  * PostHog's built-in events with a name of their own here (as Segment's page and screen have);
  * other `$` events keep their PostHog names.
  */
-export const ACTIVITY_NAMES: Readonly<Record<string, string>> = {
+const ACTIVITY_NAMES: Readonly<Record<string, string>> = {
   $pageview: 'page_view',
   $screen: 'screen_view',
   $pageleave: 'page_leave',

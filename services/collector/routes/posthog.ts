@@ -34,22 +34,14 @@ export interface PostHogRoutesOptions {
 }
 
 /** posthog-node posts to /batch/; posthog-js to /e/ (or a project config's endpoint, /i/v0/e/). */
-export const CAPTURE_PATHS = [
-  '/batch/',
-  '/e',
-  '/e/',
-  '/i/v0/e',
-  '/i/v0/e/',
-  '/capture',
-  '/capture/',
-] as const;
+const CAPTURE_PATHS = ['/batch/', '/e', '/e/', '/i/v0/e', '/i/v0/e/', '/capture', '/capture/'] as const;
 
 /**
  * The project config posthog-js reads at load: gzip bodies, no feature flags to load, and every
  * product the collector does not take (recordings, surveys, heatmaps, web vitals, exception
  * autocapture, site apps) off, so the SDK sends only events.
  */
-export const REMOTE_CONFIG = {
+const REMOTE_CONFIG = {
   supportedCompression: ['gzip-js', 'base64'],
   hasFeatureFlags: false,
   autocapture_opt_out: false,

@@ -114,7 +114,7 @@ const BROWSER_PATHS: Readonly<Record<string, SegmentType>> = {
  * destinations or remote plugins to load, and its own usage metrics (sent to api.segment.io) off.
  * So `cdnURL` is the one setting a browser SDK needs.
  */
-export function browserSettings(writeKey: string, apiHost: string, protocol: string) {
+function browserSettings(writeKey: string, apiHost: string, protocol: string) {
   return {
     integrations: { 'Segment.io': { apiKey: writeKey, apiHost, protocol } },
     metrics: { sampleRate: 0 },
