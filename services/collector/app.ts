@@ -36,6 +36,7 @@ import { amplitudeRoutes } from './routes/amplitude.ts';
 import { registerSharedSchemas } from './routes/common.ts';
 import { nativeRoutes } from './routes/native.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { posthogRoutes } from './routes/posthog.ts';
 import { rudderStackConfigRoutes } from './routes/rudderstack-config.ts';
 import { segmentHandler, segmentRoutes } from './routes/segment.ts';
 import { own } from './validation/validate.ts';
@@ -191,6 +192,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       'content-type',
       'content-encoding',
       'authorization',
+      // Segment's browser SDK numbers its retries (a preflight refusing it would turn every retry
+      // into a network error).
+      'x-retry-count',
       // RudderStack's browser SDK (analytics-js v3) sends these with every upload; they are not read.
       'anonymousid',
       'sentat',
@@ -312,6 +316,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routeOptions,
   });
   await app.register(rudderStackConfigRoutes, { routeOptions });
+  await app.register(posthogRoutes, {
+    intake: intakeDeps,
+    posthog: {
+      featureProperty: c.FEATURE_PROPERTY,
+      featureMap: c.FEATURE_MAP,
+      featureFrom: c.POSTHOG_FEATURE_FROM,
+    },
+    maxBatchEvents: limits.maxBatchEvents,
+    maxBatchBytes: limits.maxBatchBytes,
+    routeOptions,
+  });
   await app.register(opsRoutes, {
     sink: deps.sink,
     registry: deps.metrics.registry,

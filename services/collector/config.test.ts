@@ -30,6 +30,20 @@ describe('collector config', () => {
     }
   });
 
+  it('reads the PostHog feature sources in order and names a bad one', () => {
+    expect(readCollectorConfig({ WRITE_KEYS: 'k:s' }).POSTHOG_FEATURE_FROM).toEqual(['property', 'map']);
+    expect(
+      readCollectorConfig({ WRITE_KEYS: 'k:s', POSTHOG_FEATURE_FROM: 'path, event' }).POSTHOG_FEATURE_FROM,
+    ).toEqual(['path', 'event']);
+    expect(() => readCollectorConfig({ WRITE_KEYS: 'k:s', POSTHOG_FEATURE_FROM: 'property,url' })).toThrow(
+      expect.objectContaining({
+        problems: [
+          expect.stringMatching(/^POSTHOG_FEATURE_FROM: .*url is not one of property, map, path, event/),
+        ],
+      }),
+    );
+  });
+
   it('never repeats a write key in its problem (the message goes to stderr)', () => {
     try {
       readCollectorConfig({ WRITE_KEYS: 'sk_live_valid123:web,broken-entry' });

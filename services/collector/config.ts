@@ -5,6 +5,7 @@
  */
 import { bool, type ConfigOf, int, isLoopbackHost, list, oneOf, readConfig, str } from '../lib/config.ts';
 import { DEV_WRITE_KEY, parseWriteKeys, type WriteKey, type WriteKeys } from './http/write-keys.ts';
+import { FEATURE_SOURCES, type FeatureSource } from './posthog/map.ts';
 
 const splitList = (raw: string): string[] =>
   raw
@@ -21,6 +22,14 @@ export function parseFeatureMap(items: readonly string[]): ReadonlyMap<string, s
     map.set(item.slice(0, i), item.slice(i + 1));
   }
   return map;
+}
+
+/** An ordered list of where PostHog events take their feature from (posthog/map.ts). */
+export function parseFeatureSources(items: readonly string[]): readonly FeatureSource[] {
+  for (const item of items)
+    if (!(FEATURE_SOURCES as readonly string[]).includes(item))
+      throw new Error(`${item} is not one of ${FEATURE_SOURCES.join(', ')}`);
+  return items as readonly FeatureSource[];
 }
 
 const KB = 1024;
@@ -78,9 +87,9 @@ export const COLLECTOR_CONFIG = {
     'store city, postal code and coordinates (from the event or the IP); off: country and region only',
     false,
   ),
-  FEATURE_PROPERTY: str('Segment property that names the feature', 'feature'),
+  FEATURE_PROPERTY: str('property that names the feature (Segment and PostHog events)', 'feature'),
   FEATURE_MAP: {
-    doc: 'Segment event name -> feature, as event=feature,...',
+    doc: 'activity name -> feature for Segment and PostHog events without the property, as event=feature,...',
     parse: (raw: string) => parseFeatureMap(splitList(raw)),
     fallback: new Map<string, string>() as ReadonlyMap<string, string>,
   },
@@ -88,6 +97,11 @@ export const COLLECTOR_CONFIG = {
     'event property that names the feature in Amplitude events (e.g. "[Amplitude] Page Path" for the page path); empty: FEATURE_PROPERTY',
     '',
   ),
+  POSTHOG_FEATURE_FROM: {
+    doc: 'where PostHog events take their feature from, tried in order: property (FEATURE_PROPERTY), map (FEATURE_MAP), path (first segment of $pathname or $screen_name), event (the event name)',
+    parse: (raw: string) => parseFeatureSources(splitList(raw)),
+    fallback: ['property', 'map'] as readonly FeatureSource[],
+  },
   REQUEST_TIMEOUT_MS: int('a request (headers and body) must arrive within this, else 408', 30_000, 100),
   RATE_LIMIT_MAX: int('requests per write key per window', 1_000, 1),
   RATE_LIMIT_PER_ADDRESS_MAX: int(

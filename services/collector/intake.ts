@@ -21,7 +21,7 @@ import {
   validateIdentify,
 } from './validation/validate.ts';
 
-export type Api = 'native' | 'segment' | 'amplitude';
+export type Api = 'native' | 'segment' | 'amplitude' | 'posthog';
 
 export type IntakeItem =
   | { readonly kind: 'activity'; readonly input: unknown; readonly ctx: RequestContext }

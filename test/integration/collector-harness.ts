@@ -12,9 +12,11 @@ import {
   createCollectorMetrics,
   producerMetrics,
 } from '../../services/collector/metrics.ts';
+import type { EventSink } from '../../services/collector/publisher.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
+import { PipelineError } from '../../services/lib/errors.ts';
 import { createKafka, type Kafka } from '../../services/lib/kafka.ts';
-import { BatchingProducer } from '../../services/lib/kafka-producer.ts';
+import { BatchingProducer, PRODUCER_ERRORS } from '../../services/lib/kafka-producer.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { uniqueName } from '../harness/services.ts';
 
@@ -85,6 +87,30 @@ export interface TestCollector {
   readonly close: () => Promise<void>;
 }
 
+/**
+ * A publish refused as Kafka refuses one it cannot make durable (retriable: the route answers 503),
+ * once per armed message key (user id): `startCollector(..., { sink: r.wrap })`, then
+ * `r.keys.add(user)` before the SDK sends. Nothing of a refused publish reaches Kafka, so an SDK
+ * that resends makes its events land once.
+ */
+export class RefuseOnce {
+  readonly keys = new Set<string>();
+  refused = 0;
+
+  readonly wrap = (producer: BatchingProducer): EventSink => ({
+    publish: async (messages) => {
+      if (messages.some((m) => this.keys.delete(m.key))) {
+        this.refused++;
+        throw new PipelineError(PRODUCER_ERRORS.unavailable, 'refused once by the test', { retriable: true });
+      }
+      return producer.publish(messages);
+    },
+    healthy: () => producer.healthy(),
+    backlogMs: () => producer.backlogMs(),
+    check: (timeoutMs) => producer.check(timeoutMs),
+  });
+}
+
 export async function startCollector(
   brokers: readonly string[],
   env: Record<string, string> = {},
@@ -93,6 +119,8 @@ export async function startCollector(
     topic?: string;
     /** Runs on every request after the app's own hooks: a test's fault (e.g. one 503 to see a retry). */
     onRequest?: onRequestAsyncHookHandler;
+    /** Wraps the producer the app publishes through (e.g. to fail a publish and see the retry). */
+    sink?: (producer: BatchingProducer) => EventSink;
   } = {},
 ): Promise<TestCollector> {
   const topic = options.topic ?? uniqueName('collector').replace(/_/g, '-');
@@ -129,7 +157,7 @@ export async function startCollector(
     config,
     logger,
     codec,
-    sink: producer,
+    sink: options.sink?.(producer) ?? producer,
     geo: options.geo === false ? undefined : await sharedGeo(),
     metrics,
   });

@@ -49,6 +49,8 @@ describe('parseUserAgent', () => {
       device_type: 'server',
       is_bot: false,
     });
+    // isbot() flags it; it is the server SDK relaying its users' events.
+    expect(parseUserAgent('posthog-node/5.70.0')).toMatchObject({ device_type: 'server', is_bot: false });
   });
 });
 

@@ -36,7 +36,7 @@ const OS_PLATFORMS: ReadonlyArray<[RegExp, string]> = [
 // Server-side HTTP clients and SDKs: the request comes from a server relaying its users' events,
 // so the User-Agent describes that server, not a person's device, and says nothing about bots.
 const SERVER_CLIENT_RE =
-  /^(node|undici|axios|got|python-requests|curl|wget|go-http-client|okhttp|java|analytics-[a-z]+)\b/i;
+  /^(node|undici|axios|got|python-requests|curl|wget|go-http-client|okhttp|java|analytics-[a-z]+|posthog-[a-z]+)\b/i;
 
 export function parseUserAgent(ua: string): UserAgentInfo {
   const r = new UAParser(ua).getResult();

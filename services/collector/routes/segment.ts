@@ -94,32 +94,73 @@ export function segmentHandler(o: SegmentRoutesOptions, pathType: SegmentType | 
   };
 }
 
+/**
+ * The paths analytics-next (Segment's browser SDK) posts to: `${apiHost}/<type's first letter>`,
+ * and `${apiHost}/b` when batching. Segment's own apiHost is api.segment.io/v1, so with the
+ * collector's `<host>/v1` these sit beside the long paths.
+ */
+const BROWSER_PATHS: Readonly<Record<string, SegmentType>> = {
+  t: 'track',
+  p: 'page',
+  s: 'screen',
+  g: 'group',
+  a: 'alias',
+  i: 'identify',
+};
+
+/**
+ * The project settings analytics-next fetches from `${cdnURL}/v1/projects/<key>/settings`: its
+ * Segment.io destination pointed back at this collector (as the browser reached it), no device-mode
+ * destinations or remote plugins to load, and its own usage metrics (sent to api.segment.io) off.
+ * So `cdnURL` is the one setting a browser SDK needs.
+ */
+function browserSettings(writeKey: string, apiHost: string, protocol: string) {
+  return {
+    integrations: { 'Segment.io': { apiKey: writeKey, apiHost, protocol } },
+    metrics: { sampleRate: 0 },
+    plan: {},
+    middlewareSettings: {},
+    enabledMiddleware: {},
+    legacyVideoPluginsEnabled: false,
+    remotePlugins: [],
+  };
+}
+
 export const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (app, o) => {
-  app.post(
-    '/v1/batch',
-    {
-      ...o.routeOptions,
-      schema: {
-        summary: 'Segment batch',
-        tags: ['segment'],
-        body: {
-          type: 'object',
-          required: ['batch'],
-          properties: {
-            batch: { type: 'array', items: MESSAGE_SCHEMA },
-            sentAt: { type: 'string' },
-            context: { type: 'object' },
-          },
-        },
-        response: INTAKE_RESPONSES,
-      },
-    },
-    segmentHandler(o, undefined),
-  );
-  // /v1/identify is shared with the native API (routes/native.ts dispatches on the body's shape).
-  for (const type of ['track', 'page', 'screen', 'group', 'alias'] as const) {
+  for (const path of ['/v1/batch', '/v1/b']) {
     app.post(
-      `/v1/${type}`,
+      path,
+      {
+        ...o.routeOptions,
+        schema: {
+          summary: 'Segment batch',
+          tags: ['segment'],
+          body: {
+            type: 'object',
+            required: ['batch'],
+            properties: {
+              batch: { type: 'array', items: MESSAGE_SCHEMA },
+              sentAt: { type: 'string' },
+              context: { type: 'object' },
+            },
+          },
+          response: INTAKE_RESPONSES,
+        },
+      },
+      segmentHandler(o, undefined),
+    );
+  }
+  // /v1/identify is shared with the native API (routes/native.ts dispatches on the body's shape).
+  const paths: Array<[string, SegmentType]> = [
+    ...(['track', 'page', 'screen', 'group', 'alias'] as const).map((t): [string, SegmentType] => [
+      `/v1/${t}`,
+      t,
+    ]),
+    ...Object.entries(BROWSER_PATHS).map(([letter, t]): [string, SegmentType] => [`/v1/${letter}`, t]),
+  ];
+  for (const [path, type] of paths) {
+    app.post(
+      path,
       {
         ...o.routeOptions,
         schema: {
@@ -132,4 +173,17 @@ export const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (ap
       segmentHandler(o, type),
     );
   }
+  // The same answer for any key (it tells nobody which keys exist); a bad key is refused when the
+  // SDK posts events.
+  app.get<{ Params: { writeKey: string } }>(
+    '/v1/projects/:writeKey/settings',
+    {
+      schema: {
+        summary: 'Segment browser SDK settings (analytics-next, with cdnURL set to the collector)',
+        tags: ['segment'],
+        response: { 200: { type: 'object', additionalProperties: true } },
+      },
+    },
+    async (req) => browserSettings(req.params.writeKey, `${req.host}/v1`, req.protocol),
+  );
 };

@@ -73,7 +73,8 @@ const TRAIT_ALIASES: Readonly<Record<string, string>> = {
   birthday: 'birth_date',
 };
 
-function traitsOf(raw: unknown): Record<string, unknown> {
+/** Traits with Segment's reserved names moved to their columns (PostHog's $set shares them). */
+export function traitsOf(raw: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj(raw))) {
     const name = own(TRAIT_ALIASES, k) ?? k;
