@@ -16,6 +16,8 @@ import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpError } from '../../services/collector/http/errors.ts';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
+import { expectCountedByQueryApi } from '../harness/counted.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   BROWSER_KEY,
@@ -28,6 +30,7 @@ import {
   WRITE_KEY,
 } from './collector-harness.ts';
 
+let setup: ConsumerSetup;
 let c: TestCollector;
 let reader: TopicReader;
 /** Paths whose next POST the collector refuses with 503 (its overload answer), once each. */
@@ -36,11 +39,14 @@ const failOnce = new Set<string>();
 const posts = new Map<string, number>();
 
 beforeAll(async () => {
+  // A real consumer reads the collector's topic: the last test counts the users in the query API.
+  setup = await consumerSetup('amplitude', 3);
   c = await startCollector(
     kafkaBrokers(),
     {},
     {
       geo: false,
+      topic: setup.topic,
       onRequest: async (req: FastifyRequest) => {
         if (req.method !== 'POST') return;
         posts.set(req.url, (posts.get(req.url) ?? 0) + 1);
@@ -50,10 +56,12 @@ beforeAll(async () => {
     },
   );
   reader = await readTopic(c.kafka, c.topic);
+  await setup.start();
 });
 afterAll(async () => {
   await reader?.stop();
   await c?.close();
+  await setup?.close();
 });
 
 const ofUser = (user: string) => (m: readonly Decoded[]) => m.filter((x) => x.value.user_id === user);
@@ -398,4 +406,8 @@ describe('@amplitude/analytics-browser in Chromium', () => {
     ).toHaveLength(1);
     await p.close();
   });
+});
+
+it('the query API counts every user the SDKs delivered', async () => {
+  await expectCountedByQueryApi(setup, reader.messages);
 });

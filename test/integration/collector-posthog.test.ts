@@ -13,6 +13,8 @@ import { createRequire } from 'node:module';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
+import { expectCountedByQueryApi } from '../harness/counted.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   type Decoded,
@@ -26,6 +28,7 @@ import {
   WRITE_KEY,
 } from './collector-harness.ts';
 
+let setup: ConsumerSetup;
 let c: TestCollector;
 let reader: TopicReader;
 let site: Server;
@@ -37,12 +40,15 @@ const refusals = new RefuseOnce();
 const POSTHOG_JS = readFileSync(createRequire(import.meta.url).resolve('posthog-js/dist/array.full.js'));
 
 beforeAll(async () => {
+  // A real consumer reads the collector's topic: the last test counts the users in the query API.
+  setup = await consumerSetup('posthog', 3);
   c = await startCollector(
     kafkaBrokers(),
     { POSTHOG_FEATURE_FROM: 'property,map,path' },
-    { geo: false, sink: refusals.wrap },
+    { geo: false, sink: refusals.wrap, topic: setup.topic },
   );
   reader = await readTopic(c.kafka, c.topic);
+  await setup.start();
   site = createServer((req, res) => {
     if (req.url === '/posthog.js') {
       res.writeHead(200, { 'content-type': 'application/javascript' }).end(POSTHOG_JS);
@@ -62,6 +68,7 @@ afterAll(async () => {
   await new Promise((resolve) => site?.close(resolve));
   await reader?.stop();
   await c?.close();
+  await setup?.close();
 });
 
 const byUser = (user: string) => (m: readonly Decoded[]) => m.filter((x) => x.value.user_id === user);
@@ -322,4 +329,8 @@ describe('the capture API as the SDKs meet it', () => {
       await limited.close();
     }
   });
+});
+
+it('the query API counts every user the SDKs delivered', async () => {
+  await expectCountedByQueryApi(setup, reader.messages);
 });

@@ -13,6 +13,8 @@ import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { HttpError } from '../../services/collector/http/errors.ts';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
+import { expectCountedByQueryApi } from '../harness/counted.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   type Decoded,
@@ -24,6 +26,7 @@ import {
   WRITE_KEY,
 } from './collector-harness.ts';
 
+let setup: ConsumerSetup;
 let c: TestCollector;
 let reader: TopicReader;
 let site: Server;
@@ -35,11 +38,14 @@ const failOnce = new Set<string>();
 const posts = new Map<string, number>();
 
 beforeAll(async () => {
+  // A real consumer reads the collector's topic: the last test counts the users in the query API.
+  setup = await consumerSetup('rudder_browser', 3);
   c = await startCollector(
     kafkaBrokers(),
     {},
     {
       geo: false,
+      topic: setup.topic,
       onRequest: async (req: FastifyRequest) => {
         if (req.method !== 'POST') return;
         posts.set(req.url, (posts.get(req.url) ?? 0) + 1);
@@ -49,6 +55,7 @@ beforeAll(async () => {
     },
   );
   reader = await readTopic(c.kafka, c.topic);
+  await setup.start();
   const require = createRequire(import.meta.url);
   // The package's bundled UMD build (global `rudderanalytics`): the /bundled entry point's script.
   const sdk = readFileSync(
@@ -75,6 +82,7 @@ afterAll(async () => {
   await new Promise((resolve) => site?.close(resolve));
   await reader?.stop();
   await c?.close();
+  await setup?.close();
 });
 
 interface RudderAnalytics {
@@ -176,4 +184,8 @@ it('answers the config request of an unknown write key with 401, so the SDK does
     headers: { authorization: `Basic ${Buffer.from('nope:').toString('base64')}` },
   });
   expect(res.status).toBe(401);
+});
+
+it('the query API counts every user the SDKs delivered', async () => {
+  await expectCountedByQueryApi(setup, reader.messages);
 });

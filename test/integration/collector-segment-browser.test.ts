@@ -11,6 +11,8 @@ import { createServer, type Server } from 'node:http';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
+import { expectCountedByQueryApi } from '../harness/counted.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   type Decoded,
@@ -23,6 +25,7 @@ import {
   WRITE_KEY,
 } from './collector-harness.ts';
 
+let setup: ConsumerSetup;
 let c: TestCollector;
 let reader: TopicReader;
 let site: Server;
@@ -48,7 +51,10 @@ async function bundle(): Promise<string> {
 }
 
 beforeAll(async () => {
-  c = await startCollector(kafkaBrokers(), {}, { geo: false, sink: refusals.wrap });
+  // A real consumer reads the collector's topic: the last test counts the users in the query API.
+  setup = await consumerSetup('segment_browser', 3);
+  c = await startCollector(kafkaBrokers(), {}, { geo: false, sink: refusals.wrap, topic: setup.topic });
+  await setup.start();
   reader = await readTopic(c.kafka, c.topic);
   const script = await bundle();
   site = createServer((req, res) => {
@@ -71,6 +77,7 @@ afterAll(async () => {
   await new Promise((resolve) => site?.close(resolve));
   await reader?.stop();
   await c?.close();
+  await setup?.close();
 });
 
 /** The slice of analytics-next's API the page uses. */
@@ -158,4 +165,8 @@ it('delivers identify, track and page with the settings served by the collector'
   await new Promise((r) => setTimeout(r, 500));
   expect(scheduled(reader.messages)).toHaveLength(1);
   await page.close();
+});
+
+it('the query API counts every user the SDK delivered', async () => {
+  await expectCountedByQueryApi(setup, reader.messages);
 });

@@ -1,0 +1,56 @@
+/**
+ * "The query API counts what the SDK delivered": for tests whose collector publishes to a topic a
+ * real consumer reads (consumerSetup's topic), waits until every activity seen on the topic is a
+ * row of fact_user_activity, then checks that /v1/active-users counts, per feature, every actor the
+ * facts hold for the day (bots included: headless Chromium's user agent is one). Browser SDK tests
+ * use it after checking the mapping on the topic.
+ */
+import { expect } from 'vitest';
+import { localDay } from '../../services/lib/finished-days.ts';
+import { quoteString } from '../../services/lib/sql.ts';
+import type { Decoded } from '../integration/collector-harness.ts';
+import { startQueryApi } from '../integration/query-harness.ts';
+import { type ConsumerSetup, waitFor } from './consumer-process.ts';
+
+export async function expectCountedByQueryApi(
+  setup: ConsumerSetup,
+  messages: readonly Decoded[],
+): Promise<void> {
+  const ids = [
+    ...new Set(
+      messages.filter((m) => m.schema.startsWith('user_activity')).map((m) => String(m.value.event_id)),
+    ),
+  ];
+  expect(ids.length).toBeGreaterThan(0);
+  const client = setup.db.client;
+  const rows = async <T>(query: string): Promise<T[]> =>
+    (await client.query({ query, format: 'JSONEachRow' })).json<T>();
+  await waitFor(
+    'every activity on the topic written',
+    async () =>
+      Number(
+        (
+          await rows<{ n: string }>(
+            `SELECT uniqExact(event_id) AS n FROM fact_user_activity WHERE event_id IN (${ids.map(quoteString).join(', ')})`,
+          )
+        )[0]?.n ?? 0,
+      ),
+    (n) => n === ids.length,
+    90_000,
+  );
+  const today = localDay(Date.now(), 'UTC');
+  const want = await rows<{ feature: string; dau: number }>(
+    `SELECT feature, toUInt32(uniqExact(actor_id)) AS dau FROM fact_user_activity
+     WHERE toDate(activity_timestamp) = '${today}' AND is_test_account = 0 GROUP BY feature`,
+  );
+  expect(want.length).toBeGreaterThan(0);
+  const api = await startQueryApi(setup.db.name, new Date());
+  try {
+    const r = await api.get(`/v1/active-users?from=${today}&to=${today}&group_by=feature&include_bots=true`);
+    expect(r.status).toBe(200);
+    const got = (r.body.rows as { feature: string; dau: number }[]).map((x) => [x.feature, x.dau]);
+    expect(Object.fromEntries(got)).toEqual(Object.fromEntries(want.map((x) => [x.feature, x.dau])));
+  } finally {
+    await api.close();
+  }
+}
