@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   type Decoded,
+  RefuseOnce,
   readTopic,
   SOURCE,
   startCollector,
@@ -20,9 +21,10 @@ import {
 
 let c: TestCollector;
 let reader: TopicReader;
+const refusals = new RefuseOnce();
 
 beforeAll(async () => {
-  c = await startCollector(kafkaBrokers(), {}, { geo: false });
+  c = await startCollector(kafkaBrokers(), {}, { geo: false, sink: refusals.wrap });
   reader = await readTopic(c.kafka, c.topic);
 });
 afterAll(async () => {
@@ -60,4 +62,19 @@ describe('@rudderstack/rudder-sdk-node', () => {
       ].sort(),
     );
   });
+});
+
+it('@rudderstack/rudder-sdk-node resends a batch answered 503 once, and its event lands once', async () => {
+  const user = `rs-retry-${crypto.randomUUID()}`;
+  refusals.keys.add(user);
+  const client = new RudderAnalytics(WRITE_KEY, { dataPlaneUrl: c.url, flushAt: 1, flushInterval: 100 });
+  client.track({ userId: user, event: 'Retry Me', properties: { feature: 'retry' } });
+  await new Promise<void>((resolve, reject) =>
+    client.flush((err?: unknown) => (err ? reject(err as Error) : resolve())),
+  );
+  const mine = (m: readonly Decoded[]) => m.filter((x) => x.value.user_id === user);
+  await reader.waitFor((m) => mine(m).length >= 1);
+  expect(refusals.keys.has(user)).toBe(false); // the first attempt was refused
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(mine(reader.messages)).toHaveLength(1);
 });

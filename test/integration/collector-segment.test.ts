@@ -9,6 +9,7 @@ import { kafkaBrokers } from '../harness/services.ts';
 import {
   type Decoded,
   post,
+  RefuseOnce,
   readTopic,
   SOURCE,
   startCollector,
@@ -19,9 +20,10 @@ import {
 
 let c: TestCollector;
 let reader: TopicReader;
+const refusals = new RefuseOnce();
 
 beforeAll(async () => {
-  c = await startCollector(kafkaBrokers(), { FEATURE_MAP: 'Signed Up=onboarding' });
+  c = await startCollector(kafkaBrokers(), { FEATURE_MAP: 'Signed Up=onboarding' }, { sink: refusals.wrap });
   reader = await readTopic(c.kafka, c.topic);
 });
 afterAll(async () => {
@@ -203,4 +205,20 @@ describe('Segment HTTP API', () => {
     );
     expect(bad.status).toBe(401);
   });
+});
+
+it('@segment/analytics-node resends a batch answered 503 once, and its event lands once', async () => {
+  const user = `seg-retry-${crypto.randomUUID()}`;
+  refusals.keys.add(user);
+  const analytics = new Analytics({ writeKey: WRITE_KEY, host: c.url, flushAt: 1, maxRetries: 3 });
+  const errors: unknown[] = [];
+  analytics.on('error', (err) => errors.push(err));
+  analytics.track({ userId: user, event: 'Retry Me', properties: { feature: 'retry' } });
+  await analytics.closeAndFlush({ timeout: 30_000 });
+  expect(errors).toEqual([]);
+  expect(refusals.keys.has(user)).toBe(false); // the first attempt was refused
+  const mine = (m: readonly Decoded[]) => m.filter((x) => x.value.user_id === user);
+  await reader.waitFor((m) => mine(m).length >= 1);
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(mine(reader.messages)).toHaveLength(1);
 });
