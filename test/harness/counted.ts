@@ -8,9 +8,45 @@
 import { expect } from 'vitest';
 import { localDay } from '../../services/lib/finished-days.ts';
 import { quoteString } from '../../services/lib/sql.ts';
-import type { Decoded } from '../integration/collector-harness.ts';
+import {
+  type Decoded,
+  readTopic,
+  startCollector,
+  type TestCollector,
+  type TopicReader,
+} from '../integration/collector-harness.ts';
 import { startQueryApi } from '../integration/query-harness.ts';
-import { type ConsumerSetup, waitFor } from './consumer-process.ts';
+import { type ConsumerSetup, consumerSetup, waitFor } from './consumer-process.ts';
+import { kafkaBrokers } from './services.ts';
+
+/** A test collector whose topic a real consumer writes into a fresh database, and a reader of it. */
+export interface CountedCollector {
+  readonly setup: ConsumerSetup;
+  readonly collector: TestCollector;
+  readonly reader: TopicReader;
+  readonly close: () => Promise<void>;
+}
+
+export async function startCountedCollector(
+  name: string,
+  env: Record<string, string> = {},
+  options: Omit<NonNullable<Parameters<typeof startCollector>[2]>, 'topic'> = {},
+): Promise<CountedCollector> {
+  const setup = await consumerSetup(name, 3);
+  const collector = await startCollector(kafkaBrokers(), env, { geo: false, ...options, topic: setup.topic });
+  const reader = await readTopic(collector.kafka, collector.topic);
+  await setup.start();
+  return {
+    setup,
+    collector,
+    reader,
+    close: async () => {
+      await reader.stop();
+      await collector.close();
+      await setup.close();
+    },
+  };
+}
 
 export async function expectCountedByQueryApi(
   setup: ConsumerSetup,

@@ -12,16 +12,14 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { createInstance, Identify } from '@amplitude/analytics-node';
-import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpError } from '../../services/collector/http/errors.ts';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
-import { type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
-import { expectCountedByQueryApi } from '../harness/counted.ts';
+import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   BROWSER_KEY,
   type Decoded,
+  FailOncePaths,
   readTopic,
   SOURCE,
   startCollector,
@@ -30,38 +28,20 @@ import {
   WRITE_KEY,
 } from './collector-harness.ts';
 
-let setup: ConsumerSetup;
+let t: CountedCollector;
 let c: TestCollector;
 let reader: TopicReader;
-/** Paths whose next POST the collector refuses with 503 (its overload answer), once each. */
-const failOnce = new Set<string>();
-/** POSTs received per path. */
-const posts = new Map<string, number>();
+const faults = new FailOncePaths();
+const failOnce = faults.paths;
+const posts = faults.posts;
 
 beforeAll(async () => {
   // A real consumer reads the collector's topic: the last test counts the users in the query API.
-  setup = await consumerSetup('amplitude', 3);
-  c = await startCollector(
-    kafkaBrokers(),
-    {},
-    {
-      geo: false,
-      topic: setup.topic,
-      onRequest: async (req: FastifyRequest) => {
-        if (req.method !== 'POST') return;
-        posts.set(req.url, (posts.get(req.url) ?? 0) + 1);
-        if (failOnce.delete(req.url))
-          throw new HttpError(503, 'COLLECTOR_OVERLOADED', 'test: refused once to see the SDK retry');
-      },
-    },
-  );
-  reader = await readTopic(c.kafka, c.topic);
-  await setup.start();
+  t = await startCountedCollector('amplitude', {}, { onRequest: faults.hook });
+  ({ collector: c, reader } = t);
 });
 afterAll(async () => {
-  await reader?.stop();
-  await c?.close();
-  await setup?.close();
+  await t?.close();
 });
 
 const ofUser = (user: string) => (m: readonly Decoded[]) => m.filter((x) => x.value.user_id === user);
@@ -409,5 +389,5 @@ describe('@amplitude/analytics-browser in Chromium', () => {
 });
 
 it('the query API counts every user the SDKs delivered', async () => {
-  await expectCountedByQueryApi(setup, reader.messages);
+  await expectCountedByQueryApi(t.setup, reader.messages);
 });

@@ -3,10 +3,11 @@
  * on a free port, plus a reader that consumes the topic from the beginning and decodes every
  * message, so tests assert on what actually landed in Kafka.
  */
-import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { buildApp } from '../../services/collector/app.ts';
 import { readCollectorConfig } from '../../services/collector/config.ts';
 import { defaultGeoFiles, type GeoLookup, openGeo } from '../../services/collector/enrichment/geo.ts';
+import { HttpError } from '../../services/collector/http/errors.ts';
 import {
   type CollectorMetrics,
   createCollectorMetrics,
@@ -85,6 +86,23 @@ export interface TestCollector {
   readonly producer: BatchingProducer;
   readonly metrics: CollectorMetrics;
   readonly close: () => Promise<void>;
+}
+
+/**
+ * The collector's overload answer (503 + Retry-After) to the next POST on each armed path, once,
+ * and POSTs counted per path: `startCollector(..., { onRequest: f.hook })`, then
+ * `f.paths.add('/2/httpapi')` before the SDK sends.
+ */
+export class FailOncePaths {
+  readonly paths = new Set<string>();
+  readonly posts = new Map<string, number>();
+
+  readonly hook = async (req: FastifyRequest): Promise<void> => {
+    if (req.method !== 'POST') return;
+    this.posts.set(req.url, (this.posts.get(req.url) ?? 0) + 1);
+    if (this.paths.delete(req.url))
+      throw new HttpError(503, 'COLLECTOR_OVERLOADED', 'test: refused once to see the SDK retry');
+  };
 }
 
 /**

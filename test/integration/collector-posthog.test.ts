@@ -13,14 +13,12 @@ import { createRequire } from 'node:module';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
-import { type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
-import { expectCountedByQueryApi } from '../harness/counted.ts';
+import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
   type Decoded,
   post,
   RefuseOnce,
-  readTopic,
   SOURCE,
   startCollector,
   type TestCollector,
@@ -28,7 +26,7 @@ import {
   WRITE_KEY,
 } from './collector-harness.ts';
 
-let setup: ConsumerSetup;
+let t: CountedCollector;
 let c: TestCollector;
 let reader: TopicReader;
 let site: Server;
@@ -41,14 +39,12 @@ const POSTHOG_JS = readFileSync(createRequire(import.meta.url).resolve('posthog-
 
 beforeAll(async () => {
   // A real consumer reads the collector's topic: the last test counts the users in the query API.
-  setup = await consumerSetup('posthog', 3);
-  c = await startCollector(
-    kafkaBrokers(),
+  t = await startCountedCollector(
+    'posthog',
     { POSTHOG_FEATURE_FROM: 'property,map,path' },
-    { geo: false, sink: refusals.wrap, topic: setup.topic },
+    { sink: refusals.wrap },
   );
-  reader = await readTopic(c.kafka, c.topic);
-  await setup.start();
+  ({ collector: c, reader } = t);
   site = createServer((req, res) => {
     if (req.url === '/posthog.js') {
       res.writeHead(200, { 'content-type': 'application/javascript' }).end(POSTHOG_JS);
@@ -66,9 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chromium?.close();
   await new Promise((resolve) => site?.close(resolve));
-  await reader?.stop();
-  await c?.close();
-  await setup?.close();
+  await t?.close();
 });
 
 const byUser = (user: string) => (m: readonly Decoded[]) => m.filter((x) => x.value.user_id === user);
@@ -332,5 +326,5 @@ describe('the capture API as the SDKs meet it', () => {
 });
 
 it('the query API counts every user the SDKs delivered', async () => {
-  await expectCountedByQueryApi(setup, reader.messages);
+  await expectCountedByQueryApi(t.setup, reader.messages);
 });

@@ -9,53 +9,32 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
-import type { FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { HttpError } from '../../services/collector/http/errors.ts';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
-import { type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
-import { expectCountedByQueryApi } from '../harness/counted.ts';
-import { kafkaBrokers } from '../harness/services.ts';
+import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import {
   type Decoded,
-  readTopic,
+  FailOncePaths,
   SOURCE,
-  startCollector,
   type TestCollector,
   type TopicReader,
   WRITE_KEY,
 } from './collector-harness.ts';
 
-let setup: ConsumerSetup;
+let t: CountedCollector;
 let c: TestCollector;
 let reader: TopicReader;
 let site: Server;
 let siteUrl: string;
 let chromium: LaunchedBrowser;
-/** Paths whose next POST the collector refuses with 503 (its overload answer), once each. */
-const failOnce = new Set<string>();
-/** POSTs received per path. */
-const posts = new Map<string, number>();
+const faults = new FailOncePaths();
+const failOnce = faults.paths;
+const posts = faults.posts;
 
 beforeAll(async () => {
   // A real consumer reads the collector's topic: the last test counts the users in the query API.
-  setup = await consumerSetup('rudder_browser', 3);
-  c = await startCollector(
-    kafkaBrokers(),
-    {},
-    {
-      geo: false,
-      topic: setup.topic,
-      onRequest: async (req: FastifyRequest) => {
-        if (req.method !== 'POST') return;
-        posts.set(req.url, (posts.get(req.url) ?? 0) + 1);
-        if (failOnce.delete(req.url))
-          throw new HttpError(503, 'COLLECTOR_OVERLOADED', 'test: refused once to see the SDK retry');
-      },
-    },
-  );
-  reader = await readTopic(c.kafka, c.topic);
-  await setup.start();
+  t = await startCountedCollector('rudder_browser', {}, { onRequest: faults.hook });
+  ({ collector: c, reader } = t);
   const require = createRequire(import.meta.url);
   // The package's bundled UMD build (global `rudderanalytics`): the /bundled entry point's script.
   const sdk = readFileSync(
@@ -80,9 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chromium?.close();
   await new Promise((resolve) => site?.close(resolve));
-  await reader?.stop();
-  await c?.close();
-  await setup?.close();
+  await t?.close();
 });
 
 interface RudderAnalytics {
@@ -187,5 +164,5 @@ it('answers the config request of an unknown write key with 401, so the SDK does
 });
 
 it('the query API counts every user the SDKs delivered', async () => {
-  await expectCountedByQueryApi(setup, reader.messages);
+  await expectCountedByQueryApi(t.setup, reader.messages);
 });

@@ -11,21 +11,17 @@ import { createServer, type Server } from 'node:http';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
-import { type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
-import { expectCountedByQueryApi } from '../harness/counted.ts';
-import { kafkaBrokers } from '../harness/services.ts';
+import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import {
   type Decoded,
   RefuseOnce,
-  readTopic,
   SOURCE,
-  startCollector,
   type TestCollector,
   type TopicReader,
   WRITE_KEY,
 } from './collector-harness.ts';
 
-let setup: ConsumerSetup;
+let t: CountedCollector;
 let c: TestCollector;
 let reader: TopicReader;
 let site: Server;
@@ -52,10 +48,8 @@ async function bundle(): Promise<string> {
 
 beforeAll(async () => {
   // A real consumer reads the collector's topic: the last test counts the users in the query API.
-  setup = await consumerSetup('segment_browser', 3);
-  c = await startCollector(kafkaBrokers(), {}, { geo: false, sink: refusals.wrap, topic: setup.topic });
-  await setup.start();
-  reader = await readTopic(c.kafka, c.topic);
+  t = await startCountedCollector('segment_browser', {}, { sink: refusals.wrap });
+  ({ collector: c, reader } = t);
   const script = await bundle();
   site = createServer((req, res) => {
     if (req.url === '/analytics.js') {
@@ -75,9 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chromium?.close();
   await new Promise((resolve) => site?.close(resolve));
-  await reader?.stop();
-  await c?.close();
-  await setup?.close();
+  await t?.close();
 });
 
 /** The slice of analytics-next's API the page uses. */
@@ -168,5 +160,5 @@ it('delivers identify, track and page with the settings served by the collector'
 });
 
 it('the query API counts every user the SDK delivered', async () => {
-  await expectCountedByQueryApi(setup, reader.messages);
+  await expectCountedByQueryApi(t.setup, reader.messages);
 });
