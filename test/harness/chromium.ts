@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -69,5 +70,29 @@ export async function launchChromium(log?: (line: string) => void): Promise<Laun
       await context.close();
       rmSync(userDataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A site for a browser SDK test: every path is a page titled `title` that loads `script` (the
+ * SDK's browser build) from /sdk.js. Served on "localhost", where the collector is on 127.0.0.1:
+ * another origin, as for a real site (CORS and preflights apply). Resolves to its origin.
+ */
+export async function sdkSite(
+  script: string | Buffer,
+  title = 'app',
+): Promise<{ readonly origin: string; readonly close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.url === '/sdk.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    else
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end(`<!doctype html><title>${title}</title><p>app</p><script src="/sdk.js"></script>`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    origin: `http://localhost:${typeof address === 'object' && address ? address.port : 0}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

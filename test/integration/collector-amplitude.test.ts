@@ -9,11 +9,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { createInstance, Identify } from '@amplitude/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { type LaunchedBrowser, launchChromium, sdkSite } from '../harness/chromium.ts';
 import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
@@ -227,7 +226,7 @@ describe("responses, as the SDKs read them (the status is the body's `code`)", (
 });
 
 describe('@amplitude/analytics-browser in Chromium', () => {
-  let site: Server;
+  let site: Awaited<ReturnType<typeof sdkSite>>;
   let siteUrl: string;
   let chromium: LaunchedBrowser;
 
@@ -238,22 +237,13 @@ describe('@amplitude/analytics-browser in Chromium', () => {
       require.resolve('@amplitude/analytics-browser/lib/scripts/amplitude-min.umd.js'),
       'utf8',
     );
-    site = createServer((req, res) => {
-      if (req.url === '/amplitude.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(sdk);
-      else
-        res
-          .writeHead(200, { 'content-type': 'text/html' })
-          .end('<!doctype html><title>app</title><script src="/amplitude.js"></script><p>app</p>');
-    });
-    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-    const address = site.address();
-    // "localhost" vs the collector's 127.0.0.1: a different origin, as for a real site.
-    siteUrl = `http://localhost:${typeof address === 'object' && address ? address.port : 0}/pricing`;
+    site = await sdkSite(sdk);
+    siteUrl = `${site.origin}/pricing`;
     chromium = await launchChromium((line) => process.stderr.write(`[chromium] ${line}\n`));
   }, 600_000);
   afterAll(async () => {
     await chromium?.close();
-    await new Promise((resolve) => site?.close(resolve));
+    await site?.close();
   });
 
   /** A fresh page with the SDK initialised; returns the page. */

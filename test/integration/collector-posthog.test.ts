@@ -8,11 +8,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { type LaunchedBrowser, launchChromium, sdkSite } from '../harness/chromium.ts';
 import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import {
@@ -29,7 +28,7 @@ import {
 let t: CountedCollector;
 let c: TestCollector;
 let reader: TopicReader;
-let site: Server;
+let site: Awaited<ReturnType<typeof sdkSite>>;
 let siteUrl: string;
 let chromium: LaunchedBrowser | undefined;
 
@@ -45,23 +44,12 @@ beforeAll(async () => {
     { sink: refusals.wrap },
   );
   ({ collector: c, reader } = t);
-  site = createServer((req, res) => {
-    if (req.url === '/posthog.js') {
-      res.writeHead(200, { 'content-type': 'application/javascript' }).end(POSTHOG_JS);
-      return;
-    }
-    res
-      .writeHead(200, { 'content-type': 'text/html' })
-      .end('<!doctype html><title>Reports</title><p>app</p><script src="/posthog.js"></script>');
-  });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  const address = site.address();
-  // "localhost" vs the collector's 127.0.0.1: a different origin, as for a real site.
-  siteUrl = `http://localhost:${typeof address === 'object' && address ? address.port : 0}`;
+  site = await sdkSite(POSTHOG_JS, 'Reports');
+  siteUrl = site.origin;
 }, 600_000);
 afterAll(async () => {
   await chromium?.close();
-  await new Promise((resolve) => site?.close(resolve));
+  await site?.close();
   await t?.close();
 });
 

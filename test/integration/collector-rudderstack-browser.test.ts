@@ -7,10 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { type LaunchedBrowser, launchChromium, sdkSite } from '../harness/chromium.ts';
 import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import {
   type Decoded,
@@ -24,7 +23,7 @@ import {
 let t: CountedCollector;
 let c: TestCollector;
 let reader: TopicReader;
-let site: Server;
+let site: Awaited<ReturnType<typeof sdkSite>>;
 let siteUrl: string;
 let chromium: LaunchedBrowser;
 const faults = new FailOncePaths();
@@ -43,22 +42,13 @@ beforeAll(async () => {
       .replace(/modern\/cjs\/index\.cjs$/, 'modern/bundled/umd/index.js'),
     'utf8',
   );
-  site = createServer((req, res) => {
-    if (req.url === '/rudder.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(sdk);
-    else
-      res
-        .writeHead(200, { 'content-type': 'text/html' })
-        .end('<!doctype html><title>app</title><script src="/rudder.js"></script><p>app</p>');
-  });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  const address = site.address();
-  // "localhost" vs the collector's 127.0.0.1: a different origin, as for a real site.
-  siteUrl = `http://localhost:${typeof address === 'object' && address ? address.port : 0}/docs`;
+  site = await sdkSite(sdk);
+  siteUrl = `${site.origin}/docs`;
   chromium = await launchChromium((line) => process.stderr.write(`[chromium] ${line}\n`));
 }, 600_000);
 afterAll(async () => {
   await chromium?.close();
-  await new Promise((resolve) => site?.close(resolve));
+  await site?.close();
   await t?.close();
 });
 

@@ -7,10 +7,9 @@
  * X-Retry-Count header, which CORS must allow) and lands once.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type LaunchedBrowser, launchChromium } from '../harness/chromium.ts';
+import { type LaunchedBrowser, launchChromium, sdkSite } from '../harness/chromium.ts';
 import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import {
   type Decoded,
@@ -24,7 +23,7 @@ import {
 let t: CountedCollector;
 let c: TestCollector;
 let reader: TopicReader;
-let site: Server;
+let site: Awaited<ReturnType<typeof sdkSite>>;
 let siteUrl: string;
 let chromium: LaunchedBrowser;
 const refusals = new RefuseOnce();
@@ -51,24 +50,13 @@ beforeAll(async () => {
   t = await startCountedCollector('segment_browser', {}, { sink: refusals.wrap });
   ({ collector: c, reader } = t);
   const script = await bundle();
-  site = createServer((req, res) => {
-    if (req.url === '/analytics.js') {
-      res.writeHead(200, { 'content-type': 'application/javascript' }).end(script);
-      return;
-    }
-    res
-      .writeHead(200, { 'content-type': 'text/html' })
-      .end('<!doctype html><title>Reports</title><p>app</p><script src="/analytics.js"></script>');
-  });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  const address = site.address();
-  // "localhost" vs the collector's 127.0.0.1: a different origin, as for a real site.
-  siteUrl = `http://localhost:${typeof address === 'object' && address ? address.port : 0}`;
+  site = await sdkSite(script, 'Reports');
+  siteUrl = site.origin;
   chromium = await launchChromium((line) => process.stderr.write(`[chromium] ${line}\n`));
 }, 600_000);
 afterAll(async () => {
   await chromium?.close();
-  await new Promise((resolve) => site?.close(resolve));
+  await site?.close();
   await t?.close();
 });
 
