@@ -47,6 +47,13 @@ export async function dropOldFactPartitions(o: RetentionOptions): Promise<{ drop
       dropped.push(`${table}:${partition}`);
     }
   }
+  if (dropped.some((d) => FACT_TABLES.some((t) => d.startsWith(`${t}:`)))) {
+    // The refresher must not recompute finished days from what is left (migration 0012).
+    const keptFrom = `${String(cutoff).slice(0, 4)}-${String(cutoff).slice(4)}-01`;
+    await o.client.command({
+      query: `INSERT INTO fact_retention (kept_from, applied_at) SELECT toDate('${keptFrom}'), now()`,
+    });
+  }
   o.logger?.child({ component: 'retention' }).info({ cutoff, dropped }, 'fact retention applied');
   return { dropped };
 }

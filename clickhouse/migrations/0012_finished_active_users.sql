@@ -53,12 +53,24 @@ SELECT
 FROM ingest_user_activity
 GROUP BY hour, marked_at;
 
--- Facts written before this migration: every hour they cover is dirty once, so the refresher
--- finishes their days on its first pass.
+-- Activity written before this migration: every hour with activity is dirty once, so the refresher
+-- finishes its days on its first pass. Read from the hourly rollup, which keeps the whole history:
+-- the facts may have lost old months to retention, and a day without any mark counts as a day
+-- without activity.
 INSERT INTO agg_dirty_hours (hour, marked_at)
-SELECT toStartOfHour(activity_timestamp) AS hour, now() AS marked_at
-FROM fact_user_activity
+SELECT hour, now() AS marked_at
+FROM rollup_users_hourly_total
 GROUP BY hour;
+
+-- The first day fact retention keeps (clickhouse/retention.ts writes it when it drops months). A
+-- day whose 30-day window reaches before it cannot be computed again from the facts: the refresher
+-- leaves it as it is (numbers computed while the facts were there stay; a day never computed is
+-- served from the sketches, which keep the whole history).
+CREATE TABLE IF NOT EXISTS fact_retention (
+  kept_from Date,
+  applied_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY tuple();
 
 -- The seed's pre-aggregate table, now over the finished numbers (UTC days), replacing 0006's view
 -- over the sketches: exact, and no longer re-merging every state on each read. Keys as in 0006.

@@ -108,6 +108,13 @@ describe('due days', () => {
     const long = new Map([...recently].map(([d]) => [d, nowMs - 3 * settleMs] as const));
     expect(dueDays({ ...base, marks: fresh, done: long }).due).toHaveLength(3);
   });
+
+  it('leave days whose window reaches before the facts retention kept', () => {
+    const marks = [{ hourMs: at('2025-03-17T10:00:00Z'), markedMs: nowMs - 10 * 60_000 }];
+    const done = new Map<string, number>();
+    expect(dueDays({ ...base, marks, done, factsFrom: '2025-02-17' }).due).toEqual(['2025-03-19']);
+    expect(dueDays({ ...base, marks, done, factsFrom: '2025-01-01' }).due).toHaveLength(3);
+  });
 });
 
 describe('current days', () => {

@@ -156,11 +156,16 @@ export function dueDays(o: {
   readonly today: string;
   readonly nowMs: number;
   readonly settleMs: number;
+  /** The first day fact retention keeps (UTC date), if it dropped any: older windows are left alone. */
+  readonly factsFrom?: string;
 }): { due: string[]; waiting: number } {
   const due: string[] = [];
   let waiting = 0;
   const cut = o.nowMs - o.settleMs;
+  // A day's window starts 29 days before it, a local day up to a day before its UTC date.
+  const first = o.factsFrom === undefined ? '' : addDays(o.factsFrom, WINDOW_DAYS);
   for (const [day, marked] of newestMarkByDay(o.marks, o.tz, addDays(o.today, -1))) {
+    if (day < first) continue;
     const computed = o.done.get(day);
     if (computed !== undefined && marked < computed) continue;
     // computed_at is the computation's start minus settle, so `computed + 2 settle` is one settle after it.

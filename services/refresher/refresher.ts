@@ -17,17 +17,19 @@
 import type { ClickHouseClient, ClickHouseSettings } from '../lib/clickhouse.ts';
 import { rowInserter } from '../lib/clickhouse.ts';
 import {
+  DAY_MS,
   dayRuns,
   daysOf,
   doneQuery,
   dueDays,
   type HourMark,
+  isoDay,
   localDay,
   marksQuery,
 } from '../lib/finished-days.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { RefresherMetrics } from './metrics.ts';
-import { NOW_QUERY, newUsersQuery, windowsQuery } from './sql.ts';
+import { newUsersQuery, STATE_QUERY, windowsQuery } from './sql.ts';
 
 export interface RefresherOptions {
   readonly client: ClickHouseClient;
@@ -82,8 +84,10 @@ export class Refresher {
   /** One pass over every zone; throws when ClickHouse fails (the loop retries next interval). */
   async pass(): Promise<PassResult> {
     const end = this.o.metrics.passDuration.startTimer();
-    const [clock] = await this.rows<{ now: number }>(NOW_QUERY);
-    const nowMs = Number(clock?.now ?? 0) * 1000;
+    const [state] = await this.rows<{ now: number; facts_from: number }>(STATE_QUERY);
+    const nowMs = Number(state?.now ?? 0) * 1000;
+    const factsFrom =
+      Number(state?.facts_from ?? 0) > 0 ? isoDay(Number(state?.facts_from) * DAY_MS) : undefined;
     const cutSec = Math.floor((nowMs - this.o.settleMs) / 1000);
     const marks: HourMark[] = (await this.rows<{ hour: number; marked: number }>(marksQuery())).map((m) => ({
       hourMs: Number(m.hour) * 1000,
@@ -106,6 +110,7 @@ export class Refresher {
         today: localDay(nowMs, tz),
         nowMs,
         settleMs: this.o.settleMs,
+        ...(factsFrom === undefined ? {} : { factsFrom }),
       });
       const now = due.slice(0, this.o.maxDaysPerPass);
       for (const [from, to] of dayRuns(now, this.o.runDays).reverse()) {

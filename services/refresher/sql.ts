@@ -78,5 +78,9 @@ WHERE first >= ${localMidnight(from, tz)} AND first < ${localMidnight(until, tz)
 GROUP BY day, kind, value`;
 }
 
-/** The server's clock (seconds): marks and computed_at are both stamped by it. */
-export const NOW_QUERY = 'SELECT toUInt32(now()) AS now';
+/**
+ * The server's clock (seconds: marks and computed_at are both stamped by it) and the first day
+ * fact retention keeps (days since 1970; 0 when retention never dropped facts).
+ */
+export const STATE_QUERY = `SELECT toUInt32(now()) AS now,
+  (SELECT toUInt32(max(kept_from)) FROM fact_retention) AS facts_from`;

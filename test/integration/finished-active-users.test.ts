@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../clickhouse/migrate.ts';
+import { dropOldFactPartitions } from '../../clickhouse/retention.ts';
 import { addDays, DAY_MS, FINISHED_DIMENSIONS, kindOf } from '../../services/lib/finished-days.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
@@ -330,5 +331,27 @@ describe('refresher process (services/refresher/main.ts)', () => {
     }
     expect(await ok.exited).toBe(0);
     expect(await down.exited).toBe(0);
+  });
+});
+
+describe('fact retention (destructive: last)', () => {
+  it('leaves days whose window reaches before the kept facts as they are', async () => {
+    // Keep from the first of last month: the data's earlier months go, and retention says so.
+    const { dropped } = await dropOldFactPartitions({ client: db.client, keepMonths: 1 });
+    expect(dropped.some((d) => d.startsWith('fact_user_activity:'))).toBe(true);
+    const [kept] = await rowsOf<{ d: string }>('SELECT toString(max(kept_from)) AS d FROM fact_retention');
+    const keptFrom = kept?.d ?? '';
+    expect(keptFrom).toMatch(/^\d{4}-\d{2}-01$/);
+    // A late event in a dropped month: recomputing its days from the facts left would undercount.
+    await insert([
+      {
+        ...data.rows[2],
+        event_id: 'late-3',
+        actor_id: 'late-user-3',
+        user_id: 'late-user-3',
+        activity_timestamp: Date.parse(`${addDays(keptFrom, -3)}T12:00:00Z`),
+      },
+    ]);
+    expect(await refresher.pass()).toMatchObject({ computed: 0, pending: 0 });
   });
 });
