@@ -20,6 +20,7 @@ import { consumerScenario } from './scenarios/consumer.ts';
 import { consumerUsersScenario } from './scenarios/consumer-users.ts';
 import { endToEndScenario } from './scenarios/end-to-end.ts';
 import { kafkaClientsScenario } from './scenarios/kafka-clients.ts';
+import { ladderScenario } from './scenarios/ladder.ts';
 import { manyUsersScenario } from './scenarios/many-users.ts';
 import { overloadScenario } from './scenarios/overload.ts';
 import { queriesScenario } from './scenarios/queries.ts';
@@ -34,6 +35,7 @@ const SCENARIOS: readonly [string, Scenario][] = [
   ['7', manyUsersScenario],
   ['8', overloadScenario],
   ['9', consumerUsersScenario],
+  ['10', ladderScenario],
 ];
 
 const { values: args } = parseArgs({

@@ -5,12 +5,8 @@
  * itself; p50/p95 wall time over HTTP; and the rollups' size on disk vs the fact table's.
  */
 import { createClickHouse } from '../../services/lib/clickhouse.ts';
-import { createLogger } from '../../services/lib/logger.ts';
-import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import type { ActiveUsersRequest } from '../../services/query/sql/builder.ts';
-import { createRefresherMetrics } from '../../services/refresher/metrics.ts';
-import { Refresher } from '../../services/refresher/refresher.ts';
 import { compare, exactQuery, rollupSql, timedQuery } from '../lib/active-users.ts';
 import {
   type Ctx,
@@ -22,9 +18,8 @@ import {
   type Target,
 } from '../lib/context.ts';
 import { loadSynthetic, SYNTH_LAST_DAY } from '../lib/data.ts';
+import { benchStore, catchUp, ninetyDayQuery, tableSizes, timeView } from '../lib/finished.ts';
 import { MB, round, summary } from '../lib/measure.ts';
-
-const DAY_MS = 86_400_000;
 
 export const QUERY_SLICES: readonly [string, Omit<ActiveUsersRequest, 'from' | 'to' | 'tz' | 'window'>][] = [
   ['overall', {}],
@@ -33,23 +28,8 @@ export const QUERY_SLICES: readonly [string, Omit<ActiveUsersRequest, 'from' | '
 ];
 
 export function ninetyDays(): Pick<ActiveUsersRequest, 'from' | 'to' | 'tz' | 'window'> {
-  const to = Date.parse(`${SYNTH_LAST_DAY}T00:00:00Z`);
-  return {
-    from: new Date(to - 89 * DAY_MS).toISOString().slice(0, 10),
-    to: SYNTH_LAST_DAY,
-    tz: 'UTC',
-    window: 'rolling',
-  };
-}
-
-async function sizes(ctx: Ctx, database: string): Promise<Map<string, { bytes: number; rows: number }>> {
-  const { rows } = await timedQuery(
-    ctx.clickhouseUrl,
-    database,
-    `SELECT table, toString(sum(bytes)) AS bytes, toString(sum(rows)) AS rows FROM system.parts
-     WHERE database = currentDatabase() AND active GROUP BY table`,
-  );
-  return new Map(rows.map((r) => [String(r.table), { bytes: Number(r.bytes), rows: Number(r.rows) }]));
+  const { from, to, tz, window } = ninetyDayQuery();
+  return { from, to, tz, window };
 }
 
 /** The dashboard's views the finished numbers cover: its default, and each canonical slice. */
@@ -82,62 +62,24 @@ async function finishedNumbers(
 ): Promise<void> {
   const client = createClickHouse({ url: ctx.clickhouseUrl, database, requestTimeoutMs: 600_000 });
   try {
-    const refresher = new Refresher({
-      client,
-      timeZones: ['UTC'],
-      settleMs: 0,
-      runDays: 7,
-      maxDaysPerPass: 400,
-      intervalMs: 60_000,
-      settings: { max_threads: 1 },
-      metrics: createRefresherMetrics(),
-      logger: createLogger('bench-refresher', 'silent'),
-    });
     ctx.log('  refresher catch-up');
-    const t0 = performance.now();
-    const pass = await refresher.pass();
-    const catchUpS = (performance.now() - t0) / 1000;
+    const caught = await catchUp(client);
     out.rows.push({
       case: 'refresher catch-up, every closed day (UTC)',
       values: {
-        days: pass.computed,
-        seconds: round(catchUpS, 1),
-        's per day': round(catchUpS / pass.computed, 2),
+        days: caught.days,
+        seconds: round(caught.seconds, 1),
+        's per day': round(caught.seconds / caught.days, 2),
       },
     });
-    // "Today" two days after the data: every day of the range is closed and finished. The load
-    // ended before: every mark has settled, whatever the store's (fixed) clock says.
-    const store = createClickHouseStore(client, {
-      now: () => Date.parse(`${SYNTH_LAST_DAY}T00:00:00Z`) + 2 * DAY_MS,
-      cacheSettleMs: Number.NEGATIVE_INFINITY,
-    });
+    const store = benchStore(client);
     const runs = out.quick ? 5 : 20;
     for (const [name, over, exactName] of FINISHED_VIEWS) {
-      const q: ActiveUsersQuery = {
-        ...ninetyDays(),
-        window: 'rolling',
-        filters: {},
-        groupBy: [],
-        includeTest: false,
-        includeBots: false,
-        exact: false,
-        ...over,
-      };
-      const ms: number[] = [];
-      let result: Awaited<ReturnType<typeof store.activeUsers>> | undefined;
-      for (let i = 0; i < runs; i++) {
-        const t = performance.now();
-        result = await store.activeUsers(q);
-        ms.push(performance.now() - t);
-      }
-      const cold = ms[0] ?? Number.NaN;
-      const f = summary(ms);
+      const v = await timeView(store, ninetyDayQuery(over), runs);
       const exact = exactName === undefined ? undefined : out.exactBySlice.get(exactName);
       const err = exact
         ? compare(
-            (result?.rows ?? []).map(
-              (r) => ({ ...r, day: String(r.date) }) as Record<string, string | number>,
-            ),
+            v.result.rows.map((r) => ({ ...r, day: String(r.date) }) as Record<string, string | number>),
             exact.rows,
             [],
           )
@@ -145,57 +87,41 @@ async function finishedNumbers(
       out.rows.push({
         case: `finished: ${name}`,
         values: {
-          'first request ms': round(cold, 1),
-          'p50 ms': round(f.p50, 1),
-          'p95 ms': round(f.p95, 1),
-          'finished days': result?.finishedDays ?? 0,
-          'result rows': result?.rows.length ?? 0,
-          ...(exact ? { 'raw exact / finished (p50)': round(exact.p50 / f.p50) } : {}),
+          'first request ms': round(v.firstMs, 1),
+          'p50 ms': round(v.p50, 1),
+          'p95 ms': round(v.p95, 1),
+          'finished days': v.result.finishedDays ?? 0,
+          'result rows': v.result.rows.length,
+          ...(exact ? { 'raw exact / finished (p50)': round(exact.p50 / v.p50) } : {}),
           ...(err
             ? { 'max rel err MAU %': round(err.maxRel.mau * 100, 3), 'rows missing': err.missing }
             : {}),
         },
       });
-      out.targets.push(maxTarget(`finished p95, ${name}`, f.p95, 50, 'ms'));
-      out.targets.push(maxTarget(`finished first request, ${name}`, cold, 50, 'ms'));
+      out.targets.push(maxTarget(`finished p95, ${name}`, v.p95, 50, 'ms'));
+      out.targets.push(maxTarget(`finished first request, ${name}`, v.firstMs, 50, 'ms'));
       if (exact)
         out.targets.push(
-          minTarget(`finished speed-up vs raw exact (p50), ${name}`, exact.p50 / f.p50, 200, 'x'),
+          minTarget(`finished speed-up vs raw exact (p50), ${name}`, exact.p50 / v.p50, 200, 'x'),
         );
       if (err) out.targets.push(maxTarget(`finished max rel err MAU, ${name}`, err.maxRel.mau * 100, 0, '%'));
     }
     // An ad-hoc slice (not finished): the first request merges sketches, repeats come from the
     // store's cache of closed days.
-    const adHoc: ActiveUsersQuery = {
-      ...ninetyDays(),
-      window: 'rolling',
-      filters: {},
-      groupBy: ['platform', 'country'],
-      includeTest: false,
-      includeBots: false,
-      exact: false,
-    };
-    const adHocMs: number[] = [];
-    let cachedDays = 0;
-    for (let i = 0; i < runs; i++) {
-      const t = performance.now();
-      cachedDays = (await store.activeUsers(adHoc)).cachedDays ?? 0;
-      adHocMs.push(performance.now() - t);
-    }
-    const repeat = summary(adHocMs.slice(1));
+    const adHoc = await timeView(store, ninetyDayQuery({ groupBy: ['platform', 'country'] }), runs);
     out.rows.push({
       case: 'ad hoc: 2 group-by (platform, country), first then cached',
       values: {
-        'first request ms': round(adHocMs[0] ?? Number.NaN, 1),
-        'p50 ms': round(repeat.p50, 1),
-        'p95 ms': round(repeat.p95, 1),
-        'cached days': cachedDays,
+        'first request ms': round(adHoc.firstMs, 1),
+        'p50 ms': round(adHoc.repeat.p50, 1),
+        'p95 ms': round(adHoc.repeat.p95, 1),
+        'cached days': adHoc.result.cachedDays ?? 0,
       },
     });
-    out.targets.push(maxTarget('ad hoc 2 group-by, first request', adHocMs[0] ?? Number.NaN, 1_500, 'ms'));
-    out.targets.push(maxTarget('ad hoc 2 group-by, repeat p95', repeat.p95, 100, 'ms'));
+    out.targets.push(maxTarget('ad hoc 2 group-by, first request', adHoc.firstMs, 1_500, 'ms'));
+    out.targets.push(maxTarget('ad hoc 2 group-by, repeat p95', adHoc.repeat.p95, 100, 'ms'));
     out.notes.push(
-      `Finished numbers: services/refresher/ caught up on ${pass.computed} closed UTC days in one pass (${round(catchUpS, 1)} s, 7-day runs, max_threads 1); the finished rows are then read through services/query/clickhouse-store.ts (two small metadata queries and one read, as the API does), ${runs} runs per view, the first reported apart.`,
+      `Finished numbers: services/refresher/ caught up on ${caught.days} closed UTC days in one pass (${round(caught.seconds, 1)} s, 7-day runs, max_threads 1); the finished rows are then read through services/query/clickhouse-store.ts (two small metadata queries and one read, as the API does), ${runs} runs per view, the first reported apart. The ad-hoc view's p50/p95 are of the repeats (the cache of closed days).`,
     );
   } finally {
     await client.close();
@@ -303,7 +229,7 @@ export const queriesScenario: Scenario = async (ctx) => {
 
   await finishedNumbers(ctx, db.name, { rows, targets, exactBySlice, quick: ctx.quick, notes });
 
-  const s = await sizes(ctx, db.name);
+  const s = await tableSizes(ctx.clickhouseUrl, db.name);
   const fact = s.get('fact_user_activity');
   let rollupBytes = 0;
   for (const [table, v] of s) {
