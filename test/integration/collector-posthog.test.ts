@@ -181,6 +181,11 @@ describe('posthog-js in Chromium', () => {
         ),
       { host: c.url, key: WRITE_KEY },
     );
+    // posthog-js captures its initial page view on its own schedule: wait until it has landed, so
+    // it is sent as the anonymous visitor before the identify below (else the two race).
+    await reader.waitFor((m) =>
+      m.some((x) => x.value.anonymous_id === anon && x.value.activity_name === 'page_view'),
+    );
     const user = `phjs-${randomUUID()}`;
     const session = await page.evaluate((id) => {
       posthog.capture('Report Exported', { feature: 'reports', format: 'csv' });
