@@ -72,19 +72,35 @@ export const dayMs = (day: string): number => Date.parse(`${day}T00:00:00Z`);
 export const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 export const addDays = (day: string, n: number): string => isoDay(dayMs(day) + n * DAY_MS);
 
-const offsetFormats = new Map<string, Intl.DateTimeFormat>();
+/**
+ * One offset formatter per zone name (null: a name Intl does not know). Building one costs far more
+ * than formatting with it: a 90-day request samples ~180 instants, the marks ~240 UTC days.
+ * Bounded: names are validated but arbitrary, so the map is emptied at 1,000 of them.
+ */
+const offsetFormats = new Map<string, Intl.DateTimeFormat | null>();
 
-/** UTC offset of `tz` at instant `ms`, in minutes. */
-function offsetMinutes(tz: string, ms: number): number {
+export function offsetFormat(tz: string): Intl.DateTimeFormat | null {
   let f = offsetFormats.get(tz);
   if (f === undefined) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, timeZoneName: 'longOffset' });
+    try {
+      f = new Intl.DateTimeFormat('en-US', { timeZone: tz, timeZoneName: 'longOffset' });
+    } catch {
+      f = null;
+    }
     if (offsetFormats.size >= 1_000) offsetFormats.clear();
     offsetFormats.set(tz, f);
   }
-  const name = f.formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? '';
-  const m = /^GMT([+-])(\d{2}):(\d{2})$/.exec(name);
-  if (!m) return 0; // "GMT": UTC itself
+  return f;
+}
+
+/** UTC offset of `tz` at instant `ms`, in minutes; undefined for a zone Intl does not know. */
+export function offsetMinutes(tz: string, ms: number): number | undefined {
+  const name = offsetFormat(tz)
+    ?.formatToParts(ms)
+    .find((p) => p.type === 'timeZoneName')?.value;
+  const m = /^GMT(?:([+-])(\d{2}):(\d{2}))?$/.exec(name ?? '');
+  if (!m) return undefined;
+  if (!m[1]) return 0;
   const v = Number(m[2]) * 60 + Number(m[3]);
   return m[1] === '-' ? -v : v;
 }
@@ -102,11 +118,11 @@ function localDayNumbers(tz: string): (ms: number) => number {
     const utcDay = Math.floor(ms / DAY_MS);
     let off = perDay.get(utcDay);
     if (off === undefined) {
-      const start = offsetMinutes(tz, utcDay * DAY_MS);
-      off = start === offsetMinutes(tz, (utcDay + 1) * DAY_MS) ? start : null;
+      const start = offsetMinutes(tz, utcDay * DAY_MS) ?? 0;
+      off = start === (offsetMinutes(tz, (utcDay + 1) * DAY_MS) ?? 0) ? start : null;
       perDay.set(utcDay, off);
     }
-    return Math.floor((ms + (off ?? offsetMinutes(tz, ms)) * 60_000) / DAY_MS);
+    return Math.floor((ms + (off ?? offsetMinutes(tz, ms) ?? 0) * 60_000) / DAY_MS);
   };
 }
 

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { offsetFormat } from '../../lib/finished-days.ts';
 import { parseActiveUsers } from '../params.ts';
 import { activeUsersRaw } from '../raw-query.arbitrary.ts';
 import {
@@ -8,7 +9,6 @@ import {
   buildEventCountsQuery,
   buildGroupCountQuery,
   isWholeHourZone,
-  offsetFormat,
   quoteString,
 } from './builder.ts';
 

@@ -20,7 +20,9 @@
  *   - dimension values: distinct values of one dimension with their active users over the range.
  * Every result is ordered by day and the group-by columns; counts are UInt32 (JSON numbers).
  */
+
 import { PipelineError } from '../../lib/errors.ts';
+import { offsetMinutes } from '../../lib/finished-days.ts';
 import { quoteString } from '../../lib/sql.ts';
 import {
   type ActiveUsersQuery,
@@ -104,40 +106,6 @@ function dayMs(day: string): number {
 }
 
 const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
-
-/**
- * One offset formatter per zone name (null: a name Intl does not know). Building one costs far more
- * than formatting with it, and a 90-day request samples ~180 instants: a new formatter per sample
- * was ~860 constructions per request. Bounded: names are validated but arbitrary, so the map is
- * emptied when it reaches 1,000 of them.
- */
-const offsetFormats = new Map<string, Intl.DateTimeFormat | null>();
-
-export function offsetFormat(tz: string): Intl.DateTimeFormat | null {
-  let f = offsetFormats.get(tz);
-  if (f === undefined) {
-    try {
-      f = new Intl.DateTimeFormat('en-US', { timeZone: tz, timeZoneName: 'longOffset' });
-    } catch {
-      f = null;
-    }
-    if (offsetFormats.size >= 1_000) offsetFormats.clear();
-    offsetFormats.set(tz, f);
-  }
-  return f;
-}
-
-/** UTC offset of `tz` at instant `ms`, in minutes; undefined for a zone Intl does not know. */
-function offsetMinutes(tz: string, ms: number): number | undefined {
-  const name = offsetFormat(tz)
-    ?.formatToParts(ms)
-    .find((p) => p.type === 'timeZoneName')?.value;
-  const m = /^GMT(?:([+-])(\d{2}):(\d{2}))?$/.exec(name ?? '');
-  if (!m) return undefined;
-  if (!m[1]) return 0;
-  const v = Number(m[2]) * 60 + Number(m[3]);
-  return m[1] === '-' ? -v : v;
-}
 
 /**
  * True when every local midnight between the two instants falls on a whole UTC hour, so days in
