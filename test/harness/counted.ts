@@ -1,7 +1,7 @@
 /**
  * "The query API counts what the SDK delivered": for tests whose collector publishes to a topic a
  * real consumer reads (consumerSetup's topic), waits until every activity seen on the topic is a
- * row of fact_user_activity, then checks that /v1/active-users counts, per feature, every actor the
+ * row of fact_user_activity, exactly once, then checks that /v1/active-users counts, per feature, every actor the
  * facts hold for the day (bots included: headless Chromium's user agent is one). Browser SDK tests
  * use it after checking the mapping on the topic.
  */
@@ -74,6 +74,12 @@ export async function expectCountedByQueryApi(
     (n) => n === ids.length,
     90_000,
   );
+  // Exactly once: one row per event id once merges collapse re-deliveries (an SDK resend of a
+  // refused request must not add a second).
+  const [once] = await rows<{ n: string }>(
+    `SELECT count() AS n FROM fact_user_activity FINAL WHERE event_id IN (${ids.map(quoteString).join(', ')})`,
+  );
+  expect(Number(once?.n)).toBe(ids.length);
   const today = localDay(Date.now(), 'UTC');
   const want = await rows<{ feature: string; dau: number }>(
     `SELECT feature, toUInt32(uniqExact(actor_id)) AS dau FROM fact_user_activity
