@@ -1,14 +1,19 @@
 /**
  * Scenario 1, collector intake: the real collector (validation, enrichment, Avro, acks=all Kafka)
  * under autocannon, single events and 100-event batches, against limit A (bare Fastify, parse and
- * 200) and limit B (bare kafkajs producer, the same kind of Avro messages in the same batch sizes,
- * acks=all, the collector's default gzip), all in this run. A CPU profile of the collector under
- * batch load shows where its time goes.
+ * 200), limit B (bare kafkajs producer, the same kind of Avro messages in the same batch sizes,
+ * acks=all, the collector's default gzip) and limit K (Kafka's own Java producer, its
+ * kafka-producer-perf-test, at the same message size and guarantees): what the broker on this
+ * machine takes from a client that is not kafkajs. All in this run. A CPU profile of the collector
+ * under batch load shows where its time goes.
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { CompressionTypes } from 'kafkajs';
+import { ensureKafkaJars, java } from '../../deploy/local/stack.ts';
 import {
   type Ctx,
   freshTopic,
@@ -95,6 +100,59 @@ async function bareProducer(ctx: Ctx, topic: string, perSend: number, durationS:
   };
 }
 
+interface PerfTool {
+  readonly eventsPerS: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/**
+ * Limit K: Kafka's producer performance tool (org.apache.kafka.tools.ProducerPerformance, the jar
+ * the stack already fetches) with acks=all, idempotence and gzip like the collector, records of
+ * the mean Avro message size. It takes a record count, not a duration: `records` should last
+ * about as long as the other cases. Its payload is random letters and its records have no key
+ * (sticky partitioning): gzip finds them about as compressible as Avro's field values, and
+ * keying only moves which partition a batch goes to.
+ */
+async function kafkaPerfTool(
+  ctx: Ctx,
+  topic: string,
+  recordSize: number,
+  records: number,
+): Promise<PerfTool> {
+  const libs = ensureKafkaJars({ log: ctx.log });
+  const { stdout } = await promisify(execFile)(
+    java(),
+    [
+      '-Xmx512m',
+      '-cp',
+      `${libs}/*`,
+      'org.apache.kafka.tools.ProducerPerformance',
+      '--bootstrap-server',
+      ctx.kafkaBrokers,
+      '--topic',
+      topic,
+      '--num-records',
+      String(records),
+      '--record-size',
+      String(recordSize),
+      '--throughput',
+      '-1',
+      '--command-property',
+      'acks=all',
+      'enable.idempotence=true',
+      'compression.type=gzip',
+    ],
+    { maxBuffer: 16 * MB },
+  );
+  // The last line: "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency,
+  // P ms 50th, Q ms 95th, S ms 99th, T ms 99.9th."
+  const last = stdout.trim().split('\n').at(-1) ?? '';
+  const m = /([\d.]+) records\/sec.* ([\d.]+) ms 50th, [\d.]+ ms 95th, ([\d.]+) ms 99th/.exec(last);
+  if (!m) throw new Error(`kafka-producer-perf-test printed no summary: ${last}`);
+  return { eventsPerS: Number(m[1]), p50: Number(m[2]), p99: Number(m[3]) };
+}
+
 function row(name: string, m: Measured): Row {
   return {
     case: name,
@@ -151,6 +209,18 @@ export const collectorScenario: Scenario = async (ctx) => {
     limitB.set(n, await bareProducer(ctx, topicB, n, durationS));
   }
 
+  const topicK = await freshTopic(ctx, 'limit-k', 6);
+  const pool = avroMessages(1_000);
+  const recordSize = Math.round(pool.reduce((n, m) => n + (m.value?.length ?? 0), 0) / pool.length);
+  const bBatch = limitB.get(100)?.eventsPerS ?? 50_000;
+  ctx.log(`  limit K (kafka-producer-perf-test), ${recordSize}-byte records`);
+  const limitK = await kafkaPerfTool(
+    ctx,
+    topicK,
+    recordSize,
+    Math.max(200_000, Math.round(2 * bBatch * durationS)),
+  );
+
   rows.push({ case: 'collector at rest, before load', values: { 'RSS MB': round(idleRssMb) } });
   for (const n of SIZES) {
     const label = n === 1 ? 'single' : `batch ${n}`;
@@ -179,10 +249,25 @@ export const collectorScenario: Scenario = async (ctx) => {
     });
   }
 
-  const single = ours.get(1) as Measured;
   const batch = ours.get(100) as Measured;
+  rows.push({
+    case: 'limit K kafka-producer-perf-test (Java)',
+    values: { 'events/s': round(limitK.eventsPerS), 'p50 ms': limitK.p50, 'p99 ms': limitK.p99 },
+  });
+  rows.push({ case: 'ratio B/K, batch 100', values: { 'events/s': round(bBatch / limitK.eventsPerS, 3) } });
+  rows.push({
+    case: 'ratio collector/K, batch 100',
+    values: { 'events/s': round((batch.load.okPerS * 100) / limitK.eventsPerS, 3) },
+  });
+  const single = ours.get(1) as Measured;
   ctx.shared.set('collector.batchReqPerS', batch.load.okPerS);
   const targets = [
+    ratioTarget(
+      'collector 100-event batches vs limit K (events/s)',
+      batch.load.okPerS * 100,
+      limitK.eventsPerS,
+      0.5,
+    ),
     ratioTarget(
       'collector 100-event batches vs limit B (events/s)',
       batch.load.okPerS * 100,
@@ -224,6 +309,8 @@ export const collectorScenario: Scenario = async (ctx) => {
       `autocannon CLI, ${CONNECTIONS} connections, no pipelining, ${durationS} s per case, on this machine (load generator shares the 2 cores).`,
       'Limit B: bare kafkajs producer, acks=all, gzip (the collector default), not idempotent, ' +
         `${CONNECTIONS} concurrent send loops of the same batch size; messages shaped like the collector's enriched output.`,
+      `Limit K: Kafka's own Java producer (kafka-producer-perf-test from kafka-tools), acks=all, idempotent, gzip, ` +
+        'unthrottled, records of the mean Avro message size, no keys; one process, default batching (linger.ms 5, batch.size 16 KB).',
       'The collector runs with RATE_LIMIT_MAX and RATE_LIMIT_PER_ADDRESS_MAX raised (one write key from one address sends everything); all other settings default.',
     ],
     rows,

@@ -167,7 +167,7 @@ function kafkaDir(o: StackOptions): string {
 }
 
 /** Jars are shared by every stack of this checkout (private test stacks too): fetched once. */
-function ensureKafkaJars(o: StackOptions): string {
+export function ensureKafkaJars(o: Pick<StackOptions, 'log'>): string {
   const libs = join(ROOT, '.data', 'kafka-libs');
   const pom = join(HERE, 'kafka', 'pom.xml');
   const stamp = join(libs, '.pom');
@@ -222,7 +222,7 @@ function kafkaProperties(o: StackOptions, logDir: string): string {
   ].join('\n');
 }
 
-function java(): string {
+export function java(): string {
   const home = process.env.JAVA_HOME;
   return home ? join(home, 'bin', 'java') : 'java';
 }
