@@ -7,9 +7,13 @@
  * `ADD COLUMN IF NOT EXISTS`, so the runner gives `ALTER TABLE t ADD COLUMN c ...` that meaning
  * itself: it skips the statement when t already has c (see addedColumn).
  *
+ * Cluster mode (`cluster`, `--cluster NAME`): the same migrations, turned by clickhouse/cluster.ts
+ * into ON CLUSTER DDL over Replicated and Distributed tables (clickhouse/CLUSTER.md); the database
+ * and schema_migrations are created on every node of the cluster, the rest as in single-node mode.
+ *
  * As a command (`npm run migrate`): CLICKHOUSE_URL (default http://127.0.0.1:8123),
  * CLICKHOUSE_DATABASE (default analytics; created if missing), CLICKHOUSE_USER, CLICKHOUSE_PASSWORD;
- * `--holiday-country XX` (default US).
+ * `--holiday-country XX` (default US); `--cluster NAME`.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '../services/lib/clickhouse.ts';
 import { PipelineError } from '../services/lib/errors.ts';
 import type { Logger } from '../services/lib/logger.ts';
+import { clusterMigrationStatements, clusterStatements, PLACEMENT } from './cluster.ts';
 import { argValue, IDENTIFIER_RE, runCommand } from './command.ts';
 import { populateDimDates } from './dim-dates.ts';
 
@@ -46,7 +51,8 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s !== '');
 }
 
-const ADD_COLUMN_RE = /^ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s/i;
+// Also in cluster form: `ALTER TABLE db.t ON CLUSTER c ADD COLUMN ...`.
+const ADD_COLUMN_RE = /^ALTER\s+TABLE\s+(?:\w+\.)?(\w+)\s+(?:ON\s+CLUSTER\s+\w+\s+)?ADD\s+COLUMN\s+(\w+)\s/i;
 
 /**
  * The table and column an `ALTER TABLE t ADD COLUMN c <type>` statement adds, else undefined. One
@@ -99,7 +105,13 @@ export interface MigrateOptions {
   readonly dir?: string;
   /** ISO 3166 country whose public holidays mark dim_dates (default US). */
   readonly holidayCountry?: string;
+  /** Cluster mode: the cluster (remote_servers name) the client's node belongs to. */
+  readonly cluster?: string;
 }
+
+const SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (
+      version UInt32, name String, checksum String, applied_at DateTime('UTC')
+    ) ENGINE = MergeTree ORDER BY version`;
 
 export interface MigrateResult {
   readonly applied: readonly string[];
@@ -121,11 +133,18 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       `client's default database is ${cur?.db}, expected ${database}`,
     );
   }
-  await client.command({
-    query: `CREATE TABLE IF NOT EXISTS schema_migrations (
-      version UInt32, name String, checksum String, applied_at DateTime('UTC')
-    ) ENGINE = MergeTree ORDER BY version`,
-  });
+  const target = o.cluster === undefined ? undefined : { cluster: o.cluster, database };
+  if (target) {
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database} ON CLUSTER ${target.cluster}` });
+  }
+  for (const query of target
+    ? clusterStatements(SCHEMA_MIGRATIONS, target, {
+        names: new Set(Object.keys(PLACEMENT)),
+        nullTables: new Map(),
+      })
+    : [SCHEMA_MIGRATIONS]) {
+    await client.command({ query });
+  }
   const appliedRs = await client.query({
     query: 'SELECT version, name, checksum FROM schema_migrations ORDER BY version',
     format: 'JSONEachRow',
@@ -140,6 +159,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   const applied: string[] = [];
   const alreadyApplied: string[] = [];
   const migrations = loadMigrations(o.dir);
+  const statements = target
+    ? clusterMigrationStatements(migrations, target)
+    : migrations.map((m) => m.statements);
   // Checked before anything runs, so an edited file stops the run without half-applying later ones.
   for (const m of migrations) {
     const r = recorded.get(m.version);
@@ -151,14 +173,14 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       );
     }
   }
-  for (const m of migrations) {
+  for (const [i, m] of migrations.entries()) {
     const id = `${String(m.version).padStart(4, '0')}_${m.name}`;
     if (recorded.has(m.version)) {
       alreadyApplied.push(id);
       continue;
     }
     log?.info({ migration: id, statements: m.statements.length }, 'applying migration');
-    for (const statement of m.statements) {
+    for (const statement of statements[i] ?? []) {
       const add = addedColumn(statement);
       // Present already: this file was interrupted after the statement on an earlier run.
       if (add && (await hasColumn(client, add.table, add.column))) continue;
@@ -189,7 +211,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     'migrate',
     async ({ client, database, logger }) => {
       const country = argValue(process.argv, 'holiday-country');
-      await migrate({ client, database, logger, ...(country ? { holidayCountry: country } : {}) });
+      const cluster = argValue(process.argv, 'cluster');
+      await migrate({
+        client,
+        database,
+        logger,
+        ...(country ? { holidayCountry: country } : {}),
+        ...(cluster ? { cluster } : {}),
+      });
     },
     { createDatabase: true },
   );

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { CompressionTypes } from 'kafkajs';
-import { ensureKafkaJars, java } from '../../deploy/local/stack.ts';
+import { java, mavenJars } from '../../deploy/local/stack.ts';
 import {
   type Ctx,
   freshTopic,
@@ -120,7 +120,7 @@ async function kafkaPerfTool(
   recordSize: number,
   records: number,
 ): Promise<PerfTool> {
-  const libs = ensureKafkaJars({ log: ctx.log });
+  const libs = mavenJars('kafka', ctx.log);
   const { stdout } = await promisify(execFile)(
     java(),
     [

@@ -53,6 +53,10 @@ export const consumerSpec = {
   CONSUMER_HTTP_HOST: str('address of /healthz /readyz /metrics (0.0.0.0 in a container)', '127.0.0.1'),
   SHUTDOWN_TIMEOUT_MS: int('hard deadline of a graceful shutdown', 30_000, 1_000),
   MIGRATE_ON_START: bool('run clickhouse/migrate.ts before consuming', false),
+  CLICKHOUSE_CLUSTER: str(
+    'with MIGRATE_ON_START: migrate in cluster mode on this remote_servers cluster (clickhouse/CLUSTER.md); empty = one node',
+    '',
+  ),
   LOG_LEVEL: oneOf(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
     'log level',

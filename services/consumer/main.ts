@@ -45,7 +45,12 @@ async function migrateOnStart(c: ConsumerConfig, logger: Logger): Promise<void> 
     password: c.CLICKHOUSE_PASSWORD,
     logger,
   });
-  await migrate({ client, database: c.CLICKHOUSE_DATABASE, logger });
+  await migrate({
+    client,
+    database: c.CLICKHOUSE_DATABASE,
+    logger,
+    ...(c.CLICKHOUSE_CLUSTER === '' ? {} : { cluster: c.CLICKHOUSE_CLUSTER }),
+  });
   await client.close();
 }
 

@@ -20,7 +20,7 @@ describe('refresher SQL', () => {
   it('reads first-seen minimums only for users active in the run', () => {
     const sql = newUsersQuery('UTC', '2025-03-01', '2025-03-07');
     expect(sql).toMatch(
-      /user_key IN \(SELECT user_key FROM fact_user_activity\s+WHERE date_key >= 20250228 AND date_key <= 20250308/,
+      /user_key GLOBAL IN \(SELECT user_key FROM fact_user_activity\s+WHERE date_key >= 20250228 AND date_key <= 20250308/,
     );
     expect(sql).toContain(
       "WHERE first >= toDateTime('2025-03-01 00:00:00', 'UTC') AND first < toDateTime('2025-03-08 00:00:00', 'UTC')",

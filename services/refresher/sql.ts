@@ -59,7 +59,9 @@ FROM (
 /**
  * New users per day of [from, to] and slice: users whose first activity in the slice (first ever
  * for kind 0) fell on the day, from the exact per-user minimums. Only users active in the run are
- * read: a user new on a day was active that day.
+ * read: a user new on a day was active that day. GLOBAL IN: in cluster mode both tables are
+ * Distributed (clickhouse/CLUSTER.md) and 18.16 refuses a plain IN between two of them; GLOBAL runs
+ * the active-user subquery once and sends its set to every shard. On one node it is a plain IN.
  */
 export function newUsersQuery(tz: string, from: string, to: string): string {
   const until = addDays(to, 1);
@@ -71,7 +73,7 @@ FROM (
   SELECT user_key, kind, value, minMerge(first_seen) AS first
   FROM rollup_user_first_seen
   ${SLICES}
-  WHERE is_test_account = 0 AND is_bot = 0 AND user_key IN (${active})
+  WHERE is_test_account = 0 AND is_bot = 0 AND user_key GLOBAL IN (${active})
   GROUP BY user_key, kind, value
 )
 WHERE first >= ${localMidnight(from, tz)} AND first < ${localMidnight(until, tz)}
