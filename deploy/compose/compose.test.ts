@@ -218,6 +218,21 @@ describe('prometheus', () => {
     expect(services.consumer?.environment?.CONSUMER_HTTP_PORT).toBe('9464');
     expect(services.query?.environment?.PORT).toBe('8081');
   });
+
+  it("probes each long-running service's /readyz through the blackbox exporter compose runs", () => {
+    const prom = parse(read('deploy/prometheus/prometheus.yml')) as {
+      scrape_configs: {
+        job_name: string;
+        static_configs: { targets: string[] }[];
+        relabel_configs?: { replacement?: string }[];
+      }[];
+    };
+    const readyz = prom.scrape_configs.find((c) => c.job_name === 'readyz');
+    const expected = SERVICE_PORTS.map((p) => `http://${p.service}:${envOf(p.service)[p.variable]}/readyz`);
+    expect(readyz?.static_configs.flatMap((s) => s.targets).sort()).toEqual(expected.sort());
+    const blackbox = readyz?.relabel_configs?.find((r) => r.replacement?.includes(':'))?.replacement ?? '';
+    expect(Object.keys(services)).toContain(blackbox.split(':')[0]);
+  });
 });
 
 describe('grafana provisioning', () => {
