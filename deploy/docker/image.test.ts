@@ -4,13 +4,18 @@
  * verdict, and that what each entry point loads at run time is in the runtime stage: every file
  * it imports copied and kept by .dockerignore, every package a production dependency.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { COLLECTOR_CONFIG } from '../../services/collector/config.ts';
 import { consumerSpec } from '../../services/consumer/config.ts';
+import { createLogger } from '../../services/lib/logger.ts';
+import { createRegistry } from '../../services/lib/metrics.ts';
+import { buildOpsHttp } from '../../services/lib/ops-http.ts';
 import { QUERY_CONFIG } from '../../services/query/config.ts';
 import { refresherSpec } from '../../services/refresher/config.ts';
 import { HEALTH_PATH, healthUrls, SERVICE_PORTS } from './healthcheck.ts';
@@ -119,6 +124,42 @@ describe('Dockerfile', () => {
       'http://127.0.0.1:9001/healthz',
       'http://127.0.0.1:9465/healthz',
     ]);
+  });
+
+  it('has a healthcheck script that passes while the service answers /healthz and fails once it stops', async () => {
+    const freePort = async (): Promise<number> => {
+      const server = createServer().listen(0, '127.0.0.1');
+      await new Promise((r) => server.once('listening', r));
+      const { port } = server.address() as { port: number };
+      await new Promise((r) => server.close(r));
+      return port;
+    };
+    const ops = buildOpsHttp({
+      logger: createLogger('healthcheck-test', 'silent'),
+      registry: createRegistry('healthcheck_test'),
+      health: () => ({ ok: true, detail: {} }),
+      readiness: () => ({ ok: false, detail: {} }),
+    });
+    await ops.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = ops.server.address() as { port: number };
+    // Every other service port points at a closed one, so only the running ops port can answer.
+    const env = {
+      ...process.env,
+      PORT: String(await freePort()),
+      REFRESHER_HTTP_PORT: String(await freePort()),
+      CONSUMER_HTTP_PORT: String(port),
+    };
+    const check = () =>
+      promisify(execFile)(process.execPath, [join(ROOT, 'deploy/docker/healthcheck.ts')], { env }).then(
+        () => 0,
+        (err: { code?: number }) => err.code ?? -1,
+      );
+    try {
+      expect(await check()).toBe(0);
+    } finally {
+      await ops.close();
+    }
+    expect(await check()).toBe(1);
   });
 
   it('keeps the build context small: node_modules, .data, .git, tests and .env stay out', () => {
