@@ -3,7 +3,7 @@
  * fetched by deploy/tools/install.sh): the config with its rule files loads, the rules parse, and
  * the unit tests in tests/ pass: every alert fires on a synthetic series that breaks its condition
  * and stays quiet on a healthy one. Also checked here: each alert has both kinds of test, and
- * every metric a rule reads is one a service defines.
+ * every metric a rule or an ops panel reads is one a service defines, grouped by labels it has.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -118,15 +118,81 @@ describe('prometheus rules', () => {
       ).toBe(true);
     }
   });
+});
 
-  it('read only metrics the services define', () => {
-    const sources = serviceSources();
-    const names = new Set(
-      rules.flatMap((r) =>
-        [...r.expr.matchAll(/\b((?:collector|consumer|refresher|query)_[a-z_]+)/g)].map((m) => m[1]),
-      ),
+/**
+ * Labels each metric carries: its own labelNames where a service defines it, plus what every
+ * series has (the registry's `service` default label, Prometheus's job and instance) and `le` on
+ * a histogram's buckets.
+ */
+function labelsOf(sources: string, metric: string): Set<string> | undefined {
+  const base = metric.replace(/_(bucket|sum|count)$/, '');
+  const at = sources.indexOf(`name: '${base}'`);
+  if (at < 0) return undefined;
+  const definition = sources.slice(at, sources.indexOf('registers', at));
+  const own = /labelNames: \[([^\]]*)\]/.exec(definition)?.[1] ?? '';
+  const labels = new Set([
+    'service',
+    'job',
+    'instance',
+    ...[...own.matchAll(/'(\w+)'/g)].map((m) => m[1] ?? ''),
+  ]);
+  if (metric.endsWith('_bucket')) labels.add('le');
+  return labels;
+}
+
+const METRIC = /\b(?:collector|consumer|refresher|query)_[a-z_]+/g;
+
+/**
+ * The metrics under each `by (...)` / `without (...)` aggregation and its labels: a label the
+ * metric lacks makes a panel empty or an alert silent, without any error.
+ */
+function groupings(expr: string): { metric: string; labels: string[] }[] {
+  const out: { metric: string; labels: string[] }[] = [];
+  for (const m of expr.matchAll(
+    /\b(?:by|without)\s*\(([^)]*)\)\s*\(((?:[^()]|\([^()]*(?:\([^()]*\))*[^()]*\))*)\)/g,
+  )) {
+    const labels = (m[1] ?? '')
+      .split(',')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+    for (const metric of (m[2] ?? '').match(METRIC) ?? []) out.push({ metric, labels });
+  }
+  return out;
+}
+
+describe('PromQL of the alert rules and the ops dashboard', () => {
+  const sources = serviceSources();
+  const ops = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/dashboards/ops.json'), 'utf8')) as {
+    panels: { title: string; targets: { expr?: string }[] }[];
+  };
+  const exprs = [
+    ...rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })),
+    ...ops.panels.flatMap((p) =>
+      p.targets.flatMap((t) => (t.expr ? [{ where: `ops.json ${p.title}`, expr: t.expr }] : [])),
+    ),
+  ];
+
+  it('parses (the dashboard expressions checked by promtool as recording rules)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prom-'));
+    const rulesOf = exprs.map((e, i) => ({ record: `grafana:panel_${i}`, expr: e.expr }));
+    writeFileSync(
+      join(dir, 'ops.yml'),
+      JSON.stringify({ groups: [{ name: 'grafana-ops', rules: rulesOf }] }),
     );
-    expect(names.size).toBeGreaterThanOrEqual(8);
-    for (const n of names) expect(sources, n).toContain(`'${n}'`);
+    const r = run('check', 'rules', join(dir, 'ops.yml'));
+    expect(`${r.stdout}${r.stderr}`).toContain(`SUCCESS: ${exprs.length} rules found`);
+  });
+
+  it('reads only metrics the services define, grouped by labels those metrics carry', () => {
+    const names = new Set(exprs.flatMap((e) => e.expr.match(METRIC) ?? []));
+    expect(names.size).toBeGreaterThanOrEqual(20);
+    for (const n of names) expect(labelsOf(sources, n), n).toBeDefined();
+    const checked = exprs.flatMap((e) => groupings(e.expr).map((g) => ({ ...g, where: e.where })));
+    expect(checked.length).toBeGreaterThanOrEqual(20);
+    for (const { where, metric, labels } of checked) {
+      const carried = labelsOf(sources, metric) ?? new Set();
+      for (const l of labels) expect(carried.has(l), `${where}: ${metric} has no label ${l}`).toBe(true);
+    }
   });
 });
