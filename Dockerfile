@@ -19,7 +19,9 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+# Install scripts on, as deploy/local/bootstrap.sh installs: the `node` devDependency's puts its
+# binary in place, which npm scripts then find first on PATH.
+RUN npm ci --no-audit --no-fund --loglevel=error
 COPY services ./services
 # npm scripts run through bootstrap.sh, which installs first unless its stamp says that is done.
 COPY deploy/local/bootstrap.sh ./deploy/local/bootstrap.sh
