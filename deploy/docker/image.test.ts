@@ -63,15 +63,24 @@ const built = stages(dockerfile);
 const runtime = built.at(-1);
 const dockerignore = read('.dockerignore');
 
-/** Repository paths the runtime stage copies from the build context (not from another stage). */
-const contextCopies = (runtime?.steps ?? [])
-  .filter((s) => s.op === 'COPY' && !s.args.includes('--from='))
-  .map((s) => s.args.split(/\s+/).filter((a) => !a.startsWith('--')))
-  .flatMap((a) => a.slice(0, -1));
+/** The runtime stage's COPY instructions: from the build context, or from an earlier stage. */
+const copies = (runtime?.steps ?? [])
+  .filter((s) => s.op === 'COPY')
+  .map((s) => ({
+    fromStage: s.args.includes('--from='),
+    paths: s.args.split(/\s+/).filter((a) => !a.startsWith('--')),
+  }));
+/** Repository paths the runtime stage copies from the build context. */
+const contextCopies = copies.filter((c) => !c.fromStage).flatMap((c) => c.paths.slice(0, -1));
+/** Paths under /app that the runtime stage takes from an earlier stage (the dashboard bundle). */
+const stageCopies = copies.filter((c) => c.fromStage).map((c) => (c.paths.at(-1) ?? '').replace(/^\.\//, ''));
 
-/** Whether the runtime image holds this repository file. */
+const under = (file: string, dirs: readonly string[]): boolean =>
+  dirs.some((d) => file === d || file.startsWith(`${d}/`));
+
+/** Whether the runtime image holds this repository path. */
 const inImage = (file: string): boolean =>
-  keptInContext(file, dockerignore) && contextCopies.some((c) => file === c || file.startsWith(`${c}/`));
+  (keptInContext(file, dockerignore) && under(file, contextCopies)) || under(file, stageCopies);
 
 describe('Dockerfile', () => {
   it('builds in stages: production dependencies, the dashboard bundle, then the runtime', () => {
