@@ -15,12 +15,16 @@ import { consumerSpec } from '../../services/consumer/config.ts';
 import { readConfig } from '../../services/lib/config.ts';
 import { readQueryConfig } from '../../services/query/config.ts';
 import { readRefresherConfig } from '../../services/refresher/config.ts';
+import { SERVICE_PORTS } from '../docker/healthcheck.ts';
+import { configVariables, ENTRY_POINTS, getRoutes, runtimeGraph } from '../docker/runtime-graph.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
 
 interface Service {
   image?: string;
+  build?: { context: string; dockerfile: string };
+  read_only?: boolean;
   command?: string[];
   environment?: Record<string, string>;
   ports?: string[];
@@ -85,7 +89,7 @@ describe('docker-compose.yml', () => {
         .filter(([, s]) => s.restart === 'no')
         .map(([n]) => n)
         .sort(),
-    ).toEqual(['demo', 'deps', 'migrate']);
+    ).toEqual(['demo', 'migrate']);
   });
 
   it('runs the services from files that exist, after the jobs they need', () => {
@@ -155,6 +159,54 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('the pipeline image in compose', () => {
+  const version = (JSON.parse(read('package.json')) as { version: string }).version;
+  const apps = Object.entries(services).filter(([, s]) => s.build !== undefined);
+
+  it('builds every app service from the Dockerfile, one image, read-only, no source mounted', () => {
+    expect(apps.map(([n]) => n).sort()).toEqual([
+      'collector',
+      'consumer',
+      'demo',
+      'migrate',
+      'query',
+      'refresher',
+    ]);
+    for (const [name, s] of apps) {
+      expect(s.build, name).toEqual({ context: '.', dockerfile: 'Dockerfile' });
+      expect(s.image, name).toBe(`activity-pipeline:${version}`);
+      expect(s.read_only, name).toBe(true);
+      expect(s.volumes, name).toBeUndefined();
+    }
+    // Anything else is a stock image: no service runs Node from a mounted checkout.
+    for (const [name, s] of Object.entries(services)) {
+      if (s.build === undefined) expect(s.command?.[0], name).not.toBe('node');
+    }
+  });
+
+  it('runs entry points the image holds, with only variables their config reads', () => {
+    for (const [name, s] of apps) {
+      const entry = s.command?.[1] ?? '';
+      expect(s.command?.[0], name).toBe('node');
+      expect(ENTRY_POINTS, name).toContain(entry);
+      const reads = configVariables(runtimeGraph(entry).files);
+      for (const v of Object.keys(s.environment ?? {})) expect(reads.has(v), `${name}: ${v}`).toBe(true);
+    }
+  });
+
+  it('checks health on a route the service serves, on the port its environment gives it', () => {
+    for (const [name, s] of apps) {
+      if (s.restart === 'no') continue;
+      const script = s.healthcheck?.test.at(-1) ?? '';
+      const [, port, path = ''] = /http:\/\/127\.0\.0\.1:(\d+)(\/\w+)/.exec(script) ?? [];
+      const routes = getRoutes(runtimeGraph(s.command?.[1] ?? '').files);
+      expect([...routes], name).toContain(path);
+      const own = SERVICE_PORTS.find((p) => p.service === name);
+      expect(s.environment?.[own?.variable ?? ''], name).toBe(port);
+    }
+  });
+});
+
 describe('prometheus', () => {
   it('scrapes every service that exposes /metrics, on the port compose gives it', () => {
     const prom = parse(read('deploy/prometheus/prometheus.yml')) as {
@@ -165,6 +217,21 @@ describe('prometheus', () => {
     expect(services.collector?.environment?.PORT).toBe('8080');
     expect(services.consumer?.environment?.CONSUMER_HTTP_PORT).toBe('9464');
     expect(services.query?.environment?.PORT).toBe('8081');
+  });
+
+  it("probes each long-running service's /readyz through the blackbox exporter compose runs", () => {
+    const prom = parse(read('deploy/prometheus/prometheus.yml')) as {
+      scrape_configs: {
+        job_name: string;
+        static_configs: { targets: string[] }[];
+        relabel_configs?: { replacement?: string }[];
+      }[];
+    };
+    const readyz = prom.scrape_configs.find((c) => c.job_name === 'readyz');
+    const expected = SERVICE_PORTS.map((p) => `http://${p.service}:${envOf(p.service)[p.variable]}/readyz`);
+    expect(readyz?.static_configs.flatMap((s) => s.targets).sort()).toEqual(expected.sort());
+    const blackbox = readyz?.relabel_configs?.find((r) => r.replacement?.includes(':'))?.replacement ?? '';
+    expect(Object.keys(services)).toContain(blackbox.split(':')[0]);
   });
 });
 
