@@ -157,6 +157,8 @@ export class BatchingProducer {
         },
       ]);
     } catch (cause) {
+      // A setting Kafka refuses (replication factor) says so; anything else is Kafka being away.
+      if (cause instanceof PipelineError && !cause.retriable) throw cause;
       throw new PipelineError(PRODUCER_ERRORS.unavailable, `cannot prepare topic ${this.o.topic}`, {
         retriable: true,
         cause,
