@@ -69,7 +69,8 @@ export function pipelineServices(
       name: 'refresher',
       script: 'services/refresher/main.ts',
       env: {
-        LOG_LEVEL: common.LOG_LEVEL,
+        // Kafka for its lease: one refresher per cluster runs passes.
+        ...common,
         CLICKHOUSE_URL: e.clickhouseUrl,
         CLICKHOUSE_DATABASE: database,
         REFRESHER_HTTP_PORT: refresherPort,
