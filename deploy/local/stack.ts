@@ -12,15 +12,17 @@
  *
  * When KAFKA_BROKERS or CLICKHOUSE_URL is set, that service is external: nothing is started.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const HERE = new URL('./', import.meta.url).pathname;
+const execFileAsync = promisify(execFile);
 
 /** One Kafka process: broker and controller in one JVM, its own ports and folder. */
 export interface KafkaNode {
@@ -340,22 +342,22 @@ export async function kafkaUp(o: StackOptions): Promise<void> {
   const clusterId =
     nodes.map((n) => formattedClusterId(n.logDir)).find((id) => id !== undefined) ??
     randomUUID().replace(/-/g, '').slice(0, 22);
-  for (const { node, dir, pidFile, logFile, logDir } of nodes) {
-    mkdirSync(dir, { recursive: true });
-    if (readPid(pidFile) !== undefined) continue;
-    if (await portOpen(node.port))
-      throw new Error(`${name(node)}: port ${node.port} is taken by another process`);
-    const libs = ensureKafkaJars(o);
-    const cp = `${libs}/*`;
-    const props = join(dir, 'server.properties');
-    writeFileSync(props, kafkaProperties(o, node, logDir));
-    if (!existsSync(join(logDir, 'meta.properties'))) {
-      o.log(
-        `${name(node)}: formatting storage (KRaft, ${o.kafkaNodes.length === 1 ? 'standalone controller' : `${o.kafkaNodes.length} voters`})`,
-      );
-      execFileSync(
-        java(),
-        [
+  // Formatting is a JVM start of its own per node: the nodes are prepared and started in parallel.
+  const toStart = nodes.filter((n) => readPid(n.pidFile) === undefined);
+  const libs = toStart.length > 0 ? ensureKafkaJars(o) : '';
+  const cp = `${libs}/*`;
+  await Promise.all(
+    toStart.map(async ({ node, dir, pidFile, logFile, logDir }) => {
+      mkdirSync(dir, { recursive: true });
+      if (await portOpen(node.port))
+        throw new Error(`${name(node)}: port ${node.port} is taken by another process`);
+      const props = join(dir, 'server.properties');
+      writeFileSync(props, kafkaProperties(o, node, logDir));
+      if (!existsSync(join(logDir, 'meta.properties'))) {
+        o.log(
+          `${name(node)}: formatting storage (KRaft, ${o.kafkaNodes.length === 1 ? 'standalone controller' : `${o.kafkaNodes.length} voters`})`,
+        );
+        await execFileAsync(java(), [
           '-cp',
           cp,
           'kafka.tools.StorageTool',
@@ -366,34 +368,33 @@ export async function kafkaUp(o: StackOptions): Promise<void> {
           clusterId,
           '-c',
           props,
+        ]);
+      }
+      o.log(`${name(node)}: starting on 127.0.0.1:${node.port} (log ${logFile})`);
+      spawnDetached(
+        java(),
+        [
+          '-Xms256m',
+          '-Xmx1g',
+          // Kafka's own start script's JVM flags (bin/kafka-run-class.sh): short G1 pauses, since
+          // a collector's acknowledgement waits on every one.
+          '-XX:+UseG1GC',
+          '-XX:MaxGCPauseMillis=20',
+          '-XX:InitiatingHeapOccupancyPercent=35',
+          '-XX:+ExplicitGCInvokesConcurrent',
+          '-Djava.awt.headless=true',
+          `-Dlog4j2.configurationFile=${join(HERE, 'kafka', 'log4j2.yaml')}`,
+          '-cp',
+          cp,
+          'kafka.Kafka',
+          props,
         ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        logFile,
+        pidFile,
+        dir,
       );
-    }
-    o.log(`${name(node)}: starting on 127.0.0.1:${node.port} (log ${logFile})`);
-    spawnDetached(
-      java(),
-      [
-        '-Xms256m',
-        '-Xmx1g',
-        // Kafka's own start script's JVM flags (bin/kafka-run-class.sh): short G1 pauses, since
-        // a collector's acknowledgement waits on every one.
-        '-XX:+UseG1GC',
-        '-XX:MaxGCPauseMillis=20',
-        '-XX:InitiatingHeapOccupancyPercent=35',
-        '-XX:+ExplicitGCInvokesConcurrent',
-        '-Djava.awt.headless=true',
-        `-Dlog4j2.configurationFile=${join(HERE, 'kafka', 'log4j2.yaml')}`,
-        '-cp',
-        cp,
-        'kafka.Kafka',
-        props,
-      ],
-      logFile,
-      pidFile,
-      dir,
-    );
-  }
+    }),
+  );
   // A cluster node is ready only once a quorum elected a controller and unfenced it: the nodes are
   // started together above and waited for together here.
   await Promise.all(
