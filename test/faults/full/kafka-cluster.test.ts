@@ -4,7 +4,8 @@
  *
  * 1. Rolling kills: three times, kill -9 of whichever node leads partition 0 then, 20 s of load on
  *    the two left, the node restarted on its data (it catches up from the others and rejoins the
- *    ISR) before the next kill. Each node that led was killed once the leadership had moved to it.
+ *    ISR) before the next kill. Kafka hands leadership back to a restarted node that is a
+ *    partition's preferred replica, so the same node can be the victim twice.
  * 2. Two of three down for 20 s under load: no 2xx in that time, then both back.
  *
  * Each ends with the invariant: every 2xx'd event counted exactly once, none lost.
