@@ -119,7 +119,7 @@ describe('deploy/k8s', () => {
 
   it('has a validator that rejects a misspelt field (the check is live)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'k8s-'));
-    const broken = readFileSync(join(DIR, 'refresher.yaml'), 'utf8').replace('replicas: 1', 'replica: 1');
+    const broken = readFileSync(join(DIR, 'refresher.yaml'), 'utf8').replace('replicas: 2', 'replica: 2');
     writeFileSync(join(dir, 'refresher.yaml'), broken);
     expect(validate([join(dir, 'refresher.yaml')], '1.37.0').status).not.toBe(0);
   });
@@ -212,7 +212,7 @@ describe('disruption budgets and autoscaling', () => {
 
   it('gives every Deployment with more than one replica a PodDisruptionBudget that selects it', () => {
     const replicated = ofKind('Deployment').filter((d) => (d.spec?.replicas ?? 1) > 1);
-    expect(replicated.map((d) => d.metadata.name).sort()).toEqual(['collector', 'consumer', 'query']);
+    expect(replicated.map((d) => d.metadata.name).sort()).toEqual(['collector', 'consumer', 'query', 'refresher']);
     for (const d of replicated) {
       const pdb = ofKind('PodDisruptionBudget').find((p) => p.metadata.name === d.metadata.name);
       expect(labelsOf(d.metadata.name)).toMatchObject(pdb?.spec?.selector?.matchLabels ?? { missing: 'pdb' });

@@ -6,6 +6,8 @@
  *   down       stops services and stack
  *   status     what runs where
  *   stack-up   Kafka + ClickHouse only (what the tests need)
+ * KAFKA_NODES=3 with any of them runs Kafka as a 3-node KRaft cluster (replication factor 3,
+ * min.insync.replicas 2; docs/KAFKA.md) instead of a single broker; `down` stops either.
  * Progress goes to stderr; `up` prints the endpoints on stdout.
  */
 import { spawn } from 'node:child_process';

@@ -40,7 +40,13 @@ export function pipelineServices(
   const consumerPort = env.CONSUMER_HTTP_PORT || '9464';
   const refresherPort = env.REFRESHER_HTTP_PORT || '9465';
   const database = env.CLICKHOUSE_DATABASE || 'analytics';
-  const common = { KAFKA_BROKERS: e.kafkaBrokers, LOG_LEVEL: env.LOG_LEVEL || 'info' };
+  const common = {
+    KAFKA_BROKERS: e.kafkaBrokers,
+    ...(e.kafkaReplicationFactor === undefined
+      ? {}
+      : { KAFKA_REPLICATION_FACTOR: String(e.kafkaReplicationFactor) }),
+    LOG_LEVEL: env.LOG_LEVEL || 'info',
+  };
   return [
     {
       name: 'consumer',
@@ -63,7 +69,8 @@ export function pipelineServices(
       name: 'refresher',
       script: 'services/refresher/main.ts',
       env: {
-        LOG_LEVEL: common.LOG_LEVEL,
+        // Kafka for its lease: one refresher per cluster runs passes.
+        ...common,
         CLICKHOUSE_URL: e.clickhouseUrl,
         CLICKHOUSE_DATABASE: database,
         REFRESHER_HTTP_PORT: refresherPort,

@@ -3,27 +3,41 @@
  * data and log under `.data/` (git-ignored); every operation is idempotent: `up` on a running service
  * only waits for readiness, `down` on a stopped one does nothing.
  *
- * - Kafka: Apache Kafka's own jars from Maven Central (deploy/local/kafka/pom.xml), single node in
- *   KRaft mode (broker + controller), run with the machine's Java.
+ * - Kafka: Apache Kafka's own jars from Maven Central (deploy/local/kafka/pom.xml) in KRaft mode, run
+ *   with the machine's Java: one node (broker + controller) by default; KAFKA_NODES=3 starts a
+ *   cluster of three such nodes (three controller voters, replication factor 3,
+ *   min.insync.replicas 2) on consecutive port pairs from KAFKA_PORT / KAFKA_CONTROLLER_PORT.
  * - ClickHouse: `clickhouse` on PATH (the official single binary), else `clickhouse-server`, else
  *   Debian's package installed with apt-get.
  *
  * When KAFKA_BROKERS or CLICKHOUSE_URL is set, that service is external: nothing is started.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const HERE = new URL('./', import.meta.url).pathname;
+const execFileAsync = promisify(execFile);
+
+/** One Kafka process: broker and controller in one JVM, its own ports and folder. */
+export interface KafkaNode {
+  readonly id: number;
+  readonly port: number;
+  readonly controllerPort: number;
+}
 
 export interface StackOptions {
   readonly dataDir: string;
+  /** The first node's ports (the only node's, on a single broker). */
   readonly kafkaPort: number;
   readonly kafkaControllerPort: number;
+  /** One node: the single-broker layout; more: a cluster, each node a broker and a voter. */
+  readonly kafkaNodes: readonly KafkaNode[];
   readonly clickhouseHttpPort: number;
   readonly clickhouseTcpPort: number;
   /** Set when Kafka is external (KAFKA_BROKERS). */
@@ -44,10 +58,17 @@ export function stackOptions(
     if (!Number.isInteger(n) || n <= 0 || n > 65535) throw new Error(`${name}: not a port number: ${raw}`);
     return n;
   };
+  const kafkaPort = port('KAFKA_PORT', 9092);
+  const kafkaControllerPort = port('KAFKA_CONTROLLER_PORT', 9093);
+  const rawNodes = env.KAFKA_NODES || '1';
+  const count = Number(rawNodes);
+  if (!Number.isInteger(count) || count < 1 || count > 9)
+    throw new Error(`KAFKA_NODES: not a node count from 1 to 9: ${rawNodes}`);
   return {
     dataDir: env.LOCAL_DATA_DIR || join(ROOT, '.data'),
-    kafkaPort: port('KAFKA_PORT', 9092),
-    kafkaControllerPort: port('KAFKA_CONTROLLER_PORT', 9093),
+    kafkaPort,
+    kafkaControllerPort,
+    kafkaNodes: kafkaNodesFrom(count, kafkaPort, kafkaControllerPort),
     clickhouseHttpPort: port('CLICKHOUSE_HTTP_PORT', 8123),
     clickhouseTcpPort: port('CLICKHOUSE_TCP_PORT', 9000),
     externalKafka: env.KAFKA_BROKERS || undefined,
@@ -56,16 +77,46 @@ export function stackOptions(
   };
 }
 
+/**
+ * Node n (from 0) listens on the pair (port + 2n, controllerPort + 2n): the defaults 9092/9093 give
+ * 9092-9097 for three nodes. Every port must differ (a controller port one above the broker port
+ * does); a collision is refused here rather than at bind time.
+ */
+export function kafkaNodesFrom(count: number, port: number, controllerPort: number): KafkaNode[] {
+  const nodes = Array.from({ length: count }, (_, n) => ({
+    id: n + 1,
+    port: port + 2 * n,
+    controllerPort: controllerPort + 2 * n,
+  }));
+  const ports = nodes.flatMap((n) => [n.port, n.controllerPort]);
+  if (new Set(ports).size !== ports.length || ports.some((p) => p > 65_535))
+    throw new Error(
+      `kafka: ${count} nodes need distinct ports from KAFKA_PORT=${port} and KAFKA_CONTROLLER_PORT=${controllerPort} (node n uses each plus 2n); got ${ports.join(',')}`,
+    );
+  return nodes;
+}
+
 export interface Endpoints {
   readonly kafkaBrokers: string;
   readonly clickhouseUrl: string;
+  /**
+   * The replication factor services should create topics with (their KAFKA_REPLICATION_FACTOR);
+   * unset when Kafka is external, where the services' own setting applies.
+   */
+  readonly kafkaReplicationFactor?: number;
 }
 
 export function endpoints(o: StackOptions): Endpoints {
   return {
-    kafkaBrokers: o.externalKafka ?? `127.0.0.1:${o.kafkaPort}`,
+    kafkaBrokers: o.externalKafka ?? o.kafkaNodes.map((n) => `127.0.0.1:${n.port}`).join(','),
     clickhouseUrl: o.externalClickhouse ?? `http://127.0.0.1:${o.clickhouseHttpPort}`,
+    ...(o.externalKafka ? {} : { kafkaReplicationFactor: replicationFactor(o.kafkaNodes.length) }),
   };
+}
+
+/** Three copies where there are three brokers or more; fewer brokers cannot hold more. */
+export function replicationFactor(nodes: number): number {
+  return Math.min(3, nodes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,8 +213,32 @@ function which(cmd: string): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // Kafka
 
-function kafkaDir(o: StackOptions): string {
-  return join(o.dataDir, 'kafka');
+/**
+ * Where a node keeps its config, data, log and pid: `kafka/` for the single node, `kafka-cluster/
+ * node-<id>/` for a cluster's, so switching between the two never starts a node on storage
+ * formatted for the other quorum.
+ */
+function kafkaNodeDir(o: StackOptions, node: KafkaNode): string {
+  return o.kafkaNodes.length === 1
+    ? join(o.dataDir, 'kafka')
+    : join(o.dataDir, 'kafka-cluster', `node-${node.id}`);
+}
+
+/** The pid of a running node (undefined when it is not running). */
+export function kafkaNodePid(o: StackOptions, id: number): number | undefined {
+  const node = o.kafkaNodes.find((n) => n.id === id);
+  if (node === undefined) throw new Error(`kafka: no node ${id} (${o.kafkaNodes.length} configured)`);
+  return readPid(join(kafkaNodeDir(o, node), 'kafka.pid'));
+}
+
+/** Every Kafka pid file under the data folder, whatever node count started them, with a name. */
+function kafkaPidFiles(o: StackOptions): { name: string; file: string }[] {
+  const files = [{ name: 'kafka', file: join(o.dataDir, 'kafka', 'kafka.pid') }];
+  const cluster = join(o.dataDir, 'kafka-cluster');
+  if (existsSync(cluster))
+    for (const d of readdirSync(cluster))
+      files.push({ name: `kafka ${d}`, file: join(cluster, d, 'kafka.pid') });
+  return files;
 }
 
 /**
@@ -199,27 +274,38 @@ export function mavenJars(component: 'kafka' | 'zookeeper', log: (line: string) 
   return libs;
 }
 
-function kafkaProperties(o: StackOptions, logDir: string): string {
+function kafkaProperties(o: StackOptions, node: KafkaNode, logDir: string): string {
+  const rf = replicationFactor(o.kafkaNodes.length);
+  // acks=all then means "on min.insync.replicas copies": two of three, so one broker may fail (or be
+  // restarted for an upgrade) without producers stopping, and an acknowledged record survives it.
+  const minIsr = Math.max(1, rf - 1);
+  const quorum =
+    o.kafkaNodes.length === 1
+      ? `controller.quorum.bootstrap.servers=127.0.0.1:${node.controllerPort}`
+      : // A static quorum: every node is a voter, so a majority (two of three) elects the controller.
+        `controller.quorum.voters=${o.kafkaNodes.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',')}`;
   return [
     '# generated by deploy/local/stack.ts; edits are overwritten',
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.bootstrap.servers=127.0.0.1:${o.kafkaControllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},CONTROLLER://127.0.0.1:${o.kafkaControllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${o.kafkaPort},CONTROLLER://127.0.0.1:${o.kafkaControllerPort}`,
+    `node.id=${node.id}`,
+    quorum,
+    `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
     `log.dirs=${logDir}`,
     'num.partitions=3',
     'auto.create.topics.enable=false',
-    'offsets.topic.replication.factor=1',
+    `default.replication.factor=${rf}`,
+    `min.insync.replicas=${minIsr}`,
+    `offsets.topic.replication.factor=${rf}`,
     'offsets.topic.num.partitions=10',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
-    // A single local node has no reason to wait for more members before the first rebalance.
+    `transaction.state.log.replication.factor=${rf}`,
+    `transaction.state.log.min.isr=${minIsr}`,
+    `share.coordinator.state.topic.replication.factor=${rf}`,
+    `share.coordinator.state.topic.min.isr=${minIsr}`,
+    // A local stack has no reason to wait for more members before the first rebalance.
     'group.initial.rebalance.delay.ms=0',
     'group.consumer.min.session.timeout.ms=1000',
     'group.min.session.timeout.ms=1000',
@@ -232,80 +318,113 @@ export function java(): string {
   return home ? join(home, 'bin', 'java') : 'java';
 }
 
+/** The cluster id a node was formatted with (`cluster.id=` of its meta.properties), if any. */
+function formattedClusterId(logDir: string): string | undefined {
+  const meta = join(logDir, 'meta.properties');
+  if (!existsSync(meta)) return undefined;
+  return /^cluster\.id=(.+)$/m.exec(readFileSync(meta, 'utf8'))?.[1]?.trim();
+}
+
+/** Starts the nodes that are not running and waits until every node is ready. */
 export async function kafkaUp(o: StackOptions): Promise<void> {
   if (o.externalKafka) {
     o.log(`kafka: external (${o.externalKafka}), not started`);
     return;
   }
-  const dir = kafkaDir(o);
-  const pidFile = join(dir, 'kafka.pid');
-  const logFile = join(dir, 'kafka.log');
-  mkdirSync(dir, { recursive: true });
-  if (readPid(pidFile) === undefined) {
-    if (await portOpen(o.kafkaPort))
-      throw new Error(`kafka: port ${o.kafkaPort} is taken by another process`);
-    const libs = mavenJars('kafka', o.log);
-    const cp = `${libs}/*`;
-    const props = join(dir, 'server.properties');
-    const logDir = join(dir, 'data');
-    writeFileSync(props, kafkaProperties(o, logDir));
-    if (!existsSync(join(logDir, 'meta.properties'))) {
-      o.log('kafka: formatting storage (KRaft, standalone controller)');
-      execFileSync(
-        java(),
-        [
+  const nodes = o.kafkaNodes.map((node) => {
+    const dir = kafkaNodeDir(o, node);
+    return {
+      node,
+      dir,
+      pidFile: join(dir, 'kafka.pid'),
+      logFile: join(dir, 'kafka.log'),
+      logDir: join(dir, 'data'),
+    };
+  });
+  const name = (n: KafkaNode): string => (o.kafkaNodes.length === 1 ? 'kafka' : `kafka node ${n.id}`);
+  // Every node of a cluster must be formatted with one cluster id: a node whose storage was wiped
+  // joins again under the id the others already have.
+  const clusterId =
+    nodes.map((n) => formattedClusterId(n.logDir)).find((id) => id !== undefined) ??
+    randomUUID().replace(/-/g, '').slice(0, 22);
+  // Formatting is a JVM start of its own per node: the nodes are prepared and started in parallel.
+  const toStart = nodes.filter((n) => readPid(n.pidFile) === undefined);
+  const libs = toStart.length > 0 ? mavenJars('kafka', o.log) : '';
+  const cp = `${libs}/*`;
+  await Promise.all(
+    toStart.map(async ({ node, dir, pidFile, logFile, logDir }) => {
+      mkdirSync(dir, { recursive: true });
+      if (await portOpen(node.port))
+        throw new Error(`${name(node)}: port ${node.port} is taken by another process`);
+      const props = join(dir, 'server.properties');
+      writeFileSync(props, kafkaProperties(o, node, logDir));
+      if (!existsSync(join(logDir, 'meta.properties'))) {
+        o.log(
+          `${name(node)}: formatting storage (KRaft, ${o.kafkaNodes.length === 1 ? 'standalone controller' : `${o.kafkaNodes.length} voters`})`,
+        );
+        await execFileAsync(java(), [
           '-cp',
           cp,
           'kafka.tools.StorageTool',
           'format',
-          '--standalone',
+          // A static quorum (controller.quorum.voters) is formatted without initial controllers.
+          ...(o.kafkaNodes.length === 1 ? ['--standalone'] : []),
           '-t',
-          randomUUID().replace(/-/g, '').slice(0, 22),
+          clusterId,
           '-c',
           props,
+        ]);
+      }
+      o.log(`${name(node)}: starting on 127.0.0.1:${node.port} (log ${logFile})`);
+      spawnDetached(
+        java(),
+        [
+          '-Xms256m',
+          '-Xmx1g',
+          // Kafka's own start script's JVM flags (bin/kafka-run-class.sh): short G1 pauses, since
+          // a collector's acknowledgement waits on every one.
+          '-XX:+UseG1GC',
+          '-XX:MaxGCPauseMillis=20',
+          '-XX:InitiatingHeapOccupancyPercent=35',
+          '-XX:+ExplicitGCInvokesConcurrent',
+          '-Djava.awt.headless=true',
+          `-Dlog4j2.configurationFile=${join(HERE, 'kafka', 'log4j2.yaml')}`,
+          '-cp',
+          cp,
+          'kafka.Kafka',
+          props,
         ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        logFile,
+        pidFile,
+        dir,
       );
-    }
-    o.log(`kafka: starting on 127.0.0.1:${o.kafkaPort} (log ${logFile})`);
-    spawnDetached(
-      java(),
-      [
-        '-Xms256m',
-        '-Xmx1g',
-        // Kafka's own start script's JVM flags (bin/kafka-run-class.sh): short G1 pauses, since
-        // a collector's acknowledgement waits on every one.
-        '-XX:+UseG1GC',
-        '-XX:MaxGCPauseMillis=20',
-        '-XX:InitiatingHeapOccupancyPercent=35',
-        '-XX:+ExplicitGCInvokesConcurrent',
-        '-Djava.awt.headless=true',
-        `-Dlog4j2.configurationFile=${join(HERE, 'kafka', 'log4j2.yaml')}`,
-        '-cp',
-        cp,
-        'kafka.Kafka',
-        props,
-      ],
-      logFile,
-      pidFile,
-      dir,
-    );
-  }
-  await waitFor(
-    'kafka',
-    async () => {
-      if (readPid(pidFile) === undefined) throw new Error(`kafka: process exited; see ${logFile}`);
-      return (await portOpen(o.kafkaPort)) && readFileSync(logFile, 'utf8').includes('Kafka Server started');
-    },
-    90_000,
-    logFile,
+    }),
   );
-  o.log('kafka: ready');
+  // A cluster node is ready only once a quorum elected a controller and unfenced it: the nodes are
+  // started together above and waited for together here.
+  await Promise.all(
+    nodes.map(({ node, pidFile, logFile }) =>
+      waitFor(
+        name(node),
+        async () => {
+          if (readPid(pidFile) === undefined)
+            throw new Error(`${name(node)}: process exited; see ${logFile}`);
+          return (
+            (await portOpen(node.port)) && readFileSync(logFile, 'utf8').includes('Kafka Server started')
+          );
+        },
+        90_000,
+        logFile,
+      ),
+    ),
+  );
+  o.log(`kafka: ready (${endpoints(o).kafkaBrokers})`);
 }
 
+/** Stops every Kafka node under the data folder (single node or cluster, whatever KAFKA_NODES says now). */
 export async function kafkaDown(o: StackOptions): Promise<void> {
   if (o.externalKafka) return;
-  await stopPid('kafka', join(kafkaDir(o), 'kafka.pid'), o.log);
+  await Promise.all(kafkaPidFiles(o).map((f) => stopPid(f.name, f.file, o.log)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,17 +687,31 @@ export interface ServiceStatus {
 
 export async function status(o: StackOptions): Promise<ServiceStatus[]> {
   const e = endpoints(o);
-  const kafkaPid = readPid(join(kafkaDir(o), 'kafka.pid'));
   const chPid = readPid(join(clickhouseDir(o), 'clickhouse.pid'));
-  const [, kPort = ''] = e.kafkaBrokers.split(',')[0]?.split(':') ?? [];
+  const kafka: ServiceStatus[] = o.externalKafka
+    ? await Promise.all(
+        e.kafkaBrokers.split(',').map(async (broker) => {
+          const [host = '127.0.0.1', port = ''] = broker.split(':');
+          return {
+            name: 'kafka',
+            mode: 'external' as const,
+            pid: undefined,
+            ready: await portOpen(Number(port), host),
+            endpoint: broker,
+          };
+        }),
+      )
+    : await Promise.all(
+        o.kafkaNodes.map(async (n) => ({
+          name: o.kafkaNodes.length === 1 ? 'kafka' : `kafka-${n.id}`,
+          mode: 'local' as const,
+          pid: kafkaNodePid(o, n.id),
+          ready: await portOpen(n.port),
+          endpoint: `127.0.0.1:${n.port}`,
+        })),
+      );
   return [
-    {
-      name: 'kafka',
-      mode: o.externalKafka ? 'external' : 'local',
-      pid: kafkaPid,
-      ready: await portOpen(Number(kPort) || o.kafkaPort, e.kafkaBrokers.split(':')[0] || '127.0.0.1'),
-      endpoint: e.kafkaBrokers,
-    },
+    ...kafka,
     {
       name: 'clickhouse',
       mode: o.externalClickhouse ? 'external' : 'local',

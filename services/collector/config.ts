@@ -49,7 +49,12 @@ export const COLLECTOR_CONFIG = {
   KAFKA_CLIENT_ID: str('Kafka client id', 'collector'),
   KAFKA_TOPIC: str('topic for activity and identify records', 'user-activity.v1'),
   KAFKA_TOPIC_PARTITIONS: int('partitions when the collector creates the topic', 6, 1, 10_000),
-  KAFKA_REPLICATION_FACTOR: int('replication factor when the collector creates the topic', 1, 1, 10),
+  KAFKA_REPLICATION_FACTOR: int(
+    'replication factor when the collector creates the topic (3 on a 3-broker cluster)',
+    1,
+    1,
+    10,
+  ),
   KAFKA_COMPRESSION: oneOf(['gzip', 'none'] as const, 'produce compression', 'gzip'),
   KAFKA_IDEMPOTENT: bool('idempotent producer (no duplicates from producer retries)', true),
   KAFKA_MAX_SEND_BYTES: int('max payload bytes of one produce request', 900 * KB, 1 * KB),

@@ -9,6 +9,12 @@ export const consumerSpec = {
   KAFKA_BROKERS: list('Kafka bootstrap brokers, host:port, comma-separated', ['127.0.0.1:9092']),
   KAFKA_TOPIC: str('activity topic (both record types)', 'user-activity.v1'),
   KAFKA_TOPIC_PARTITIONS: int('partitions when the consumer has to create the topic', 6, 1, 10_000),
+  KAFKA_REPLICATION_FACTOR: int(
+    'replication factor when the consumer creates its topics (3 on a 3-broker cluster)',
+    1,
+    1,
+    10,
+  ),
   KAFKA_DLQ_TOPIC: str('dead-letter topic for poison messages', 'user-activity.v1.dlq'),
   KAFKA_GROUP_ID: str('consumer group id', 'activity-consumer'),
   KAFKA_CLIENT_ID: str('Kafka client id', 'activity-consumer'),

@@ -256,8 +256,16 @@ async function main(): Promise<void> {
 
   await admin.connect();
   await ensureTopics(admin, [
-    { topic: c.KAFKA_TOPIC, partitions: c.KAFKA_TOPIC_PARTITIONS },
-    { topic: c.KAFKA_DLQ_TOPIC, partitions: c.KAFKA_TOPIC_PARTITIONS },
+    {
+      topic: c.KAFKA_TOPIC,
+      partitions: c.KAFKA_TOPIC_PARTITIONS,
+      replicationFactor: c.KAFKA_REPLICATION_FACTOR,
+    },
+    {
+      topic: c.KAFKA_DLQ_TOPIC,
+      partitions: c.KAFKA_TOPIC_PARTITIONS,
+      replicationFactor: c.KAFKA_REPLICATION_FACTOR,
+    },
   ]);
 
   dlq = await createDeadLetterQueue({

@@ -114,7 +114,9 @@ function messageBytes(m: OutgoingMessage): number {
 
 export class BatchingProducer {
   private readonly o: BatchingProducerOptions;
-  private readonly producer: Producer;
+  private producer: Producer;
+  /** The last send failed on the idempotent producer: the next send starts a new one first. */
+  private replaceProducer = false;
   private readonly log: Logger;
   private queue: Slice[] = [];
   private queuedBytes = 0;
@@ -129,19 +131,43 @@ export class BatchingProducer {
   constructor(o: BatchingProducerOptions) {
     this.o = o;
     this.log = o.logger.child({ component: 'kafka-producer' });
-    this.producer = o.kafka.producer({
-      idempotent: o.idempotent,
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    const producer = this.o.kafka.producer({
+      idempotent: this.o.idempotent,
       // Required by the idempotent producer; without it, order across retries is what keeps it at 1.
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    this.producer.on(this.producer.events.CONNECT, () => {
-      this.connected = true;
+    producer.on(producer.events.CONNECT, () => {
+      if (producer === this.producer) this.connected = true;
     });
-    this.producer.on(this.producer.events.DISCONNECT, () => {
-      this.connected = false;
+    producer.on(producer.events.DISCONNECT, () => {
+      if (producer === this.producer) this.connected = false;
     });
+    return producer;
+  }
+
+  /**
+   * Why a failed send retires the idempotent producer: kafkajs takes back a failed batch's sequence
+   * numbers, but the leader may have appended it (acks=all timed out waiting for replicas that were
+   * down). The next batch would reuse those numbers, and the broker would refuse it and every later
+   * one (OutOfOrderSequence: the collector answered 503 for good once two of three brokers had
+   * been down, test/faults/kafka-leader-kill.test.ts), or, were its size the same, take it for a
+   * retry of the appended batch and acknowledge it without writing it. A new producer gets a new
+   * producer id, whose numbers start afresh (the Java client bumps the epoch for the same reason).
+   */
+  private async renewProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    this.connected = false;
+    this.replaceProducer = false;
+    await old.disconnect().catch(() => undefined);
+    this.log.info('idempotent producer replaced after a failed send');
+    await this.producer.connect();
   }
 
   /** Connects and creates the topic if it is missing. Throws when Kafka cannot be reached. */
@@ -157,6 +183,8 @@ export class BatchingProducer {
         },
       ]);
     } catch (cause) {
+      // A setting Kafka refuses (replication factor) says so; anything else is Kafka being away.
+      if (cause instanceof PipelineError && !cause.retriable) throw cause;
       throw new PipelineError(PRODUCER_ERRORS.unavailable, `cannot prepare topic ${this.o.topic}`, {
         retriable: true,
         cause,
@@ -336,6 +364,7 @@ export class BatchingProducer {
     const started = process.hrtime.bigint();
     let ok = false;
     try {
+      if (this.replaceProducer) await this.renewProducer();
       await this.producer.send({
         topic: this.o.topic,
         acks: -1,
@@ -356,6 +385,7 @@ export class BatchingProducer {
       }
     } catch (err) {
       this.lastSendOk = false;
+      if (this.o.idempotent) this.replaceProducer = true;
       const e = classifyKafkaError(err);
       this.log.warn({ err, code: e.code, messages: count }, 'send failed');
       for (const s of batch) this.fail(s.pending, e);

@@ -3,6 +3,7 @@
  * build on this file). Swapping the Kafka client means editing this folder only.
  */
 import { type Admin, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
+import { PipelineError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 export type { Admin };
@@ -57,7 +58,9 @@ export interface TopicSpec {
 
 /**
  * Creates the topics that do not exist yet (existing topics are left as they are) and returns once
- * every partition of every topic has a leader. kafkajs's own `waitForLeaders` retries only
+ * every partition of every topic has a leader. A replication factor above the number of live
+ * brokers is refused first, with the fix in the message (KAFKA_REPLICATION_FACTOR_TOO_HIGH, not
+ * retriable): Kafka's own answer is an aggregate "Topic creation errors" that names neither. kafkajs's own `waitForLeaders` retries only
  * LEADER_NOT_AVAILABLE, but a KRaft broker can answer UNKNOWN_TOPIC_OR_PARTITION for a moment
  * after the create returned, so readiness is polled here with both treated as "not yet".
  */
@@ -69,6 +72,17 @@ export async function ensureTopics(
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.topic));
   if (missing.length > 0) {
+    const rf = Math.max(...missing.map((s) => s.replicationFactor ?? 1));
+    if (rf > 1) {
+      const { brokers } = await admin.describeCluster();
+      if (brokers.length < rf)
+        throw new PipelineError(
+          'KAFKA_REPLICATION_FACTOR_TOO_HIGH',
+          `cannot create ${missing.map((s) => s.topic).join(', ')} with replication factor ${rf}: ` +
+            `the cluster has ${brokers.length} live broker(s); set KAFKA_REPLICATION_FACTOR to at most ${brokers.length} ` +
+            '(1 on a single broker, 3 on the local 3-node cluster)',
+        );
+    }
     await admin.createTopics({
       waitForLeaders: false,
       topics: missing.map((s) => ({

@@ -1,6 +1,7 @@
 /**
  * The refresher's configuration: one spec, read once in main.ts, every bad value reported at once.
- * It writes (finished numbers), so it connects as a user that may insert: the consumer's.
+ * It writes (finished numbers), so it connects as a user that may insert: the consumer's. Kafka
+ * holds only its lease (one refresher per cluster computes; the others stand by).
  */
 import { type ConfigOf, int, list, oneOf, readConfig, secret, str, url } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
@@ -34,6 +35,31 @@ export const refresherSpec = {
     'sorts and aggregations of a refresher query past this many bytes spill to disk (bounds its memory)',
     1_073_741_824,
     16_777_216,
+  ),
+  KAFKA_BROKERS: list('Kafka bootstrap brokers for the lease, host:port,...', ['127.0.0.1:9092']),
+  KAFKA_CLIENT_ID: str('Kafka client id', 'refresher'),
+  KAFKA_LEASE_TOPIC: str(
+    'one-partition topic whose group decides which refresher runs passes',
+    'refresher-lease',
+  ),
+  KAFKA_LEASE_GROUP_ID: str('consumer group of the refreshers of one ClickHouse cluster', 'refresher-lease'),
+  KAFKA_REPLICATION_FACTOR: int(
+    'replication factor when the refresher creates the lease topic (3 on a 3-broker cluster)',
+    1,
+    1,
+    10,
+  ),
+  KAFKA_SESSION_TIMEOUT_MS: int(
+    'a refresher that dies holding the lease is replaced after this (the group session timeout)',
+    10_000,
+    1_000,
+    300_000,
+  ),
+  KAFKA_HEARTBEAT_INTERVAL_MS: int(
+    'lease heartbeat interval (well below the session timeout)',
+    1_000,
+    100,
+    60_000,
   ),
   REFRESHER_HTTP_PORT: int('port of /healthz /readyz /metrics', 9465, 0, 65_535),
   REFRESHER_HTTP_HOST: str('address of /healthz /readyz /metrics (0.0.0.0 in a container)', '127.0.0.1'),

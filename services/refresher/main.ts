@@ -7,6 +7,8 @@
  */
 import { createClickHouse } from '../lib/clickhouse.ts';
 import { ConfigError } from '../lib/errors.ts';
+import { createKafka } from '../lib/kafka.ts';
+import { createLease } from '../lib/kafka-lease.ts';
 import { createLogger } from '../lib/logger.ts';
 import { buildOpsHttp } from '../lib/ops-http.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
@@ -34,7 +36,19 @@ const client = createClickHouse({
   application: 'refresher',
   logger,
 });
+// One refresher per cluster computes: the one holding the lease (docs/KAFKA.md, "Refresher lease").
+const lease = createLease({
+  kafka: createKafka({ brokers: c.KAFKA_BROKERS, clientId: c.KAFKA_CLIENT_ID, logger }),
+  topic: c.KAFKA_LEASE_TOPIC,
+  groupId: c.KAFKA_LEASE_GROUP_ID,
+  replicationFactor: c.KAFKA_REPLICATION_FACTOR,
+  sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS,
+  heartbeatIntervalMs: c.KAFKA_HEARTBEAT_INTERVAL_MS,
+  logger,
+  onChange: (leader) => metrics.leader.set(leader ? 1 : 0),
+});
 const refresher = new Refresher({
+  mayRun: lease.isLeader,
   client,
   timeZones: c.timeZones,
   settleMs: c.REFRESH_SETTLE_SECONDS * 1000,
@@ -70,11 +84,13 @@ const shutdown = createShutdown({
         await refresher.stop();
       },
     },
+    { name: 'release the lease', run: () => lease.stop() },
     { name: 'close http', run: () => http.close() },
     { name: 'close clickhouse', run: () => client.close() },
   ],
 });
 installSignalHandlers(shutdown, logger);
 await http.listen({ port: c.REFRESHER_HTTP_PORT, host: c.REFRESHER_HTTP_HOST });
+await lease.start();
 refresher.start();
 logger.info({ timeZones: c.timeZones, httpPort: c.REFRESHER_HTTP_PORT }, 'refresher started');

@@ -12,6 +12,7 @@ export interface RefresherMetrics {
   readonly runDuration: Histogram;
   readonly passFailures: Counter;
   readonly lastSuccess: Gauge;
+  readonly leader: Gauge;
 }
 
 /** A catch-up pass over weeks of closed days takes minutes on a small machine. */
@@ -54,6 +55,11 @@ export function createRefresherMetrics(): RefresherMetrics {
     lastSuccess: new Gauge({
       name: 'refresher_last_success_timestamp_seconds',
       help: 'Unix time of the last successful pass: time() minus this is how stale finished numbers may be.',
+      registers,
+    }),
+    leader: new Gauge({
+      name: 'refresher_lease_leader',
+      help: '1 while this refresher holds the lease and runs passes, 0 while it stands by: the sum over refreshers of one cluster is 1.',
       registers,
     }),
   };

@@ -41,6 +41,11 @@ export interface RefresherOptions {
   readonly settings?: ClickHouseSettings;
   readonly metrics: RefresherMetrics;
   readonly logger: Logger;
+  /**
+   * Whether this refresher may run passes now (it holds the cluster's lease); unset: always. A
+   * refresher that may not stands by and asks again every interval.
+   */
+  readonly mayRun?: () => boolean;
 }
 
 export interface PassResult {
@@ -172,22 +177,27 @@ export class Refresher {
     this.o.logger.debug({ tz, from, to, rows: rows.size }, 'finished days computed');
   }
 
-  /** Passes until stopped: back to back while days are pending, else every intervalMs. */
+  /**
+   * Passes until stopped: back to back while days are pending, else every intervalMs; while
+   * mayRun() says no, none (the loop only asks again every intervalMs).
+   */
   start(): void {
     const loop = async (): Promise<void> => {
       let delay = this.o.intervalMs;
-      try {
-        const r = await this.pass();
-        this.lastPassOk = true;
-        this.lastSuccessAt = Date.now();
-        this.o.metrics.lastSuccess.set(this.lastSuccessAt / 1000);
-        if (r.pending > 0) delay = 0;
-        if (r.computed > 0) this.o.logger.info(r, 'refresh pass');
-      } catch (err) {
-        if (this.stopped) return;
-        this.lastPassOk = false;
-        this.o.metrics.passFailures.inc();
-        this.o.logger.error({ err }, 'refresh pass failed; retrying next interval');
+      if (this.o.mayRun?.() ?? true) {
+        try {
+          const r = await this.pass();
+          this.lastPassOk = true;
+          this.lastSuccessAt = Date.now();
+          this.o.metrics.lastSuccess.set(this.lastSuccessAt / 1000);
+          if (r.pending > 0) delay = 0;
+          if (r.computed > 0) this.o.logger.info(r, 'refresh pass');
+        } catch (err) {
+          if (this.stopped) return;
+          this.lastPassOk = false;
+          this.o.metrics.passFailures.inc();
+          this.o.logger.error({ err }, 'refresh pass failed; retrying next interval');
+        }
       }
       if (!this.stopped)
         this.timer = setTimeout(() => {
@@ -208,7 +218,11 @@ export class Refresher {
   status(): { ok: boolean; detail: Record<string, unknown> } {
     return {
       ok: this.lastPassOk,
-      detail: { lastSuccessAt: this.lastSuccessAt > 0 ? new Date(this.lastSuccessAt).toISOString() : null },
+      detail: {
+        lastSuccessAt: this.lastSuccessAt > 0 ? new Date(this.lastSuccessAt).toISOString() : null,
+        // A standby is ready: it takes over when the holder goes (docs/KAFKA.md).
+        leader: this.o.mayRun?.() ?? true,
+      },
     };
   }
 }

@@ -294,6 +294,8 @@ export interface ConsumerSetup {
 export interface Endpoints {
   readonly kafkaBrokers: string;
   readonly clickhouseUrl: string;
+  /** Copies of each topic (3 on a private 3-node cluster); 1 when unset. */
+  readonly kafkaReplicationFactor?: number;
 }
 
 /**
@@ -307,7 +309,8 @@ export async function consumerSetup(
 ): Promise<ConsumerSetup> {
   const db = await freshDatabase(name, at.clickhouseUrl);
   await migrated(db.client, db.name);
-  const topics = await freshTopics(name.replace(/_/g, '-'), 2, partitions, at.kafkaBrokers.split(','));
+  const rf = at.kafkaReplicationFactor ?? 1;
+  const topics = await freshTopics(name.replace(/_/g, '-'), 2, partitions, at.kafkaBrokers.split(','), rf);
   const [topic = '', dlqTopic = ''] = topics.names;
   const admin = topics.kafka.admin();
   await admin.connect();
@@ -321,7 +324,7 @@ export async function consumerSetup(
       topic,
       dlqTopic,
       groupId,
-      extra,
+      extra: { KAFKA_REPLICATION_FACTOR: String(rf), ...extra },
     });
   return {
     at,

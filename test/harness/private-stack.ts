@@ -1,17 +1,22 @@
 /**
  * A private Kafka + ClickHouse for fault tests (stop the broker, stop the database): its own data
- * folder and free ports, so stopping it disturbs no other test file running beside it.
+ * folder and free ports, so stopping it disturbs no other test file running beside it. Kafka is one
+ * broker, or with `kafkaNodes: 3` the local 3-node cluster (deploy/local/stack.ts), whose nodes a
+ * test can kill -9 one by one.
  */
 
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   clickhouseDown,
   clickhouseUp,
   type Endpoints,
   endpoints,
+  type KafkaNode,
   kafkaDown,
+  kafkaNodePid,
   kafkaUp,
   type StackOptions,
   stackOptions,
@@ -36,7 +41,10 @@ export async function freePort(): Promise<number> {
 
 export interface PrivateStack extends Endpoints {
   readonly options: StackOptions;
+  /** Starts every Kafka node not running (all of them, or the ones killed) and waits for all. */
   readonly startKafka: () => Promise<void>;
+  /** kill -9 of one Kafka node (its broker and its controller); resolves when it is gone. */
+  readonly killKafkaNode: (id: number) => Promise<void>;
   readonly stopKafka: () => Promise<void>;
   readonly startClickhouse: () => Promise<void>;
   readonly stopClickhouse: () => Promise<void>;
@@ -54,6 +62,7 @@ export interface PrivateStack extends Endpoints {
 export async function privateStack(
   name: string,
   log: (line: string) => void = () => {},
+  kafka: { readonly nodes?: number } = {},
 ): Promise<PrivateStack> {
   const dataDir = join(ROOT, '.data', 'private', uniqueName(name));
   const env = {
@@ -63,7 +72,16 @@ export async function privateStack(
     CLICKHOUSE_HTTP_PORT: String(await freePort()),
     CLICKHOUSE_TCP_PORT: String(await freePort()),
   };
-  const o = stackOptions(env, log);
+  const single = stackOptions(env, log);
+  // A cluster's nodes each take two free ports, not the consecutive pairs the CLI derives.
+  const nodes: KafkaNode[] = [];
+  for (let id = 1; id <= (kafka.nodes ?? 1); id++)
+    nodes.push(
+      id === 1
+        ? { id, port: single.kafkaPort, controllerPort: single.kafkaControllerPort }
+        : { id, port: await freePort(), controllerPort: await freePort() },
+    );
+  const o: StackOptions = { ...single, kafkaNodes: nodes };
   // Remembered at pause: status() pings the service, which a stopped ClickHouse never answers.
   const paused = new Map<'kafka' | 'clickhouse', number>();
   const pause = async (service: 'kafka' | 'clickhouse'): Promise<void> => {
@@ -82,6 +100,12 @@ export async function privateStack(
     ...endpoints(o),
     options: o,
     startKafka: () => kafkaUp(o),
+    killKafkaNode: async (id) => {
+      const pid = kafkaNodePid(o, id);
+      if (pid === undefined) throw new Error(`kafka node ${id} of the private stack is not running`);
+      process.kill(pid, 'SIGKILL');
+      while (kafkaNodePid(o, id) !== undefined) await sleep(50);
+    },
     stopKafka: () => kafkaDown(o),
     startClickhouse: () => clickhouseUp(o),
     stopClickhouse: () => clickhouseDown(o),

@@ -57,12 +57,16 @@ export interface TestTopics {
   readonly drop: () => Promise<void>;
 }
 
-/** `brokers` defaults to the shared Kafka; fault tests pass their private one. */
+/**
+ * `brokers` defaults to the shared Kafka; fault tests pass their private one (and 3 copies on a
+ * private 3-node cluster).
+ */
 export async function freshTopics(
   prefix: string,
   count = 1,
   partitions = 3,
   brokers: readonly string[] = kafkaBrokers(),
+  replicationFactor = 1,
 ): Promise<TestTopics> {
   const kafka = createKafka({ brokers, clientId: uniqueName(prefix) });
   const base = uniqueName(prefix).replace(/_/g, '-');
@@ -71,7 +75,7 @@ export async function freshTopics(
   await admin.connect();
   await ensureTopics(
     admin,
-    names.map((topic) => ({ topic, partitions })),
+    names.map((topic) => ({ topic, partitions, replicationFactor })),
   );
   await admin.disconnect();
   return {

@@ -13,7 +13,13 @@ import { createClickHouseStore } from '../../services/query/clickhouse-store.ts'
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import { spawnService, waitFor } from '../harness/consumer-process.ts';
 import { type TestRefresher, testRefresher } from '../harness/refresher.ts';
-import { clickhouseUrl, freshDatabase, type TestDatabase } from '../harness/services.ts';
+import {
+  clickhouseUrl,
+  freshDatabase,
+  kafkaBrokers,
+  type TestDatabase,
+  uniqueName,
+} from '../harness/services.ts';
 import { type Dataset, generate, localDay, truth } from './datamodel-dataset.ts';
 
 const TZS = ['UTC', 'Asia/Kolkata'];
@@ -298,15 +304,30 @@ describe('refresher process (services/refresher/main.ts)', () => {
   });
 
   it('passes on its own and says so; is not ready while ClickHouse is unreachable; exits 0 on SIGTERM', async () => {
-    const env = { REFRESHER_HTTP_PORT: '0', REFRESH_INTERVAL_MS: '200', LOG_LEVEL: 'info' };
+    const env = {
+      REFRESHER_HTTP_PORT: '0',
+      REFRESH_INTERVAL_MS: '200',
+      LOG_LEVEL: 'info',
+      KAFKA_BROKERS: kafkaBrokers().join(','),
+    };
+    // Two clusters' refreshers (two lease groups): each holds its own lease and runs passes.
+    const lease = (name: string) => {
+      const id = uniqueName(name);
+      return { KAFKA_LEASE_TOPIC: id, KAFKA_LEASE_GROUP_ID: id };
+    };
     const ok = await spawnService(
       'services/refresher/main.ts',
-      { ...env, CLICKHOUSE_URL: clickhouseUrl(), CLICKHOUSE_DATABASE: db.name },
+      { ...env, ...lease('lease_ok'), CLICKHOUSE_URL: clickhouseUrl(), CLICKHOUSE_DATABASE: db.name },
       '"refresher started"',
     );
     const down = await spawnService(
       'services/refresher/main.ts',
-      { ...env, CLICKHOUSE_URL: 'http://127.0.0.1:9', CLICKHOUSE_REQUEST_TIMEOUT_MS: '1000' },
+      {
+        ...env,
+        ...lease('lease_down'),
+        CLICKHOUSE_URL: 'http://127.0.0.1:9',
+        CLICKHOUSE_REQUEST_TIMEOUT_MS: '1000',
+      },
       '"refresher started"',
     );
     try {
