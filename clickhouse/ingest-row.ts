@@ -14,6 +14,7 @@
  */
 import type { ActivityRecord, IdentifyRecord } from '../schemas/records.ts';
 import { PipelineError } from '../services/lib/errors.ts';
+import { DAY_MS } from '../services/lib/time.ts';
 
 export type { ActivityRecord, IdentifyRecord };
 
@@ -47,7 +48,6 @@ export const AGE_BANDS = ['', '<18', '18-24', '25-34', '35-44', '45-54', '55-64'
 /** '' when the birth date is unknown (the rollups' convention for every unknown attribute). */
 export type AgeBand = (typeof AGE_BANDS)[number];
 
-const DAY_MS = 86_400_000;
 /** Prefix that keeps an anonymous id from ever colliding with a user id of the same text. */
 export const ANONYMOUS_PREFIX = 'anon:';
 

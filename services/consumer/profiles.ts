@@ -40,6 +40,7 @@
  */
 import { type ActivityRecord, actorId, type IdentifyRecord } from '../../clickhouse/ingest-row.ts';
 import { Lru } from '../lib/lru.ts';
+import { DAY_MS } from '../lib/time.ts';
 import { KeySet } from './keyset.ts';
 
 /** The profile attributes an activity row can inherit, as the identify record carries them. */
@@ -122,8 +123,6 @@ export interface Enriched {
   readonly resolvedUserId: string | null;
   readonly isFirstDailyActivity: boolean;
 }
-
-const DAY_MS = 86_400_000;
 
 function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;

@@ -11,6 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bool, int, oneOf, readConfig, str, url } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
+import { DAY_MS } from '../lib/time.ts';
 import {
   badEvent,
   cumulativeWeights,
@@ -45,7 +46,6 @@ const config = readConfig(
 );
 
 const log = createLogger('demo', config.LOG_LEVEL);
-const DAY_MS = 86_400_000;
 const r = rng(config.DEMO_SEED + 1);
 const today = Math.floor(Date.now() / DAY_MS);
 const users = population({

@@ -9,11 +9,11 @@ import {
   toIngestActivityRow,
 } from '../../clickhouse/ingest-row.ts';
 import { rng } from '../../services/demo/generator.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import type { Dimension } from '../../services/query/params.ts';
 
 export { rng };
 
-const DAY_MS = 86_400_000;
 const FEATURES = [
   ['search', 'discovery'],
   ['feed', 'discovery'],

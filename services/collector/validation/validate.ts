@@ -5,6 +5,7 @@
  */
 import { hash } from 'node:crypto';
 import { CONTRACT, NO_FEATURE } from '../../../schemas/records.ts';
+import { DAY_MS } from '../../lib/time.ts';
 import {
   EVENT_FIELDS,
   type FieldSpec,
@@ -111,7 +112,6 @@ const DATE_TIME_RE =
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const COUNTRY_RE = /^[A-Za-z]{2}$/;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const DAY_MS = 86_400_000;
 
 /**
  * Table lookup by an input key. Plain indexing would find Object.prototype members for keys like
