@@ -11,7 +11,8 @@
 import { migrate } from '../../clickhouse/migrate.ts';
 import { AvroCodec } from '../lib/avro.ts';
 import { type ClickHouseClient, createClickHouse, rowInserter } from '../lib/clickhouse.ts';
-import { readConfig } from '../lib/config.ts';
+import { configOrExit, readConfig } from '../lib/config.ts';
+import { CONSUMER_ERRORS } from '../lib/error-codes.ts';
 import { PipelineError } from '../lib/errors.ts';
 import { createKafka, ensureTopics, groupOffsets } from '../lib/kafka.ts';
 import { createGroupConsumer } from '../lib/kafka-consumer.ts';
@@ -62,7 +63,7 @@ async function checkSchema(client: ClickHouseClient): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const c = readConfig(consumerSpec, process.env);
+  const c = configOrExit('consumer', () => readConfig(consumerSpec, process.env));
   const logger = createLogger('consumer', c.LOG_LEVEL);
   const metrics = createConsumerMetrics();
   const abort = new AbortController();
@@ -187,10 +188,13 @@ async function main(): Promise<void> {
     },
   });
 
-  const http = buildOpsHttp({
+  const http = await buildOpsHttp({
+    service: 'consumer',
     logger,
     registry: metrics.registry,
-    health: () => ({ ok: fatal === undefined, detail: fatal ? { error: fatal.message } : {} }),
+    errors: CONSUMER_ERRORS,
+    isShuttingDown: () => shutdown.isShuttingDown(),
+    health: () => (fatal === undefined ? { ok: true } : { ok: false, reason: fatal.message }),
     readiness: () => {
       const stuck = progress.stuck(c.STUCK_PARTITION_MS);
       const detail = {
@@ -200,12 +204,7 @@ async function main(): Promise<void> {
         deadLetterFailing: deadLetterSendsFailing > 0,
         buffered: pipeline?.buffered(),
       };
-      const ok =
-        ready &&
-        !shutdown.isShuttingDown() &&
-        !consumer.isPaused() &&
-        deadLetterSendsFailing === 0 &&
-        stuck.length === 0;
+      const ok = ready && !consumer.isPaused() && deadLetterSendsFailing === 0 && stuck.length === 0;
       return { ok, detail };
     },
   });

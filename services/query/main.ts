@@ -5,7 +5,7 @@
  */
 import { deleteUser } from '../../clickhouse/delete-user.ts';
 import { createClickHouse } from '../lib/clickhouse.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { configOrExit } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
@@ -14,14 +14,7 @@ import { createClickHouseStore } from './clickhouse-store.ts';
 import { readQueryConfig } from './config.ts';
 import { buildDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard/build.ts';
 
-let config: ReturnType<typeof readQueryConfig>;
-try {
-  config = readQueryConfig(process.env);
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`query: ${err.message}\n`);
-  process.exit(2);
-}
+const config = configOrExit('query', () => readQueryConfig(process.env));
 
 const logger = createLogger('query', config.LOG_LEVEL);
 const dashboardDir = await buildDashboard(config.QUERY_DASHBOARD_DIR || DEFAULT_DASHBOARD_DIR);

@@ -10,6 +10,7 @@
  * collector's 401; 413 (it halves the batch), 429 and 5xx (it retries) as the collector decides.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { type AmplitudeOptions, mapAmplitude, rejectionFields } from '../amplitude/map.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { isPlainObject } from '../validation/validate.ts';
@@ -111,7 +112,7 @@ export const amplitudeRoutes: FastifyPluginAsync<AmplitudeRoutesOptions> = async
         code: 400,
         error: 'Request missing required field',
         missing_field: 'events',
-        error_code: 'COLLECTOR_BODY_INVALID',
+        error_code: COLLECTOR_ERRORS.bodyInvalid.code,
       });
     }
     const events: unknown[] = body.events;
@@ -144,10 +145,11 @@ export const amplitudeRoutes: FastifyPluginAsync<AmplitudeRoutesOptions> = async
         warnings: r.warnings,
       });
     }
-    return reply.code(400).send({
-      code: 400,
-      error: `Invalid field values on ${r.rejected.length} of ${events.length} events; none were ingested (resend the others)`,
-      error_code: 'COLLECTOR_INVALID_EVENTS',
+    const refusal = COLLECTOR_ERRORS.invalidEvents(r.rejected.length, events.length);
+    return reply.code(refusal.statusCode).send({
+      code: refusal.statusCode,
+      error: refusal.message,
+      error_code: refusal.code,
       ...rejectionFields(r.rejected, refused),
       rejected: r.rejected,
     });

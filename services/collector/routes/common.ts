@@ -4,8 +4,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CONTRACT } from '../../../schemas/records.ts';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
+import { errorBody } from '../../lib/errors.ts';
 import type { RequestContext } from '../enrichment/records.ts';
-import { HttpError } from '../http/errors.ts';
 import type { KeyScope } from '../http/write-keys.ts';
 import type { IntakeResult } from '../intake.ts';
 import { IDENTIFY_FIELDS } from '../validation/spec.ts';
@@ -69,16 +70,8 @@ export function registerSharedSchemas(app: FastifyInstance): void {
 export function respond(reply: FastifyReply, r: IntakeResult): FastifyReply {
   const body = { accepted: r.accepted, rejected: r.rejected, warnings: r.warnings };
   if (r.accepted > 0) return reply.code(200).send(body);
-  const status = r.tooLarge ? 413 : 400;
-  return reply.code(status).send({
-    statusCode: status,
-    code: r.tooLarge ? 'COLLECTOR_EVENT_TOO_LARGE' : 'COLLECTOR_NO_VALID_EVENTS',
-    error: status === 413 ? 'Payload Too Large' : 'Bad Request',
-    message: r.tooLarge
-      ? 'no event accepted; an event exceeds the size limit'
-      : 'no event in the request is valid',
-    ...body,
-  });
+  const e = r.tooLarge ? COLLECTOR_ERRORS.eventTooLarge() : COLLECTOR_ERRORS.noValidEvents();
+  return reply.code(e.statusCode).send({ ...errorBody(e), ...body });
 }
 
 export function contextOf(
@@ -121,18 +114,13 @@ export interface SentAt {
 export function sentAtOf(raw: unknown, field: string): SentAt {
   if (raw === undefined || raw === null) return { ms: undefined, warning: undefined };
   const r = checkField(IDENTIFY_FIELDS.sent_at, raw, field);
-  if (!r.ok) throw new HttpError(400, 'COLLECTOR_SENT_AT_INVALID', r.problem.message);
+  if (!r.ok) throw COLLECTOR_ERRORS.sentAtInvalid(r.problem.message);
   return { ms: r.value as number | undefined, warning: r.warning };
 }
 
 export function checkBatchSize(n: number, max: number, field: string): void {
-  if (n === 0) throw new HttpError(400, 'COLLECTOR_EMPTY_BATCH', `${field}: empty batch`);
-  if (n > max)
-    throw new HttpError(
-      413,
-      'COLLECTOR_TOO_MANY_EVENTS',
-      `${field}: ${n} events; the limit is ${max} per request`,
-    );
+  if (n === 0) throw COLLECTOR_ERRORS.emptyBatch(field);
+  if (n > max) throw COLLECTOR_ERRORS.tooManyEvents(field, n, max);
 }
 
 /** A copy without the envelope-only fields, which are not event data (and a key must never be stored). */

@@ -3,7 +3,7 @@
  * update; Segment-shaped bodies on the same path are handed to the Segment route's handler).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError } from '../http/errors.ts';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { EVENT_FIELDS, IDENTIFY_FIELDS, jsonSchema } from '../validation/spec.ts';
 import { isPlainObject } from '../validation/validate.ts';
@@ -59,12 +59,10 @@ export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app,
     },
     async (req, reply) => {
       const body = req.body;
-      if (!isPlainObject(body))
-        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+      if (!isPlainObject(body)) throw COLLECTOR_ERRORS.bodyInvalid('body: expected a JSON object');
       let events: unknown[];
       if (Object.hasOwn(body, 'events')) {
-        if (!Array.isArray(body.events))
-          throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'events: expected an array');
+        if (!Array.isArray(body.events)) throw COLLECTOR_ERRORS.bodyInvalid('events: expected an array');
         events = body.events;
       } else {
         events = [body];
@@ -96,8 +94,7 @@ export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app,
     },
     async (req, reply) => {
       const body = req.body;
-      if (!isPlainObject(body))
-        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+      if (!isPlainObject(body)) throw COLLECTOR_ERRORS.bodyInvalid('body: expected a JSON object');
       if (
         !Object.hasOwn(body, 'user_id') &&
         (Object.hasOwn(body, 'userId') || Object.hasOwn(body, 'anonymousId'))

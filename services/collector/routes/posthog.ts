@@ -16,8 +16,9 @@ import type {
   FastifyReply,
   FastifyRequest,
 } from 'fastify';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
+import { HttpError } from '../../lib/errors.ts';
 import { writeKeyOf } from '../http/auth.ts';
-import { HttpError } from '../http/errors.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { decodeCaptureBody } from '../posthog/body.ts';
 import { type Envelope, envelopeOf, mapPostHog, type PostHogOptions } from '../posthog/map.ts';
@@ -91,7 +92,7 @@ function registerCaptureParsing(app: FastifyInstance, o: PostHogRoutesOptions): 
   // finds PostHog's api_key as the body's writeKey (http/auth.ts).
   app.addHook('preValidation', async (req) => {
     const envelope = envelopeOf(req.body);
-    if ('error' in envelope) throw new HttpError(400, 'COLLECTOR_BODY_INVALID', envelope.error);
+    if ('error' in envelope) throw COLLECTOR_ERRORS.bodyInvalid(envelope.error);
     req.body = envelope;
   });
   // posthog-js drops a request answered 408 or 429 (it retries only 5xx and network errors), so
@@ -100,7 +101,7 @@ function registerCaptureParsing(app: FastifyInstance, o: PostHogRoutesOptions): 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.statusCode !== 408 && err.statusCode !== 429) throw err;
     reply.header('retry-after', reply.getHeader('retry-after') ?? '1');
-    throw new HttpError(503, err.code, err.message, { cause: err });
+    throw new HttpError(err.code, 503, err.message, { cause: err });
   });
 }
 

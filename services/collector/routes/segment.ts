@@ -3,7 +3,7 @@
  * per message type. Messages are mapped to native shapes (segment/map.ts) and take the same intake.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError } from '../http/errors.ts';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { mapSegment, messageContext, type SegmentOptions, type SegmentType } from '../segment/map.ts';
 import { isPlainObject } from '../validation/validate.ts';
@@ -67,13 +67,11 @@ function itemsFor(
 export function segmentHandler(o: SegmentRoutesOptions, pathType: SegmentType | undefined) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const body = req.body;
-    if (!isPlainObject(body))
-      throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+    if (!isPlainObject(body)) throw COLLECTOR_ERRORS.bodyInvalid('body: expected a JSON object');
     let messages: unknown[];
     let batchSentAt: SentAt = { ms: undefined, warning: undefined };
     if (pathType === undefined) {
-      if (!Array.isArray(body.batch))
-        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'batch: expected an array');
+      if (!Array.isArray(body.batch)) throw COLLECTOR_ERRORS.bodyInvalid('batch: expected an array');
       messages = body.batch;
       batchSentAt = sentAtOf(body.sentAt, 'sentAt');
     } else {
