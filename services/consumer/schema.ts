@@ -13,6 +13,7 @@
  */
 import type { IngestActivityRow, IngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
+import { PipelineError } from '../lib/errors.ts';
 import { quoteString } from '../lib/sql.ts';
 
 export const INGEST_TABLES = {
@@ -169,4 +170,14 @@ export async function schemaProblems(
     }
   }
   return problems;
+}
+
+/** The error the start-up schema wait retries on (retriable: applying the migrations fixes it). */
+export function schemaMismatch(problems: readonly string[]): PipelineError | undefined {
+  if (problems.length === 0) return undefined;
+  return new PipelineError(
+    'CONSUMER_SCHEMA_OUTDATED',
+    `ClickHouse does not match this consumer: ${problems.join('; ')} (run the migrations: npm run migrate)`,
+    { retriable: true },
+  );
 }
