@@ -38,7 +38,7 @@ export interface AppDeps {
     readonly tokens: readonly string[];
     readonly deleteUser: (userId: string, requestedBy: string) => Promise<unknown>;
   };
-  /** Directory holding the built dashboard (./dashboard/build.ts). */
+  /** Directory holding the built dashboard (`npm run build:dashboard`). */
   readonly dashboardDir: string;
   /** Readiness goes false as soon as shutdown starts, before the listener closes. */
   readonly isShuttingDown: () => boolean;
@@ -165,7 +165,7 @@ export async function buildApp(deps: AppDeps) {
     root: deps.dashboardDir,
     prefix: '/',
     index: 'index.html',
-    // The bundle is rebuilt at start; a browser must revalidate rather than keep an old one.
+    // The bundle changes with every build; a browser must revalidate rather than keep an old one.
     cacheControl: true,
     maxAge: 0,
     // Routes for the built files only (listed at start), so any other path gets the JSON 404
