@@ -36,7 +36,24 @@ export const STATUS_WORDS = {
   notReady: 'not ready',
 } as const;
 
-export type ServiceName = 'collector' | 'query' | 'consumer' | 'refresher';
+/** Written out, not built from the service name, so each metric name can be found by search. */
+const HTTP_METRICS = {
+  collector: {
+    requests: 'collector_http_requests_total',
+    duration: 'collector_http_request_duration_seconds',
+  },
+  query: { requests: 'query_http_requests_total', duration: 'query_http_request_duration_seconds' },
+  consumer: {
+    requests: 'consumer_http_requests_total',
+    duration: 'consumer_http_request_duration_seconds',
+  },
+  refresher: {
+    requests: 'refresher_http_requests_total',
+    duration: 'refresher_http_request_duration_seconds',
+  },
+} as const;
+
+export type ServiceName = keyof typeof HTTP_METRICS;
 
 export interface SkeletonOptions {
   readonly service: ServiceName;
@@ -149,13 +166,13 @@ export function toHttpError(
 /** Requests by route pattern (never the raw URL), method and status code; duration by route and method. */
 export function requestMetrics(app: FastifyInstance, service: ServiceName, registry: Registry): void {
   const requests = new Counter({
-    name: `${service}_http_requests_total`,
+    name: HTTP_METRICS[service].requests,
     help: 'HTTP requests by route pattern, method and status code.',
     labelNames: ['route', 'method', 'status_code'],
     registers: [registry],
   });
   const duration = new Histogram({
-    name: `${service}_http_request_duration_seconds`,
+    name: HTTP_METRICS[service].duration,
     help: 'HTTP request duration by route pattern and method, until the response is sent.',
     labelNames: ['route', 'method'],
     buckets: LATENCY_BUCKETS_SECONDS,
