@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
 import { activity, identify } from '../../test/harness/consumer-process.ts';
 import { DAY_MS } from '../lib/time.ts';
+import type { ActivityRecord, IdentifyRecord } from './ingest-row.ts';
 import {
   ALL_ATTRIBUTES,
   attributeBits,

@@ -38,9 +38,10 @@
  * per actor-day there is at least one 1, usually exactly one. No metric depends on it: active users are counted from
  * distinct actors, never from this flag.
  */
-import { type ActivityRecord, actorId, type IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+
 import { Lru } from '../lib/lru.ts';
 import { DAY_MS } from '../lib/time.ts';
+import { type ActivityRecord, actorId, type IdentifyRecord } from './ingest-row.ts';
 import { KeySet } from './keyset.ts';
 
 /** The profile attributes an activity row can inherit, as the identify record carries them. */

@@ -1,6 +1,6 @@
 /**
  * What the consumer needs from the ClickHouse schema, in one place: every column the row builder
- * (clickhouse/ingest-row.ts) writes to the ingest tables, with the type its values are built for,
+ * (services/consumer/ingest-row.ts) writes to the ingest tables, with the type its values are built for,
  * and the dim_users columns the profile look-up reads.
  *
  * Why it is checked: a row ClickHouse refuses for its content is dead-lettered (sink.ts), so a
@@ -11,10 +11,11 @@
  * column here fails to compile; test/integration/consumer-schema.test.ts compares them with the
  * migrated tables.
  */
-import type { IngestActivityRow, IngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
+
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import { PipelineError } from '../lib/errors.ts';
 import { quoteString } from '../lib/sql.ts';
+import type { IngestActivityRow, IngestIdentifyRow } from './ingest-row.ts';
 
 export const INGEST_TABLES = {
   activity: 'ingest_user_activity',

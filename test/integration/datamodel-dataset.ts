@@ -7,7 +7,7 @@ import {
   type IdentifyRecord,
   type IngestActivityRow,
   toIngestActivityRow,
-} from '../../clickhouse/ingest-row.ts';
+} from '../../services/consumer/ingest-row.ts';
 import { rng } from '../../services/demo/generator.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import type { Dimension } from '../../services/query/params.ts';

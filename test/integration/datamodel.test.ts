@@ -8,10 +8,10 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, MIGRATIONS_DIR, migrate } from '../../clickhouse/migrate.ts';
 import { rebuildRollups } from '../../clickhouse/rebuild.ts';
 import { dropOldFactPartitions } from '../../clickhouse/retention.ts';
+import { toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import { DIMENSIONS, type Dimension } from '../../services/query/params.ts';
 import {

@@ -12,9 +12,9 @@
  * id is linked to (identity_map, clickhouse/README.md "Identity"; used only when the event itself
  * carries no user_id) and its best-effort is_first_daily_activity (services/consumer/profiles.ts).
  */
-import type { ActivityRecord, IdentifyRecord } from '../schemas/records.ts';
-import { PipelineError } from '../services/lib/errors.ts';
-import { DAY_MS } from '../services/lib/time.ts';
+import type { ActivityRecord, IdentifyRecord } from '../../schemas/records.ts';
+import { PipelineError } from '../lib/errors.ts';
+import { DAY_MS } from '../lib/time.ts';
 
 export type { ActivityRecord, IdentifyRecord };
 
