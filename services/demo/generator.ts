@@ -6,7 +6,7 @@
  *
  * Pure and deterministic for a seed (no clock, no I/O): main.ts owns time and HTTP.
  */
-import type { NativeEvent } from '../collector/validation/spec.ts';
+import type { NativeEvent } from '../../schemas/native-api.ts';
 import { DAY_MS } from '../lib/time.ts';
 
 export type DemoEvent = NativeEvent;

@@ -16,8 +16,6 @@
  * (requestAt()).
  */
 import fc from 'fast-check';
-import { CONTRACT } from '../../schemas/records.ts';
-import { eventIdFor } from '../../services/collector/segment/map.ts';
 import {
   EVENT_FIELDS,
   type FieldSpec,
@@ -25,7 +23,9 @@ import {
   MAX_ID_LENGTH,
   MAX_NAME_LENGTH,
   MAX_TEXT_LENGTH,
-} from '../../services/collector/validation/spec.ts';
+} from '../../schemas/native-api.ts';
+import { CONTRACT } from '../../schemas/records.ts';
+import { eventIdFor } from '../../services/collector/segment/map.ts';
 import { DAY_MS, HOUR_MS } from '../../services/lib/time.ts';
 
 export type Verdict = 'accept' | 'reject' | 'either';

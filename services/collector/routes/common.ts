@@ -3,13 +3,13 @@
  * (200 when anything was accepted, else 413/400 with the same per-event detail).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { IDENTIFY_FIELDS } from '../../../schemas/native-api.ts';
 import { CONTRACT } from '../../../schemas/records.ts';
 import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { errorBody } from '../../lib/errors.ts';
 import type { RequestContext } from '../enrichment/records.ts';
 import type { KeyScope } from '../http/write-keys.ts';
 import type { IntakeResult } from '../intake.ts';
-import { IDENTIFY_FIELDS } from '../validation/spec.ts';
 import { checkField } from '../validation/validate.ts';
 
 declare module 'fastify' {

@@ -3,9 +3,9 @@
  * update; Segment-shaped bodies on the same path are handed to the Segment route's handler).
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { EVENT_FIELDS, IDENTIFY_FIELDS, jsonSchema } from '../../../schemas/native-api.ts';
 import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
-import { EVENT_FIELDS, IDENTIFY_FIELDS, jsonSchema } from '../validation/spec.ts';
 import { isPlainObject } from '../validation/validate.ts';
 import { checkBatchSize, contextOf, respond, sentAtOf, withoutEnvelopeFields } from './common.ts';
 

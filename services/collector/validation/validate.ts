@@ -4,8 +4,6 @@
  * input (validate.property.test.ts checks that with arbitrary JSON).
  */
 import { hash } from 'node:crypto';
-import { CONTRACT, NO_FEATURE } from '../../../schemas/records.ts';
-import { DAY_MS } from '../../lib/time.ts';
 import {
   EVENT_FIELDS,
   type FieldSpec,
@@ -15,7 +13,9 @@ import {
   MAX_ID_LENGTH,
   MAX_NAME_LENGTH,
   MAX_TEXT_LENGTH,
-} from './spec.ts';
+} from '../../../schemas/native-api.ts';
+import { CONTRACT, NO_FEATURE } from '../../../schemas/records.ts';
+import { DAY_MS } from '../../lib/time.ts';
 
 /** Bounded set of rejection reasons (a metric label). */
 export type RejectReason =
