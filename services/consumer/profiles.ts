@@ -87,7 +87,7 @@ export interface KeySink {
   readonly profile: (actorId: string, bits: number) => void;
   /** An anonymous or earlier id that may be linked to a user. */
   readonly link: (id: string) => void;
-  /** A deleted user or linked id (clickhouse/delete-user.ts): nothing cached about it stays. */
+  /** A deleted user or linked id (services/query/delete-user.ts): nothing cached about it stays. */
   readonly forget: (id: string) => void;
 }
 

@@ -137,7 +137,7 @@ export async function buildApp(deps: AppDeps) {
   };
   await app.register(v1);
 
-  // Deleting a user (clickhouse/delete-user.ts) behind its own tokens, registered only when some
+  // Deleting a user (delete-user.ts) behind its own tokens, registered only when some
   // are configured: an admin route must never fall back to "no tokens, open".
   const admin = deps.admin;
   if (admin && admin.tokens.length > 0) {

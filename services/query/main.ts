@@ -3,7 +3,7 @@
  * read-only ClickHouse client and the app, installs signal handlers and listens. Nothing else reads
  * the environment.
  */
-import { deleteUser } from '../../clickhouse/delete-user.ts';
+
 import { createClickHouse } from '../lib/clickhouse.ts';
 import { configOrExit } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -13,6 +13,7 @@ import { buildApp } from './app.ts';
 import { createClickHouseStore } from './clickhouse-store.ts';
 import { readQueryConfig } from './config.ts';
 import { builtDashboard, DASHBOARD_DIST_DIR } from './dashboard/dist.ts';
+import { deleteUser } from './delete-user.ts';
 
 const { config, dashboardDir } = configOrExit('query', () => {
   const config = readQueryConfig(process.env);
