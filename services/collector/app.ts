@@ -8,7 +8,7 @@ import underPressure from '@fastify/under-pressure';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
-  type FastifyReply,
+  type FastifyPluginAsync,
   type FastifyRequest,
   LogController,
 } from 'fastify';
@@ -32,9 +32,9 @@ import type { EventSink } from './publisher.ts';
 import { amplitudeRoutes } from './routes/amplitude.ts';
 import { registerSharedSchemas } from './routes/common.ts';
 import { nativeRoutes } from './routes/native.ts';
-import { posthogRoutes } from './routes/posthog.ts';
+import { posthogCaptureRoutes, posthogConfigRoutes } from './routes/posthog.ts';
 import { rudderStackConfigRoutes } from './routes/rudderstack-config.ts';
-import { segmentHandler, segmentRoutes } from './routes/segment.ts';
+import { segmentRoutes, segmentSettingsRoutes } from './routes/segment.ts';
 
 export interface AppDeps {
   readonly config: CollectorConfig;
@@ -178,8 +178,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(rateLimit, {
     global: false,
-    // After parsing, so beacon requests (key in the body) are limited per key too.
-    hook: 'preHandler',
     max: c.RATE_LIMIT_MAX,
     timeWindow: c.RATE_LIMIT_WINDOW_MS,
     keyGenerator: (req) => {
@@ -209,68 +207,60 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     max: c.RATE_LIMIT_PER_ADDRESS_MAX,
     windowMs: c.RATE_LIMIT_WINDOW_MS,
   });
-  const routeOptions = {
-    config: { rateLimit: {} },
-    onRequest: [
-      async (req: FastifyRequest, reply: FastifyReply) => {
-        const waitMs = perAddress.take(req.ip);
-        if (waitMs > 0) {
-          reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
-          throw COLLECTOR_ERRORS.rateLimited(
-            c.RATE_LIMIT_PER_ADDRESS_MAX,
-            `${c.RATE_LIMIT_WINDOW_MS} ms from one address`,
-          );
-        }
-      },
-      // A key in a header is checked before the body is read: an unknown key costs no parsing.
-      async (req: FastifyRequest) => {
-        if (writeKeyOf({ headers: req.headers, body: undefined }) !== undefined) authenticated(req);
-      },
-    ],
-    // Bodies are validated per event by validation/ (one bad event must not fail its batch);
-    // the route schemas are there for the OpenAPI document.
-    validatorCompiler: () => () => true,
-    preHandler: async (req: FastifyRequest) => {
+  // The authenticated routes (intake, and RudderStack's source config, which names the key's
+  // source) share one encapsulated scope and its hooks, as the query service's /v1 does; the
+  // SDKs' public configuration reads stay outside it.
+  const authenticatedRoutes: FastifyPluginAsync = async (scope) => {
+    scope.addHook('onRequest', async (req, reply) => {
+      const waitMs = perAddress.take(req.ip);
+      if (waitMs > 0) {
+        reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+        throw COLLECTOR_ERRORS.rateLimited(
+          c.RATE_LIMIT_PER_ADDRESS_MAX,
+          `${c.RATE_LIMIT_WINDOW_MS} ms from one address`,
+        );
+      }
+    });
+    // A key in a header is checked before the body is read: an unknown key costs no parsing.
+    scope.addHook('onRequest', async (req) => {
+      if (writeKeyOf({ headers: req.headers, body: undefined }) !== undefined) authenticated(req);
+    });
+    scope.addHook('preHandler', async (req) => {
       if (req.source === '') authenticated(req);
       const bytes = Number(req.headers['content-length'] ?? 0);
       if (bytes > 0)
         deps.metrics.httpBodyBytes.observe({ route: req.routeOptions.url ?? 'unmatched' }, bytes);
-    },
+    });
+    // After parsing, so beacon requests (key in the body) are limited per key too.
+    scope.addHook('preHandler', scope.rateLimit());
+
+    const segment = { featureProperty: c.FEATURE_PROPERTY, featureMap: c.FEATURE_MAP };
+    const maxBatchEvents = limits.maxBatchEvents;
+    await scope.register(nativeRoutes, { intake: intakeDeps, maxBatchEvents, segment });
+    await scope.register(segmentRoutes, { intake: intakeDeps, maxBatchEvents, segment });
+    await scope.register(amplitudeRoutes, {
+      intake: intakeDeps,
+      amplitude: {
+        featureProperty: c.AMPLITUDE_FEATURE_PROPERTY || c.FEATURE_PROPERTY,
+        featureMap: c.FEATURE_MAP,
+        userAgent: (ua) => intakeDeps.enricher.userAgent(ua),
+      },
+      maxBatchEvents,
+    });
+    await scope.register(rudderStackConfigRoutes);
+    await scope.register(posthogCaptureRoutes, {
+      intake: intakeDeps,
+      posthog: {
+        featureProperty: c.FEATURE_PROPERTY,
+        featureMap: c.FEATURE_MAP,
+        featureFrom: c.POSTHOG_FEATURE_FROM,
+      },
+      maxBatchEvents,
+      maxBatchBytes: limits.maxBatchBytes,
+    });
   };
-  const segmentOptions = {
-    intake: intakeDeps,
-    segment: { featureProperty: c.FEATURE_PROPERTY, featureMap: c.FEATURE_MAP },
-    maxBatchEvents: limits.maxBatchEvents,
-    routeOptions,
-  };
-  await app.register(nativeRoutes, {
-    intake: intakeDeps,
-    maxBatchEvents: limits.maxBatchEvents,
-    segmentIdentify: segmentHandler(segmentOptions, 'identify'),
-    routeOptions,
-  });
-  await app.register(segmentRoutes, segmentOptions);
-  await app.register(amplitudeRoutes, {
-    intake: intakeDeps,
-    amplitude: {
-      featureProperty: c.AMPLITUDE_FEATURE_PROPERTY || c.FEATURE_PROPERTY,
-      featureMap: c.FEATURE_MAP,
-      userAgent: (ua) => intakeDeps.enricher.userAgent(ua),
-    },
-    maxBatchEvents: limits.maxBatchEvents,
-    routeOptions,
-  });
-  await app.register(rudderStackConfigRoutes, { routeOptions });
-  await app.register(posthogRoutes, {
-    intake: intakeDeps,
-    posthog: {
-      featureProperty: c.FEATURE_PROPERTY,
-      featureMap: c.FEATURE_MAP,
-      featureFrom: c.POSTHOG_FEATURE_FROM,
-    },
-    maxBatchEvents: limits.maxBatchEvents,
-    maxBatchBytes: limits.maxBatchBytes,
-    routeOptions,
-  });
+  await app.register(authenticatedRoutes);
+  await app.register(segmentSettingsRoutes);
+  await app.register(posthogConfigRoutes);
   return app;
 }

@@ -14,13 +14,12 @@ import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { type AmplitudeOptions, mapAmplitude, rejectionFields } from '../amplitude/map.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { isPlainObject } from '../validation/validate.ts';
-import { checkBatchSize, contextOf, sentAtOf } from './common.ts';
+import { checkBatchSize, contextOf, documentedBody, sentAtOf } from './common.ts';
 
 export interface AmplitudeRoutesOptions {
   readonly intake: IntakeDeps;
   readonly amplitude: AmplitudeOptions;
   readonly maxBatchEvents: number;
-  readonly routeOptions: Record<string, unknown>;
 }
 
 const INDICES_BY_FIELD = {
@@ -162,26 +161,21 @@ export const amplitudeRoutes: FastifyPluginAsync<AmplitudeRoutesOptions> = async
     app.post(
       url,
       {
-        ...o.routeOptions,
-        schema: {
-          summary,
-          tags: ['amplitude'],
-          body: {
-            type: 'object',
-            required: ['api_key', 'events'],
-            properties: {
-              api_key: { type: 'string', description: 'The write key.' },
-              events: { type: 'array', items: EVENT_SCHEMA },
-              options: { type: 'object', description: 'Ignored (min_id_length).' },
-              client_upload_time: {
-                type: 'string',
-                format: 'date-time',
-                description: 'Client clock at upload (clock-skew correction).',
-              },
+        schema: { summary, tags: ['amplitude'], response: RESPONSES },
+        config: documentedBody({
+          type: 'object',
+          required: ['api_key', 'events'],
+          properties: {
+            api_key: { type: 'string', description: 'The write key.' },
+            events: { type: 'array', items: EVENT_SCHEMA },
+            options: { type: 'object', description: 'Ignored (min_id_length).' },
+            client_upload_time: {
+              type: 'string',
+              format: 'date-time',
+              description: 'Client clock at upload (clock-skew correction).',
             },
           },
-          response: RESPONSES,
-        },
+        }),
       },
       handler,
     );

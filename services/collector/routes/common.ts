@@ -2,6 +2,7 @@
  * Pieces every intake route shares: response schemas, the request context, the status rule
  * (200 when anything was accepted, else 413/400 with the same per-event detail).
  */
+import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IDENTIFY_FIELDS } from '../../../schemas/native-api.ts';
 import { CONTRACT } from '../../../schemas/records.ts';
@@ -61,6 +62,23 @@ export const SHARED_SCHEMAS = [
     },
   },
 ] as const;
+
+export const INTAKE_RESPONSES = {
+  200: { $ref: 'intakeResult#' },
+  '4xx': { $ref: 'errorResponse#' },
+  '5xx': { $ref: 'errorResponse#' },
+} as const;
+
+/**
+ * Route config putting `body` in the OpenAPI document without Fastify compiling it into a
+ * validator. Intake bodies are checked by validation/ instead, per event: an event that breaks the
+ * contract must cost only itself (the rest of its batch is accepted, it gets a per-event
+ * rejection), and each whole-request problem has its own code and status (COLLECTOR_EMPTY_BATCH,
+ * 413 COLLECTOR_TOO_MANY_EVENTS, ...), which a whole-body JSON-schema check cannot give.
+ */
+export function documentedBody(body: object): { swaggerTransform: SwaggerTransform } {
+  return { swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body }, url }) };
+}
 
 export function registerSharedSchemas(app: FastifyInstance): void {
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
