@@ -7,6 +7,7 @@
 import Holidays from 'date-holidays';
 import type { ClickHouseClient } from '../services/lib/clickhouse.ts';
 import { PipelineError } from '../services/lib/errors.ts';
+import { DAY_MS } from '../services/lib/time.ts';
 
 export interface DimDateRow {
   readonly date_key: number;
@@ -26,7 +27,6 @@ export interface DimDateRow {
   readonly holiday_country: string;
 }
 
-const DAY_MS = 86_400_000;
 export const DIM_DATES_FROM = '2000-01-01';
 export const DIM_DATES_TO = '2040-12-31';
 

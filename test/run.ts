@@ -20,6 +20,8 @@ interface Step {
 const checks: Step[] = [
   { name: 'typecheck', cmd: 'tsc', args: ['-p', 'tsconfig.json'] },
   { name: 'lint', cmd: 'biome', args: ['check', '.'] },
+  // The query service serves the built dashboard (integration tests start it).
+  { name: 'build dashboard', cmd: process.execPath, args: ['services/query/dashboard/build.ts'] },
 ];
 
 let passed = 0;

@@ -4,13 +4,14 @@
  * distinct user-days, the same rolling windows, test accounts and bots excluded as the builder
  * does), and their comparison.
  */
+
+import { DAY_MS } from '../../services/lib/time.ts';
 import {
   type ActiveUsersRequest,
   buildActiveUsersQuery,
   quoteString,
 } from '../../services/query/sql/builder.ts';
 
-const DAY_MS = 86_400_000;
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 export function rollupSql(req: ActiveUsersRequest): string {

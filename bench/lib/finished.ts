@@ -5,6 +5,7 @@
  */
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import { createLogger } from '../../services/lib/logger.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import type { QueryStore, SeriesResult } from '../../services/query/store.ts';
@@ -13,8 +14,6 @@ import { Refresher } from '../../services/refresher/refresher.ts';
 import { timedQuery } from './active-users.ts';
 import { SYNTH_LAST_DAY } from './data.ts';
 import { summary } from './measure.ts';
-
-const DAY_MS = 86_400_000;
 
 /** One refresher pass over everything the load marked, with its defaults' bounds (7-day runs, max_threads 1). */
 export async function catchUp(client: ClickHouseClient): Promise<{ days: number; seconds: number }> {

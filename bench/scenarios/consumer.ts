@@ -1,13 +1,13 @@
 /**
  * Scenario 2, consumer: events/s from a pre-filled topic into ClickHouse through the real consumer
  * (services/consumer/main.ts: decode, identity/profile lookups, one insert per batch, every
- * materialized view), per batch size, against the limit: the same rows (clickhouse/ingest-row.ts)
+ * materialized view), per batch size, against the limit: the same rows (services/consumer/ingest-row.ts)
  * POSTed straight to ClickHouse's HTTP interface into the same ingest table, per format and batch
  * size, sequentially as the consumer inserts. A CPU profile of the consumer shows where its time goes.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ActivityRecord, toIngestActivityRow } from '../../clickhouse/ingest-row.ts';
+import { type ActivityRecord, toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { produce } from '../../test/harness/consumer-process.ts';
 import {
@@ -193,7 +193,7 @@ export const consumerScenario: Scenario = async (ctx) => {
     title: 'Consumer: Kafka -> ClickHouse',
     notes: [
       `${total} Avro activity messages pre-filled on a 6-partition topic; each consumer run reads all of them into a fresh database (materialized views included); rows/s from the first to the last row seen in fact_user_activity (polled every 50 ms).`,
-      'The limit inserts the same rows (clickhouse/ingest-row.ts output) into the same ingest table with one HTTP POST per batch, sequentially, encoding included; only formats this ClickHouse accepts for input and the bench can produce without a native client are tried.',
+      'The limit inserts the same rows (services/consumer/ingest-row.ts output) into the same ingest table with one HTTP POST per batch, sequentially, encoding included; only formats this ClickHouse accepts for input and the bench can produce without a native client are tried.',
     ],
     rows,
     targets: [

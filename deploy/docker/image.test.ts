@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { COLLECTOR_CONFIG } from '../../services/collector/config.ts';
 import { consumerSpec } from '../../services/consumer/config.ts';
+import { CONSUMER_ERRORS } from '../../services/lib/error-codes.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { createRegistry } from '../../services/lib/metrics.ts';
 import { buildOpsHttp } from '../../services/lib/ops-http.ts';
@@ -26,13 +27,6 @@ const pkg = JSON.parse(read('package.json')) as {
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
-
-/**
- * Until the query service serves the bundle `npm run build:dashboard` writes (the skeleton branch),
- * its main.ts builds the dashboard at start with esbuild, a devDependency. The test fails once
- * this allowance is no longer used, so it is deleted with the change that makes it unneeded.
- */
-const PENDING_DEV_IMPORT = { file: 'services/query/dashboard/build.ts', dependency: 'esbuild' };
 
 interface Instruction {
   readonly op: string;
@@ -143,11 +137,14 @@ describe('Dockerfile', () => {
       await new Promise((r) => server.close(r));
       return port;
     };
-    const ops = buildOpsHttp({
+    const ops = await buildOpsHttp({
+      service: 'consumer',
       logger: createLogger('healthcheck-test', 'silent'),
       registry: createRegistry('healthcheck_test'),
+      errors: CONSUMER_ERRORS,
       health: () => ({ ok: true, detail: {} }),
       readiness: () => ({ ok: false, detail: {} }),
+      isShuttingDown: () => false,
     });
     await ops.listen({ port: 0, host: '127.0.0.1' });
     const { port } = ops.server.address() as { port: number };
@@ -192,30 +189,16 @@ describe('Dockerfile', () => {
 });
 
 describe('what each entry point loads at run time is in the image', () => {
-  const pendingUsed: string[] = [];
-
   it.each(ENTRY_POINTS)('%s', (entry) => {
     const graph = runtimeGraph(entry);
     expect(graph.files.filter((f) => !inImage(f))).toEqual([]);
     // Data read next to the code (Avro schemas, migrations) must be in the image too.
-    const urls = graph.files.filter((f) => f !== PENDING_DEV_IMPORT.file).flatMap(fileUrls);
+    const urls = graph.files.flatMap(fileUrls);
     expect(urls.filter((u) => !inImage(u))).toEqual([]);
     const notProduction = [...graph.packages]
       .filter(([name]) => !(name in pkg.dependencies))
-      .filter(([name, by]) => {
-        const pending = name === PENDING_DEV_IMPORT.dependency && by === PENDING_DEV_IMPORT.file;
-        if (pending) pendingUsed.push(entry);
-        return !pending;
-      })
       .map(([name, by]) => `${name} (imported by ${by})`);
     expect(notProduction).toEqual([]);
-  });
-
-  it('still needs the pending devDependency allowance (delete it once unused)', () => {
-    expect(
-      pendingUsed,
-      `${PENDING_DEV_IMPORT.dependency} is no longer imported: delete PENDING_DEV_IMPORT`,
-    ).not.toEqual([]);
   });
 });
 

@@ -212,7 +212,12 @@ describe('disruption budgets and autoscaling', () => {
 
   it('gives every Deployment with more than one replica a PodDisruptionBudget that selects it', () => {
     const replicated = ofKind('Deployment').filter((d) => (d.spec?.replicas ?? 1) > 1);
-    expect(replicated.map((d) => d.metadata.name).sort()).toEqual(['collector', 'consumer', 'query', 'refresher']);
+    expect(replicated.map((d) => d.metadata.name).sort()).toEqual([
+      'collector',
+      'consumer',
+      'query',
+      'refresher',
+    ]);
     for (const d of replicated) {
       const pdb = ofKind('PodDisruptionBudget').find((p) => p.metadata.name === d.metadata.name);
       expect(labelsOf(d.metadata.name)).toMatchObject(pdb?.spec?.selector?.matchLabels ?? { missing: 'pdb' });

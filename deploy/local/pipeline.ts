@@ -128,6 +128,16 @@ export function migrate(
   if (r.status !== 0) throw new Error(`migrations failed (exit ${r.status})`);
 }
 
+/** The query service serves the dashboard bundle and refuses to start without it. */
+export function buildDashboard(log: (l: string) => void): void {
+  log('query: building the dashboard');
+  const r = spawnSync(process.execPath, [join(ROOT, 'services', 'query', 'dashboard', 'build.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`dashboard build failed (exit ${r.status})`);
+}
+
 export async function startService(o: StackOptions, s: PipelineService): Promise<void> {
   const { run, logs } = dirs(o);
   const pidFile = join(run, `${s.name}.pid`);
@@ -158,6 +168,7 @@ export async function pipelineUp(
 ): Promise<PipelineService[]> {
   const e = await up(o);
   migrate(e, env, o.log);
+  buildDashboard(o.log);
   const services = pipelineServices(e, env);
   for (const s of services) await startService(o, s);
   return services;

@@ -127,7 +127,12 @@ describe('prometheus rules', () => {
  */
 function labelsOf(sources: string, metric: string): Set<string> | undefined {
   const base = metric.replace(/_(bucket|sum|count)$/, '');
-  const at = sources.indexOf(`name: '${base}'`);
+  let at = sources.indexOf(`name: '${base}'`);
+  if (at < 0) {
+    // The HTTP metrics are named in ops-http.ts's HTTP_METRICS table and defined once for all services.
+    const key = new RegExp(`(requests|duration): '${base}'`).exec(sources)?.[1];
+    if (key !== undefined) at = sources.indexOf(`name: HTTP_METRICS[service].${key}`);
+  }
   if (at < 0) return undefined;
   const definition = sources.slice(at, sources.indexOf('registers', at));
   const own = /labelNames: \[([^\]]*)\]/.exec(definition)?.[1] ?? '';

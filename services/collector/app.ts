@@ -4,22 +4,19 @@
  */
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import Fastify, {
   type FastifyBaseLogger,
-  type FastifyError,
   type FastifyInstance,
-  type FastifyReply,
+  type FastifyPluginAsync,
   type FastifyRequest,
   LogController,
 } from 'fastify';
 import type { AvroCodec } from '../lib/avro.ts';
-import { PipelineError } from '../lib/errors.ts';
-import { bodyDeadline, serverTimeouts } from '../lib/http-server.ts';
-import { PRODUCER_ERRORS } from '../lib/kafka-producer.ts';
+import { COLLECTOR_ERRORS } from '../lib/error-codes.ts';
+import { serverTimeouts } from '../lib/http-server.ts';
 import type { Logger } from '../lib/logger.ts';
+import { serviceSkeleton } from '../lib/ops-http.ts';
 import { type CollectorConfig, limitsOf } from './config.ts';
 import type { GeoLookup } from './enrichment/geo.ts';
 import { Enricher } from './enrichment/records.ts';
@@ -27,7 +24,7 @@ import { AddressLimit } from './http/address-limit.ts';
 import { PublishAdmission } from './http/admission.ts';
 import { authenticate, writeKeyOf } from './http/auth.ts';
 import { bodyParsing } from './http/body.ts';
-import { ERROR_SCHEMA, HttpError } from './http/errors.ts';
+import { ERROR_SCHEMA } from './http/errors.ts';
 import { WriteKeys } from './http/write-keys.ts';
 import type { IntakeDeps } from './intake.ts';
 import type { CollectorMetrics } from './metrics.ts';
@@ -35,11 +32,9 @@ import type { EventSink } from './publisher.ts';
 import { amplitudeRoutes } from './routes/amplitude.ts';
 import { registerSharedSchemas } from './routes/common.ts';
 import { nativeRoutes } from './routes/native.ts';
-import { opsRoutes } from './routes/ops.ts';
-import { posthogRoutes } from './routes/posthog.ts';
+import { posthogCaptureRoutes, posthogConfigRoutes } from './routes/posthog.ts';
 import { rudderStackConfigRoutes } from './routes/rudderstack-config.ts';
-import { segmentHandler, segmentRoutes } from './routes/segment.ts';
-import { own } from './validation/validate.ts';
+import { segmentRoutes, segmentSettingsRoutes } from './routes/segment.ts';
 
 export interface AppDeps {
   readonly config: CollectorConfig;
@@ -56,29 +51,24 @@ export interface AppDeps {
   readonly writeKeys?: WriteKeys;
 }
 
-const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
+/** How long /readyz waits for Kafka's metadata before saying not ready. */
+const READINESS_TIMEOUT_MS = 2_000;
 
-/** Fastify's own error codes -> ours, so every rejection names a COLLECTOR_* code. */
-const FASTIFY_CODES: Readonly<Record<string, string>> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'COLLECTOR_BODY_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'COLLECTOR_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'COLLECTOR_BODY_MALFORMED',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'COLLECTOR_BODY_MALFORMED',
+/** Fastify's and its plugins' own error codes -> ours, so every rejection names a COLLECTOR_* code. */
+const FASTIFY_CODES = {
+  FST_ERR_CTP_BODY_TOO_LARGE: COLLECTOR_ERRORS.bodyTooLarge,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: COLLECTOR_ERRORS.unsupportedMediaType,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: COLLECTOR_ERRORS.bodyMalformed,
+  FST_ERR_CTP_EMPTY_JSON_BODY: COLLECTOR_ERRORS.bodyMalformed,
+  FST_UNDER_PRESSURE: COLLECTOR_ERRORS.overloaded,
+  // A body that says gzip or deflate and is not (zlib's own codes, from the inflating stream).
+  Z_DATA_ERROR: COLLECTOR_ERRORS.bodyMalformed,
+  Z_BUF_ERROR: COLLECTOR_ERRORS.bodyMalformed,
 };
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const c = deps.config;
   const limits = limitsOf(c);
-  const retryAfter = String(c.RETRY_AFTER_SECONDS);
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast only drops pino's wider generic parameters.
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -102,7 +92,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     req.source = key.source;
     req.scope = key.scope;
   };
-  app.addHook('onRequest', bodyDeadline(c.REQUEST_TIMEOUT_MS, 'COLLECTOR_REQUEST_TIMEOUT'));
   app.decorateRequest('receivedAt', 0);
   registerSharedSchemas(app);
   app.addSchema({ $id: 'errorResponse', ...ERROR_SCHEMA });
@@ -121,63 +110,43 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const backlogMs = deps.sink.backlogMs();
     if (admission.shed(backlogMs)) {
       deps.metrics.requestsShed.inc({ reason: 'publish_backlog' });
-      throw new HttpError(
-        503,
-        'COLLECTOR_OVERLOADED',
-        `publishing is ${backlogMs} ms behind (limit ${c.MAX_PUBLISH_BACKLOG_MS} ms); retry later`,
+      throw COLLECTOR_ERRORS.overloaded(
+        `publishing is ${backlogMs} ms behind (limit ${c.MAX_PUBLISH_BACKLOG_MS} ms)`,
       );
     }
   });
-  // Keep-alive sockets would hold a closing server open until their idle timeout: once shutdown
-  // starts, every response (in-flight ones included) tells the client to close its connection.
-  app.addHook('onSend', async (_req, reply) => {
-    if (deps.isShuttingDown?.()) reply.header('connection', 'close');
+  await serviceSkeleton(app, {
+    service: 'collector',
+    registry: deps.metrics.registry,
+    errors: COLLECTOR_ERRORS,
+    readiness: async () =>
+      (await deps.sink.check(READINESS_TIMEOUT_MS))
+        ? { ok: true }
+        : { ok: false, reason: 'kafka unavailable' },
+    isShuttingDown: deps.isShuttingDown ?? (() => false),
+    requestTimeoutMs: c.REQUEST_TIMEOUT_MS,
+    retryAfterSeconds: c.RETRY_AFTER_SECONDS,
+    fastifyCodes: FASTIFY_CODES,
+    // Shedding at 2x the maximum refuses thousands a second (counted in
+    // collector_requests_shed_total): an error log with a stack for each was a log storm adding CPU
+    // to an overloaded process.
+    quiet: [COLLECTOR_ERRORS.overloaded],
+    openapi: {
+      info: {
+        title: 'activity-pipeline collector',
+        version: '1.0.0',
+        description:
+          'Event intake. A 2xx means every accepted event was acknowledged by Kafka (acks=all). Authenticate with a write key: `Authorization: Bearer <key>`, HTTP Basic (key as user name), or `writeKey` (Amplitude: `api_key`) in the body.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          basic: { type: 'http', scheme: 'basic' },
+        },
+      },
+      security: [{ bearer: [] }, { basic: [] }],
+    },
   });
-  app.addHook('onResponse', async (req, reply) => {
-    const route = req.routeOptions.url ?? 'unmatched';
-    deps.metrics.httpRequests.inc({ route, method: req.method, status: String(reply.statusCode) });
-    deps.metrics.httpDuration.observe({ route, method: req.method }, reply.elapsedTime / 1000);
-  });
-
-  app.setErrorHandler((err: FastifyError | PipelineError, req, reply) => {
-    let status =
-      typeof (err as FastifyError).statusCode === 'number' ? ((err as FastifyError).statusCode ?? 500) : 500;
-    let code = own(FASTIFY_CODES, err.code ?? '') ?? err.code ?? 'COLLECTOR_INTERNAL';
-    let message = err.message;
-    if (err instanceof PipelineError && !(err instanceof HttpError)) {
-      if (err.retriable) {
-        // Kafka could not make the events durable in time: nothing was acknowledged, retry later.
-        status = 503;
-        reply.header('retry-after', retryAfter);
-      } else if (err.code === PRODUCER_ERRORS.rejected) {
-        status = 500;
-      }
-      code = err.code;
-    }
-    if (status === 503) reply.header('retry-after', reply.getHeader('retry-after') ?? retryAfter);
-    if (err instanceof HttpError && err.code === 'COLLECTOR_OVERLOADED') {
-      // A deliberate refusal, counted in collector_requests_shed_total; at 2x the maximum there are
-      // thousands a second, and an error log with a stack for each was a log storm adding CPU to an
-      // overloaded process.
-      req.log.debug({ route: req.routeOptions.url, reason: err.message }, 'request shed');
-    } else if (status >= 500) {
-      req.log.error({ err, route: req.routeOptions.url }, 'request failed');
-      if (status === 500) message = 'internal error';
-    } else if (code === 'COLLECTOR_INTERNAL') {
-      code = `COLLECTOR_HTTP_${status}`;
-    }
-    return reply
-      .code(status)
-      .send({ statusCode: status, code, error: STATUS_TEXT[status] ?? 'Error', message });
-  });
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({
-      statusCode: 404,
-      code: 'COLLECTOR_NOT_FOUND',
-      error: 'Not Found',
-      message: `${req.method} ${req.url} not found`,
-    }),
-  );
 
   await app.register(underPressure, {
     maxEventLoopDelay: c.MAX_EVENT_LOOP_DELAY_MS,
@@ -209,39 +178,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(rateLimit, {
     global: false,
-    // After parsing, so beacon requests (key in the body) are limited per key too.
-    hook: 'preHandler',
     max: c.RATE_LIMIT_MAX,
     timeWindow: c.RATE_LIMIT_WINDOW_MS,
     keyGenerator: (req) => {
       const key = writeKeyOf(req);
       return key === undefined ? `ip:${req.ip}` : `key:${key}`;
     },
-    errorResponseBuilder: (_req, ctx) =>
-      new HttpError(
-        429,
-        'COLLECTOR_RATE_LIMITED',
-        `rate limit of ${ctx.max} requests per ${ctx.after} exceeded`,
-      ),
+    errorResponseBuilder: (_req, ctx) => COLLECTOR_ERRORS.rateLimited(ctx.max, ctx.after),
   });
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'activity-pipeline collector',
-        version: '1.0.0',
-        description:
-          'Event intake. A 2xx means every accepted event was acknowledged by Kafka (acks=all). Authenticate with a write key: `Authorization: Bearer <key>`, HTTP Basic (key as user name), or `writeKey` (Amplitude: `api_key`) in the body.',
-      },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer' },
-          basic: { type: 'http', scheme: 'basic' },
-        },
-      },
-      security: [{ bearer: [] }, { basic: [] }],
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(bodyParsing);
 
   const intakeDeps: IntakeDeps = {
@@ -263,75 +207,60 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     max: c.RATE_LIMIT_PER_ADDRESS_MAX,
     windowMs: c.RATE_LIMIT_WINDOW_MS,
   });
-  const routeOptions = {
-    config: { rateLimit: {} },
-    onRequest: [
-      async (req: FastifyRequest, reply: FastifyReply) => {
-        const waitMs = perAddress.take(req.ip);
-        if (waitMs > 0) {
-          reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
-          throw new HttpError(
-            429,
-            'COLLECTOR_RATE_LIMITED',
-            `rate limit of ${c.RATE_LIMIT_PER_ADDRESS_MAX} requests per ${c.RATE_LIMIT_WINDOW_MS} ms from one address exceeded`,
-          );
-        }
-      },
-      // A key in a header is checked before the body is read: an unknown key costs no parsing.
-      async (req: FastifyRequest) => {
-        if (writeKeyOf({ headers: req.headers, body: undefined }) !== undefined) authenticated(req);
-      },
-    ],
-    // Bodies are validated per event by validation/ (one bad event must not fail its batch);
-    // the route schemas are there for the OpenAPI document.
-    validatorCompiler: () => () => true,
-    preHandler: async (req: FastifyRequest) => {
+  // The authenticated routes (intake, and RudderStack's source config, which names the key's
+  // source) share one encapsulated scope and its hooks, as the query service's /v1 does; the
+  // SDKs' public configuration reads stay outside it.
+  const authenticatedRoutes: FastifyPluginAsync = async (scope) => {
+    scope.addHook('onRequest', async (req, reply) => {
+      const waitMs = perAddress.take(req.ip);
+      if (waitMs > 0) {
+        reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+        throw COLLECTOR_ERRORS.rateLimited(
+          c.RATE_LIMIT_PER_ADDRESS_MAX,
+          `${c.RATE_LIMIT_WINDOW_MS} ms from one address`,
+        );
+      }
+    });
+    // A key in a header is checked before the body is read: an unknown key costs no parsing.
+    scope.addHook('onRequest', async (req) => {
+      if (writeKeyOf({ headers: req.headers, body: undefined }) !== undefined) authenticated(req);
+    });
+    scope.addHook('preHandler', async (req) => {
       if (req.source === '') authenticated(req);
       const bytes = Number(req.headers['content-length'] ?? 0);
       if (bytes > 0)
         deps.metrics.httpBodyBytes.observe({ route: req.routeOptions.url ?? 'unmatched' }, bytes);
-    },
+    });
+    // After parsing, so beacon requests (key in the body) are limited per key too.
+    scope.addHook('preHandler', scope.rateLimit());
+
+    const segment = { featureProperty: c.FEATURE_PROPERTY, featureMap: c.FEATURE_MAP };
+    const maxBatchEvents = limits.maxBatchEvents;
+    await scope.register(nativeRoutes, { intake: intakeDeps, maxBatchEvents, segment });
+    await scope.register(segmentRoutes, { intake: intakeDeps, maxBatchEvents, segment });
+    await scope.register(amplitudeRoutes, {
+      intake: intakeDeps,
+      amplitude: {
+        featureProperty: c.AMPLITUDE_FEATURE_PROPERTY || c.FEATURE_PROPERTY,
+        featureMap: c.FEATURE_MAP,
+        userAgent: (ua) => intakeDeps.enricher.userAgent(ua),
+      },
+      maxBatchEvents,
+    });
+    await scope.register(rudderStackConfigRoutes);
+    await scope.register(posthogCaptureRoutes, {
+      intake: intakeDeps,
+      posthog: {
+        featureProperty: c.FEATURE_PROPERTY,
+        featureMap: c.FEATURE_MAP,
+        featureFrom: c.POSTHOG_FEATURE_FROM,
+      },
+      maxBatchEvents,
+      maxBatchBytes: limits.maxBatchBytes,
+    });
   };
-  const segmentOptions = {
-    intake: intakeDeps,
-    segment: { featureProperty: c.FEATURE_PROPERTY, featureMap: c.FEATURE_MAP },
-    maxBatchEvents: limits.maxBatchEvents,
-    routeOptions,
-  };
-  await app.register(nativeRoutes, {
-    intake: intakeDeps,
-    maxBatchEvents: limits.maxBatchEvents,
-    segmentIdentify: segmentHandler(segmentOptions, 'identify'),
-    routeOptions,
-  });
-  await app.register(segmentRoutes, segmentOptions);
-  await app.register(amplitudeRoutes, {
-    intake: intakeDeps,
-    amplitude: {
-      featureProperty: c.AMPLITUDE_FEATURE_PROPERTY || c.FEATURE_PROPERTY,
-      featureMap: c.FEATURE_MAP,
-      userAgent: (ua) => intakeDeps.enricher.userAgent(ua),
-    },
-    maxBatchEvents: limits.maxBatchEvents,
-    routeOptions,
-  });
-  await app.register(rudderStackConfigRoutes, { routeOptions });
-  await app.register(posthogRoutes, {
-    intake: intakeDeps,
-    posthog: {
-      featureProperty: c.FEATURE_PROPERTY,
-      featureMap: c.FEATURE_MAP,
-      featureFrom: c.POSTHOG_FEATURE_FROM,
-    },
-    maxBatchEvents: limits.maxBatchEvents,
-    maxBatchBytes: limits.maxBatchBytes,
-    routeOptions,
-  });
-  await app.register(opsRoutes, {
-    sink: deps.sink,
-    registry: deps.metrics.registry,
-    readinessTimeoutMs: 2_000,
-    isShuttingDown: deps.isShuttingDown ?? (() => false),
-  });
+  await app.register(authenticatedRoutes);
+  await app.register(segmentSettingsRoutes);
+  await app.register(posthogConfigRoutes);
   return app;
 }

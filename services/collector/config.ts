@@ -4,6 +4,7 @@
  * (the local stack's start script sets `local-dev-key:local`).
  */
 import { bool, type ConfigOf, int, isLoopbackHost, list, oneOf, readConfig, str } from '../lib/config.ts';
+import { DAY_MS } from '../lib/time.ts';
 import { DEV_WRITE_KEY, parseWriteKeys, type WriteKey, type WriteKeys } from './http/write-keys.ts';
 import { FEATURE_SOURCES, type FeatureSource } from './posthog/map.ts';
 
@@ -33,7 +34,6 @@ export function parseFeatureSources(items: readonly string[]): readonly FeatureS
 }
 
 const KB = 1024;
-const DAY_MS = 86_400_000;
 
 export const COLLECTOR_CONFIG = {
   PORT: int('HTTP port', 8080, 0, 65_535),

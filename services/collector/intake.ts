@@ -4,6 +4,8 @@
  * rejections and warnings; a Kafka failure throws (the route answers 503 and the sender retries
  * the whole request, which event_id makes safe).
  */
+
+import { IDENTIFY_FIELDS } from '../../schemas/native-api.ts';
 import type { AvroCodec } from '../lib/avro.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { OutgoingMessage } from '../lib/kafka-producer.ts';
@@ -11,7 +13,6 @@ import { contentEventId } from './enrichment/event-id.ts';
 import type { Enricher, RequestContext } from './enrichment/records.ts';
 import type { CollectorMetrics } from './metrics.ts';
 import { type EventSink, type OutgoingRecord, toMessage } from './publisher.ts';
-import { IDENTIFY_FIELDS } from './validation/spec.ts';
 import {
   type Clock,
   checkField,

@@ -5,6 +5,7 @@
  */
 import { watchFile } from 'node:fs';
 import { AvroCodec } from '../lib/avro.ts';
+import { configOrExit } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { BatchingProducer } from '../lib/kafka-producer.ts';
@@ -18,28 +19,19 @@ import { WriteKeys } from './http/write-keys.ts';
 import { createCollectorMetrics, producerMetrics } from './metrics.ts';
 
 function loadConfig(): { config: CollectorConfig; writeKeys: WriteKeys } {
+  const config = readCollectorConfig(process.env);
+  let writeKeys: WriteKeys;
   try {
-    const config = readCollectorConfig(process.env);
-    let writeKeys: WriteKeys;
-    try {
-      writeKeys = new WriteKeys({ fromEnv: config.WRITE_KEYS, file: config.WRITE_KEYS_FILE });
-    } catch (err) {
-      throw new ConfigError([`WRITE_KEYS_FILE: ${(err as Error).message}`]);
-    }
-    const exposed = exposureProblems(config, writeKeys);
-    if (exposed.length > 0) throw new ConfigError(exposed);
-    return { config, writeKeys };
+    writeKeys = new WriteKeys({ fromEnv: config.WRITE_KEYS, file: config.WRITE_KEYS_FILE });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      // One line per bad value, before any logger exists: this is the operator's whole fix list.
-      process.stderr.write(`collector: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    throw new ConfigError([`WRITE_KEYS_FILE: ${(err as Error).message}`]);
   }
+  const exposed = exposureProblems(config, writeKeys);
+  if (exposed.length > 0) throw new ConfigError(exposed);
+  return { config, writeKeys };
 }
 
-const { config, writeKeys } = loadConfig();
+const { config, writeKeys } = configOrExit('collector', loadConfig);
 const logger = createLogger('collector', config.LOG_LEVEL);
 const metrics = createCollectorMetrics();
 const kafka = createKafka({

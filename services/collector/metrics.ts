@@ -1,6 +1,7 @@
 /**
  * The collector's metrics, on its own registry. Names: collector_<subsystem>_<thing>_<unit>; every
- * label has a bounded value set (route patterns, status codes, reason enums, never raw input).
+ * label has a bounded value set (route patterns, status codes, reason enums, never raw input). The
+ * request count and duration are the skeleton's (services/lib/ops-http.ts).
  */
 import {
   BYTE_BUCKETS,
@@ -15,8 +16,6 @@ import {
 
 export interface CollectorMetrics {
   readonly registry: Registry;
-  readonly httpRequests: Counter<'route' | 'method' | 'status'>;
-  readonly httpDuration: Histogram<'route' | 'method'>;
   readonly httpBodyBytes: Histogram<'route'>;
   readonly eventsAccepted: Counter<'api' | 'kind'>;
   readonly eventsRejected: Counter<'api' | 'reason'>;
@@ -36,19 +35,6 @@ export function createCollectorMetrics(): CollectorMetrics {
   const registers = [registry];
   return {
     registry,
-    httpRequests: new Counter({
-      name: 'collector_http_requests_total',
-      help: 'HTTP requests by route pattern, method and status code.',
-      labelNames: ['route', 'method', 'status'],
-      registers,
-    }),
-    httpDuration: new Histogram({
-      name: 'collector_http_request_duration_seconds',
-      help: 'HTTP request duration, including the wait for Kafka acks.',
-      labelNames: ['route', 'method'],
-      buckets: LATENCY_BUCKETS_SECONDS,
-      registers,
-    }),
     httpBodyBytes: new Histogram({
       name: 'collector_http_request_body_bytes',
       help: 'Request body bytes as received (Content-Length, before decompression).',

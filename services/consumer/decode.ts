@@ -3,11 +3,12 @@
  * here, never exceptions: a poison message goes to the dead-letter topic with its reason and the
  * partition keeps moving. Only infrastructure problems (a broker or database down) throw, elsewhere.
  */
-import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+
 import { CONTRACT } from '../../schemas/records.ts';
 import { type AvroCodec, SCHEMA_HEADER } from '../lib/avro.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { ConsumedMessage } from '../lib/kafka-consumer.ts';
+import type { ActivityRecord, IdentifyRecord } from './ingest-row.ts';
 
 export type Decoded =
   | { readonly kind: 'activity'; readonly record: ActivityRecord }

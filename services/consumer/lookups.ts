@@ -12,6 +12,7 @@
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
 import { quoteString } from '../lib/sql.ts';
 import { unescapeTabSeparated } from '../lib/tabseparated.ts';
+import { DAY_MS } from '../lib/time.ts';
 import {
   ALL_ATTRIBUTES,
   type KeySink,
@@ -34,8 +35,6 @@ interface ProfileRow {
   is_test_account: number;
   user_attributes: string | null;
 }
-
-const DAY_MS = 86_400_000;
 
 /**
  * Bytes of one query's `IN (...)` list. Half of the default max_query_size, so the rest of the

@@ -5,7 +5,7 @@
  *   - JSONEachRow   client.insert with row objects (the client serializes)
  *   - TabSeparated  client.insert with a raw stream serialized here
  *   - RowBinary     client.exec with a raw body (the client has no RowBinary insert), encoded here
- * Each format writes the same realistic activity rows (clickhouse/ingest-row.ts) into
+ * Each format writes the same realistic activity rows (services/consumer/ingest-row.ts) into
  *   (a) ingest_user_activity with all its materialized views (the real path), and
  *   (b) a Null table of the same columns without views (parse + transfer only).
  * Reported: client encode time, insert wall time, rows/s, bytes sent.
@@ -15,11 +15,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { type ActivityRecord, toIngestActivityRow } from '../../clickhouse/ingest-row.ts';
 import { migrate } from '../../clickhouse/migrate.ts';
 import { type ClickHouseClient, createClickHouse } from '../lib/clickhouse.ts';
 import { readConfig, url } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
+import { type ActivityRecord, toIngestActivityRow } from './ingest-row.ts';
 
 type Row = Record<string, unknown>;
 interface Column {

@@ -23,14 +23,7 @@
  * can hold several batches (FETCH_MAX_BYTES), which is what gives the preparer work while the
  * writer waits on ClickHouse.
  */
-import {
-  type ActivityRecord,
-  type IdentifyRecord,
-  type IngestActivityRow,
-  type IngestIdentifyRow,
-  toIngestActivityRow,
-  toIngestIdentifyRow,
-} from '../../clickhouse/ingest-row.ts';
+
 import type { AvroCodec } from '../lib/avro.ts';
 import { classifyClickHouseError } from '../lib/clickhouse.ts';
 import type { BatchScope, ConsumedMessage, PartitionBatch } from '../lib/kafka-consumer.ts';
@@ -38,6 +31,14 @@ import type { Logger } from '../lib/logger.ts';
 import { type Batch, Batcher, type BatchLimits } from './batcher.ts';
 import { type Decoded, decodeMessage } from './decode.ts';
 import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
+import {
+  type ActivityRecord,
+  type IdentifyRecord,
+  type IngestActivityRow,
+  type IngestIdentifyRow,
+  toIngestActivityRow,
+  toIngestIdentifyRow,
+} from './ingest-row.ts';
 import type { ConsumerMetrics } from './metrics.ts';
 import type { UserContext } from './profiles.ts';
 import type { PartitionProgress } from './progress.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
 import { activity, identify } from '../../test/harness/consumer-process.ts';
+import { DAY_MS } from '../lib/time.ts';
+import type { ActivityRecord, IdentifyRecord } from './ingest-row.ts';
 import {
   ALL_ATTRIBUTES,
   attributeBits,
@@ -10,7 +11,6 @@ import {
   UserContext,
 } from './profiles.ts';
 
-const DAY_MS = 86_400_000;
 const T0 = Date.UTC(2026, 5, 1, 10);
 
 const act = (over: Record<string, unknown>): ActivityRecord =>

@@ -38,8 +38,10 @@
  * per actor-day there is at least one 1, usually exactly one. No metric depends on it: active users are counted from
  * distinct actors, never from this flag.
  */
-import { type ActivityRecord, actorId, type IdentifyRecord } from '../../clickhouse/ingest-row.ts';
+
 import { Lru } from '../lib/lru.ts';
+import { DAY_MS } from '../lib/time.ts';
+import { type ActivityRecord, actorId, type IdentifyRecord } from './ingest-row.ts';
 import { KeySet } from './keyset.ts';
 
 /** The profile attributes an activity row can inherit, as the identify record carries them. */
@@ -85,7 +87,7 @@ export interface KeySink {
   readonly profile: (actorId: string, bits: number) => void;
   /** An anonymous or earlier id that may be linked to a user. */
   readonly link: (id: string) => void;
-  /** A deleted user or linked id (clickhouse/delete-user.ts): nothing cached about it stays. */
+  /** A deleted user or linked id (services/query/delete-user.ts): nothing cached about it stays. */
   readonly forget: (id: string) => void;
 }
 
@@ -122,8 +124,6 @@ export interface Enriched {
   readonly resolvedUserId: string | null;
   readonly isFirstDailyActivity: boolean;
 }
-
-const DAY_MS = 86_400_000;
 
 function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;

@@ -12,7 +12,7 @@
  * REDRIVE_GROUP_ID.
  */
 import { parseArgs } from 'node:util';
-import { readConfig, str } from '../lib/config.ts';
+import { configOrExit, readConfig, str } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { createGroupConsumer } from '../lib/kafka-consumer.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { reason: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean', default: false } },
   });
-  const c = readConfig(spec, process.env);
+  const c = configOrExit('redrive', () => readConfig(spec, process.env));
   const logger = createLogger('redrive', c.LOG_LEVEL);
   const reasons = new Set(values.reason ?? []);
   const dryRun = values['dry-run'] ?? false;

@@ -1,6 +1,6 @@
 /**
  * What the consumer needs from the ClickHouse schema, in one place: every column the row builder
- * (clickhouse/ingest-row.ts) writes to the ingest tables, with the type its values are built for,
+ * (services/consumer/ingest-row.ts) writes to the ingest tables, with the type its values are built for,
  * and the dim_users columns the profile look-up reads.
  *
  * Why it is checked: a row ClickHouse refuses for its content is dead-lettered (sink.ts), so a
@@ -11,9 +11,11 @@
  * column here fails to compile; test/integration/consumer-schema.test.ts compares them with the
  * migrated tables.
  */
-import type { IngestActivityRow, IngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
+
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
+import { PipelineError } from '../lib/errors.ts';
 import { quoteString } from '../lib/sql.ts';
+import type { IngestActivityRow, IngestIdentifyRow } from './ingest-row.ts';
 
 export const INGEST_TABLES = {
   activity: 'ingest_user_activity',
@@ -169,4 +171,14 @@ export async function schemaProblems(
     }
   }
   return problems;
+}
+
+/** The error the start-up schema wait retries on (retriable: applying the migrations fixes it). */
+export function schemaMismatch(problems: readonly string[]): PipelineError | undefined {
+  if (problems.length === 0) return undefined;
+  return new PipelineError(
+    'CONSUMER_SCHEMA_OUTDATED',
+    `ClickHouse does not match this consumer: ${problems.join('; ')} (run the migrations: npm run migrate)`,
+    { retriable: true },
+  );
 }

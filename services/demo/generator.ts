@@ -6,7 +6,8 @@
  *
  * Pure and deterministic for a seed (no clock, no I/O): main.ts owns time and HTTP.
  */
-import type { NativeEvent } from '../collector/validation/spec.ts';
+import type { NativeEvent } from '../../schemas/native-api.ts';
+import { DAY_MS } from '../lib/time.ts';
 
 export type DemoEvent = NativeEvent;
 
@@ -245,8 +246,6 @@ export interface PopulationOptions {
   /** Day number (days since the epoch) of the demo's "today"; registrations lie before it. */
   readonly today: number;
 }
-
-const DAY_MS = 86_400_000;
 
 function isoDate(day: number): string {
   return new Date(day * DAY_MS).toISOString().slice(0, 10);

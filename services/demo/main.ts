@@ -9,8 +9,9 @@
  *   DEMO_WRITE_KEY=local-dev-key node services/demo/main.ts
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bool, int, oneOf, readConfig, str, url } from '../lib/config.ts';
+import { bool, configOrExit, int, oneOf, readConfig, str, url } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
+import { DAY_MS } from '../lib/time.ts';
 import {
   badEvent,
   cumulativeWeights,
@@ -21,31 +22,32 @@ import {
   rng,
 } from './generator.ts';
 
-const config = readConfig(
-  {
-    COLLECTOR_URL: url('collector base URL', 'http://127.0.0.1:8080'),
-    DEMO_WRITE_KEY: str('collector write key (the local stack uses local-dev-key)'),
-    DEMO_MODE: oneOf(['backfill', 'live', 'both'] as const, 'what to send', 'both'),
-    DEMO_USERS: int('population size', 1500, 1, 1_000_000),
-    DEMO_SEED: int('random seed: the same seed gives the same users', 42),
-    DEMO_BACKFILL_DAYS: int("days of history (the collector's max event age is 365)", 35, 1, 364),
-    DEMO_MAX_EVENTS_PER_SECOND: int('rate cap of the backfill', 3000, 1, 100_000),
-    DEMO_EVENTS_PER_SECOND: int('rate of the live phase', 25, 1, 10_000),
-    DEMO_DURATION_SECONDS: int('length of the live phase; 0 runs until SIGTERM', 0, 0),
-    DEMO_BAD_EVENT_PERCENT: int('share of invalid events, in percent', 1, 0, 100),
-    DEMO_BATCH_SIZE: int('events per request', 250, 1, 500),
-    DEMO_SEND_IDENTIFY: bool('also link anonymous ids to users with /v1/identify', true),
-    LOG_LEVEL: oneOf(
-      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
-      'log level',
-      'info',
-    ),
-  },
-  process.env,
+const config = configOrExit('demo', () =>
+  readConfig(
+    {
+      COLLECTOR_URL: url('collector base URL', 'http://127.0.0.1:8080'),
+      DEMO_WRITE_KEY: str('collector write key (the local stack uses local-dev-key)'),
+      DEMO_MODE: oneOf(['backfill', 'live', 'both'] as const, 'what to send', 'both'),
+      DEMO_USERS: int('population size', 1500, 1, 1_000_000),
+      DEMO_SEED: int('random seed: the same seed gives the same users', 42),
+      DEMO_BACKFILL_DAYS: int("days of history (the collector's max event age is 365)", 35, 1, 364),
+      DEMO_MAX_EVENTS_PER_SECOND: int('rate cap of the backfill', 3000, 1, 100_000),
+      DEMO_EVENTS_PER_SECOND: int('rate of the live phase', 25, 1, 10_000),
+      DEMO_DURATION_SECONDS: int('length of the live phase; 0 runs until SIGTERM', 0, 0),
+      DEMO_BAD_EVENT_PERCENT: int('share of invalid events, in percent', 1, 0, 100),
+      DEMO_BATCH_SIZE: int('events per request', 250, 1, 500),
+      DEMO_SEND_IDENTIFY: bool('also link anonymous ids to users with /v1/identify', true),
+      LOG_LEVEL: oneOf(
+        ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+        'log level',
+        'info',
+      ),
+    },
+    process.env,
+  ),
 );
 
 const log = createLogger('demo', config.LOG_LEVEL);
-const DAY_MS = 86_400_000;
 const r = rng(config.DEMO_SEED + 1);
 const today = Math.floor(Date.now() / DAY_MS);
 const users = population({

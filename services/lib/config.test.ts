@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bool, int, list, oneOf, readConfig, str, url } from './config.ts';
+import { bool, configOrExit, int, list, oneOf, readConfig, str, url } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const spec = {
@@ -34,5 +34,32 @@ describe('readConfig', () => {
     expect(err).toBeInstanceOf(ConfigError);
     const problems = (err as ConfigError).problems.map((p) => p.split(':')[0]);
     expect(problems).toEqual(['PORT', 'NAME', 'DEBUG', 'CLICKHOUSE_URL', 'MODE']);
+  });
+});
+
+describe('configOrExit', () => {
+  it('writes the service name and every problem to stderr and exits 2', () => {
+    const out: string[] = [];
+    const codes: number[] = [];
+    const exit = (code: number): never => {
+      codes.push(code);
+      throw new Error('exited');
+    };
+    expect(() =>
+      configOrExit('consumer', () => readConfig(spec, { PORT: 'x' }), { write: (s) => out.push(s), exit }),
+    ).toThrow('exited');
+    expect(codes).toEqual([2]);
+    expect(out.join('')).toMatch(
+      /^consumer: invalid configuration:\n {2}PORT: not an integer.*\n {2}NAME: required/,
+    );
+  });
+
+  it('returns the config, and lets an error that is not about config through', () => {
+    expect(configOrExit('query', () => 1)).toBe(1);
+    expect(() =>
+      configOrExit('query', () => {
+        throw new TypeError('bug');
+      }),
+    ).toThrow(TypeError);
   });
 });

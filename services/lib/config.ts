@@ -121,3 +121,25 @@ export const oneOf = <T extends string>(values: readonly T[], doc: string, fallb
     doc,
     fallback,
   );
+
+/** The exit code of a service that refused its configuration (1 is a crash, 0 a clean stop). */
+export const CONFIG_EXIT_CODE = 2;
+
+/**
+ * Config failure handling, the same in every service: `read` throws ConfigError, and the service
+ * writes `<service>: invalid configuration:` and one line per bad value to stderr, before any
+ * logger exists (this is the operator's whole fix list), then exits 2. Other errors propagate.
+ */
+export function configOrExit<T>(
+  service: string,
+  read: () => T,
+  o: { write?: (s: string) => void; exit?: (code: number) => never } = {},
+): T {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    (o.write ?? ((s) => process.stderr.write(s)))(`${service}: ${err.message}\n`);
+    return (o.exit ?? process.exit)(CONFIG_EXIT_CODE);
+  }
+}

@@ -14,9 +14,8 @@
  */
 
 import { quoteString } from './sql.ts';
+import { DAY_MS, HOUR_MS } from './time.ts';
 
-export const DAY_MS = 86_400_000;
-const HOUR_MS = 3_600_000;
 /** A day's MAU window: the day and the 29 before it. */
 export const WINDOW_DAYS = 30;
 /**

@@ -5,6 +5,8 @@
  * such connections exhaust a server without any request ever completing.
  */
 import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { BaseErrors } from './error-codes.ts';
+import { errorBody } from './errors.ts';
 
 export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
@@ -40,13 +42,8 @@ export function serverTimeouts(o: {
  * body (the collector's slowloris test in test/integration/collector.test.ts fails without this
  * hook: the whole trickled body is read despite a 1 s requestTimeout), so the deadline is kept here.
  */
-export function bodyDeadline(ms: number, code: string) {
-  const body = JSON.stringify({
-    statusCode: 408,
-    code,
-    error: 'Request Timeout',
-    message: `the request body did not arrive within ${ms} ms`,
-  });
+export function bodyDeadline(ms: number, timeout: BaseErrors['requestTimeout']) {
+  const body = JSON.stringify(errorBody(timeout(ms)));
   const response = `HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (req.raw.complete) return;

@@ -9,17 +9,15 @@
  */
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
-import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import { bodyDeadline, serverTimeouts } from '../lib/http-server.ts';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { QUERY_ERRORS } from '../lib/error-codes.ts';
+import { serverTimeouts } from '../lib/http-server.ts';
 import type { Logger } from '../lib/logger.ts';
-import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../lib/metrics.ts';
+import { Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../lib/metrics.ts';
+import { serviceSkeleton } from '../lib/ops-http.ts';
 import { identifyHook, requireAuthorized } from './auth.ts';
-import { QUERY_PARAM_INVALID, QueryError } from './errors.ts';
 import type { Limits } from './params.ts';
 import { apiRoutes } from './routes/api.ts';
-import { healthRoutes } from './routes/health.ts';
 import type { QueryStore } from './store.ts';
 
 export interface AppDeps {
@@ -40,7 +38,7 @@ export interface AppDeps {
     readonly tokens: readonly string[];
     readonly deleteUser: (userId: string, requestedBy: string) => Promise<unknown>;
   };
-  /** Directory holding the built dashboard (./dashboard/build.ts). */
+  /** Directory holding the built dashboard (`npm run build:dashboard`). */
   readonly dashboardDir: string;
   /** Readiness goes false as soon as shutdown starts, before the listener closes. */
   readonly isShuttingDown: () => boolean;
@@ -53,7 +51,8 @@ export const DASHBOARD_CSP =
 
 export async function buildApp(deps: AppDeps) {
   const app = Fastify({
-    loggerInstance: deps.logger,
+    // pino's Logger is a FastifyBaseLogger; the cast only drops pino's wider generic parameters.
+    loggerInstance: deps.logger as FastifyBaseLogger,
     // Read-only service: no route takes a body.
     bodyLimit: 1024,
     ...serverTimeouts({
@@ -65,21 +64,6 @@ export async function buildApp(deps: AppDeps) {
     ajv: { customOptions: { allowUnionTypes: true } },
   });
 
-  app.addHook('onRequest', bodyDeadline(deps.requestTimeoutMs, 'QUERY_REQUEST_TIMEOUT'));
-
-  const requests = new Counter({
-    name: 'query_http_requests_total',
-    help: 'HTTP requests by route, method and status code.',
-    labelNames: ['route', 'method', 'status_code'],
-    registers: [deps.registry],
-  });
-  const duration = new Histogram({
-    name: 'query_http_request_duration_seconds',
-    help: 'HTTP request duration by route.',
-    labelNames: ['route'],
-    buckets: LATENCY_BUCKETS_SECONDS,
-    registers: [deps.registry],
-  });
   const storeDuration = new Histogram({
     name: 'query_clickhouse_query_duration_seconds',
     help: 'Time to answer one API call from ClickHouse, by operation and outcome (ok or error code).',
@@ -88,38 +72,25 @@ export async function buildApp(deps: AppDeps) {
     registers: [deps.registry],
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    // The route pattern, never the raw URL, so label values stay a fixed set.
-    const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ route, method: request.method, status_code: String(reply.statusCode) });
-    duration.observe({ route }, reply.elapsedTime / 1000);
-  });
-
-  app.setErrorHandler((err: FastifyError | QueryError, request, reply) => {
-    if (err instanceof QueryError) {
-      if (err.statusCode >= 500) request.log.error({ err }, 'query failed');
-      if (err.retriable) reply.header('retry-after', '5');
-      return reply.code(err.statusCode).send({
-        statusCode: err.statusCode,
-        code: err.code,
-        error: err.name,
-        message: err.message,
-        problems: err.problems,
-      });
-    }
-    const status = err.statusCode ?? 500;
-    if (status >= 500) request.log.error({ err }, 'request failed');
-    return reply.code(status).send({
-      statusCode: status,
-      code: err.validation ? QUERY_PARAM_INVALID : (err.code ?? 'QUERY_INTERNAL'),
-      error: status >= 500 ? 'Internal Server Error' : err.name,
-      // Internal messages are not for clients.
-      message: status >= 500 ? 'internal error' : err.message,
-      problems: [],
-    });
-  });
-
-  await app.register(fastifySwagger, {
+  await serviceSkeleton(app, {
+    service: 'query',
+    registry: deps.registry,
+    errors: QUERY_ERRORS,
+    validation: QUERY_ERRORS.paramInvalid,
+    // ClickHouse answers a trivial query as the service's own user: a wrong password or a missing
+    // user shows as not ready.
+    readiness: async () => {
+      try {
+        await deps.store.ping();
+        return { ok: true };
+      } catch (err) {
+        deps.logger.warn({ err }, 'readiness: clickhouse does not answer');
+        return { ok: false, reason: 'clickhouse does not answer' };
+      }
+    },
+    isShuttingDown: deps.isShuttingDown,
+    requestTimeoutMs: deps.requestTimeoutMs,
+    retryAfterSeconds: 5,
     openapi: {
       info: {
         title: 'activity-pipeline query API',
@@ -131,7 +102,6 @@ export async function buildApp(deps: AppDeps) {
       security: deps.tokens.length > 0 ? [{ bearer: [] }] : [],
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(fastifyRateLimit, {
     global: false,
@@ -140,12 +110,6 @@ export async function buildApp(deps: AppDeps) {
     // Per authenticated token (several users behind one proxy), else per client address: never
     // by the raw header, which a client could vary for a fresh budget (auth.ts).
     keyGenerator: (request) => request.principal,
-  });
-
-  await app.register(healthRoutes, {
-    registry: deps.registry,
-    ping: deps.store.ping,
-    isShuttingDown: deps.isShuttingDown,
   });
 
   /** Who the request is, its rate limit, then its 401: failed attempts spend their budget too. */
@@ -173,7 +137,7 @@ export async function buildApp(deps: AppDeps) {
   };
   await app.register(v1);
 
-  // Deleting a user (clickhouse/delete-user.ts) behind its own tokens, registered only when some
+  // Deleting a user (delete-user.ts) behind its own tokens, registered only when some
   // are configured: an admin route must never fall back to "no tokens, open".
   const admin = deps.admin;
   if (admin && admin.tokens.length > 0) {
@@ -201,7 +165,7 @@ export async function buildApp(deps: AppDeps) {
     root: deps.dashboardDir,
     prefix: '/',
     index: 'index.html',
-    // The bundle is rebuilt at start; a browser must revalidate rather than keep an old one.
+    // The bundle changes with every build; a browser must revalidate rather than keep an old one.
     cacheControl: true,
     maxAge: 0,
     // Routes for the built files only (listed at start), so any other path gets the JSON 404
@@ -215,16 +179,6 @@ export async function buildApp(deps: AppDeps) {
       reply.header('referrer-policy', 'no-referrer');
     },
   });
-
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({
-      statusCode: 404,
-      code: 'QUERY_NOT_FOUND',
-      error: 'Not Found',
-      message: `no route ${request.method} ${request.url.split('?')[0]}; see /docs`,
-      problems: [],
-    }),
-  );
 
   return app;
 }

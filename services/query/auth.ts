@@ -11,7 +11,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { QUERY_UNAUTHORIZED, QueryError } from './errors.ts';
+import { QUERY_ERRORS } from '../lib/error-codes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,6 +53,6 @@ export function requireAuthorized(setting: 'QUERY_TOKENS' | 'QUERY_ADMIN_TOKENS'
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (request.authorized) return;
     reply.header('www-authenticate', 'Bearer realm="query"');
-    throw new QueryError(QUERY_UNAUTHORIZED, 401, `a valid bearer token is required (one of ${setting})`);
+    throw QUERY_ERRORS.unauthorized(setting);
   };
 }

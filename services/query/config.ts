@@ -43,7 +43,7 @@ export const QUERY_CONFIG = {
     1_000_000,
   ),
   QUERY_MAX_RANGE_DAYS: int('longest from..to span in days', MAX_RANGE_DAYS, 1, MAX_RANGE_DAYS),
-  QUERY_DASHBOARD_DIR: str('where the dashboard bundle is built at start', ''),
+  QUERY_DASHBOARD_DIR: str('the built dashboard to serve (default services/query/dashboard/dist)', ''),
   SHUTDOWN_DEADLINE_MS: int('hard deadline for a graceful shutdown', 10_000, 100, 120_000),
 };
 

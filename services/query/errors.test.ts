@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import {
-  fromClickHouse,
-  QUERY_BACKEND_FAILED,
-  QUERY_BACKEND_UNAVAILABLE,
-  QUERY_BUSY,
-  QUERY_TOO_EXPENSIVE,
-} from './errors.ts';
+import { QUERY_ERRORS } from '../lib/error-codes.ts';
+import { fromClickHouse } from './errors.ts';
+
+const QUERY_BACKEND_FAILED = QUERY_ERRORS.backendFailed.code;
+const QUERY_BACKEND_TRANSIENT = QUERY_ERRORS.backendTransient.code;
+const QUERY_BACKEND_UNAVAILABLE = QUERY_ERRORS.backendUnavailable.code;
+const QUERY_BUSY = QUERY_ERRORS.busy.code;
+const QUERY_TOO_EXPENSIVE = QUERY_ERRORS.tooExpensive.code;
 
 /** 18.16 formats errors as "Code: N, e.displayText() = ..."; the client leaves them unparsed. */
 const server = (code: number): Error => new Error(`Code: ${code}, e.displayText() = DB::Exception: x`);
@@ -29,7 +30,7 @@ describe('fromClickHouse', () => {
   it('maps other server errors to 500, or 503 when the server says it is transient', () => {
     expect(fromClickHouse(server(60))).toMatchObject({ code: QUERY_BACKEND_FAILED, statusCode: 500 });
     expect(fromClickHouse(server(425))).toMatchObject({
-      code: QUERY_BACKEND_FAILED,
+      code: QUERY_BACKEND_TRANSIENT,
       statusCode: 503,
       retriable: true,
     });

@@ -1,30 +1,26 @@
 /**
- * Composition root of the query service: reads config, builds the dashboard bundle, the read-only
- * ClickHouse client and the app, installs signal handlers and listens. Nothing else reads the
- * environment.
+ * Composition root of the query service: reads config, finds the built dashboard, builds the
+ * read-only ClickHouse client and the app, installs signal handlers and listens. Nothing else reads
+ * the environment.
  */
-import { deleteUser } from '../../clickhouse/delete-user.ts';
+
 import { createClickHouse } from '../lib/clickhouse.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { configOrExit } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
 import { buildApp } from './app.ts';
 import { createClickHouseStore } from './clickhouse-store.ts';
 import { readQueryConfig } from './config.ts';
-import { buildDashboard, DEFAULT_DASHBOARD_DIR } from './dashboard/build.ts';
+import { builtDashboard, DASHBOARD_DIST_DIR } from './dashboard/dist.ts';
+import { deleteUser } from './delete-user.ts';
 
-let config: ReturnType<typeof readQueryConfig>;
-try {
-  config = readQueryConfig(process.env);
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`query: ${err.message}\n`);
-  process.exit(2);
-}
+const { config, dashboardDir } = configOrExit('query', () => {
+  const config = readQueryConfig(process.env);
+  return { config, dashboardDir: builtDashboard(config.QUERY_DASHBOARD_DIR || DASHBOARD_DIST_DIR) };
+});
 
 const logger = createLogger('query', config.LOG_LEVEL);
-const dashboardDir = await buildDashboard(config.QUERY_DASHBOARD_DIR || DEFAULT_DASHBOARD_DIR);
 // No per-query settings are sent: a readonly=1 user may not change them, and its profile already
 // carries the limits (max_execution_time, max_memory_usage, max_rows_to_read).
 const clickhouse = createClickHouse({

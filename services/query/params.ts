@@ -9,6 +9,7 @@
  */
 
 import { canonicalTimeZone, localDay } from '../lib/finished-days.ts';
+import { DAY_MS } from '../lib/time.ts';
 
 /**
  * Slice dimensions, named as the API exposes them; equal to the rollup and fact column names, so
@@ -117,7 +118,6 @@ export const ACTIVE_USERS_PARAMS = [...SLICE_PARAMS, 'window', 'group_by', 'exac
 export const EVENT_COUNT_PARAMS = [...SLICE_PARAMS, 'group_by', ...DIMENSIONS] as const;
 export const DIMENSION_VALUES_PARAMS = [...SLICE_PARAMS, 'limit', ...DIMENSIONS] as const;
 
-const DAY_MS = 86_400_000;
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 // C0/C1 controls never occur in real dimension values; refusing them keeps logs and SQL plain.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to match control characters

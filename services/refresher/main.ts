@@ -6,24 +6,18 @@
  * deployment, and its heavy queries are bounded apart from either service's work.
  */
 import { createClickHouse } from '../lib/clickhouse.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { configOrExit } from '../lib/config.ts';
+import { REFRESHER_ERRORS } from '../lib/error-codes.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { createLease } from '../lib/kafka-lease.ts';
 import { createLogger } from '../lib/logger.ts';
 import { buildOpsHttp } from '../lib/ops-http.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
-import { type RefresherConfig, readRefresherConfig } from './config.ts';
+import { readRefresherConfig } from './config.ts';
 import { createRefresherMetrics } from './metrics.ts';
 import { Refresher } from './refresher.ts';
 
-let c: RefresherConfig;
-try {
-  c = readRefresherConfig(process.env);
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`refresher: ${err.message}\n`);
-  process.exit(2);
-}
+const c = configOrExit('refresher', () => readRefresherConfig(process.env));
 
 const logger = createLogger('refresher', c.LOG_LEVEL);
 const metrics = createRefresherMetrics();
@@ -64,14 +58,13 @@ const refresher = new Refresher({
   logger,
 });
 let shuttingDown = false;
-const http = buildOpsHttp({
+const http = await buildOpsHttp({
+  service: 'refresher',
   logger,
   registry: metrics.registry,
-  health: () => ({ ok: true, detail: {} }),
-  readiness: () => {
-    const s = refresher.status();
-    return { ok: s.ok && !shuttingDown, detail: s.detail };
-  },
+  errors: REFRESHER_ERRORS,
+  readiness: () => refresher.status(),
+  isShuttingDown: () => shuttingDown,
 });
 const shutdown = createShutdown({
   logger,

@@ -17,7 +17,6 @@
 import type { ClickHouseClient, ClickHouseSettings } from '../lib/clickhouse.ts';
 import { rowInserter } from '../lib/clickhouse.ts';
 import {
-  DAY_MS,
   dayRuns,
   daysOf,
   doneQuery,
@@ -28,6 +27,7 @@ import {
   marksQuery,
 } from '../lib/finished-days.ts';
 import type { Logger } from '../lib/logger.ts';
+import { DAY_MS } from '../lib/time.ts';
 import type { RefresherMetrics } from './metrics.ts';
 import { newUsersQuery, STATE_QUERY, windowsQuery } from './sql.ts';
 

@@ -9,8 +9,9 @@
  * key, see there). The dedup runs once over the run's scan, then every event is counted in the
  * population and in its slice of each dimension (ARRAY JOIN), so five series cost one scan.
  */
-import { addDays, DAY_MS, dayMs, FINISHED_DIMENSIONS, isoDay, WINDOW_DAYS } from '../lib/finished-days.ts';
+import { addDays, dayMs, FINISHED_DIMENSIONS, isoDay, WINDOW_DAYS } from '../lib/finished-days.ts';
 import { quoteString } from '../lib/sql.ts';
+import { DAY_MS } from '../lib/time.ts';
 
 const kinds = `[${FINISHED_DIMENSIONS.map((_, i) => i + 1).join(', ')}]`;
 /** The slice ARRAY JOIN: each row once per kind, with the value of that kind's dimension. */

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../../services/demo/generator.ts';
+import { DAY_MS, HOUR_MS } from '../../services/lib/time.ts';
 import { type CollectorProcesses, collectorProcesses } from '../harness/collector-process.ts';
 import {
   type ConsumerSetup,
@@ -19,9 +20,6 @@ import {
 } from '../harness/consumer-process.ts';
 import { type AckedEvent, checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
 import { type PlannedBatch, RetryingSender } from '../harness/sender.ts';
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
 
 /** Client error, and the true hour of day (UTC, yesterday) that the error moves to another day. */
 const CLOCKS = [

@@ -12,6 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import {
   activity,
   type ConsumerProcess,
@@ -30,7 +31,6 @@ import {
 import { type AckedEvent, checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
 
 const PARTITIONS = 6;
-const DAY_MS = 86_400_000;
 
 describe('data the pipeline cannot write', () => {
   let setup: ConsumerSetup;

@@ -16,8 +16,6 @@
  * (requestAt()).
  */
 import fc from 'fast-check';
-import { CONTRACT } from '../../schemas/records.ts';
-import { eventIdFor } from '../../services/collector/segment/map.ts';
 import {
   EVENT_FIELDS,
   type FieldSpec,
@@ -25,7 +23,10 @@ import {
   MAX_ID_LENGTH,
   MAX_NAME_LENGTH,
   MAX_TEXT_LENGTH,
-} from '../../services/collector/validation/spec.ts';
+} from '../../schemas/native-api.ts';
+import { CONTRACT } from '../../schemas/records.ts';
+import { eventIdFor } from '../../services/collector/segment/map.ts';
+import { DAY_MS, HOUR_MS } from '../../services/lib/time.ts';
 
 export type Verdict = 'accept' | 'reject' | 'either';
 
@@ -64,9 +65,6 @@ export interface FuzzRequest {
 
 /** Marker property for activities sent without an event id. */
 export const MARKER_PROPERTY = 'fuzz_marker';
-
-const DAY_MS = 86_400_000;
-const HOUR_MS = 3_600_000;
 
 // ---------------------------------------------------------------------------------------------
 // Values

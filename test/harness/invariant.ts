@@ -10,7 +10,7 @@
  * re-deliveries the fault caused.
  */
 import { expect } from 'vitest';
-import { type ActivityRecord, toIngestActivityRow } from '../../clickhouse/ingest-row.ts';
+import { type ActivityRecord, toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import { localDay, truth } from '../integration/datamodel-dataset.ts';
 import { startQueryApi } from '../integration/query-harness.ts';

@@ -114,7 +114,7 @@ describe('whole-request problems', () => {
       'corrupt gzip',
       () => post(`${c.url}/v1/events`, Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' }),
       400,
-      'Z_DATA_ERROR',
+      'COLLECTOR_BODY_MALFORMED',
       /incorrect header check/,
     ],
     [

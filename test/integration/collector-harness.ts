@@ -12,7 +12,6 @@ import {
   geoFiles,
   openGeo,
 } from '../../services/collector/enrichment/geo.ts';
-import { HttpError } from '../../services/collector/http/errors.ts';
 import {
   type CollectorMetrics,
   createCollectorMetrics,
@@ -20,6 +19,7 @@ import {
 } from '../../services/collector/metrics.ts';
 import type { EventSink } from '../../services/collector/publisher.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
+import { COLLECTOR_ERRORS } from '../../services/lib/error-codes.ts';
 import { PipelineError } from '../../services/lib/errors.ts';
 import { createKafka, type Kafka } from '../../services/lib/kafka.ts';
 import { BatchingProducer, PRODUCER_ERRORS } from '../../services/lib/kafka-producer.ts';
@@ -110,7 +110,7 @@ export class FailOncePaths {
     if (req.method !== 'POST') return;
     this.posts.set(req.url, (this.posts.get(req.url) ?? 0) + 1);
     if (this.paths.delete(req.url))
-      throw new HttpError(503, 'COLLECTOR_OVERLOADED', 'test: refused once to see the SDK retry');
+      throw COLLECTOR_ERRORS.overloaded('test: refused once to see the SDK retry');
   };
 }
 

@@ -8,8 +8,8 @@
  */
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ActivityRecord } from '../../clickhouse/ingest-row.ts';
-import { toIngestActivityRow } from '../../clickhouse/ingest-row.ts';
+import type { ActivityRecord } from '../../services/consumer/ingest-row.ts';
+import { toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import { INGEST_TABLES, ingestColumns, schemaProblems } from '../../services/consumer/schema.ts';
 import { DATA_ERROR_CODES, Sink } from '../../services/consumer/sink.ts';
 import { rowInserter } from '../../services/lib/clickhouse.ts';

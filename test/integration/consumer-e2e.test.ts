@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAY_MS } from '../../services/lib/time.ts';
 import {
   type ConsumerSetup,
   consumerSetup,
@@ -21,7 +22,6 @@ import {
 import { kafkaBrokers } from '../harness/services.ts';
 import { post, startCollector, type TestCollector } from './collector-harness.ts';
 
-const DAY_MS = 86_400_000;
 const N = 3_000;
 const FEATURES = ['search', 'checkout', 'profile', 'reports'];
 const DEVICES = ['desktop', 'mobile', 'tablet'];

@@ -13,8 +13,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations } from '../../clickhouse/migrate.ts';
+import { toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import {
   identifiedSinceQuery,
   identityQueries,

@@ -7,7 +7,7 @@
  * must reach them within CONTEXT_REFRESH_INTERVAL_MS, and a restart must read them back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toIngestActivityRow, toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
+import { toIngestActivityRow, toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import { profileQuery } from '../../services/consumer/lookups.ts';
 import {
   activity,

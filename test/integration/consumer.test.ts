@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import {
   activity,
   type ConsumerSetup,
@@ -22,7 +23,6 @@ import {
 } from '../harness/consumer-process.ts';
 import { uniqueName } from '../harness/services.ts';
 
-const DAY_MS = 86_400_000;
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 describe('consumer', () => {

@@ -11,7 +11,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toIngestActivityRow, toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, migrate } from '../../clickhouse/migrate.ts';
 import { limitsOf, readCollectorConfig } from '../../services/collector/config.ts';
 import { Enricher } from '../../services/collector/enrichment/records.ts';
@@ -24,6 +23,7 @@ import {
 } from '../../services/collector/validation/boundaries.ts';
 import { validateEvent, validateIdentify } from '../../services/collector/validation/validate.ts';
 import { decodeMessage } from '../../services/consumer/decode.ts';
+import { toIngestActivityRow, toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import { ingestColumns } from '../../services/consumer/schema.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { rowInserter } from '../../services/lib/clickhouse.ts';

@@ -8,10 +8,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IngestActivityRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, migrate } from '../../clickhouse/migrate.ts';
+import type { IngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import { profileQuery } from '../../services/consumer/lookups.ts';
 import { doneQuery, marksQuery } from '../../services/lib/finished-days.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import { finishedRowsQuery } from '../../services/query/finished.ts';
 import {
   buildActiveUsersQuery,
@@ -24,7 +25,6 @@ import { testRefresher } from '../harness/refresher.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 import { generate, localDay } from './datamodel-dataset.ts';
 
-const DAY_MS = 86_400_000;
 let db: TestDatabase;
 
 beforeAll(async () => {

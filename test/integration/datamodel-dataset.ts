@@ -7,13 +7,13 @@ import {
   type IdentifyRecord,
   type IngestActivityRow,
   toIngestActivityRow,
-} from '../../clickhouse/ingest-row.ts';
+} from '../../services/consumer/ingest-row.ts';
 import { rng } from '../../services/demo/generator.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import type { Dimension } from '../../services/query/params.ts';
 
 export { rng };
 
-const DAY_MS = 86_400_000;
 const FEATURES = [
   ['search', 'discovery'],
   ['feed', 'discovery'],

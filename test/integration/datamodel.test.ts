@@ -8,10 +8,11 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toIngestIdentifyRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, MIGRATIONS_DIR, migrate } from '../../clickhouse/migrate.ts';
 import { rebuildRollups } from '../../clickhouse/rebuild.ts';
 import { dropOldFactPartitions } from '../../clickhouse/retention.ts';
+import { toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import { DIMENSIONS, type Dimension } from '../../services/query/params.ts';
 import {
   type ActiveUsersRow,
@@ -22,7 +23,6 @@ import { testRefresher } from '../harness/refresher.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 import { type Dataset, dimValue, generate, localDay, rng, truth } from './datamodel-dataset.ts';
 
-const DAY_MS = 86_400_000;
 const SKETCH_BOUND = 0.01; // clickhouse/README.md: uniq, measured <= 0.91% up to 1e6 distinct
 const EXAMPLES = new URL('../../clickhouse/examples/', import.meta.url).pathname;
 

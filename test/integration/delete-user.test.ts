@@ -8,16 +8,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteUser, deletionWhere } from '../../clickhouse/delete-user.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { createRegistry } from '../../services/lib/metrics.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import { buildApp } from '../../services/query/app.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
+import { deleteUser, deletionWhere } from '../../services/query/delete-user.ts';
 import { scalar } from '../harness/consumer-process.ts';
 import { type Pipeline, startPipeline } from '../harness/pipeline.ts';
 import { post } from './collector-harness.ts';
 
-const DAY_MS = 86_400_000;
 const at = (daysAgo: number, hour = 12) =>
   new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS - daysAgo * DAY_MS + hour * 3_600_000).toISOString();
 

@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../clickhouse/migrate.ts';
 import { dropOldFactPartitions } from '../../clickhouse/retention.ts';
-import { addDays, DAY_MS, FINISHED_DIMENSIONS, kindOf } from '../../services/lib/finished-days.ts';
+import { addDays, FINISHED_DIMENSIONS, kindOf } from '../../services/lib/finished-days.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import { spawnService, waitFor } from '../harness/consumer-process.ts';
@@ -266,12 +267,14 @@ describe('query store over finished numbers', () => {
       capped.activeUsers(query({ groupBy: ['country'], includeTest: true })),
     ).rejects.toMatchObject({
       statusCode: 400,
-      problems: [
-        {
-          param: 'group_by',
-          message: expect.stringMatching(/groups .* more than the 2 allowed \(QUERY_MAX_GROUPS\)/),
-        },
-      ],
+      detail: {
+        problems: [
+          {
+            param: 'group_by',
+            message: expect.stringMatching(/groups .* more than the 2 allowed \(QUERY_MAX_GROUPS\)/),
+          },
+        ],
+      },
     });
   });
 

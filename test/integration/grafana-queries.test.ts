@@ -9,15 +9,15 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IngestActivityRow } from '../../clickhouse/ingest-row.ts';
 import { loadMigrations, migrate } from '../../clickhouse/migrate.ts';
+import type { IngestActivityRow } from '../../services/consumer/ingest-row.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import { runChdb } from '../harness/chdb.ts';
 import { testRefresher } from '../harness/refresher.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 import { generate } from './datamodel-dataset.ts';
 
 const DASHBOARDS = new URL('../../deploy/grafana/dashboards/', import.meta.url).pathname;
-const DAY_MS = 86_400_000;
 const CLICKHOUSE_PLUGIN = 'grafana-clickhouse-datasource';
 
 interface Query {

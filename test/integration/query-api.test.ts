@@ -8,12 +8,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../clickhouse/migrate.ts';
 import { type ClickHouseClient, clickhouseErrorCode } from '../../services/lib/clickhouse.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import { DIMENSIONS, type Dimension } from '../../services/query/params.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 import { type Dataset, dimValue, generate, localDay, rng, truth } from './datamodel-dataset.ts';
 import { ingest, type QueryApi, sliceQuery as query, type Slice, startQueryApi } from './query-harness.ts';
 
-const DAY_MS = 86_400_000;
 /** clickhouse/README.md: uniq's measured worst relative error is under 1% up to 1e6 distinct. */
 const SKETCH_BOUND = 0.01;
 // A fixed period that spans both the US (Mar 9) and the EU (Mar 30) daylight-saving changes.

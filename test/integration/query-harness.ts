@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IngestActivityRow } from '../../clickhouse/ingest-row.ts';
+import type { IngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { createRegistry } from '../../services/lib/metrics.ts';

@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../clickhouse/migrate.ts';
-import { addDays, DAY_MS, localDay } from '../../services/lib/finished-days.ts';
+import { addDays, localDay } from '../../services/lib/finished-days.ts';
+import { DAY_MS } from '../../services/lib/time.ts';
 import { type ServiceProcess, scalar, spawnService, waitFor } from '../harness/consumer-process.ts';
 import {
   clickhouseUrl,

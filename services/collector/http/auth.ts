@@ -5,8 +5,8 @@
  * header at all). The key maps to the source name events carry.
  */
 import type { FastifyRequest } from 'fastify';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { isPlainObject } from '../validation/validate.ts';
-import { HttpError } from './errors.ts';
 import type { WriteKey, WriteKeys } from './write-keys.ts';
 
 export function writeKeyOf(req: Pick<FastifyRequest, 'headers' | 'body'>): string | undefined {
@@ -30,13 +30,11 @@ export function writeKeyOf(req: Pick<FastifyRequest, 'headers' | 'body'>): strin
 export function authenticate(req: Pick<FastifyRequest, 'headers' | 'body'>, keys: WriteKeys): WriteKey {
   const key = writeKeyOf(req);
   if (key === undefined || key === '') {
-    throw new HttpError(
-      401,
-      'COLLECTOR_UNAUTHORIZED',
+    throw COLLECTOR_ERRORS.unauthorized(
       'missing write key (Authorization: Bearer <key>, Basic, writeKey or api_key)',
     );
   }
   const found = keys.get(key);
-  if (found === undefined) throw new HttpError(401, 'COLLECTOR_UNAUTHORIZED', 'unknown write key');
+  if (found === undefined) throw COLLECTOR_ERRORS.unauthorized('unknown write key');
   return found;
 }

@@ -10,7 +10,8 @@
 import { createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { HttpError } from './errors.ts';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
+import type { HttpError } from '../../lib/errors.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
@@ -19,19 +20,12 @@ export function parseJsonBody(body: Buffer): unknown {
   try {
     text = utf8.decode(body);
   } catch (cause) {
-    throw new HttpError(400, 'COLLECTOR_BODY_INVALID_UTF8', 'body is not valid UTF-8', { cause });
+    throw COLLECTOR_ERRORS.bodyInvalidUtf8({ cause });
   }
   try {
     return JSON.parse(text);
   } catch (cause) {
-    throw new HttpError(
-      400,
-      'COLLECTOR_BODY_MALFORMED',
-      `body is not valid JSON: ${(cause as Error).message}`,
-      {
-        cause,
-      },
-    );
+    throw COLLECTOR_ERRORS.bodyMalformed(`body is not valid JSON: ${(cause as Error).message}`, { cause });
   }
 }
 
@@ -63,11 +57,7 @@ export const bodyParsing = fp(
             ? createInflate()
             : undefined;
       if (inflate === undefined) {
-        throw new HttpError(
-          415,
-          'COLLECTOR_UNSUPPORTED_ENCODING',
-          `Content-Encoding ${encoding} is not supported (gzip, deflate)`,
-        );
+        throw COLLECTOR_ERRORS.unsupportedEncoding(encoding);
       }
       const out = inflate as unknown as CountingStream;
       out.receivedEncodedLength = 0;

@@ -1,30 +1,10 @@
-/**
- * HTTP-facing errors with stable codes (fastify style). Thrown from hooks and handlers; the app's
- * error handler turns them, fastify's own errors and Kafka failures into one response shape.
- */
-import { PipelineError } from '../../lib/errors.ts';
+/** The collector's error body: the one every service sends, plus the intake fields when events were examined. */
+import { ERROR_BODY_SCHEMA } from '../../lib/errors.ts';
 
-export class HttpError extends PipelineError {
-  readonly statusCode: number;
-
-  constructor(statusCode: number, code: string, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, options);
-    this.name = 'HttpError';
-    this.statusCode = statusCode;
-  }
-}
-
-export const badRequest = (code: string, message: string): HttpError => new HttpError(400, code, message);
-
-/** The JSON schema of every non-2xx body (plus the intake fields when events were examined). */
 export const ERROR_SCHEMA = {
-  type: 'object',
-  required: ['statusCode', 'code', 'error', 'message'],
+  ...ERROR_BODY_SCHEMA,
   properties: {
-    statusCode: { type: 'integer' },
-    code: { type: 'string', description: 'Stable error code, e.g. COLLECTOR_BODY_MALFORMED.' },
-    error: { type: 'string' },
-    message: { type: 'string' },
+    ...ERROR_BODY_SCHEMA.properties,
     accepted: { type: 'integer' },
     rejected: { $ref: 'rejections#' },
     warnings: { $ref: 'warnings#' },

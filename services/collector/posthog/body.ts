@@ -9,8 +9,8 @@
  * posthog-node's `Content-Encoding: gzip` body arrives here already inflated by the app's parsing.
  */
 import { gunzipSync } from 'node:zlib';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { parseJsonBody } from '../http/body.ts';
-import { HttpError } from '../http/errors.ts';
 
 const COMPRESSIONS = ['gzip-js', 'gzip', 'base64'] as const;
 
@@ -23,27 +23,21 @@ const isGzip = (b: Buffer): boolean => b.length >= 2 && b[0] === 0x1f && b[1] ==
 export function decodeCaptureBody(body: Buffer, compression: string | undefined, maxBytes: number): unknown {
   const mode = compression?.toLowerCase() ?? '';
   if (mode !== '' && !(COMPRESSIONS as readonly string[]).includes(mode))
-    throw new HttpError(
-      400,
-      'COLLECTOR_UNSUPPORTED_COMPRESSION',
-      `compression ${compression} is not supported (${COMPRESSIONS.join(', ')})`,
-    );
+    throw COLLECTOR_ERRORS.unsupportedCompression(String(compression), COMPRESSIONS.join(', '));
   if (mode === 'gzip-js' || mode === 'gzip' || isGzip(body)) {
     let inflated: Buffer;
     try {
       inflated = gunzipSync(body, { maxOutputLength: maxBytes });
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
-        throw new HttpError(413, 'COLLECTOR_BODY_TOO_LARGE', `body inflates past ${maxBytes} bytes`, {
-          cause,
-        });
-      throw new HttpError(400, 'COLLECTOR_BODY_MALFORMED', 'body is not valid gzip', { cause });
+        throw COLLECTOR_ERRORS.bodyTooLarge(`body inflates past ${maxBytes} bytes`, { cause });
+      throw COLLECTOR_ERRORS.bodyMalformed('body is not valid gzip', { cause });
     }
     return parseJsonBody(inflated);
   }
   if (mode === 'base64' || body.toString('latin1', 0, 5) === 'data=') {
     const data = new URLSearchParams(body.toString('latin1')).get('data');
-    if (data === null) throw new HttpError(400, 'COLLECTOR_BODY_MALFORMED', 'form body has no data field');
+    if (data === null) throw COLLECTOR_ERRORS.bodyMalformed('form body has no data field');
     // base64 only when declared: an undeclared `data=` form carries JSON (older posthog-js).
     // URLSearchParams reads an unescaped '+' as a space; base64 has no spaces.
     return mode === 'base64'

@@ -10,8 +10,9 @@
  * (ids, lengths, times) are left to validation, so a PostHog event is refused for the same reasons
  * and with the same messages as a native one.
  */
+
+import { EVENT_FIELDS, MAX_NAME_LENGTH } from '../../../schemas/native-api.ts';
 import { type ContextOverrides, type Mapped, traitsOf } from '../segment/map.ts';
-import { EVENT_FIELDS, MAX_NAME_LENGTH } from '../validation/spec.ts';
 import { isPlainObject, own } from '../validation/validate.ts';
 
 /** Where an event's feature comes from, tried in the configured order (POSTHOG_FEATURE_FROM). */

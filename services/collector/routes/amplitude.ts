@@ -10,16 +10,16 @@
  * collector's 401; 413 (it halves the batch), 429 and 5xx (it retries) as the collector decides.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { type AmplitudeOptions, mapAmplitude, rejectionFields } from '../amplitude/map.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { isPlainObject } from '../validation/validate.ts';
-import { checkBatchSize, contextOf, sentAtOf } from './common.ts';
+import { checkBatchSize, contextOf, documentedBody, sentAtOf } from './common.ts';
 
 export interface AmplitudeRoutesOptions {
   readonly intake: IntakeDeps;
   readonly amplitude: AmplitudeOptions;
   readonly maxBatchEvents: number;
-  readonly routeOptions: Record<string, unknown>;
 }
 
 const INDICES_BY_FIELD = {
@@ -111,7 +111,7 @@ export const amplitudeRoutes: FastifyPluginAsync<AmplitudeRoutesOptions> = async
         code: 400,
         error: 'Request missing required field',
         missing_field: 'events',
-        error_code: 'COLLECTOR_BODY_INVALID',
+        error_code: COLLECTOR_ERRORS.bodyInvalid.code,
       });
     }
     const events: unknown[] = body.events;
@@ -144,10 +144,11 @@ export const amplitudeRoutes: FastifyPluginAsync<AmplitudeRoutesOptions> = async
         warnings: r.warnings,
       });
     }
-    return reply.code(400).send({
-      code: 400,
-      error: `Invalid field values on ${r.rejected.length} of ${events.length} events; none were ingested (resend the others)`,
-      error_code: 'COLLECTOR_INVALID_EVENTS',
+    const refusal = COLLECTOR_ERRORS.invalidEvents(r.rejected.length, events.length);
+    return reply.code(refusal.statusCode).send({
+      code: refusal.statusCode,
+      error: refusal.message,
+      error_code: refusal.code,
       ...rejectionFields(r.rejected, refused),
       rejected: r.rejected,
     });
@@ -160,26 +161,21 @@ export const amplitudeRoutes: FastifyPluginAsync<AmplitudeRoutesOptions> = async
     app.post(
       url,
       {
-        ...o.routeOptions,
-        schema: {
-          summary,
-          tags: ['amplitude'],
-          body: {
-            type: 'object',
-            required: ['api_key', 'events'],
-            properties: {
-              api_key: { type: 'string', description: 'The write key.' },
-              events: { type: 'array', items: EVENT_SCHEMA },
-              options: { type: 'object', description: 'Ignored (min_id_length).' },
-              client_upload_time: {
-                type: 'string',
-                format: 'date-time',
-                description: 'Client clock at upload (clock-skew correction).',
-              },
+        schema: { summary, tags: ['amplitude'], response: RESPONSES },
+        config: documentedBody({
+          type: 'object',
+          required: ['api_key', 'events'],
+          properties: {
+            api_key: { type: 'string', description: 'The write key.' },
+            events: { type: 'array', items: EVENT_SCHEMA },
+            options: { type: 'object', description: 'Ignored (min_id_length).' },
+            client_upload_time: {
+              type: 'string',
+              format: 'date-time',
+              description: 'Client clock at upload (clock-skew correction).',
             },
           },
-          response: RESPONSES,
-        },
+        }),
       },
       handler,
     );

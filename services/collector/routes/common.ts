@@ -2,13 +2,15 @@
  * Pieces every intake route shares: response schemas, the request context, the status rule
  * (200 when anything was accepted, else 413/400 with the same per-event detail).
  */
+import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { IDENTIFY_FIELDS } from '../../../schemas/native-api.ts';
 import { CONTRACT } from '../../../schemas/records.ts';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
+import { errorBody } from '../../lib/errors.ts';
 import type { RequestContext } from '../enrichment/records.ts';
-import { HttpError } from '../http/errors.ts';
 import type { KeyScope } from '../http/write-keys.ts';
 import type { IntakeResult } from '../intake.ts';
-import { IDENTIFY_FIELDS } from '../validation/spec.ts';
 import { checkField } from '../validation/validate.ts';
 
 declare module 'fastify' {
@@ -61,6 +63,23 @@ export const SHARED_SCHEMAS = [
   },
 ] as const;
 
+export const INTAKE_RESPONSES = {
+  200: { $ref: 'intakeResult#' },
+  '4xx': { $ref: 'errorResponse#' },
+  '5xx': { $ref: 'errorResponse#' },
+} as const;
+
+/**
+ * Route config putting `body` in the OpenAPI document without Fastify compiling it into a
+ * validator. Intake bodies are checked by validation/ instead, per event: an event that breaks the
+ * contract must cost only itself (the rest of its batch is accepted, it gets a per-event
+ * rejection), and each whole-request problem has its own code and status (COLLECTOR_EMPTY_BATCH,
+ * 413 COLLECTOR_TOO_MANY_EVENTS, ...), which a whole-body JSON-schema check cannot give.
+ */
+export function documentedBody(body: object): { swaggerTransform: SwaggerTransform } {
+  return { swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body }, url }) };
+}
+
 export function registerSharedSchemas(app: FastifyInstance): void {
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
 }
@@ -69,16 +88,8 @@ export function registerSharedSchemas(app: FastifyInstance): void {
 export function respond(reply: FastifyReply, r: IntakeResult): FastifyReply {
   const body = { accepted: r.accepted, rejected: r.rejected, warnings: r.warnings };
   if (r.accepted > 0) return reply.code(200).send(body);
-  const status = r.tooLarge ? 413 : 400;
-  return reply.code(status).send({
-    statusCode: status,
-    code: r.tooLarge ? 'COLLECTOR_EVENT_TOO_LARGE' : 'COLLECTOR_NO_VALID_EVENTS',
-    error: status === 413 ? 'Payload Too Large' : 'Bad Request',
-    message: r.tooLarge
-      ? 'no event accepted; an event exceeds the size limit'
-      : 'no event in the request is valid',
-    ...body,
-  });
+  const e = r.tooLarge ? COLLECTOR_ERRORS.eventTooLarge() : COLLECTOR_ERRORS.noValidEvents();
+  return reply.code(e.statusCode).send({ ...errorBody(e), ...body });
 }
 
 export function contextOf(
@@ -121,18 +132,13 @@ export interface SentAt {
 export function sentAtOf(raw: unknown, field: string): SentAt {
   if (raw === undefined || raw === null) return { ms: undefined, warning: undefined };
   const r = checkField(IDENTIFY_FIELDS.sent_at, raw, field);
-  if (!r.ok) throw new HttpError(400, 'COLLECTOR_SENT_AT_INVALID', r.problem.message);
+  if (!r.ok) throw COLLECTOR_ERRORS.sentAtInvalid(r.problem.message);
   return { ms: r.value as number | undefined, warning: r.warning };
 }
 
 export function checkBatchSize(n: number, max: number, field: string): void {
-  if (n === 0) throw new HttpError(400, 'COLLECTOR_EMPTY_BATCH', `${field}: empty batch`);
-  if (n > max)
-    throw new HttpError(
-      413,
-      'COLLECTOR_TOO_MANY_EVENTS',
-      `${field}: ${n} events; the limit is ${max} per request`,
-    );
+  if (n === 0) throw COLLECTOR_ERRORS.emptyBatch(field);
+  if (n > max) throw COLLECTOR_ERRORS.tooManyEvents(field, n, max);
 }
 
 /** A copy without the envelope-only fields, which are not event data (and a key must never be stored). */

@@ -2,20 +2,28 @@
  * The native API: POST /v1/events (a batch or a single event) and POST /v1/identify (a profile
  * update; Segment-shaped bodies on the same path are handed to the Segment route's handler).
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError } from '../http/errors.ts';
+import type { FastifyPluginAsync } from 'fastify';
+import { EVENT_FIELDS, IDENTIFY_FIELDS, jsonSchema } from '../../../schemas/native-api.ts';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
-import { EVENT_FIELDS, IDENTIFY_FIELDS, jsonSchema } from '../validation/spec.ts';
+import type { SegmentOptions } from '../segment/map.ts';
 import { isPlainObject } from '../validation/validate.ts';
-import { checkBatchSize, contextOf, respond, sentAtOf, withoutEnvelopeFields } from './common.ts';
+import {
+  checkBatchSize,
+  contextOf,
+  documentedBody,
+  INTAKE_RESPONSES,
+  respond,
+  sentAtOf,
+  withoutEnvelopeFields,
+} from './common.ts';
+import { segmentHandler } from './segment.ts';
 
 export interface NativeRoutesOptions {
   readonly intake: IntakeDeps;
   readonly maxBatchEvents: number;
-  /** Handles Segment-shaped bodies posted to /v1/identify (camelCase userId/anonymousId). */
-  readonly segmentIdentify: (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>;
-  /** Per-route options shared by every intake route (rate limit, body limit, auth, docs). */
-  readonly routeOptions: Record<string, unknown>;
+  /** For Segment-shaped bodies posted to /v1/identify (camelCase userId/anonymousId). */
+  readonly segment: SegmentOptions;
 }
 
 const EVENT_SCHEMA = jsonSchema(
@@ -23,48 +31,40 @@ const EVENT_SCHEMA = jsonSchema(
   'One activity event. Unknown fields are accepted with a warning.',
 );
 
-export const INTAKE_RESPONSES = {
-  200: { $ref: 'intakeResult#' },
-  '4xx': { $ref: 'errorResponse#' },
-  '5xx': { $ref: 'errorResponse#' },
-} as const;
-
 export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app, o) => {
+  const segmentIdentify = segmentHandler(o, 'identify');
   app.post(
     '/v1/events',
     {
-      ...o.routeOptions,
       schema: {
         summary: 'Send activity events (a batch, or one event)',
         tags: ['native'],
-        body: {
-          oneOf: [
-            {
-              type: 'object',
-              required: ['events'],
-              properties: {
-                events: { type: 'array', items: EVENT_SCHEMA },
-                sent_at: { type: 'string', format: 'date-time', description: 'Client clock at send time.' },
-                writeKey: {
-                  type: 'string',
-                  description: 'For navigator.sendBeacon, which cannot set headers.',
-                },
-              },
-            },
-            EVENT_SCHEMA,
-          ],
-        },
         response: INTAKE_RESPONSES,
       },
+      config: documentedBody({
+        oneOf: [
+          {
+            type: 'object',
+            required: ['events'],
+            properties: {
+              events: { type: 'array', items: EVENT_SCHEMA },
+              sent_at: { type: 'string', format: 'date-time', description: 'Client clock at send time.' },
+              writeKey: {
+                type: 'string',
+                description: 'For navigator.sendBeacon, which cannot set headers.',
+              },
+            },
+          },
+          EVENT_SCHEMA,
+        ],
+      }),
     },
     async (req, reply) => {
       const body = req.body;
-      if (!isPlainObject(body))
-        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+      if (!isPlainObject(body)) throw COLLECTOR_ERRORS.bodyInvalid('body: expected a JSON object');
       let events: unknown[];
       if (Object.hasOwn(body, 'events')) {
-        if (!Array.isArray(body.events))
-          throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'events: expected an array');
+        if (!Array.isArray(body.events)) throw COLLECTOR_ERRORS.bodyInvalid('events: expected an array');
         events = body.events;
       } else {
         events = [body];
@@ -86,23 +86,21 @@ export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app,
   app.post(
     '/v1/identify',
     {
-      ...o.routeOptions,
       schema: {
         summary: 'Update a user profile (native body; a Segment identify body also works here)',
         tags: ['native', 'segment'],
-        body: jsonSchema(IDENTIFY_FIELDS, 'A user-profile update.'),
         response: INTAKE_RESPONSES,
       },
+      config: documentedBody(jsonSchema(IDENTIFY_FIELDS, 'A user-profile update.')),
     },
     async (req, reply) => {
       const body = req.body;
-      if (!isPlainObject(body))
-        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+      if (!isPlainObject(body)) throw COLLECTOR_ERRORS.bodyInvalid('body: expected a JSON object');
       if (
         !Object.hasOwn(body, 'user_id') &&
         (Object.hasOwn(body, 'userId') || Object.hasOwn(body, 'anonymousId'))
       ) {
-        return o.segmentIdentify(req, reply);
+        return segmentIdentify(req, reply);
       }
       const sentAt = sentAtOf(body.sent_at, 'sent_at');
       const item: IntakeItem = {

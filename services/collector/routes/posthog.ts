@@ -16,13 +16,21 @@ import type {
   FastifyReply,
   FastifyRequest,
 } from 'fastify';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
+import { HttpError } from '../../lib/errors.ts';
 import { writeKeyOf } from '../http/auth.ts';
-import { HttpError } from '../http/errors.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { decodeCaptureBody } from '../posthog/body.ts';
 import { type Envelope, envelopeOf, mapPostHog, type PostHogOptions } from '../posthog/map.ts';
-import { checkBatchSize, contextOf, respond, type SentAt, sentAtOf } from './common.ts';
-import { INTAKE_RESPONSES } from './native.ts';
+import {
+  checkBatchSize,
+  contextOf,
+  documentedBody,
+  INTAKE_RESPONSES,
+  respond,
+  type SentAt,
+  sentAtOf,
+} from './common.ts';
 
 export interface PostHogRoutesOptions {
   readonly intake: IntakeDeps;
@@ -30,7 +38,6 @@ export interface PostHogRoutesOptions {
   readonly maxBatchEvents: number;
   /** The decompressed body limit (a gzip-js body is inflated here, not by the app's body parsing). */
   readonly maxBatchBytes: number;
-  readonly routeOptions: Record<string, unknown>;
 }
 
 /** posthog-node posts to /batch/; posthog-js to /e/ (or a project config's endpoint, /i/v0/e/). */
@@ -87,11 +94,11 @@ function registerCaptureParsing(app: FastifyInstance, o: PostHogRoutesOptions): 
       done(err as HttpError, undefined);
     }
   });
-  // The envelope replaces the body before authentication (routeOptions' preHandler), which then
+  // The envelope replaces the body before authentication (the intake scope's preHandler), which then
   // finds PostHog's api_key as the body's writeKey (http/auth.ts).
   app.addHook('preValidation', async (req) => {
     const envelope = envelopeOf(req.body);
-    if ('error' in envelope) throw new HttpError(400, 'COLLECTOR_BODY_INVALID', envelope.error);
+    if ('error' in envelope) throw COLLECTOR_ERRORS.bodyInvalid(envelope.error);
     req.body = envelope;
   });
   // posthog-js drops a request answered 408 or 429 (it retries only 5xx and network errors), so
@@ -100,7 +107,7 @@ function registerCaptureParsing(app: FastifyInstance, o: PostHogRoutesOptions): 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.statusCode !== 408 && err.statusCode !== 429) throw err;
     reply.header('retry-after', reply.getHeader('retry-after') ?? '1');
-    throw new HttpError(503, err.code, err.message, { cause: err });
+    throw new HttpError(err.code, 503, err.message, { cause: err });
   });
 }
 
@@ -128,28 +135,31 @@ function captureHandler(o: PostHogRoutesOptions) {
 /** A token reflected into JavaScript: JSON-quoted, with `<` escaped so it cannot close a tag. */
 const jsString = (s: string): string => JSON.stringify(s).replace(/</g, '\\u003c');
 
-export const posthogRoutes: FastifyPluginAsync<PostHogRoutesOptions> = async (app, o) => {
-  await app.register(async (capture) => {
-    registerCaptureParsing(capture, o);
-    for (const path of CAPTURE_PATHS) {
-      capture.post(
-        path,
-        {
-          ...o.routeOptions,
-          schema: {
-            summary: 'PostHog capture (posthog-node, posthog-js)',
-            tags: ['posthog'],
-            body: CAPTURE_BODY_SCHEMA,
-            response: INTAKE_RESPONSES,
-          },
+/** Capture: its own body parsing (PostHog's compression modes), in a scope of its own. */
+export const posthogCaptureRoutes: FastifyPluginAsync<PostHogRoutesOptions> = async (capture, o) => {
+  registerCaptureParsing(capture, o);
+  for (const path of CAPTURE_PATHS) {
+    capture.post(
+      path,
+      {
+        schema: {
+          summary: 'PostHog capture (posthog-node, posthog-js)',
+          tags: ['posthog'],
+          response: INTAKE_RESPONSES,
         },
-        captureHandler(o),
-      );
-    }
-  });
+        config: documentedBody(CAPTURE_BODY_SCHEMA),
+      },
+      captureHandler(o),
+    );
+  }
+};
 
-  // Configuration reads: constant answers, the same for any token (so they tell nobody which keys
-  // exist). The flags request body is not needed, only read and discarded.
+/**
+ * Configuration reads: constant answers, the same for any token (so they tell nobody which keys
+ * exist), public like any SDK's project config. The flags request body is not needed, only read and
+ * discarded.
+ */
+export const posthogConfigRoutes: FastifyPluginAsync = async (app) => {
   await app.register(async (config) => {
     config.removeAllContentTypeParsers();
     config.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, null));

@@ -9,10 +9,6 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 
-export interface RudderStackConfigRoutesOptions {
-  readonly routeOptions: Record<string, unknown>;
-}
-
 const SOURCE_CONFIG_SCHEMA = {
   type: 'object',
   required: ['source'],
@@ -32,13 +28,12 @@ const SOURCE_CONFIG_SCHEMA = {
   },
 } as const;
 
-export const rudderStackConfigRoutes: FastifyPluginAsync<RudderStackConfigRoutesOptions> = async (app, o) => {
+export const rudderStackConfigRoutes: FastifyPluginAsync = async (app) => {
   // The SDK asks for /sourceConfig/ under configUrl (it appends the path unless configUrl has it).
   for (const url of ['/sourceConfig', '/sourceConfig/']) {
     app.get(
       url,
       {
-        ...o.routeOptions,
         schema: {
           summary: 'RudderStack browser SDK source configuration',
           tags: ['rudderstack'],

@@ -3,18 +3,24 @@
  * per message type. Messages are mapped to native shapes (segment/map.ts) and take the same intake.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError } from '../http/errors.ts';
+import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import { type IntakeDeps, type IntakeItem, intake } from '../intake.ts';
 import { mapSegment, messageContext, type SegmentOptions, type SegmentType } from '../segment/map.ts';
 import { isPlainObject } from '../validation/validate.ts';
-import { checkBatchSize, contextOf, respond, type SentAt, sentAtOf } from './common.ts';
-import { INTAKE_RESPONSES } from './native.ts';
+import {
+  checkBatchSize,
+  contextOf,
+  documentedBody,
+  INTAKE_RESPONSES,
+  respond,
+  type SentAt,
+  sentAtOf,
+} from './common.ts';
 
 export interface SegmentRoutesOptions {
   readonly intake: IntakeDeps;
   readonly segment: SegmentOptions;
   readonly maxBatchEvents: number;
-  readonly routeOptions: Record<string, unknown>;
 }
 
 const MESSAGE_SCHEMA = {
@@ -67,13 +73,11 @@ function itemsFor(
 export function segmentHandler(o: SegmentRoutesOptions, pathType: SegmentType | undefined) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const body = req.body;
-    if (!isPlainObject(body))
-      throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'body: expected a JSON object');
+    if (!isPlainObject(body)) throw COLLECTOR_ERRORS.bodyInvalid('body: expected a JSON object');
     let messages: unknown[];
     let batchSentAt: SentAt = { ms: undefined, warning: undefined };
     if (pathType === undefined) {
-      if (!Array.isArray(body.batch))
-        throw new HttpError(400, 'COLLECTOR_BODY_INVALID', 'batch: expected an array');
+      if (!Array.isArray(body.batch)) throw COLLECTOR_ERRORS.bodyInvalid('batch: expected an array');
       messages = body.batch;
       batchSentAt = sentAtOf(body.sentAt, 'sentAt');
     } else {
@@ -131,21 +135,16 @@ export const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (ap
     app.post(
       path,
       {
-        ...o.routeOptions,
-        schema: {
-          summary: 'Segment batch',
-          tags: ['segment'],
-          body: {
-            type: 'object',
-            required: ['batch'],
-            properties: {
-              batch: { type: 'array', items: MESSAGE_SCHEMA },
-              sentAt: { type: 'string' },
-              context: { type: 'object' },
-            },
+        schema: { summary: 'Segment batch', tags: ['segment'], response: INTAKE_RESPONSES },
+        config: documentedBody({
+          type: 'object',
+          required: ['batch'],
+          properties: {
+            batch: { type: 'array', items: MESSAGE_SCHEMA },
+            sentAt: { type: 'string' },
+            context: { type: 'object' },
           },
-          response: INTAKE_RESPONSES,
-        },
+        }),
       },
       segmentHandler(o, undefined),
     );
@@ -162,17 +161,19 @@ export const segmentRoutes: FastifyPluginAsync<SegmentRoutesOptions> = async (ap
     app.post(
       path,
       {
-        ...o.routeOptions,
-        schema: {
-          summary: `Segment ${type}`,
-          tags: ['segment'],
-          body: MESSAGE_SCHEMA,
-          response: INTAKE_RESPONSES,
-        },
+        schema: { summary: `Segment ${type}`, tags: ['segment'], response: INTAKE_RESPONSES },
+        config: documentedBody(MESSAGE_SCHEMA),
       },
       segmentHandler(o, type),
     );
   }
+};
+
+/**
+ * The settings analytics-next loads: public (no write key checked), so apart from the intake routes
+ * and their authentication.
+ */
+export const segmentSettingsRoutes: FastifyPluginAsync = async (app) => {
   // The same answer for any key (it tells nobody which keys exist); a bad key is refused when the
   // SDK posts events.
   app.get<{ Params: { writeKey: string } }>(

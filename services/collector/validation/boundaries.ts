@@ -6,7 +6,7 @@
  * Avro and a real ClickHouse insert: whatever validation accepts must get all the way through.
  * A field added to spec.ts gets its boundaries here without anyone writing them.
  */
-import { CONTRACT } from '../../../schemas/records.ts';
+
 import {
   EVENT_FIELDS,
   type FieldSpec,
@@ -15,7 +15,8 @@ import {
   MAX_ID_LENGTH,
   MAX_NAME_LENGTH,
   MAX_TEXT_LENGTH,
-} from './spec.ts';
+} from '../../../schemas/native-api.ts';
+import { CONTRACT } from '../../../schemas/records.ts';
 
 export interface BoundaryCase {
   /** Field path as problems and warnings name it, e.g. "geo.latitude". */

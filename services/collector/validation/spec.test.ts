@@ -4,10 +4,6 @@
  * that exists, and a request that sets every field produces a record where each of them is set.
  */
 import { describe, expect, it } from 'vitest';
-import { AvroCodec } from '../../lib/avro.ts';
-import { limitsOf, readCollectorConfig } from '../config.ts';
-import { Enricher } from '../enrichment/records.ts';
-import { toMessage } from '../publisher.ts';
 import {
   EVENT_FIELDS,
   type FieldSpec,
@@ -16,7 +12,11 @@ import {
   jsonSchema,
   type NativeEvent,
   type NativeIdentify,
-} from './spec.ts';
+} from '../../../schemas/native-api.ts';
+import { AvroCodec } from '../../lib/avro.ts';
+import { limitsOf, readCollectorConfig } from '../config.ts';
+import { Enricher } from '../enrichment/records.ts';
+import { toMessage } from '../publisher.ts';
 import { validateEvent, validateIdentify } from './validate.ts';
 
 const codec = new AvroCodec();

@@ -4,7 +4,6 @@
  * input (validate.property.test.ts checks that with arbitrary JSON).
  */
 import { hash } from 'node:crypto';
-import { CONTRACT, NO_FEATURE } from '../../../schemas/records.ts';
 import {
   EVENT_FIELDS,
   type FieldSpec,
@@ -14,7 +13,9 @@ import {
   MAX_ID_LENGTH,
   MAX_NAME_LENGTH,
   MAX_TEXT_LENGTH,
-} from './spec.ts';
+} from '../../../schemas/native-api.ts';
+import { CONTRACT, NO_FEATURE } from '../../../schemas/records.ts';
+import { DAY_MS } from '../../lib/time.ts';
 
 /** Bounded set of rejection reasons (a metric label). */
 export type RejectReason =
@@ -111,7 +112,6 @@ const DATE_TIME_RE =
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const COUNTRY_RE = /^[A-Za-z]{2}$/;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const DAY_MS = 86_400_000;
 
 /**
  * Table lookup by an input key. Plain indexing would find Object.prototype members for keys like

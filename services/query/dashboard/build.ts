@@ -1,18 +1,18 @@
 /**
  * Bundles the dashboard (src/main.ts with uPlot, src/style.css with uPlot's CSS) into one
  * directory with index.html, so the page loads nothing from the network but the query API.
- * main.ts runs this at start (about 100 ms), so the served page always matches the code and no
- * built file is kept in git: the output goes under .data/ (git-ignored, not linted).
- * `node services/query/dashboard/build.ts [dir]` builds it by hand.
+ * A build step (`npm run build:dashboard`; `npm start`, `npm run up` and `npm test` run it first),
+ * not something the service does at start: esbuild is a development tool. The output
+ * (dist/, git-ignored) is never committed, so it cannot drift from the code.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { DASHBOARD_DIST_DIR } from './dist.ts';
 
 const HERE = new URL('./', import.meta.url).pathname;
-export const DEFAULT_DASHBOARD_DIR = new URL('../../../.data/query-dashboard', import.meta.url).pathname;
 
-export async function buildDashboard(outDir: string = DEFAULT_DASHBOARD_DIR): Promise<string> {
+export async function buildDashboard(outDir: string = DASHBOARD_DIST_DIR): Promise<string> {
   mkdirSync(outDir, { recursive: true });
   await build({
     entryPoints: { app: join(HERE, 'src', 'main.ts'), 'app-style': join(HERE, 'src', 'style.css') },

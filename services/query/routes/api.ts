@@ -6,8 +6,9 @@
  * stays in one place and no unknown key is silently stripped.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { ERROR_BODY_SCHEMA, HttpError } from '../../lib/errors.ts';
 import type { Histogram } from '../../lib/metrics.ts';
-import { invalidParams, QueryError } from '../errors.ts';
+import { invalidParams } from '../errors.ts';
 import {
   ACTIVE_USERS_PARAMS,
   DEFAULT_DIMENSION_VALUES,
@@ -61,12 +62,9 @@ function querystringSchema(params: readonly string[]) {
 }
 
 const errorSchema = {
-  type: 'object',
+  ...ERROR_BODY_SCHEMA,
   properties: {
-    statusCode: { type: 'integer' },
-    code: { type: 'string' },
-    error: { type: 'string' },
-    message: { type: 'string' },
+    ...ERROR_BODY_SCHEMA.properties,
     problems: {
       type: 'array',
       items: {
@@ -132,7 +130,7 @@ export const apiRoutes: FastifyPluginAsync<ApiOptions> = async (app: FastifyInst
       end({ outcome: 'ok' });
       return out;
     } catch (err) {
-      end({ outcome: err instanceof QueryError ? err.code : 'error' });
+      end({ outcome: err instanceof HttpError ? err.code : 'error' });
       throw err;
     }
   }

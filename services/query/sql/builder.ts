@@ -21,9 +21,10 @@
  * Every result is ordered by day and the group-by columns; counts are UInt32 (JSON numbers).
  */
 
-import { PipelineError } from '../../lib/errors.ts';
+import { QUERY_ERRORS } from '../../lib/error-codes.ts';
 import { offsetMinutes } from '../../lib/finished-days.ts';
 import { quoteString } from '../../lib/sql.ts';
+import { DAY_MS } from '../../lib/time.ts';
 import {
   type ActiveUsersQuery,
   DIMENSIONS,
@@ -75,8 +76,6 @@ export interface BuiltQuery {
   readonly fromRollup: boolean;
 }
 
-const DAY_MS = 86_400_000;
-
 interface Rollup {
   readonly table: string;
   readonly dimensions: readonly Dimension[];
@@ -94,14 +93,14 @@ const ROLLUPS: readonly Rollup[] = [
  * only if it is on the allow-list, even when a cast let something else into a typed field.
  */
 function column(d: string): Dimension {
-  if (!isDimension(d)) throw new PipelineError('QUERY_UNSAFE_SQL', `not a dimension: ${JSON.stringify(d)}`);
+  if (!isDimension(d)) throw QUERY_ERRORS.unsafeSql(`not a dimension: ${JSON.stringify(d)}`);
   return d;
 }
 
 /** UTC-midnight ms of a validated YYYY-MM-DD day; literals are rebuilt from it, never copied. */
 function dayMs(day: string): number {
   const ms = Date.parse(`${day}T00:00:00Z`);
-  if (Number.isNaN(ms)) throw new PipelineError('QUERY_UNSAFE_SQL', `not a day: ${JSON.stringify(day)}`);
+  if (Number.isNaN(ms)) throw QUERY_ERRORS.unsafeSql(`not a day: ${JSON.stringify(day)}`);
   return ms;
 }
 
@@ -281,7 +280,7 @@ ORDER BY day${g}`;
 export function buildGroupCountQuery(req: ActiveUsersRequest): BuiltQuery {
   const v = plan(req);
   // uniq() of no columns is a syntax error: counting groups means there is a group-by.
-  if (v.groupBy.length === 0) throw new PipelineError('QUERY_UNSAFE_SQL', 'group count without a group-by');
+  if (v.groupBy.length === 0) throw QUERY_ERRORS.unsafeSql('group count without a group-by');
   const scanFrom = v.fromMs - LOOKBACK_DAYS * DAY_MS;
   const scanTo = v.toMs + DAY_MS;
   const whole = req.exact !== true && isWholeHourZone(v.tz, scanFrom, scanTo);
@@ -321,7 +320,7 @@ export function buildDimensionValuesQuery(req: DimensionValuesRequest): BuiltQue
   const dimension = column(req.dimension);
   // The one number written into SQL unquoted: only a positive integer prints as digits alone.
   if (!Number.isSafeInteger(req.limit) || req.limit < 1)
-    throw new PipelineError('QUERY_UNSAFE_SQL', `not a row limit: ${req.limit}`);
+    throw QUERY_ERRORS.unsafeSql(`not a row limit: ${req.limit}`);
   const whole = isWholeHourZone(v.tz, v.fromMs, v.toMs + DAY_MS);
   const rollup = pickRollup(v, [dimension]);
   const source = whole

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { addedColumn, loadMigrations, splitStatements } from '../../clickhouse/migrate.ts';
 import {
   type ActivityRecord,
   ageBand,
@@ -7,11 +8,10 @@ import {
   toIngestActivityRow,
   toIngestIdentifyRow,
 } from './ingest-row.ts';
-import { addedColumn, loadMigrations, splitStatements } from './migrate.ts';
 
 const avroFields = (file: string): string[] =>
   (
-    JSON.parse(readFileSync(new URL(`../schemas/${file}`, import.meta.url), 'utf8')) as {
+    JSON.parse(readFileSync(new URL(`../../schemas/${file}`, import.meta.url), 'utf8')) as {
       fields: { name: string }[];
     }
   ).fields.map((f) => f.name);

@@ -12,8 +12,9 @@
  * id is linked to (identity_map, clickhouse/README.md "Identity"; used only when the event itself
  * carries no user_id) and its best-effort is_first_daily_activity (services/consumer/profiles.ts).
  */
-import type { ActivityRecord, IdentifyRecord } from '../schemas/records.ts';
-import { PipelineError } from '../services/lib/errors.ts';
+import type { ActivityRecord, IdentifyRecord } from '../../schemas/records.ts';
+import { PipelineError } from '../lib/errors.ts';
+import { DAY_MS } from '../lib/time.ts';
 
 export type { ActivityRecord, IdentifyRecord };
 
@@ -47,7 +48,6 @@ export const AGE_BANDS = ['', '<18', '18-24', '25-34', '35-44', '45-54', '55-64'
 /** '' when the birth date is unknown (the rollups' convention for every unknown attribute). */
 export type AgeBand = (typeof AGE_BANDS)[number];
 
-const DAY_MS = 86_400_000;
 /** Prefix that keeps an anonymous id from ever colliding with a user id of the same text. */
 export const ANONYMOUS_PREFIX = 'anon:';
 

@@ -1,12 +1,15 @@
 /**
- * The native event contract, declared once. The validator (validate.ts), the OpenAPI/JSON schema of
- * the HTTP body (jsonSchema below) and the TypeScript wire types (NativeEvent, NativeIdentify) are
- * all derived from these tables, and each field names the Avro field it lands in, which
- * spec.test.ts checks against schemas/*.avsc. Adding a field here is the whole change on the HTTP
- * side; the test fails until the Avro schema has a home for it.
+ * The native event contract, declared once. The collector's validator
+ * (services/collector/validation/validate.ts), the OpenAPI/JSON schema of the HTTP body (jsonSchema
+ * below) and the TypeScript wire types (NativeEvent, NativeIdentify) are all derived from these
+ * tables, and each field names the Avro field it lands in, which
+ * services/collector/validation/spec.test.ts checks against schemas/*.avsc. Adding a field here is
+ * the whole change on the HTTP side; the test fails until the Avro schema has a home for it. Here
+ * beside the Avro schemas rather than in the collector: senders (the demo generator) build events
+ * to this contract too.
  */
 
-import { CONTRACT } from '../../../schemas/records.ts';
+import { CONTRACT } from './records.ts';
 
 export type Kind =
   | 'uuid'
