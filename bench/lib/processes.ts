@@ -87,6 +87,8 @@ export async function startCollector(o: {
   kafkaBrokers: string;
   topic: string;
   profileDir?: string;
+  /** Settings on top of the bench's (e.g. GEO_DATABASE to compare the geo databases). */
+  env?: Record<string, string>;
 }): Promise<Child & { url: string }> {
   const port = await freePort();
   const child = await startNode('collector', 'services/collector/main.ts', {
@@ -103,6 +105,7 @@ export async function startCollector(o: {
       // (defaults 1,000 and 200 req/s) would measure the rate limiter instead of the intake path.
       RATE_LIMIT_MAX: '1000000000',
       RATE_LIMIT_PER_ADDRESS_MAX: '1000000000',
+      ...o.env,
     },
   });
   return { ...child, url: `http://127.0.0.1:${port}` };

@@ -188,6 +188,18 @@ export const collectorScenario: Scenario = async (ctx) => {
   } finally {
     await collector.stop();
   }
+  // The same, with the city geo database the collector loaded before GEO_DATABASE existed: what
+  // the default (country) saves, at rest and under the batch load.
+  const city = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic, env: { GEO_DATABASE: 'city' } });
+  await sleep(1_000);
+  const cityIdleRssMb = rssBytes(city.pid) / MB;
+  let cityBatch: Measured;
+  try {
+    ctx.log(`  collector with GEO_DATABASE=city, 100 events/request, ${durationS} s`);
+    cityBatch = await loadService(ctx, city.url, city.pid, 100, durationS);
+  } finally {
+    await city.stop();
+  }
 
   const port = await freePort();
   const bare = await startNode('bare-fastify', 'bench/limits/bare-fastify.ts', {
@@ -222,6 +234,8 @@ export const collectorScenario: Scenario = async (ctx) => {
   );
 
   rows.push({ case: 'collector at rest, before load', values: { 'RSS MB': round(idleRssMb) } });
+  rows.push({ case: 'collector at rest, GEO_DATABASE=city', values: { 'RSS MB': round(cityIdleRssMb) } });
+  rows.push(row('collector, batch 100, GEO_DATABASE=city', cityBatch));
   for (const n of SIZES) {
     const label = n === 1 ? 'single' : `batch ${n}`;
     const o = ours.get(n) as Measured;
