@@ -12,39 +12,24 @@
  * A private stack, since the nodes are ours to kill. The longer version is test/faults/full/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CollectorProcesses, collectorProcesses } from '../harness/collector-process.ts';
-import { type ConsumerProcess, type ConsumerSetup, consumerSetup } from '../harness/consumer-process.ts';
-import { runUnderLoad } from '../harness/fault-run.ts';
+import { type FaultPipeline, runUnderLoad, startFaultPipeline } from '../harness/fault-run.ts';
 import { type AckedEvent, expectAckedCounted } from '../harness/invariant.ts';
 import { answers, killLeader, NODES, probe, successes, waitForFailover } from '../harness/kafka-cluster.ts';
-import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
 
 describe('Kafka cluster: partition leader killed under load', () => {
-  let stack: PrivateStack;
-  let setup: ConsumerSetup;
-  let collectors: CollectorProcesses;
-  let consumer: ConsumerProcess;
+  let fp: FaultPipeline;
   // Both scenarios write to the same tables: the second checks the first one's events too.
   const acked: AckedEvent[] = [];
 
   beforeAll(async () => {
-    stack = await privateStack('kafka-cluster', () => {}, { nodes: 3 });
-    await Promise.all([stack.startKafka(), stack.startClickhouse()]);
-    setup = await consumerSetup('kafka_cluster', 6, stack);
-    collectors = await collectorProcesses({
-      kafkaBrokers: stack.kafkaBrokers,
-      topic: setup.topic,
-      partitions: 6,
-      extra: { KAFKA_PUBLISH_TIMEOUT_MS: '5000' },
+    fp = await startFaultPipeline('kafka-cluster', {
+      kafkaNodes: 3,
+      collectorEnv: { KAFKA_PUBLISH_TIMEOUT_MS: '5000' },
     });
-    await collectors.start();
-    consumer = await setup.start({ BATCH_MAX_ROWS: '2000' });
   });
 
   afterAll(async () => {
-    await collectors?.close();
-    await setup?.close().catch(() => undefined);
-    await stack?.destroy();
+    await fp?.close();
   });
 
   let firstVictim = 0;
@@ -54,16 +39,16 @@ describe('Kafka cluster: partition leader killed under load', () => {
     const probed: AckedEvent[] = [];
     let outcomes: Record<string, number> = {};
     const run = await runUnderLoad({
-      setup,
-      collectors,
+      setup: fp.setup,
+      collectors: fp.collectors,
       seed: 16_001,
       tag: 'kleader',
       earlier: probed,
       fault: async (random) => {
-        firstVictim = await killLeader(stack, setup.admin, setup.topic);
+        firstVictim = await killLeader(fp.stack, fp.setup.admin, fp.setup.topic);
         const alive = NODES.filter((n) => n !== firstVictim);
-        const failover = await waitForFailover(setup.admin, setup.topic, alive);
-        const p = probe(collectors.url, random, 'kleader-probe');
+        const failover = await waitForFailover(fp.setup.admin, fp.setup.topic, alive);
+        const p = probe(fp.collectors.url, random, 'kleader-probe');
         for (const a of await p.acknowledged) probed.push(a);
         outcomes = p.outcomes();
         return `node ${firstVictim} (leader of partition 0) killed; nodes ${alive} led every partition with ISR ${alive} after ${failover.toFixed(1)} s; a probe batch then got ${JSON.stringify(outcomes)}; the load went on with two of three`;
@@ -75,8 +60,8 @@ describe('Kafka cluster: partition leader killed under load', () => {
     expect(successes(outcomes)).toBe(1);
     expect(run.stats.rejected).toBe(0);
     expectAckedCounted(run.report);
-    expect(consumer.child.exitCode).toBeNull();
-    expect(collectors.current()?.child.exitCode).toBeNull();
+    expect(fp.consumer.child.exitCode).toBeNull();
+    expect(fp.collectors.current()?.child.exitCode).toBeNull();
   });
 
   it('then the new leader killed: one of three left answers 503, never a 2xx; back, nothing acknowledged lost', async () => {
@@ -85,19 +70,19 @@ describe('Kafka cluster: partition leader killed under load', () => {
     const earlier: AckedEvent[] = [...acked];
     let whileDown: Record<string, number> = {};
     const run = await runUnderLoad({
-      setup,
-      collectors,
+      setup: fp.setup,
+      collectors: fp.collectors,
       seed: 16_002,
       tag: 'ktwo',
       earlier,
       fault: async (random) => {
-        const second = await killLeader(stack, setup.admin, setup.topic);
-        const p = probe(collectors.url, random, 'ktwo-probe');
+        const second = await killLeader(fp.stack, fp.setup.admin, fp.setup.topic);
+        const p = probe(fp.collectors.url, random, 'ktwo-probe');
         // Three answers: each a publish that waited its timeout (5 s) or was refused at once.
         await answers(p, 3);
         whileDown = p.outcomes();
         const t = Date.now();
-        await stack.startKafka();
+        await fp.stack.startKafka();
         for (const a of await p.acknowledged) earlier.push(a);
         return `node ${second} (the new leader of partition 0) killed too; probe answers with one node up ${JSON.stringify(whileDown)}; nodes ${firstVictim} and ${second} back and the probe acknowledged after ${((Date.now() - t) / 1000).toFixed(1)} s`;
       },
@@ -108,7 +93,7 @@ describe('Kafka cluster: partition leader killed under load', () => {
     expect(earlier.length).toBeGreaterThan(acked.length);
     expect(run.stats.rejected).toBe(0);
     expectAckedCounted(run.report);
-    expect(consumer.child.exitCode).toBeNull();
-    expect(collectors.current()?.child.exitCode).toBeNull();
+    expect(fp.consumer.child.exitCode).toBeNull();
+    expect(fp.collectors.current()?.child.exitCode).toBeNull();
   });
 });

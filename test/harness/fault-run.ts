@@ -5,10 +5,60 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rng } from '../../services/demo/generator.ts';
-import type { CollectorProcesses } from './collector-process.ts';
-import { type ConsumerSetup, distinctEvents, groupLag, waitFor } from './consumer-process.ts';
+import { type CollectorProcesses, collectorProcesses } from './collector-process.ts';
+import {
+  type ConsumerProcess,
+  type ConsumerSetup,
+  consumerSetup,
+  distinctEvents,
+  groupLag,
+  waitFor,
+} from './consumer-process.ts';
 import { type AckedEvent, checkAckedCounted, type InvariantReport } from './invariant.ts';
+import { type PrivateStack, privateStack } from './private-stack.ts';
 import { activityBatches, RetryingSender, type SenderStats, startLoad } from './sender.ts';
+
+/** A private stack (a fault stops nothing else) with collector processes and one consumer on it. */
+export interface FaultPipeline {
+  readonly stack: PrivateStack;
+  readonly setup: ConsumerSetup;
+  readonly collectors: CollectorProcesses;
+  readonly consumer: ConsumerProcess;
+  readonly close: () => Promise<void>;
+}
+
+/** `name` in kebab case: the stack's folder; its snake-case form names the database. */
+export async function startFaultPipeline(
+  name: string,
+  o: {
+    readonly kafkaNodes?: number;
+    readonly collectorEnv?: Record<string, string>;
+    readonly consumerEnv?: Record<string, string>;
+  } = {},
+): Promise<FaultPipeline> {
+  const stack = await privateStack(name, () => {}, { nodes: o.kafkaNodes ?? 1 });
+  await Promise.all([stack.startKafka(), stack.startClickhouse()]);
+  const setup = await consumerSetup(name.replace(/-/g, '_'), 6, stack);
+  const collectors = await collectorProcesses({
+    kafkaBrokers: stack.kafkaBrokers,
+    topic: setup.topic,
+    partitions: 6,
+    ...(o.collectorEnv === undefined ? {} : { extra: o.collectorEnv }),
+  });
+  await collectors.start();
+  const consumer = await setup.start({ BATCH_MAX_ROWS: '2000', ...o.consumerEnv });
+  return {
+    stack,
+    setup,
+    collectors,
+    consumer,
+    close: async () => {
+      await collectors.close();
+      await setup.close().catch(() => undefined);
+      await stack.destroy();
+    },
+  };
+}
 
 export interface FaultRun {
   /** What this run's load got acknowledged (pass it as `earlier` to the next run on the same tables). */

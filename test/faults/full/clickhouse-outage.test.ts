@@ -8,61 +8,42 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CollectorProcesses, collectorProcesses } from '../../harness/collector-process.ts';
-import { type ConsumerProcess, type ConsumerSetup, consumerSetup } from '../../harness/consumer-process.ts';
-import { runUnderLoad } from '../../harness/fault-run.ts';
+import { type FaultPipeline, runUnderLoad, startFaultPipeline } from '../../harness/fault-run.ts';
 import { type AckedEvent, expectAckedCounted } from '../../harness/invariant.ts';
-import { type PrivateStack, privateStack } from '../../harness/private-stack.ts';
 
 const DOWN_MS = 60_000;
 const HANG_MS = 30_000;
 
 describe('ClickHouse down and hung under load', () => {
-  let stack: PrivateStack;
-  let setup: ConsumerSetup;
-  let collectors: CollectorProcesses;
-  let consumer: ConsumerProcess;
+  let fp: FaultPipeline;
   // Both scenarios write to the same tables: the second checks the first one's events too.
   const acked: AckedEvent[] = [];
 
   beforeAll(async () => {
-    stack = await privateStack('clickhouse-outage');
-    await Promise.all([stack.startKafka(), stack.startClickhouse()]);
-    setup = await consumerSetup('clickhouse_outage', 6, stack);
-    collectors = await collectorProcesses({
-      kafkaBrokers: stack.kafkaBrokers,
-      topic: setup.topic,
-      partitions: 6,
-    });
-    await collectors.start();
-    consumer = await setup.start({
-      BATCH_MAX_ROWS: '2000',
-      CLICKHOUSE_RETRY_MAX_MS: '2000',
-      CLICKHOUSE_REQUEST_TIMEOUT_MS: '5000',
+    fp = await startFaultPipeline('clickhouse-outage', {
+      consumerEnv: { CLICKHOUSE_RETRY_MAX_MS: '2000', CLICKHOUSE_REQUEST_TIMEOUT_MS: '5000' },
     });
   });
 
   afterAll(async () => {
-    await collectors?.close();
-    await setup?.close().catch(() => undefined);
-    await stack?.destroy();
+    await fp?.close();
   });
 
   it('down 60 s: no acknowledged event lost or counted twice', async () => {
     let sawPaused = false;
     let errors = 0;
     const run = await runUnderLoad({
-      setup,
-      collectors,
+      setup: fp.setup,
+      collectors: fp.collectors,
       seed: 10_006,
       tag: 'chdown',
       fault: async () => {
-        await stack.stopClickhouse();
+        await fp.stack.stopClickhouse();
         await sleep(DOWN_MS);
-        sawPaused = (await consumer.metric('consumer_fetch_paused')) === 1;
-        errors = await consumer.metric('consumer_clickhouse_insert_errors_total');
+        sawPaused = (await fp.consumer.metric('consumer_fetch_paused')) === 1;
+        errors = await fp.consumer.metric('consumer_clickhouse_insert_errors_total');
         const t = Date.now();
-        await stack.startClickhouse();
+        await fp.stack.startClickhouse();
         return `ClickHouse down ${DOWN_MS / 1000} s (consumer paused at the end: ${sawPaused}, insert errors ${errors}), restart took ${((Date.now() - t) / 1000).toFixed(1)} s`;
       },
     });
@@ -72,30 +53,30 @@ describe('ClickHouse down and hung under load', () => {
     expect(run.stats.rejected).toBe(0);
     expect(errors).toBeGreaterThan(0);
     expectAckedCounted(run.report);
-    expect(consumer.child.exitCode).toBeNull();
+    expect(fp.consumer.child.exitCode).toBeNull();
   });
 
   it('hung 30 s (SIGSTOP): no acknowledged event lost or counted twice', async () => {
-    const errorsBefore = await consumer.metric('consumer_clickhouse_insert_errors_total');
+    const errorsBefore = await fp.consumer.metric('consumer_clickhouse_insert_errors_total');
     let errors = 0;
     let sinceInsert = 0;
     const run = await runUnderLoad({
-      setup,
-      collectors,
+      setup: fp.setup,
+      collectors: fp.collectors,
       seed: 10_007,
       tag: 'chhang',
       earlier: acked,
       fault: async () => {
-        const logsBefore = consumer.logs.length;
-        await stack.pause('clickhouse');
+        const logsBefore = fp.consumer.logs.length;
+        await fp.stack.pause('clickhouse');
         await sleep(HANG_MS);
-        errors = (await consumer.metric('consumer_clickhouse_insert_errors_total')) - errorsBefore;
-        sinceInsert = await consumer.metric('consumer_clickhouse_seconds_since_last_insert');
-        await stack.resume('clickhouse');
+        errors = (await fp.consumer.metric('consumer_clickhouse_insert_errors_total')) - errorsBefore;
+        sinceInsert = await fp.consumer.metric('consumer_clickhouse_seconds_since_last_insert');
+        await fp.stack.resume('clickhouse');
         // What the consumer said while ClickHouse hung (warn and above), to tell a timeout from a wedge.
         const said = [
           ...new Set(
-            consumer.logs
+            fp.consumer.logs
               .slice(logsBefore)
               .filter((l) => /"level":(40|50|60)/.test(l))
               .map((l) => String((JSON.parse(l) as { msg?: unknown }).msg)),
@@ -116,6 +97,6 @@ describe('ClickHouse down and hung under load', () => {
     // covers both is the time since the last insert, not the insert error counter.
     expect(sinceInsert).toBeGreaterThan(HANG_MS / 1000 - 10);
     expectAckedCounted(run.report);
-    expect(consumer.child.exitCode).toBeNull();
+    expect(fp.consumer.child.exitCode).toBeNull();
   });
 });

@@ -12,9 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CollectorProcesses, collectorProcesses } from '../../harness/collector-process.ts';
-import { type ConsumerProcess, type ConsumerSetup, consumerSetup } from '../../harness/consumer-process.ts';
-import { runUnderLoad } from '../../harness/fault-run.ts';
+import { type FaultPipeline, runUnderLoad, startFaultPipeline } from '../../harness/fault-run.ts';
 import { type AckedEvent, expectAckedCounted } from '../../harness/invariant.ts';
 import {
   answers,
@@ -25,55 +23,42 @@ import {
   successes,
   waitForFailover,
 } from '../../harness/kafka-cluster.ts';
-import { type PrivateStack, privateStack } from '../../harness/private-stack.ts';
 
 const DOWN_MS = 20_000;
 
 describe('Kafka cluster: rolling leader kills and two of three down, under load', () => {
-  let stack: PrivateStack;
-  let setup: ConsumerSetup;
-  let collectors: CollectorProcesses;
-  let consumer: ConsumerProcess;
+  let fp: FaultPipeline;
   const acked: AckedEvent[] = [];
 
   beforeAll(async () => {
-    stack = await privateStack('kafka-cluster-full', () => {}, { nodes: 3 });
-    await Promise.all([stack.startKafka(), stack.startClickhouse()]);
-    setup = await consumerSetup('kafka_cluster_full', 6, stack);
-    collectors = await collectorProcesses({
-      kafkaBrokers: stack.kafkaBrokers,
-      topic: setup.topic,
-      partitions: 6,
-      extra: { KAFKA_PUBLISH_TIMEOUT_MS: '5000' },
+    fp = await startFaultPipeline('kafka-cluster-full', {
+      kafkaNodes: 3,
+      collectorEnv: { KAFKA_PUBLISH_TIMEOUT_MS: '5000' },
     });
-    await collectors.start();
-    consumer = await setup.start({ BATCH_MAX_ROWS: '2000' });
   });
 
   afterAll(async () => {
-    await collectors?.close();
-    await setup?.close().catch(() => undefined);
-    await stack?.destroy();
+    await fp?.close();
   });
 
   it('three rolling leader kills: no acknowledged event lost or counted twice', async () => {
     const run = await runUnderLoad({
-      setup,
-      collectors,
+      setup: fp.setup,
+      collectors: fp.collectors,
       seed: 16_101,
       tag: 'krolling',
       calmMs: 10_000,
       fault: async () => {
         const steps: string[] = [];
         for (let k = 0; k < 3; k++) {
-          const victim = await killLeader(stack, setup.admin, setup.topic);
+          const victim = await killLeader(fp.stack, fp.setup.admin, fp.setup.topic);
           const alive = NODES.filter((n) => n !== victim);
-          const failover = await waitForFailover(setup.admin, setup.topic, alive);
+          const failover = await waitForFailover(fp.setup.admin, fp.setup.topic, alive);
           await sleep(DOWN_MS);
           const t = Date.now();
-          await stack.startKafka();
+          await fp.stack.startKafka();
           // Back in every ISR before the next kill, or the next one could take the last copy.
-          await waitForFailover(setup.admin, setup.topic, NODES);
+          await waitForFailover(fp.setup.admin, fp.setup.topic, NODES);
           steps.push(
             `node ${victim} killed (failover ${failover.toFixed(1)} s), back in every ISR ${((Date.now() - t) / 1000).toFixed(1)} s after its restart`,
           );
@@ -85,35 +70,35 @@ describe('Kafka cluster: rolling leader kills and two of three down, under load'
     for (const a of run.acked) acked.push(a);
     expect(run.stats.rejected).toBe(0);
     expectAckedCounted(run.report);
-    expect(consumer.child.exitCode).toBeNull();
-    expect(collectors.current()?.child.exitCode).toBeNull();
+    expect(fp.consumer.child.exitCode).toBeNull();
+    expect(fp.collectors.current()?.child.exitCode).toBeNull();
   });
 
   it('two of three down for 20 s: never a 2xx then; nothing acknowledged lost', async () => {
     const earlier: AckedEvent[] = [...acked];
     let whileDown: Record<string, number> = {};
     const run = await runUnderLoad({
-      setup,
-      collectors,
+      setup: fp.setup,
+      collectors: fp.collectors,
       seed: 16_102,
       tag: 'ktwodown',
       earlier,
       calmMs: 10_000,
       fault: async (random) => {
-        const first = await killLeader(stack, setup.admin, setup.topic);
+        const first = await killLeader(fp.stack, fp.setup.admin, fp.setup.topic);
         await waitForFailover(
-          setup.admin,
-          setup.topic,
+          fp.setup.admin,
+          fp.setup.topic,
           NODES.filter((n) => n !== first),
         );
-        const second = await killLeader(stack, setup.admin, setup.topic);
-        const p = probe(collectors.url, random, 'ktwodown-probe');
+        const second = await killLeader(fp.stack, fp.setup.admin, fp.setup.topic);
+        const p = probe(fp.collectors.url, random, 'ktwodown-probe');
         await sleep(DOWN_MS);
         await answers(p, 3);
         whileDown = p.outcomes();
-        const states = await partitionStates(setup.admin, setup.topic).catch(() => []);
+        const states = await partitionStates(fp.setup.admin, fp.setup.topic).catch(() => []);
         const t = Date.now();
-        await stack.startKafka();
+        await fp.stack.startKafka();
         for (const a of await p.acknowledged) earlier.push(a);
         return `nodes ${first} and ${second} killed; ${DOWN_MS / 1000} s with one node, probe answers ${JSON.stringify(whileDown)}, partitions ${JSON.stringify(states)}; both back and the probe acknowledged after ${((Date.now() - t) / 1000).toFixed(1)} s`;
       },
@@ -123,7 +108,7 @@ describe('Kafka cluster: rolling leader kills and two of three down, under load'
     expect(whileDown['503'] ?? 0).toBeGreaterThan(0);
     expect(run.stats.rejected).toBe(0);
     expectAckedCounted(run.report);
-    expect(consumer.child.exitCode).toBeNull();
-    expect(collectors.current()?.child.exitCode).toBeNull();
+    expect(fp.consumer.child.exitCode).toBeNull();
+    expect(fp.collectors.current()?.child.exitCode).toBeNull();
   });
 });
