@@ -71,7 +71,7 @@ describe('consumer', () => {
       (n) => n === 0,
     );
 
-    const dlq = await readTopic(setup.dlqTopic, 5);
+    const dlq = (await readTopic(setup.dlqTopic, 5)).map((m) => m.headers);
     const reasons = dlq.map((h) => h['dlq-reason']).sort();
     expect(reasons).toEqual([
       'invalid_content',
@@ -80,13 +80,22 @@ describe('consumer', () => {
       'undecodable',
       'unknown_schema',
     ]);
+    // Each entry names where its original sits: the source message at that partition and offset
+    // is one of the poison messages (same bytes), and no two entries name the same one.
+    const source = new Map(
+      (await readTopic(setup.topic, stream.length)).map((m) => [`${m.partition}:${m.offset}`, m.value]),
+    );
+    const poisonValues = poison.map((m) => (m.value as Buffer).toString('hex'));
+    const named = new Set<string>();
     for (const h of dlq) {
       expect(h['dlq-source-topic']).toBe(setup.topic);
-      expect(Number(h['dlq-source-partition'])).toBeGreaterThanOrEqual(0);
-      expect(Number(h['dlq-source-offset'])).toBeGreaterThanOrEqual(0);
+      const at = `${h['dlq-source-partition']}:${h['dlq-source-offset']}`;
+      named.add(at);
+      expect(poisonValues, at).toContain(source.get(at)?.toString('hex'));
       expect(Date.parse(h['dlq-dead-lettered-at'] ?? '')).toBeGreaterThan(0);
       expect(h['dlq-error-code']).toMatch(/^[A-Z_0-9]+$/);
     }
+    expect(named.size).toBe(poison.length);
     expect(await consumer.metric('consumer_dlq_messages_total')).toBe(5);
     expect(await consumer.metric('consumer_rows_written_total')).toBe(300);
 
@@ -199,7 +208,7 @@ describe('consumer', () => {
       () => rowOf(fixed.event_id as string),
       (r) => r !== undefined,
     );
-    const all = await readTopic(setup.dlqTopic, 11);
+    const all = (await readTopic(setup.dlqTopic, 11)).map((m) => m.headers);
     const again = all.filter((h) => h['dlq-redrive-count'] === '1');
     expect(again.map((h) => h['dlq-reason']).sort()).toEqual([
       'invalid_content',
@@ -258,18 +267,25 @@ describe('consumer', () => {
     return row;
   }
 
-  async function readTopic(name: string, count: number): Promise<Record<string, string>[]> {
-    const reader = setup.topics.kafka.consumer({ groupId: uniqueName('dlq-reader') });
+  interface TopicMessage {
+    readonly partition: number;
+    readonly offset: string;
+    readonly value: Buffer | null;
+    readonly headers: Record<string, string>;
+  }
+
+  async function readTopic(name: string, count: number): Promise<TopicMessage[]> {
+    const reader = setup.topics.kafka.consumer({ groupId: uniqueName('topic-reader') });
     await reader.connect();
     await reader.subscribe({ topic: name, fromBeginning: true });
-    const out: Record<string, string>[] = [];
+    const out: TopicMessage[] = [];
     await new Promise<void>((resolve, reject) => {
       reader
         .run({
-          eachMessage: async ({ message }) => {
-            const h: Record<string, string> = {};
-            for (const [k, v] of Object.entries(message.headers ?? {})) h[k] = String(v);
-            out.push(h);
+          eachMessage: async ({ partition, message }) => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+            out.push({ partition, offset: message.offset, value: message.value, headers });
             if (out.length >= count) resolve();
           },
         })
