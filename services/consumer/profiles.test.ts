@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivityRecord, IdentifyRecord } from '../../clickhouse/ingest-row.ts';
-import { activity, identify } from '../../test/harness/consumer-process.ts';
+import { activity, identify } from '../../test/harness/fixtures.ts';
 import {
   ALL_ATTRIBUTES,
   attributeBits,

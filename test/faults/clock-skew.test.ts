@@ -10,14 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../../services/demo/generator.ts';
 import { type CollectorProcesses, collectorProcesses } from '../harness/collector-process.ts';
-import {
-  type ConsumerSetup,
-  consumerSetup,
-  distinctEvents,
-  groupLag,
-  waitFor,
-} from '../harness/consumer-process.ts';
+import { type ConsumerSetup, consumerSetup, distinctEvents, waitFor } from '../harness/consumer-process.ts';
 import { type AckedEvent, checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
+import { groupLag } from '../harness/kafka-topics.ts';
 import { type PlannedBatch, RetryingSender } from '../harness/sender.ts';
 
 const HOUR_MS = 3_600_000;

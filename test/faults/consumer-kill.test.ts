@@ -13,15 +13,13 @@ import { rng } from '../../services/demo/generator.ts';
 import {
   activityStream,
   type ConsumerSetup,
-  committedTotal,
   consumerSetup,
   distinctEvents,
-  groupLag,
   nextInsertInFlight,
-  produce,
   waitFor,
 } from '../harness/consumer-process.ts';
 import { checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
+import { committedTotal, groupLag, produce } from '../harness/kafka-topics.ts';
 import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 

@@ -6,8 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rng } from '../../services/demo/generator.ts';
 import type { CollectorProcesses } from './collector-process.ts';
-import { type ConsumerSetup, distinctEvents, groupLag, waitFor } from './consumer-process.ts';
+import { type ConsumerSetup, distinctEvents, waitFor } from './consumer-process.ts';
 import { type AckedEvent, checkAckedCounted, type InvariantReport } from './invariant.ts';
+import { groupLag } from './kafka-topics.ts';
 import { activityBatches, RetryingSender, type SenderStats, startLoad } from './sender.ts';
 
 export interface FaultRun {

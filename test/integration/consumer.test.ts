@@ -8,18 +8,14 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import {
-  activity,
   type ConsumerSetup,
   consumerSetup,
   distinctEvents,
-  encoded,
-  groupLag,
-  identify,
-  produce,
-  type RawMessage,
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
+import { activity, encoded, identify, type RawMessage } from '../harness/fixtures.ts';
+import { groupLag, produce } from '../harness/kafka-topics.ts';
 import { uniqueName } from '../harness/services.ts';
 
 const DAY_MS = 86_400_000;
