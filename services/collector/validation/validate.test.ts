@@ -70,6 +70,26 @@ describe('correctTime', () => {
     );
     expect(fast).toEqual({ ok: true, value: NOW });
   });
+
+  // StrykerJS: each bound's `>` as `>=` (and the skew bound's `<=` as `<`) survived.
+  it('accepts each bound itself and refuses one millisecond past it', () => {
+    const at = (t: number, sentAt?: number) =>
+      correctTime(
+        t,
+        { receivedAt: NOW, ...(sentAt === undefined ? {} : { sentAt }) },
+        LIMITS,
+        'timestamp',
+        [],
+      );
+    expect(at(NOW + LIMITS.maxFutureMs)).toEqual({ ok: true, value: NOW + LIMITS.maxFutureMs });
+    expect(at(NOW + LIMITS.maxFutureMs + 1).ok).toBe(false);
+    expect(at(NOW - LIMITS.maxAgeMs)).toEqual({ ok: true, value: NOW - LIMITS.maxAgeMs });
+    expect(at(NOW - LIMITS.maxAgeMs - 1).ok).toBe(false);
+    // A clock off by exactly the correction bound is still corrected; one past it is not.
+    const skew = LIMITS.maxSkewCorrectionMs;
+    expect(at(NOW, NOW - skew)).toEqual({ ok: true, value: NOW + skew });
+    expect(at(NOW, NOW - skew - 1)).toEqual({ ok: true, value: NOW });
+  });
 });
 
 describe('checkStructure', () => {
@@ -78,6 +98,15 @@ describe('checkStructure', () => {
       'a[0].constructor: forbidden key',
     );
   });
+  it('caps the serialized size of an event at maxEventBytes, inclusive', () => {
+    const empty = Buffer.byteLength(JSON.stringify({ user_id: 'u', activity: 'a', p: '' }));
+    const sized = (bytes: number) => ({ user_id: 'u', activity: 'a', p: 'x'.repeat(bytes - empty) });
+    expect(Buffer.byteLength(JSON.stringify(sized(LIMITS.maxEventBytes)))).toBe(LIMITS.maxEventBytes);
+    expect(validateEvent(sized(LIMITS.maxEventBytes), { receivedAt: NOW }, LIMITS).ok).toBe(true);
+    const over = validateEvent(sized(LIMITS.maxEventBytes + 1), { receivedAt: NOW }, LIMITS);
+    expect(over.ok || over.problems.map((p) => p.reason)).toEqual(['too_large']);
+  });
+
   it('caps depth and key count', () => {
     expect(checkStructure({ a: { b: { c: { d: { e: 1 } } } } }, LIMITS)?.reason).toBe('too_deep');
     expect(checkStructure({ a: Array.from({ length: 30 }, () => 1) }, LIMITS)?.reason).toBe('too_many_keys');
@@ -136,6 +165,24 @@ describe('validateEvent', () => {
     expect([n.value.session_id, n.value.session_key]).toEqual([42, undefined]);
     const empty = validateEvent({ user_id: 'u', activity: 'a', session_id: '' }, { receivedAt: NOW }, LIMITS);
     expect(empty.ok).toBe(false);
+  });
+
+  it('refuses a detail without a non-empty type, or with a field besides type and payload', () => {
+    const details = (d: unknown[]) =>
+      validateEvent({ user_id: 'u', activity: 'a', details: d }, { receivedAt: NOW }, LIMITS);
+    const ok = details([{ type: 'click', payload: { x: 1 } }, { type: 'view' }]);
+    expect(ok.ok && ok.value.details).toEqual([
+      { type: 'click', payload: { x: 1 } },
+      { type: 'view', payload: null },
+    ]);
+    for (const [d, path] of [
+      [[{ type: '' }], 'details[0].type'],
+      [[{ type: 'click' }, 'x'], 'details[1]'],
+      [[{ type: 'click', extra: 1 }], 'details[0].extra'],
+    ] as const) {
+      const r = details([...d]);
+      expect(r.ok || r.problems.map((p) => p.message.split(':')[0])).toEqual([path]);
+    }
   });
 
   it('warns about unknown nested fields', () => {
