@@ -193,6 +193,9 @@ describe('buildEventCountsQuery and buildDimensionValuesQuery', () => {
     const b = buildDimensionValuesQuery({ ...base, dimension: 'activity_type', limit: 5 });
     expect(b.source).toBe('rollup_users_hourly_feature');
     expect(flat(b.sql)).toContain('LIMIT 5');
+    expect(flat(buildDimensionValuesQuery({ ...base, dimension: 'country', limit: 1 }).sql)).toContain(
+      'LIMIT 1',
+    );
     expect(() => buildDimensionValuesQuery({ ...base, dimension: 'city' as never, limit: 5 })).toThrow(
       'not a dimension',
     );
