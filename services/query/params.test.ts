@@ -284,10 +284,13 @@ describe('limits, at and one past each edge', () => {
   it('the spellings of false, and an empty value as absent', () => {
     for (const v of ['false', '0', ''])
       expect(ok(parseActiveUsers({ include_test: v }, limits, now)).includeTest).toBe(false);
-    expect(ok(parseActiveUsers({ tz: '', window: '' }, limits, now))).toMatchObject({
+    expect(ok(parseActiveUsers({ tz: '', window: '', from: '', group_by: '' }, limits, now))).toMatchObject({
       tz: 'UTC',
       window: 'rolling',
+      from: '2025-02-09',
+      groupBy: [],
     });
+    expect(ok(parseDimensionValues('country', { limit: '' }, limits, now)).limit).toBe(200);
   });
 
   it('dates only in full: nothing before or after YYYY-MM-DD, and no year below 1000 read as 19xx', () => {
