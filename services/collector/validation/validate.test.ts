@@ -90,6 +90,15 @@ describe('correctTime', () => {
     expect(at(NOW, NOW - skew)).toEqual({ ok: true, value: NOW + skew });
     expect(at(NOW, NOW - skew - 1)).toEqual({ ok: true, value: NOW });
   });
+
+  it('holds the contract time bounds, inclusive, whatever the configured window', () => {
+    const open = { ...LIMITS, maxAgeMs: 1e15, maxFutureMs: 1e15 };
+    const at = (t: number) => correctTime(t, { receivedAt: NOW }, open, 'timestamp', []);
+    expect(at(CONTRACT.maxTimeMs).ok).toBe(true);
+    expect(at(CONTRACT.maxTimeMs + 1).ok).toBe(false);
+    expect(at(CONTRACT.minActivityTimeMs).ok).toBe(true);
+    expect(at(CONTRACT.minActivityTimeMs - 1).ok).toBe(false);
+  });
 });
 
 describe('checkStructure', () => {
@@ -105,6 +114,14 @@ describe('checkStructure', () => {
     expect(validateEvent(sized(LIMITS.maxEventBytes), { receivedAt: NOW }, LIMITS).ok).toBe(true);
     const over = validateEvent(sized(LIMITS.maxEventBytes + 1), { receivedAt: NOW }, LIMITS);
     expect(over.ok || over.problems.map((p) => p.reason)).toEqual(['too_large']);
+  });
+
+  it('allows maxKeys keys and array items, not one more, and counts arrays in the depth', () => {
+    const keys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));
+    expect(checkStructure(keys(LIMITS.maxKeys), LIMITS)).toBeUndefined();
+    expect(checkStructure(keys(LIMITS.maxKeys + 1), LIMITS)?.reason).toBe('too_many_keys');
+    expect(checkStructure({ a: [[[1]]] }, LIMITS)).toBeUndefined();
+    expect(checkStructure({ a: [[[[1]]]] }, LIMITS)?.reason).toBe('too_deep');
   });
 
   it('caps depth and key count', () => {
@@ -206,5 +223,39 @@ describe('validateIdentify', () => {
     if (!r.ok) return;
     expect(r.value.traits).toEqual({ gender: 'f' });
     expect(r.value.attributes).toEqual({ plan: 'pro' });
+  });
+
+  it('corrects identified_at by its own sent_at, as events are', () => {
+    const r = validateIdentify(
+      { user_id: 'u', timestamp: '2026-06-01T13:00:00Z', sent_at: '2026-06-01T13:00:00Z' },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(r.ok && r.value.identified_at).toBe(NOW);
+  });
+});
+
+describe('null as absent', () => {
+  it('skips null fields, group fields, identify fields and traits instead of refusing them', () => {
+    const e = validateEvent(
+      {
+        user_id: 'u',
+        anonymous_id: null,
+        activity: 'a',
+        feature: null,
+        geo: { city: null, country_code: 'FR' },
+      },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(e.ok ? e.warnings : e.problems).toEqual([]);
+    expect(e.ok && [e.value.anonymous_id, e.value.geo]).toEqual([undefined, { country_code: 'FR' }]);
+    const i = validateIdentify(
+      { user_id: 'u', anonymous_id: null, traits: { gender: null, segment: 'pro' } },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(i.ok ? i.warnings : i.problems).toEqual([]);
+    expect(i.ok && [i.value.anonymous_id, i.value.traits]).toEqual([undefined, { segment: 'pro' }]);
   });
 });
