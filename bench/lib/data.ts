@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
-import { activity, codec, encoded, type RawMessage } from '../../test/harness/consumer-process.ts';
+import { activity, codec, encoded, type RawMessage } from '../../test/harness/fixtures.ts';
 
 export type { RawMessage };
 export { codec };

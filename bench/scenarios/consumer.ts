@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ActivityRecord, toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
-import { produce } from '../../test/harness/consumer-process.ts';
+import { produce } from '../../test/harness/kafka-topics.ts';
 import {
   type Ctx,
   freshTopic,

@@ -32,6 +32,17 @@ describe('Batcher', () => {
     expect(b.due()).toBe('bytes');
   });
 
+  it('is due at exactly max bytes and max rows, not one past', () => {
+    const c = clock();
+    const bytes = new Batcher<number>({ maxRows: 100, maxBytes: 10, maxAgeMs: 1_000 }, c.now);
+    bytes.add(1, 4);
+    bytes.add(2, 6);
+    expect(bytes.due()).toBe('bytes');
+    const rows = new Batcher<number>({ maxRows: 1, maxBytes: 1_000, maxAgeMs: 1_000 }, c.now);
+    rows.add(1, 1);
+    expect(rows.due()).toBe('rows');
+  });
+
   it('is due max age after the first row, not after the last', () => {
     const c = clock();
     const b = new Batcher<number>({ maxRows: 100, maxBytes: 1_000, maxAgeMs: 500 }, c.now);
@@ -108,5 +119,9 @@ describe('Batcher', () => {
 
   it('rejects limits that can never flush', () => {
     expect(() => new Batcher({ maxRows: 0, maxBytes: 1, maxAgeMs: 1 }, Date.now)).toThrow(RangeError);
+    expect(() => new Batcher({ maxRows: 1, maxBytes: 0, maxAgeMs: 1 }, Date.now)).toThrow(RangeError);
+    expect(() => new Batcher({ maxRows: 1, maxBytes: 1, maxAgeMs: -1 }, Date.now)).toThrow(RangeError);
+    // Age 0 flushes every row at once: allowed.
+    expect(new Batcher({ maxRows: 1, maxBytes: 1, maxAgeMs: 0 }, Date.now).rows).toBe(0);
   });
 });

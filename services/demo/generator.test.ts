@@ -78,7 +78,7 @@ describe('demo generator', () => {
     expect(events.some((e) => e.user?.is_test_account)).toBe(true);
   });
 
-  it('never sends events from the future and picks live users by weight', () => {
+  it('never sends events from the future', () => {
     const events = dayOfActivity(
       rng(1),
       { ...users[0], weight: 40 } as (typeof users)[0],
@@ -90,6 +90,24 @@ describe('demo generator', () => {
     const r = rng(3);
     const live = Array.from({ length: 200 }, () => liveEvent(r, users, cumulative, NOW));
     expect(live.every((e) => e.timestamp === new Date(NOW).toISOString())).toBe(true);
+  });
+
+  it('picks live users in proportion to their weight', () => {
+    // Four users weighing 1, 2, 3 and 14: over 20,000 seeded draws each share is within 1.5 points
+    // of weight / 20 (binomial sd is at most 0.36 points), and a uniform pick (25% each) is far off.
+    const weights = [1, 2, 3, 14];
+    const few = weights.map((weight, i) => ({ ...users[i], userId: `w${i}`, weight }) as (typeof users)[0]);
+    const r = rng(11);
+    const draws = 20_000;
+    const picked = new Map<string, number>();
+    for (let i = 0; i < draws; i++) {
+      const id = String(liveEvent(r, few, cumulativeWeights(few), NOW).user_id);
+      picked.set(id, (picked.get(id) ?? 0) + 1);
+    }
+    const shares = weights.map((_, i) => (picked.get(`w${i}`) ?? 0) / draws);
+    shares.forEach((share, i) => {
+      expect(Math.abs(share - (weights[i] ?? 0) / 20), `w${i}: ${share}`).toBeLessThan(0.015);
+    });
   });
 
   it('makes invalid events the collector rejects', () => {

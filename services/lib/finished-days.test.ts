@@ -8,6 +8,7 @@ import {
   dueDays,
   localDay,
   newestMarkByDay,
+  offsetMinutes,
 } from './finished-days.ts';
 
 const at = (iso: string) => Date.parse(iso);
@@ -24,6 +25,20 @@ describe('local days', () => {
       '2025-01-01',
       '2025-01-02',
     ]);
+  });
+
+  // StrykerJS: the sign of a negative offset was unpinned (a mutant reading UTC-5 as +5 survived).
+  it('reads UTC offsets in minutes, west of Greenwich negative', () => {
+    const jan = at('2025-01-15T12:00:00Z');
+    expect(offsetMinutes('America/New_York', jan)).toBe(-300);
+    expect(offsetMinutes('America/New_York', at('2025-07-15T12:00:00Z'))).toBe(-240);
+    expect(offsetMinutes('Asia/Kolkata', jan)).toBe(330);
+    expect(offsetMinutes('Asia/Kathmandu', jan)).toBe(345);
+    expect(offsetMinutes('UTC', jan)).toBe(0);
+    expect(offsetMinutes('Nowhere/Land', jan)).toBeUndefined();
+    // Marks are read through the same offsets: 03:30 UTC is the evening before in New York.
+    const marks = [{ hourMs: at('2025-03-10T03:00:00Z'), markedMs: 1 }];
+    expect([...newestMarkByDay(marks, 'America/New_York', '2025-03-09').keys()]).toEqual(['2025-03-09']);
   });
 
   it('canonicalises zone names and refuses unknown ones', () => {
@@ -99,6 +114,29 @@ describe('due days', () => {
     expect(dueDays({ ...base, marks, done })).toEqual({ due: ['2025-03-19', '2025-03-17'], waiting: 0 });
   });
 
+  it('are due when computed in the same millisecond as their newest mark (at or after is stale)', () => {
+    const markedMs = nowMs - 10 * 60_000;
+    const marks = [{ hourMs: at('2025-03-19T10:00:00Z'), markedMs }];
+    expect(dueDays({ ...base, marks, done: new Map([['2025-03-19', markedMs]]) }).due).toEqual([
+      '2025-03-19',
+    ]);
+    expect(dueDays({ ...base, marks, done: new Map([['2025-03-19', markedMs + 1]]) }).due).toEqual([]);
+  });
+
+  it('come newest first whatever the order of the marks', () => {
+    const markedMs = nowMs - 10 * 60_000;
+    const marks = [
+      { hourMs: at('2025-03-19T10:00:00Z'), markedMs },
+      { hourMs: at('2025-03-16T10:00:00Z'), markedMs },
+    ];
+    expect(dueDays({ ...base, marks, done: new Map() }).due).toEqual([
+      '2025-03-19',
+      '2025-03-18',
+      '2025-03-17',
+      '2025-03-16',
+    ]);
+  });
+
   it('wait for a fresh mark to settle, unless the day was computed a settle interval ago', () => {
     const fresh = [{ hourMs: at('2025-03-17T10:00:00Z'), markedMs: nowMs - 10_000 }];
     const recently = new Map(
@@ -132,6 +170,32 @@ describe('current days', () => {
     expect(c.has('2025-03-12')).toBe(false); // marked, never computed
     expect(c.has('2025-03-13')).toBe(false); // today
     expect(c.has('2025-04-20')).toBe(false);
+  });
+
+  it('are exactly the closed days of the range when nothing was marked: up to yesterday, inclusive', () => {
+    const none = new Map<string, number>();
+    const c = currentDays({
+      from: '2025-03-01',
+      to: '2025-03-20',
+      newest: none,
+      done: none,
+      today: '2025-03-13',
+    });
+    expect([...c]).toEqual(daysOf('2025-03-01', '2025-03-12'));
+  });
+
+  it('are stale when computed in the same millisecond as their newest mark', () => {
+    const newest = new Map([['2025-03-10', 100]]);
+    const current = (computed: number) =>
+      currentDays({
+        from: '2025-03-10',
+        to: '2025-03-10',
+        newest,
+        done: new Map([['2025-03-10', computed]]),
+        today: '2025-03-13',
+      });
+    expect(current(100).size).toBe(0);
+    expect(current(101).size).toBe(1);
   });
 });
 

@@ -7,10 +7,12 @@ import {
   dayNumber,
   type Limits,
   MAX_DATE,
+  MAX_DIMENSION_VALUES,
   MAX_EXACT_RANGE_DAYS,
   MAX_FILTER_VALUE_LENGTH,
   MAX_FILTER_VALUES,
   MAX_GROUP_BY,
+  MAX_RANGE_DAYS,
   MIN_DATE,
   type Parsed,
   parseActiveUsers,
@@ -219,6 +221,82 @@ describe('parseActiveUsers', () => {
       { numRuns: 3_000 },
     );
     for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(20);
+  });
+});
+
+// Each limit is accepted at its value and refused one past it: StrykerJS found the caps' off-by-one
+// mutants (`>` as `>=`) surviving, as the tests above only see values well inside or past them.
+describe('limits, at and one past each edge', () => {
+  const accepted = (raw: RawQuery, l: Limits = limits): boolean => parseActiveUsers(raw, l, now).ok;
+  const values = (n: number): string[] => Array.from({ length: n }, (_, i) => `v${i}`);
+
+  it('group-by dimensions', () => {
+    expect(accepted({ group_by: DIMENSIONS.slice(0, MAX_GROUP_BY).join(',') })).toBe(true);
+    expect(accepted({ group_by: DIMENSIONS.slice(0, MAX_GROUP_BY + 1).join(',') })).toBe(false);
+    // Items are trimmed: "country, platform" names two dimensions.
+    expect(ok(parseActiveUsers({ group_by: 'country, platform' }, limits, now)).groupBy).toEqual([
+      'country',
+      'platform',
+    ]);
+  });
+
+  it('filter values and their length', () => {
+    expect(accepted({ country: values(MAX_FILTER_VALUES) })).toBe(true);
+    expect(accepted({ country: values(MAX_FILTER_VALUES + 1) })).toBe(false);
+    expect(accepted({ country: 'x'.repeat(MAX_FILTER_VALUE_LENGTH) })).toBe(true);
+    expect(accepted({ country: 'x'.repeat(MAX_FILTER_VALUE_LENGTH + 1) })).toBe(false);
+  });
+
+  it('dates and ranges: the first and last dates, one day, the configured and the absolute maximum', () => {
+    expect(accepted({ from: MIN_DATE, to: MIN_DATE })).toBe(true);
+    expect(accepted({ from: MAX_DATE, to: MAX_DATE })).toBe(true);
+    expect(accepted({ from: '1970-01-31', to: '1970-01-31' })).toBe(false);
+    expect(accepted({ from: '2025-01-01', to: '2025-01-01' })).toBe(true);
+    const span = (days: number): RawQuery => ({
+      from: '2024-01-01',
+      to: new Date(Date.UTC(2024, 0, days)).toISOString().slice(0, 10),
+    });
+    expect(accepted(span(limits.maxRangeDays))).toBe(true);
+    expect(accepted(span(limits.maxRangeDays + 1))).toBe(false);
+    // A configured limit below the absolute one is the one applied, and never one above it.
+    expect(accepted(span(10), { maxRangeDays: 10 })).toBe(true);
+    expect(accepted(span(11), { maxRangeDays: 10 })).toBe(false);
+    expect(accepted(span(MAX_RANGE_DAYS + 1), { maxRangeDays: MAX_RANGE_DAYS + 100 })).toBe(false);
+  });
+
+  it('one date given: the 30 days from it, or up to it', () => {
+    expect(ok(parseActiveUsers({ from: '2025-01-01' }, limits, now))).toMatchObject({
+      from: '2025-01-01',
+      to: '2025-01-30',
+    });
+    expect(ok(parseActiveUsers({ from: '2099-12-20' }, limits, now)).to).toBe(MAX_DATE);
+    expect(ok(parseActiveUsers({ to: '2025-01-30' }, limits, now)).from).toBe('2025-01-01');
+  });
+
+  it('the dimension-values limit', () => {
+    const limit = (v: string) => parseDimensionValues('country', { limit: v }, limits, now);
+    expect(ok(limit('1')).limit).toBe(1);
+    expect(ok(limit(String(MAX_DIMENSION_VALUES))).limit).toBe(MAX_DIMENSION_VALUES);
+    expect(limit(String(MAX_DIMENSION_VALUES + 1)).ok).toBe(false);
+    expect(limit('0').ok).toBe(false);
+  });
+
+  it('the spellings of false, and an empty value as absent', () => {
+    for (const v of ['false', '0', ''])
+      expect(ok(parseActiveUsers({ include_test: v }, limits, now)).includeTest).toBe(false);
+    expect(ok(parseActiveUsers({ tz: '', window: '', from: '', group_by: '' }, limits, now))).toMatchObject({
+      tz: 'UTC',
+      window: 'rolling',
+      from: '2025-02-09',
+      groupBy: [],
+    });
+    expect(ok(parseDimensionValues('country', { limit: '' }, limits, now)).limit).toBe(200);
+  });
+
+  it('dates only in full: nothing before or after YYYY-MM-DD, and no year below 1000 read as 19xx', () => {
+    expect(dayNumber('x2025-01-01')).toBeUndefined();
+    expect(dayNumber('0050-01-01')).toBeUndefined();
+    expect(dayNumber('2023-04-31')).toBeUndefined();
   });
 });
 

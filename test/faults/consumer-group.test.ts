@@ -13,12 +13,11 @@ import {
   type ConsumerSetup,
   consumerSetup,
   distinctEvents,
-  groupLag,
   nextInsertInFlight,
-  produce,
   waitFor,
 } from '../harness/consumer-process.ts';
 import { checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
+import { groupLag, produce } from '../harness/kafka-topics.ts';
 import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 

@@ -1,8 +1,8 @@
 /**
  * kill -9 of the consumer while ClickHouse is executing one of its inserts, three times, then a
  * graceful stop also in the middle of an insert, then a restart that catches up. "In the middle" is
- * observed, not hoped for: after a seeded delay the test polls system.processes until an insert of
- * the consumer is running and only then sends the signal (a private ClickHouse, so no other test's
+ * observed, not hoped for: once the run has committed, and after a seeded delay, the test polls
+ * system.processes until an insert of the consumer is running and only then sends the signal (a private ClickHouse, so no other test's
  * insert can be mistaken for it; Kafka is the shared one). After each stop no committed offset is
  * ahead of the rows in ClickHouse, and at the end every event is counted exactly once with
  * DAU/WAU/MAU equal to the truth, so the re-delivered batches changed nothing.
@@ -13,15 +13,13 @@ import { rng } from '../../services/demo/generator.ts';
 import {
   activityStream,
   type ConsumerSetup,
-  committedTotal,
   consumerSetup,
   distinctEvents,
-  groupLag,
   nextInsertInFlight,
-  produce,
   waitFor,
 } from '../harness/consumer-process.ts';
 import { checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
+import { committedTotal, groupLag, produce } from '../harness/kafka-topics.ts';
 import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 
@@ -56,9 +54,18 @@ describe('consumer killed with SIGKILL while an insert is in flight', () => {
     // next insert to catch.
     await produce(topics.kafka, topic, stream.messages);
     const stops: string[] = [];
+    let committedBefore = 0;
     for (const signal of ['SIGKILL', 'SIGKILL', 'SIGKILL', 'SIGTERM'] as const) {
       const c = await setup.start(smallBatches);
-      await sleep(200 + random() * 800);
+      // Past this run's first commit, so the kill lands while commits are going on: a kill during a
+      // run's first insert (what a start-up delay alone gave, committed 0 at every kill) finds
+      // nothing committed, and committed <= written would hold whatever the consumer committed.
+      await waitFor(
+        'a commit in this run',
+        () => committedTotal(admin, groupId, topic),
+        (n) => n > committedBefore,
+      );
+      await sleep(random() * 300);
       const insert = await nextInsertInFlight(db.client);
       c.child.kill(signal);
       expect(await c.exited).toBe(signal === 'SIGKILL' ? null : 0);
@@ -70,6 +77,8 @@ describe('consumer killed with SIGKILL while an insert is in flight', () => {
       );
       // Every committed offset is backed by rows in ClickHouse (the topic holds only distinct events).
       expect(committed).toBeLessThanOrEqual(written);
+      expect(committed).toBeGreaterThan(committedBefore);
+      committedBefore = committed;
     }
 
     const last = await setup.start(smallBatches);

@@ -14,21 +14,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import {
-  activity,
   type ConsumerProcess,
   type ConsumerSetup,
-  codec,
   consumerSetup,
   distinctEvents,
-  encoded,
-  groupLag,
-  produce,
-  type RawMessage,
   readDeadLetters,
   refuseRows,
   waitFor,
 } from '../harness/consumer-process.ts';
+import { activity, codec, encoded, type RawMessage } from '../harness/fixtures.ts';
 import { type AckedEvent, checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
+import { groupLag, produce } from '../harness/kafka-topics.ts';
 
 const PARTITIONS = 6;
 

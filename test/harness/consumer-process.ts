@@ -1,17 +1,17 @@
 /**
  * Helpers for the consumer's integration and fault tests: run the real consumer
- * (`node services/consumer/main.ts`) as a child process, so SIGKILL is a real kill -9; produce
- * Avro test events with the contract's codec; read the results back from ClickHouse and Kafka.
+ * (`node services/consumer/main.ts`) as a child process, so SIGKILL is a real kill -9; read the
+ * results back from ClickHouse and Kafka. Test records are in fixtures.ts, producing and lag in
+ * kafka-topics.ts (unit tests and bench/ import those without this process harness).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { migrate } from '../../clickhouse/migrate.ts';
 import { DLQ_HEADERS } from '../../services/consumer/dlq.ts';
-import { AvroCodec, SCHEMA_HEADER, type SchemaFamily } from '../../services/lib/avro.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import type { Admin, Kafka } from '../../services/lib/kafka.ts';
 import { quoteString } from '../../services/lib/sql.ts';
+import { activity, encoded, type RawMessage } from './fixtures.ts';
 import type { AckedEvent } from './invariant.ts';
 import {
   clickhouseUrl,
@@ -25,67 +25,6 @@ import {
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const NODE = `${ROOT}node_modules/.bin/node`;
-
-export const codec = new AvroCodec();
-
-function defaults(family: SchemaFamily): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const type = codec.type(codec.writerId(family)) as unknown as {
-    fields: { name: string; defaultValue(): unknown }[];
-  };
-  for (const f of type.fields) out[f.name] = f.defaultValue();
-  return out;
-}
-
-/** A valid activity event (every optional field at its default) with `over` applied. */
-export function activity(over: Record<string, unknown>): Record<string, unknown> {
-  const now = Date.now();
-  return {
-    ...defaults('user_activity'),
-    event_id: randomUUID(),
-    source: 'test',
-    received_at: now,
-    activity_timestamp: now,
-    activity_name: 'view',
-    feature_name: 'dashboard',
-    ...over,
-  };
-}
-
-export function identify(over: Record<string, unknown>): Record<string, unknown> {
-  const now = Date.now();
-  return {
-    ...defaults('user_identify'),
-    event_id: randomUUID(),
-    source: 'test',
-    received_at: now,
-    identified_at: now,
-    ...over,
-  };
-}
-
-export interface RawMessage {
-  key: string | null;
-  value: Buffer | null;
-  headers: Record<string, string>;
-  /** Unset: the producer's partitioner picks by key. */
-  partition?: number;
-}
-
-export function encoded(family: SchemaFamily, record: Record<string, unknown>): RawMessage {
-  const key = (record.user_id ?? record.anonymous_id ?? null) as string | null;
-  return { key, value: codec.encode(family, record), headers: { [SCHEMA_HEADER]: codec.writerId(family) } };
-}
-
-/** Produces in chunks with acks=all; returns when the broker has all of them. */
-export async function produce(kafka: Kafka, topic: string, messages: readonly RawMessage[]): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  for (let i = 0; i < messages.length; i += 5_000) {
-    await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 5_000) });
-  }
-  await producer.disconnect();
-}
 
 export async function migrated(client: ClickHouseClient, database: string): Promise<void> {
   await migrate({ client, database });
@@ -135,25 +74,6 @@ export async function waitFor<T>(
     await sleep(250);
   }
   throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(last)}`);
-}
-
-/** Messages after the group's committed offset, summed over partitions (committed -1 = none). */
-export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
-  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  const ends = await admin.fetchTopicOffsets(topic);
-  let lag = 0;
-  for (const e of ends) {
-    const c = committed?.partitions.find((p) => p.partition === e.partition);
-    const at = c === undefined || Number(c.offset) < 0 ? Number(e.low) : Number(c.offset);
-    lag += Number(e.high) - at;
-  }
-  return lag;
-}
-
-/** Sum over partitions of the group's committed offsets: events the group claims are durable. */
-export async function committedTotal(admin: Admin, groupId: string, topic: string): Promise<number> {
-  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return (committed?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
 
 /** A service (consumer, collector) running as a child process, its output kept line by line. */

@@ -11,10 +11,10 @@ import {
   type ConsumerSetup,
   consumerSetup,
   distinctEvents,
-  groupLag,
   waitFor,
 } from './consumer-process.ts';
 import { type AckedEvent, checkAckedCounted, type InvariantReport } from './invariant.ts';
+import { groupLag } from './kafka-topics.ts';
 import { type PrivateStack, privateStack } from './private-stack.ts';
 import { activityBatches, RetryingSender, type SenderStats, startLoad } from './sender.ts';
 

@@ -14,7 +14,8 @@ import { type ActivityRecord, toIngestActivityRow } from '../../services/consume
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import { localDay, truth } from '../integration/datamodel-dataset.ts';
 import { startQueryApi } from '../integration/query-harness.ts';
-import { activity, scalar } from './consumer-process.ts';
+import { scalar } from './consumer-process.ts';
+import { activity } from './fixtures.ts';
 
 /** An acknowledged event: its id, who it counts for, and the instant it must be counted at. */
 export interface AckedEvent {

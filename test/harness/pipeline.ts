@@ -11,14 +11,9 @@ import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import type { Kafka } from '../../services/lib/kafka.ts';
 import { quoteString } from '../../services/lib/sql.ts';
 import { post, startCollector, type TestCollector } from '../integration/collector-harness.ts';
-import {
-  type ConsumerProcess,
-  type ConsumerSetup,
-  codec,
-  consumerSetup,
-  groupLag,
-  waitFor,
-} from './consumer-process.ts';
+import { type ConsumerProcess, type ConsumerSetup, consumerSetup, waitFor } from './consumer-process.ts';
+import { codec } from './fixtures.ts';
+import { groupLag } from './kafka-topics.ts';
 import { kafkaBrokers, uniqueName } from './services.ts';
 
 export interface Pipeline {

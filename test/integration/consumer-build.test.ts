@@ -9,16 +9,14 @@ import { consumerSpec } from '../../services/consumer/config.ts';
 import { buildConsumer, type Consumer, connect } from '../../services/consumer/consumer.ts';
 import { readConfig } from '../../services/lib/config.ts';
 import {
-  activity,
   type ConsumerSetup,
-  committedTotal,
   consumerSetup,
   distinctEvents,
-  encoded,
-  produce,
   readDeadLetters,
   waitFor,
 } from '../harness/consumer-process.ts';
+import { activity, encoded } from '../harness/fixtures.ts';
+import { committedTotal, produce } from '../harness/kafka-topics.ts';
 
 let s: ConsumerSetup;
 let consumer: Consumer;

@@ -14,16 +14,14 @@ import { INGEST_TABLES, ingestColumns, schemaProblems } from '../../services/con
 import { DATA_ERROR_CODES, Sink } from '../../services/consumer/sink.ts';
 import { rowInserter } from '../../services/lib/clickhouse.ts';
 import {
-  activity,
   type ConsumerSetup,
   consumerSetup,
-  encoded,
-  groupLag,
-  produce,
   refuseRows,
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
+import { activity, encoded } from '../harness/fixtures.ts';
+import { groupLag, produce } from '../harness/kafka-topics.ts';
 
 describe('consumer data errors', () => {
   let setup: ConsumerSetup;

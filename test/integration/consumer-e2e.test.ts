@@ -15,10 +15,10 @@ import {
   type ConsumerSetup,
   consumerSetup,
   distinctEvents,
-  groupLag,
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
+import { groupLag } from '../harness/kafka-topics.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import { post, startCollector, type TestCollector } from './collector-harness.ts';
 

@@ -25,18 +25,15 @@ import {
 import { attributeBits, PROFILE_FIELDS, type Profile } from '../../services/consumer/profiles.ts';
 import { runChdb } from '../harness/chdb.ts';
 import {
-  activity,
   type ConsumerProcess,
   type ConsumerSetup,
   consumerSetup,
   distinctEvents,
-  encoded,
-  groupLag,
-  identify,
-  produce,
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
+import { activity, encoded, identify } from '../harness/fixtures.ts';
+import { groupLag, produce } from '../harness/kafka-topics.ts';
 
 const USERS = 21_000;
 const ANONYMOUS = 21_000;

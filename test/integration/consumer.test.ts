@@ -9,18 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import {
-  activity,
   type ConsumerSetup,
   consumerSetup,
   distinctEvents,
-  encoded,
-  groupLag,
-  identify,
-  produce,
-  type RawMessage,
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
+import { activity, encoded, identify, type RawMessage } from '../harness/fixtures.ts';
+import { groupLag, produce } from '../harness/kafka-topics.ts';
 import { uniqueName } from '../harness/services.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -71,7 +67,7 @@ describe('consumer', () => {
       (n) => n === 0,
     );
 
-    const dlq = await readTopic(setup.dlqTopic, 5);
+    const dlq = (await readTopic(setup.dlqTopic, (got) => got.length >= 5)).map((m) => m.headers);
     const reasons = dlq.map((h) => h['dlq-reason']).sort();
     expect(reasons).toEqual([
       'invalid_content',
@@ -80,13 +76,25 @@ describe('consumer', () => {
       'undecodable',
       'unknown_schema',
     ]);
+    // Each entry names where its original sits: the source message at that partition and offset
+    // is one of the poison messages (same bytes), and no two entries name the same one.
+    const source = new Map(
+      (await readTopic(setup.topic, (got) => got.length >= stream.length)).map((m) => [
+        `${m.partition}:${m.offset}`,
+        m.value,
+      ]),
+    );
+    const poisonValues = poison.map((m) => (m.value as Buffer).toString('hex'));
+    const named = new Set<string>();
     for (const h of dlq) {
       expect(h['dlq-source-topic']).toBe(setup.topic);
-      expect(Number(h['dlq-source-partition'])).toBeGreaterThanOrEqual(0);
-      expect(Number(h['dlq-source-offset'])).toBeGreaterThanOrEqual(0);
+      const at = `${h['dlq-source-partition']}:${h['dlq-source-offset']}`;
+      named.add(at);
+      expect(poisonValues, at).toContain(source.get(at)?.toString('hex'));
       expect(Date.parse(h['dlq-dead-lettered-at'] ?? '')).toBeGreaterThan(0);
       expect(h['dlq-error-code']).toMatch(/^[A-Z_0-9]+$/);
     }
+    expect(named.size).toBe(poison.length);
     expect(await consumer.metric('consumer_dlq_messages_total')).toBe(5);
     expect(await consumer.metric('consumer_rows_written_total')).toBe(300);
 
@@ -167,22 +175,31 @@ describe('consumer', () => {
   });
 
   it('re-drives dead-lettered messages: fixed ones land, still-poison ones return with a count', async () => {
-    // A good event dead-lettered earlier (say, by a since-fixed bug) sits in the DLQ beside the
-    // five poison messages of the first test.
+    // Its own DLQ entries, so it needs no other test's: a good event dead-lettered earlier (say, by
+    // a since-fixed bug) and two messages that are still poison.
     const fixed = activity({ user_id: 'redriven' });
     const e = encoded('user_activity', fixed);
-    await produce(setup.topics.kafka, setup.dlqTopic, [
-      {
-        ...e,
-        headers: {
-          ...e.headers,
-          'dlq-reason': 'rejected_by_clickhouse',
-          'dlq-source-topic': setup.topic,
-          'dlq-source-partition': '0',
-          'dlq-source-offset': '0',
-        },
+    const dead = (m: RawMessage, reason: string): RawMessage => ({
+      ...m,
+      headers: {
+        ...m.headers,
+        'dlq-reason': reason,
+        'dlq-source-topic': setup.topic,
+        'dlq-source-partition': '0',
+        'dlq-source-offset': '0',
       },
-    ]);
+    });
+    const stillPoison: RawMessage[] = [
+      dead(
+        { key: 'rp', value: Buffer.from('redrive-poison'), headers: { [SCHEMA_HEADER]: 'user_activity.v1' } },
+        'undecodable',
+      ),
+      dead(
+        { ...encoded('user_activity', activity({ user_id: 'rp' })), headers: {} },
+        'missing_schema_header',
+      ),
+    ];
+    await produce(setup.topics.kafka, setup.dlqTopic, [dead(e, 'rejected_by_clickhouse'), ...stillPoison]);
     const consumer = await setup.start();
     const run = async (args: string[]): Promise<number | null> => {
       const child = spawn(`${ROOT}node_modules/.bin/node`, ['services/consumer/redrive.ts', ...args], {
@@ -199,14 +216,15 @@ describe('consumer', () => {
       () => rowOf(fixed.event_id as string),
       (r) => r !== undefined,
     );
-    const all = await readTopic(setup.dlqTopic, 11);
-    const again = all.filter((h) => h['dlq-redrive-count'] === '1');
-    expect(again.map((h) => h['dlq-reason']).sort()).toEqual([
-      'invalid_content',
-      'invalid_content',
-      'missing_schema_header',
-      'undecodable',
-      'unknown_schema',
+    const hex = (v: Buffer | null): string => v?.toString('hex') ?? '';
+    const ours = new Set(stillPoison.map((m) => hex(m.value)));
+    // Returned: ours, carrying a re-drive count (the originals carry none); read until both are.
+    const returned = (got: TopicMessage[]) =>
+      got.filter((m) => m.headers['dlq-redrive-count'] !== undefined && ours.has(hex(m.value)));
+    const back = returned(await readTopic(setup.dlqTopic, (got) => returned(got).length >= ours.size));
+    expect(back.map((m) => [m.headers['dlq-reason'], m.headers['dlq-redrive-count']]).sort()).toEqual([
+      ['missing_schema_header', '1'],
+      ['undecodable', '1'],
     ]);
     consumer.child.kill('SIGTERM');
     expect(await consumer.exited).toBe(0);
@@ -258,19 +276,27 @@ describe('consumer', () => {
     return row;
   }
 
-  async function readTopic(name: string, count: number): Promise<Record<string, string>[]> {
-    const reader = setup.topics.kafka.consumer({ groupId: uniqueName('dlq-reader') });
+  interface TopicMessage {
+    readonly partition: number;
+    readonly offset: string;
+    readonly value: Buffer | null;
+    readonly headers: Record<string, string>;
+  }
+
+  /** Reads `name` from its start until `enough` says so. */
+  async function readTopic(name: string, enough: (got: TopicMessage[]) => boolean): Promise<TopicMessage[]> {
+    const reader = setup.topics.kafka.consumer({ groupId: uniqueName('topic-reader') });
     await reader.connect();
     await reader.subscribe({ topic: name, fromBeginning: true });
-    const out: Record<string, string>[] = [];
+    const out: TopicMessage[] = [];
     await new Promise<void>((resolve, reject) => {
       reader
         .run({
-          eachMessage: async ({ message }) => {
-            const h: Record<string, string> = {};
-            for (const [k, v] of Object.entries(message.headers ?? {})) h[k] = String(v);
-            out.push(h);
-            if (out.length >= count) resolve();
+          eachMessage: async ({ partition, message }) => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+            out.push({ partition, offset: message.offset, value: message.value, headers });
+            if (enough(out)) resolve();
           },
         })
         .catch(reject);

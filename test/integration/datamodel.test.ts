@@ -1,8 +1,9 @@
 /**
  * Data model against the real ClickHouse (18.16): migrations, the ingest path, rollup accuracy
  * against exact answers, duplicate delivery, the seed's example queries, rebuild and retention.
- * One database and one seeded data set (1500 users x 62 days, ~60k events) shared by the tests,
- * which run in order: retention, the destructive one, is last.
+ * One migrated database and one seeded data set (1500 users x 62 days, ~60k events) shared by the
+ * tests that only read it (and rebuild, which restores what it corrupts); the migrations test and
+ * retention, which drops data, each have a database of their own, so the tests pass in any order.
  */
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,8 +31,8 @@ let db: TestDatabase;
 let data: Dataset;
 const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
 
-async function rowsOf<T>(sql: string): Promise<T[]> {
-  const rs = await db.client.query({ query: sql, format: 'JSONEachRow' });
+async function rowsOf<T>(sql: string, client = db.client): Promise<T[]> {
+  const rs = await client.query({ query: sql, format: 'JSONEachRow' });
   return rs.json<T>();
 }
 
@@ -43,6 +44,7 @@ const BATCH = 5000;
 
 beforeAll(async () => {
   db = await freshDatabase('datamodel');
+  await migrate({ client: db.client, database: db.name });
   data = generate(42, 1500, 62, today - DAY_MS);
 });
 afterAll(async () => {
@@ -51,24 +53,30 @@ afterAll(async () => {
 
 describe('migrations', () => {
   it('apply to an empty database, re-run as a no-op, and refuse an edited file', async () => {
-    const first = await migrate({ client: db.client, database: db.name });
-    expect(first.applied.length).toBeGreaterThanOrEqual(5);
-    const again = await migrate({ client: db.client, database: db.name });
-    expect(again.applied).toEqual([]);
-    expect(again.alreadyApplied).toEqual(first.applied);
-    const [dates] = await rowsOf<{ n: string; h: string }>(
-      'SELECT count() AS n, sum(is_holiday) AS h FROM dim_dates',
-    );
-    expect(Number(dates?.n)).toBe(14976);
-    expect(Number(dates?.h)).toBeGreaterThan(400);
+    const empty = await freshDatabase('datamodel_migrate');
+    try {
+      const first = await migrate({ client: empty.client, database: empty.name });
+      expect(first.applied.length).toBeGreaterThanOrEqual(5);
+      const again = await migrate({ client: empty.client, database: empty.name });
+      expect(again.applied).toEqual([]);
+      expect(again.alreadyApplied).toEqual(first.applied);
+      const [dates] = await rowsOf<{ n: string; h: string }>(
+        'SELECT count() AS n, sum(is_holiday) AS h FROM dim_dates',
+        empty.client,
+      );
+      expect(Number(dates?.n)).toBe(14976);
+      expect(Number(dates?.h)).toBeGreaterThan(400);
 
-    const edited = mkdtempSync(join(tmpdir(), 'migrations-'));
-    cpSync(MIGRATIONS_DIR, edited, { recursive: true });
-    const file = join(edited, '0001_ingest_tables.sql');
-    writeFileSync(file, `${readFileSync(file, 'utf8')}\n-- edited\n`);
-    await expect(migrate({ client: db.client, database: db.name, dir: edited })).rejects.toMatchObject({
-      code: 'MIGRATION_CHECKSUM_MISMATCH',
-    });
+      const edited = mkdtempSync(join(tmpdir(), 'migrations-'));
+      cpSync(MIGRATIONS_DIR, edited, { recursive: true });
+      const file = join(edited, '0001_ingest_tables.sql');
+      writeFileSync(file, `${readFileSync(file, 'utf8')}\n-- edited\n`);
+      await expect(
+        migrate({ client: empty.client, database: empty.name, dir: edited }),
+      ).rejects.toMatchObject({ code: 'MIGRATION_CHECKSUM_MISMATCH' });
+    } finally {
+      await empty.drop();
+    }
   });
 });
 
@@ -345,34 +353,51 @@ describe('ingest path and rollups', () => {
       code: 'REBUILD_FACTS_GONE',
     });
   });
+});
 
-  it('retention drops old fact months and keeps the rollup history', async () => {
-    // The first day: 61 days before the last, always in a month before the 1-month cutoff (firstDay + 2
-    // fell into the cutoff month itself on some dates, e.g. a run on 2026-11-30).
-    const old = localDay(data.firstDay, 'UTC');
-    const sql = buildActiveUsersQuery({ from: old, to: old, tz: 'UTC', window: 'rolling' }).sql;
-    const before = await rowsOf(sql);
-    const oldMonth = Number(old.slice(0, 7).replace('-', ''));
-    // The consumer's identify log (migration 0010) is dropped by month alike.
-    await db.client.command({
-      query: `INSERT INTO identify_log (written_at, kind, user_id, linked_id)
-        VALUES (toDateTime('${old} 12:00:00', 'UTC'), 'identify', 'u', '')`,
-    });
-    const { dropped } = await dropOldFactPartitions({
-      client: db.client,
-      keepMonths: 1,
-      now: new Date(data.lastDay),
-    });
-    expect(dropped).toContain(`fact_user_activity:${oldMonth}`);
-    expect(dropped).toContain(`identify_log:${oldMonth}`);
-    const [left] = await rowsOf<{ m: number }>(
-      'SELECT min(toYYYYMM(activity_timestamp)) AS m FROM fact_user_activity',
-    );
-    expect(Number(left?.m)).toBeGreaterThan(oldMonth);
-    expect(await rowsOf(sql)).toEqual(before);
-    expect(
-      (await dropOldFactPartitions({ client: db.client, keepMonths: 1, now: new Date(data.lastDay) }))
-        .dropped,
-    ).toEqual([]);
+describe('retention', () => {
+  it('drops old fact months and keeps the rollup history', async () => {
+    // A database of its own: dropping months would change what the other tests read.
+    const own = await freshDatabase('datamodel_retention');
+    try {
+      await migrate({ client: own.client, database: own.name });
+      // The first day: 61 days before the last, always in a month before the 1-month cutoff (firstDay
+      // + 2 fell into the cutoff month itself on some dates, e.g. a run on 2026-11-30). The last
+      // week's rows are what retention keeps.
+      const kept = data.rows.filter(
+        (r) =>
+          r.activity_timestamp < data.firstDay + DAY_MS || r.activity_timestamp >= data.lastDay - 6 * DAY_MS,
+      );
+      await own.client.insert({ table: 'ingest_user_activity', format: 'JSONEachRow', values: kept });
+      const old = localDay(data.firstDay, 'UTC');
+      const sql = buildActiveUsersQuery({ from: old, to: old, tz: 'UTC', window: 'rolling' }).sql;
+      const before = await rowsOf<{ dau: number }>(sql, own.client);
+      expect(Number(before[0]?.dau)).toBeGreaterThan(0);
+      const oldMonth = Number(old.slice(0, 7).replace('-', ''));
+      // The consumer's identify log (migration 0010) is dropped by month alike.
+      await own.client.command({
+        query: `INSERT INTO identify_log (written_at, kind, user_id, linked_id)
+          VALUES (toDateTime('${old} 12:00:00', 'UTC'), 'identify', 'u', '')`,
+      });
+      const { dropped } = await dropOldFactPartitions({
+        client: own.client,
+        keepMonths: 1,
+        now: new Date(data.lastDay),
+      });
+      expect(dropped).toContain(`fact_user_activity:${oldMonth}`);
+      expect(dropped).toContain(`identify_log:${oldMonth}`);
+      const [left] = await rowsOf<{ m: number }>(
+        'SELECT min(toYYYYMM(activity_timestamp)) AS m FROM fact_user_activity',
+        own.client,
+      );
+      expect(Number(left?.m)).toBeGreaterThan(oldMonth);
+      expect(await rowsOf(sql, own.client)).toEqual(before);
+      expect(
+        (await dropOldFactPartitions({ client: own.client, keepMonths: 1, now: new Date(data.lastDay) }))
+          .dropped,
+      ).toEqual([]);
+    } finally {
+      await own.drop();
+    }
   });
 });

@@ -137,13 +137,32 @@ describe('exact=true', () => {
     expect(String(res.body.message)).toContain(`at most ${MAX_EXACT_RANGE_DAYS} days`);
     expect((await api.get('/v1/active-users?from=2025-03-01&to=2025-04-01')).status).toBe(200);
   });
+});
 
-  // Runs last: it adds rows. A re-delivered event whose anonymous id had been resolved to a known
-  // user by then is a second fact row under another user_key, which merges never collapse (user_key
-  // is in the sorting key). The sketches count both users; exact mode counts the event once.
-  it('counts an event re-delivered under another user once, as first ingested', async () => {
+// A re-delivered event whose anonymous id had been resolved to a known user by then is a second fact
+// row under another user_key, which merges never collapse (user_key is in the sorting key). Its rows
+// are dated before the data set and filtered by their own feature, outside every slice above and
+// their 30-day look-back, so the tests of this file pass in any order.
+describe('an event re-delivered under another user', () => {
+  const slice: Slice = {
+    from: '2025-01-10',
+    to: '2025-01-10',
+    tz: 'UTC',
+    window: 'rolling',
+    filters: { feature: ['rekey-probe'] },
+    groupBy: [],
+    includeTest: false,
+    includeBots: false,
+  };
+  const key = '2025-01-10\0[]';
+  // One user (the anonymous one, as first ingested) that day; `known` was active a week earlier, so
+  // it counts in the MAU but is neither new nor returning on the day.
+  const once = { dau: 1, wau: 1, mau: 2, new_users: 1, returning_users: 0 };
+
+  beforeAll(async () => {
     const base = data.rows[0] as IngestActivityRow;
-    const day = Date.UTC(2025, 3, 1);
+    const day = Date.UTC(2025, 0, 10);
+    expect(day + 86_400_000).toBeLessThan(Math.min(...data.rows.map((r) => r.activity_timestamp)));
     const probe = (eventId: string, actor: string, ts: number): IngestActivityRow => ({
       ...base,
       event_id: eventId,
@@ -153,7 +172,6 @@ describe('exact=true', () => {
       is_test_account: 0,
       is_bot: 0,
     });
-    // `known` was active in the slice a week earlier, so it is not new on `day` in either mode.
     await ingest(db.client, [
       probe('probe-0', 'known', day - 7 * 86_400_000 + 3_600_000),
       probe('probe-1', 'anon:x', day + 3_600_000),
@@ -161,30 +179,19 @@ describe('exact=true', () => {
     // ingested_at has second resolution: the re-delivery must be ingested later to lose the tie.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await ingest(db.client, [probe('probe-1', 'known', day + 3_600_000)]);
-    const s: Slice = {
-      from: '2025-04-01',
-      to: '2025-04-01',
-      tz: 'UTC',
-      window: 'rolling',
-      filters: { feature: ['rekey-probe'] },
-      groupBy: [],
-      includeTest: false,
-      includeBots: false,
-    };
-    const key = '2025-04-01\0[]';
-    expect((await activeUsers(s, true)).get(key)).toEqual({
-      dau: 1,
-      wau: 1,
-      mau: 2,
-      new_users: 1,
-      returning_users: 0,
-    });
-    expect((await activeUsers(s, false)).get(key)).toEqual({
-      dau: 2,
-      wau: 2,
-      mau: 2,
-      new_users: 1,
-      returning_users: 1,
-    });
+  });
+
+  it('is counted once with exact=true, as first ingested', async () => {
+    expect((await activeUsers(slice, true)).get(key)).toEqual(once);
+  });
+
+  // Known bug: the hourly uniq rollups take both fact rows of the re-delivered event, so the sketch
+  // answer counts `anon:x` and `known` on the day (dau 2, returning 1). The sketches cannot drop a
+  // user once merged; a fix belongs where the re-delivery is re-keyed (the consumer resolves an
+  // anonymous id with the links it knows when it processes the message, not when the event was
+  // first written). The refresher's finished days (LIMIT 1 BY event_id) are not affected. This test
+  // asserts the right answer and is expected to fail until then: vitest reports it if it passes.
+  it.fails('is counted once by the sketches (rollups) too', async () => {
+    expect((await activeUsers(slice, false)).get(key)).toEqual(once);
   });
 });

@@ -43,19 +43,27 @@ function sampleEvent(userId: string): Record<string, unknown> {
   };
 }
 
-/** Consumes from the start of `topic` in `groupId` until `count` messages arrived; commits them. */
-async function consumeN(kafka: Kafka, topic: string, groupId: string, count: number): Promise<Buffer[]> {
+interface Consumed {
+  readonly value: Buffer | null;
+  readonly schema: string | undefined;
+}
+
+/**
+ * Consumes from the start of `topic` in `groupId` until `count` messages arrived; commits them.
+ * Returns what arrived for the caller to assert on: an expect inside eachMessage would throw into
+ * kafkajs, which retries the handler, so a failure would surface as a timeout.
+ */
+async function consumeN(kafka: Kafka, topic: string, groupId: string, count: number): Promise<Consumed[]> {
   const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  const got: Buffer[] = [];
+  const got: Consumed[] = [];
   await new Promise<void>((resolve, reject) => {
     consumer
       .run({
         autoCommit: true,
         eachMessage: async ({ message }) => {
-          expect(message.headers?.[SCHEMA_HEADER]?.toString()).toBe('user_activity.v1');
-          if (message.value) got.push(message.value);
+          got.push({ value: message.value, schema: message.headers?.[SCHEMA_HEADER]?.toString() });
           if (got.length >= count) resolve();
         },
       })
@@ -97,9 +105,9 @@ describe('shared stack', () => {
     });
     await producer.disconnect();
 
-    const [value] = await consumeN(topics.kafka, topic, uniqueName('smoke-group'), 1);
-    expect(value).toBeDefined();
-    const decoded = codec.decode('user_activity.v1', value as Buffer).value;
+    const [message] = await consumeN(topics.kafka, topic, uniqueName('smoke-group'), 1);
+    expect(message?.schema).toBe('user_activity.v1');
+    const decoded = codec.decode('user_activity.v1', message?.value as Buffer).value;
     expect(decoded.event_id).toBe(event.event_id);
     expect(decoded.user_id).toBe('user-1');
 
@@ -175,7 +183,8 @@ describe('private stack', () => {
     }));
     await producer.send({ topic, acks: -1, messages });
     await producer.disconnect();
-    expect(await consumeN(kafka, topic, groupId, 3)).toHaveLength(3);
+    const consumed = await consumeN(kafka, topic, groupId, 3);
+    expect(consumed.map((m) => m.schema)).toEqual(Array(3).fill('user_activity.v1'));
     const before = await admin.fetchOffsets({ groupId, topics: [topic] });
     await admin.disconnect();
     expect(before[0]?.partitions[0]?.offset).toBe('3');

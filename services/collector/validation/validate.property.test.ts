@@ -35,6 +35,13 @@ const isId = (v: unknown) => typeof v === 'string' && v.trim() !== '';
 const iso = fc
   .date({ min: new Date(NOW - 400 * 86_400_000), max: new Date(NOW + 2 * 86_400_000), noInvalidDate: true })
   .map((d) => d.toISOString());
+// Within an hour of the age and future bounds, where an off-by-some bound check shows.
+const edgeIso = fc
+  .tuple(
+    fc.constantFrom(NOW + LIMITS.maxFutureMs, NOW - LIMITS.maxAgeMs),
+    fc.integer({ min: -3_600_000, max: 3_600_000 }),
+  )
+  .map(([edge, d]) => new Date(edge + d).toISOString());
 const scalar = fc.oneof(
   fc.string(),
   fc.integer(),
@@ -51,7 +58,7 @@ const eventLike = fc.record(
     anonymous_id: scalar,
     activity: scalar,
     feature: scalar,
-    timestamp: fc.oneof(iso, scalar),
+    timestamp: fc.oneof(iso, edgeIso, scalar),
     session_id: scalar,
     duration_seconds: scalar,
     device: fc.oneof(
@@ -83,54 +90,6 @@ const eventLike = fc.record(
   },
   { requiredKeys: [] },
 );
-
-describe('validateEvent (properties)', () => {
-  it('never throws, and what it accepts is a valid Avro record with an identity and an activity', () => {
-    fc.assert(
-      fc.property(
-        fc.oneof(eventLike, fc.jsonValue(), fc.anything()),
-        fc.option(iso, { nil: undefined }),
-        (input, sentAt) => {
-          const r = validateEvent(
-            input,
-            { receivedAt: NOW, sentAt: sentAt === undefined ? undefined : Date.parse(sentAt) },
-            LIMITS,
-          );
-          if (!r.ok) {
-            expect(r.problems.length).toBeGreaterThan(0);
-            return;
-          }
-          const e = input as Record<string, unknown>;
-          expect(isId(e.user_id) || isId(e.anonymous_id)).toBe(true);
-          expect(isId(e.activity)).toBe(true);
-          expect(r.value.activity_timestamp).toBeLessThanOrEqual(NOW + LIMITS.maxFutureMs);
-          expect(r.value.activity_timestamp).toBeGreaterThanOrEqual(NOW - LIMITS.maxAgeMs);
-          const record = enricher.activity(r.value, ctx);
-          expect(codec.type(codec.writerId('user_activity')).isValid(record)).toBe(true);
-        },
-      ),
-      { numRuns: 2_000 },
-    );
-  });
-
-  it('never accepts an event whose identity or activity is broken', () => {
-    const broken = fc.oneof(
-      fc.constant(undefined),
-      fc.constant(''),
-      fc.constant('   '),
-      fc.integer(),
-      fc.boolean(),
-      fc.object(),
-    );
-    fc.assert(
-      fc.property(eventLike, broken, broken, (e, id, activity) => {
-        const input = { ...e, user_id: id, anonymous_id: id, activity };
-        expect(validateEvent(input, { receivedAt: NOW }, LIMITS).ok).toBe(false);
-      }),
-      { numRuns: 1_000 },
-    );
-  });
-});
 
 // Only values the contract allows, so the validator must accept every event built from them; a
 // validator that rejected too much would fail here (the tests above only see what it accepts).
@@ -174,6 +133,79 @@ const validEvent = fc.record(
   { requiredKeys: ['user_id', 'activity'] },
 );
 
+// A valid event with one field replaced by noise: near the boundary, where a validator goes wrong.
+const FIELDS = [
+  'event_id',
+  'user_id',
+  'anonymous_id',
+  'activity',
+  'feature',
+  'timestamp',
+  'session_id',
+  'duration_seconds',
+  'device',
+  'geo',
+  'user',
+  'properties',
+  'details',
+  'extra',
+] as const;
+const nearValid = fc
+  .tuple(validEvent, eventLike, fc.constantFrom(...FIELDS))
+  .map(([valid, noise, key]) => ({ ...valid, [key]: (noise as Record<string, unknown>)[key] }));
+
+describe('validateEvent (properties)', () => {
+  it('never throws, and what it accepts is a valid Avro record with an identity and an activity', () => {
+    // Counted, so the property is seen to reach the accepted branch rather than hold vacuously.
+    let accepted = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(eventLike, validEvent, nearValid, fc.jsonValue(), fc.anything()),
+        fc.option(iso, { nil: undefined }),
+        (input, sentAt) => {
+          const r = validateEvent(
+            input,
+            { receivedAt: NOW, sentAt: sentAt === undefined ? undefined : Date.parse(sentAt) },
+            LIMITS,
+          );
+          if (!r.ok) {
+            expect(r.problems.length).toBeGreaterThan(0);
+            return;
+          }
+          accepted++;
+          const e = input as Record<string, unknown>;
+          expect(isId(e.user_id) || isId(e.anonymous_id)).toBe(true);
+          expect(isId(e.activity)).toBe(true);
+          expect(r.value.activity_timestamp).toBeLessThanOrEqual(NOW + LIMITS.maxFutureMs);
+          expect(r.value.activity_timestamp).toBeGreaterThanOrEqual(NOW - LIMITS.maxAgeMs);
+          const record = enricher.activity(r.value, ctx);
+          expect(codec.type(codec.writerId('user_activity')).isValid(record)).toBe(true);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+    expect(accepted).toBeGreaterThan(100);
+  });
+
+  it('never accepts an event whose identity or activity is broken', () => {
+    const broken = fc.oneof(
+      fc.constant(undefined),
+      fc.constant(''),
+      fc.constant('   '),
+      fc.integer(),
+      fc.boolean(),
+      fc.object(),
+    );
+    fc.assert(
+      fc.property(eventLike, broken, broken, (e, id, activity) => {
+        const input = { ...e, user_id: id, anonymous_id: id, activity };
+        expect(validateEvent(input, { receivedAt: NOW }, LIMITS).ok).toBe(false);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+});
+
 describe('validateEvent (valid input)', () => {
   it('accepts every event built from allowed values, without warnings, and it encodes', () => {
     fc.assert(
@@ -192,6 +224,7 @@ describe('validateEvent (valid input)', () => {
 
 describe('validateIdentify (properties)', () => {
   it('never throws, and what it accepts encodes', () => {
+    let accepted = 0;
     fc.assert(
       fc.property(
         fc.oneof(
@@ -203,13 +236,56 @@ describe('validateIdentify (properties)', () => {
         ),
         (input) => {
           const r = validateIdentify(input, { receivedAt: NOW }, LIMITS);
-          if (!r.ok) return;
+          if (!r.ok) {
+            expect(r.problems.length).toBeGreaterThan(0);
+            return;
+          }
+          accepted++;
           expect(isId((input as Record<string, unknown>).user_id)).toBe(true);
           const record = enricher.identify(r.value, ctx);
           expect(codec.type(codec.writerId('user_identify')).isValid(record)).toBe(true);
         },
       ),
       { numRuns: 1_000 },
+    );
+    expect(accepted).toBeGreaterThan(50);
+  });
+
+  // As for events: a validator that rejected every identify would pass the property above.
+  it('accepts every identify built from allowed values, without warnings, keeping its traits', () => {
+    const validIdentify = fc.record(
+      {
+        event_id: fc.uuid(),
+        user_id: name,
+        anonymous_id: name,
+        timestamp: validEvent.map((e) => e.timestamp).filter((t) => t !== undefined),
+        traits: fc.record(
+          {
+            gender: name,
+            segment: name,
+            is_test_account: fc.boolean(),
+            country_code: fc.constantFrom('US', 'de', 'JP'),
+            plan: fc.string(),
+          },
+          { requiredKeys: [] },
+        ),
+      },
+      { requiredKeys: ['user_id'] },
+    );
+    fc.assert(
+      fc.property(validIdentify, (input) => {
+        const r = validateIdentify(input, { receivedAt: NOW }, LIMITS);
+        expect(r.ok ? r.warnings : r.problems).toEqual([]);
+        if (!r.ok) return;
+        expect(r.value.user_id).toBe(input.user_id);
+        expect(r.value.attributes).toEqual(
+          input.traits?.plan === undefined ? {} : { plan: input.traits.plan },
+        );
+        expect(codec.type(codec.writerId('user_identify')).isValid(enricher.identify(r.value, ctx))).toBe(
+          true,
+        );
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -70,6 +70,35 @@ describe('correctTime', () => {
     );
     expect(fast).toEqual({ ok: true, value: NOW });
   });
+
+  // StrykerJS: each bound's `>` as `>=` (and the skew bound's `<=` as `<`) survived.
+  it('accepts each bound itself and refuses one millisecond past it', () => {
+    const at = (t: number, sentAt?: number) =>
+      correctTime(
+        t,
+        { receivedAt: NOW, ...(sentAt === undefined ? {} : { sentAt }) },
+        LIMITS,
+        'timestamp',
+        [],
+      );
+    expect(at(NOW + LIMITS.maxFutureMs)).toEqual({ ok: true, value: NOW + LIMITS.maxFutureMs });
+    expect(at(NOW + LIMITS.maxFutureMs + 1).ok).toBe(false);
+    expect(at(NOW - LIMITS.maxAgeMs)).toEqual({ ok: true, value: NOW - LIMITS.maxAgeMs });
+    expect(at(NOW - LIMITS.maxAgeMs - 1).ok).toBe(false);
+    // A clock off by exactly the correction bound is still corrected; one past it is not.
+    const skew = LIMITS.maxSkewCorrectionMs;
+    expect(at(NOW, NOW - skew)).toEqual({ ok: true, value: NOW + skew });
+    expect(at(NOW, NOW - skew - 1)).toEqual({ ok: true, value: NOW });
+  });
+
+  it('holds the contract time bounds, inclusive, whatever the configured window', () => {
+    const open = { ...LIMITS, maxAgeMs: 1e15, maxFutureMs: 1e15 };
+    const at = (t: number) => correctTime(t, { receivedAt: NOW }, open, 'timestamp', []);
+    expect(at(CONTRACT.maxTimeMs).ok).toBe(true);
+    expect(at(CONTRACT.maxTimeMs + 1).ok).toBe(false);
+    expect(at(CONTRACT.minActivityTimeMs).ok).toBe(true);
+    expect(at(CONTRACT.minActivityTimeMs - 1).ok).toBe(false);
+  });
 });
 
 describe('checkStructure', () => {
@@ -78,6 +107,23 @@ describe('checkStructure', () => {
       'a[0].constructor: forbidden key',
     );
   });
+  it('caps the serialized size of an event at maxEventBytes, inclusive', () => {
+    const empty = Buffer.byteLength(JSON.stringify({ user_id: 'u', activity: 'a', p: '' }));
+    const sized = (bytes: number) => ({ user_id: 'u', activity: 'a', p: 'x'.repeat(bytes - empty) });
+    expect(Buffer.byteLength(JSON.stringify(sized(LIMITS.maxEventBytes)))).toBe(LIMITS.maxEventBytes);
+    expect(validateEvent(sized(LIMITS.maxEventBytes), { receivedAt: NOW }, LIMITS).ok).toBe(true);
+    const over = validateEvent(sized(LIMITS.maxEventBytes + 1), { receivedAt: NOW }, LIMITS);
+    expect(over.ok || over.problems.map((p) => p.reason)).toEqual(['too_large']);
+  });
+
+  it('allows maxKeys keys and array items, not one more, and counts arrays in the depth', () => {
+    const keys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));
+    expect(checkStructure(keys(LIMITS.maxKeys), LIMITS)).toBeUndefined();
+    expect(checkStructure(keys(LIMITS.maxKeys + 1), LIMITS)?.reason).toBe('too_many_keys');
+    expect(checkStructure({ a: [[[1]]] }, LIMITS)).toBeUndefined();
+    expect(checkStructure({ a: [[[[1]]]] }, LIMITS)?.reason).toBe('too_deep');
+  });
+
   it('caps depth and key count', () => {
     expect(checkStructure({ a: { b: { c: { d: { e: 1 } } } } }, LIMITS)?.reason).toBe('too_deep');
     expect(checkStructure({ a: Array.from({ length: 30 }, () => 1) }, LIMITS)?.reason).toBe('too_many_keys');
@@ -138,6 +184,24 @@ describe('validateEvent', () => {
     expect(empty.ok).toBe(false);
   });
 
+  it('refuses a detail without a non-empty type, or with a field besides type and payload', () => {
+    const details = (d: unknown[]) =>
+      validateEvent({ user_id: 'u', activity: 'a', details: d }, { receivedAt: NOW }, LIMITS);
+    const ok = details([{ type: 'click', payload: { x: 1 } }, { type: 'view' }]);
+    expect(ok.ok && ok.value.details).toEqual([
+      { type: 'click', payload: { x: 1 } },
+      { type: 'view', payload: null },
+    ]);
+    for (const [d, path] of [
+      [[{ type: '' }], 'details[0].type'],
+      [[{ type: 'click' }, 'x'], 'details[1]'],
+      [[{ type: 'click', extra: 1 }], 'details[0].extra'],
+    ] as const) {
+      const r = details([...d]);
+      expect(r.ok || r.problems.map((p) => p.message.split(':')[0])).toEqual([path]);
+    }
+  });
+
   it('warns about unknown nested fields', () => {
     const r = validateEvent(
       { user_id: 'u', activity: 'a', device: { colour: 'red' } },
@@ -159,5 +223,39 @@ describe('validateIdentify', () => {
     if (!r.ok) return;
     expect(r.value.traits).toEqual({ gender: 'f' });
     expect(r.value.attributes).toEqual({ plan: 'pro' });
+  });
+
+  it('corrects identified_at by its own sent_at, as events are', () => {
+    const r = validateIdentify(
+      { user_id: 'u', timestamp: '2026-06-01T13:00:00Z', sent_at: '2026-06-01T13:00:00Z' },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(r.ok && r.value.identified_at).toBe(NOW);
+  });
+});
+
+describe('null as absent', () => {
+  it('skips null fields, group fields, identify fields and traits instead of refusing them', () => {
+    const e = validateEvent(
+      {
+        user_id: 'u',
+        anonymous_id: null,
+        activity: 'a',
+        feature: null,
+        geo: { city: null, country_code: 'FR' },
+      },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(e.ok ? e.warnings : e.problems).toEqual([]);
+    expect(e.ok && [e.value.anonymous_id, e.value.geo]).toEqual([undefined, { country_code: 'FR' }]);
+    const i = validateIdentify(
+      { user_id: 'u', anonymous_id: null, traits: { gender: null, segment: 'pro' } },
+      { receivedAt: NOW },
+      LIMITS,
+    );
+    expect(i.ok ? i.warnings : i.problems).toEqual([]);
+    expect(i.ok && [i.value.anonymous_id, i.value.traits]).toEqual([undefined, { segment: 'pro' }]);
   });
 });

@@ -14,12 +14,11 @@ import {
   type ConsumerProcess,
   consumerEnv,
   distinctEvents,
-  groupLag,
   migrated,
-  produce,
   startConsumer,
   waitFor,
 } from '../../harness/consumer-process.ts';
+import { groupLag, produce } from '../../harness/kafka-topics.ts';
 import { type PrivateStack, privateStack } from '../../harness/private-stack.ts';
 
 const DATABASE = 'analytics';

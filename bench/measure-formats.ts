@@ -10,16 +10,16 @@
  *   (b) a Null table of the same columns without views (parse + transfer only).
  * Reported: client encode time, insert wall time, rows/s, bytes sent.
  *
- *   node services/consumer/measure-formats.ts [rows=20000] [rounds=5]
+ *   node bench/measure-formats.ts [rows=20000] [rounds=5]
  * with CLICKHOUSE_URL (default http://127.0.0.1:8123). Creates and drops its own database.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { migrate } from '../../clickhouse/migrate.ts';
-import { type ClickHouseClient, createClickHouse } from '../lib/clickhouse.ts';
-import { readConfig, url } from '../lib/config.ts';
-import { createLogger } from '../lib/logger.ts';
-import { type ActivityRecord, toIngestActivityRow } from './ingest-row.ts';
+import { migrate } from '../clickhouse/migrate.ts';
+import { type ActivityRecord, toIngestActivityRow } from '../services/consumer/ingest-row.ts';
+import { type ClickHouseClient, createClickHouse } from '../services/lib/clickhouse.ts';
+import { readConfig, url } from '../services/lib/config.ts';
+import { createLogger } from '../services/lib/logger.ts';
 
 type Row = Record<string, unknown>;
 interface Column {

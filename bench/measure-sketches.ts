@@ -2,9 +2,9 @@
  * Measures the distinct-count sketches available on the target server: relative error against
  * uniqExact and serialized state size, for sets of several sizes, each built as one state and as a
  * merge of 720 partial states (30 days x 24 hourly buckets, how the rollups are read). The numbers
- * in clickhouse/README.md come from `node clickhouse/measure-sketches.ts` on the local 18.16.
+ * in clickhouse/README.md come from `node bench/measure-sketches.ts` on the local 18.16.
  *
- * Usage: node clickhouse/measure-sketches.ts [--trials 5]   (CLICKHOUSE_URL as for the migrator)
+ * Usage: node bench/measure-sketches.ts [--trials 5]   (CLICKHOUSE_URL as for the migrator)
  */
 import { createClickHouse } from '../services/lib/clickhouse.ts';
 import { readConfig, url } from '../services/lib/config.ts';
