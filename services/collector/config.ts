@@ -85,7 +85,7 @@ export const COLLECTOR_CONFIG = {
   GEOIP_ENABLED: bool('look up the location from the client IP', true),
   GEO_DATABASE: oneOf(
     ['country', 'city'],
-    'IP database: country (8 MB in memory) or city (134 MB: adds region, city, coordinates)',
+    'IP database: country (8 MB of files, read into memory) or city (134 MB: adds region, city, coordinates)',
     'country',
   ),
   GEO_LOOKUP_ADDRESS: oneOf(

@@ -34,7 +34,7 @@ export async function collectorProcesses(o: {
     KAFKA_BROKERS: o.kafkaBrokers,
     KAFKA_TOPIC: o.topic,
     KAFKA_TOPIC_PARTITIONS: String(o.partitions),
-    // The geo database costs seconds and 130 MB per start; location is not what these tests check.
+    // A geo database costs its opening time and memory per start; location is not what these tests check.
     GEOIP_ENABLED: 'false',
     // The load here is a few senders on loopback, not abuse.
     RATE_LIMIT_MAX: '100000',
