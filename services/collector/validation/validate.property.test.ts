@@ -229,7 +229,11 @@ describe('validateIdentify (properties)', () => {
       fc.property(
         fc.oneof(
           fc.record(
-            { user_id: scalar, traits: fc.oneof(fc.object(), scalar), timestamp: fc.oneof(iso, scalar) },
+            {
+              user_id: fc.oneof(fc.uuid(), scalar),
+              traits: fc.oneof(fc.object(), scalar),
+              timestamp: fc.oneof(iso, scalar),
+            },
             { requiredKeys: [] },
           ),
           fc.anything(),
@@ -248,6 +252,8 @@ describe('validateIdentify (properties)', () => {
       ),
       { numRuns: 1_000 },
     );
+    // About 100 of 1,000 are accepted (six runs: 82 to 126); 50 is five deviations below, so this
+    // fails when the validator rejects what it should take, not by chance (at 60 it did, once in CI).
     expect(accepted).toBeGreaterThan(50);
   });
 
