@@ -17,6 +17,7 @@ import {
 } from '../integration/collector-harness.ts';
 import { startQueryApi } from '../integration/query-harness.ts';
 import { type ConsumerSetup, consumerSetup, waitFor } from './consumer-process.ts';
+import { groupLag } from './kafka-topics.ts';
 import { kafkaBrokers } from './services.ts';
 
 /** A test collector whose topic a real consumer writes into a fresh database, and a reader of it. */
@@ -72,6 +73,15 @@ export async function expectCountedByQueryApi(
         )[0]?.n ?? 0,
       ),
     (n) => n === ids.length,
+    90_000,
+  );
+  // Facts are visible while the consumer's insert still runs the other views (the rollups the API
+  // reads): wait for its commit, which follows the insert's acknowledgement (seen in CI under load:
+  // the API counted 1 of 3 users just after the facts held all 3).
+  await waitFor(
+    'the consumer committed everything on the topic',
+    () => groupLag(setup.admin, setup.groupId, setup.topic),
+    (lag) => lag === 0,
     90_000,
   );
   // Exactly once: one row per event id once merges collapse re-deliveries (an SDK resend of a

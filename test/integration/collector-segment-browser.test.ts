@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type LaunchedBrowser, launchChromium, sdkSite } from '../harness/chromium.ts';
+import { waitFor } from '../harness/consumer-process.ts';
 import { type CountedCollector, expectCountedByQueryApi, startCountedCollector } from '../harness/counted.ts';
 import {
   type Decoded,
@@ -130,6 +131,13 @@ it('delivers identify, track and page with the settings served by the collector'
     url: `${siteUrl}/reports/weekly`,
   });
   expect(paths).toEqual([`GET /v1/projects/${WRITE_KEY}/settings`, 'POST /v1/i', 'POST /v1/t', 'POST /v1/p']);
+  // The browser sees an answer after Kafka acknowledged its events, so after the reader may have them.
+  await waitFor(
+    'four answers in the browser',
+    async () => statuses.length,
+    (n) => n >= 4,
+    10_000,
+  );
   expect(statuses).toEqual([200, 200, 200, 200]);
 
   // Retry: the next publish for this user is refused once (503); the SDK resends the event (with
@@ -141,6 +149,12 @@ it('delivers identify, track and page with the settings served by the collector'
     mine(m).filter((x) => x.value.activity_name === 'Report Scheduled');
   await reader.waitFor((m) => scheduled(m).length > 0);
   expect(refusals.refused - before).toBe(1);
+  await waitFor(
+    'the refusal and the resend answered',
+    async () => statuses.length,
+    (n) => n >= 6,
+    10_000,
+  );
   expect(statuses.slice(4)).toEqual([503, 200]);
   await new Promise((r) => setTimeout(r, 500));
   expect(scheduled(reader.messages)).toHaveLength(1);
