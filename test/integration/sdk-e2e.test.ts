@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { localDay } from '../../services/lib/finished-days.ts';
 import { quoteString } from '../../services/lib/sql.ts';
 import { waitFor } from '../harness/consumer-process.ts';
-import { type Pipeline, profilesOf, startPipeline } from '../harness/pipeline.ts';
+import { type Pipeline, profilesOf, startPipeline, waitForNoLag } from '../harness/pipeline.ts';
 import { WRITE_KEY } from './collector-harness.ts';
 import { startQueryApi } from './query-harness.ts';
 
@@ -83,6 +83,8 @@ it('Segment, RudderStack, PostHog and Amplitude Node SDKs: users counted under t
     (n) => n === users.length,
     90_000,
   );
+  // Facts are visible while the insert still runs the views the API reads: wait for the commit.
+  expect((await waitForNoLag(p, 60_000)).lag).toBe(0);
   expect(await profilesOf(p.setup.db.client, users)).toEqual(new Set(users));
 
   const api = await startQueryApi(p.setup.db.name, new Date());
