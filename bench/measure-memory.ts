@@ -19,6 +19,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SERVICE_PROCESS_ENV } from '../deploy/process-env.ts';
 import { produce } from '../test/harness/kafka-topics.ts';
 import { benchKafka, type Ctx, freshTopic, migratedDatabase, uniqueName } from './lib/context.ts';
 import { avroMessages, nativeBodies, REQUEST_HEADERS } from './lib/data.ts';
@@ -126,7 +127,7 @@ const withSnapshot = (env: Record<string, string>): Record<string, string> =>
     ? env
     : {
         ...env,
-        NODE_OPTIONS: `${env.NODE_OPTIONS ?? '--max-semi-space-size=16'} --heapsnapshot-signal=SIGUSR2`,
+        NODE_OPTIONS: `${env.NODE_OPTIONS ?? SERVICE_PROCESS_ENV.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2`,
       };
 
 async function collectorVariant(env: Record<string, string>) {
