@@ -28,7 +28,8 @@ COPY deploy/local/bootstrap.sh ./deploy/local/bootstrap.sh
 RUN touch node_modules/.install-stamp && npm run build:dashboard
 
 FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production
+# Memory settings of every service: deploy/process-env.ts (why, and the test that keeps them equal).
+ENV NODE_ENV=production NODE_OPTIONS=--max-semi-space-size=16
 WORKDIR /app
 # Owned by root and read-only to the service user: the running process cannot change its code.
 COPY --from=prod-deps /app/node_modules ./node_modules

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SERVICE_PROCESS_ENV } from '../../deploy/process-env.ts';
 import { freePort } from '../../test/harness/private-stack.ts';
 import { type Ctx, freshTopic, migratedDatabase, uniqueName } from './context.ts';
 import { WRITE_KEY } from './data.ts';
@@ -95,6 +96,7 @@ export async function startCollector(o: {
     readyUrl: `http://127.0.0.1:${port}/readyz`,
     ...(o.profileDir ? { profileDir: o.profileDir } : {}),
     env: {
+      ...SERVICE_PROCESS_ENV,
       PORT: String(port),
       HOST: '127.0.0.1',
       KAFKA_BROKERS: o.kafkaBrokers,
@@ -131,6 +133,7 @@ export async function startConsumer(o: {
     readyUrl: `http://127.0.0.1:${port}/readyz`,
     ...(o.profileDir ? { profileDir: o.profileDir } : {}),
     env: {
+      ...SERVICE_PROCESS_ENV,
       KAFKA_BROKERS: o.kafkaBrokers,
       KAFKA_TOPIC: o.topic,
       KAFKA_DLQ_TOPIC: `${o.topic}.dlq`,

@@ -90,7 +90,7 @@ export const endToEndScenario: Scenario = async (ctx) => {
     title: 'End to end: collector -> Kafka -> consumer -> rollups',
     notes: [
       `autocannon at a fixed overall rate (-R) of 100-event requests, 100 connections, ${durationS} s per level; the maximum is scenario 1's collector batch req/s of this run.`,
-      'Freshness = probe 2xx -> first 100 ms poll that finds the probe in rollup_users_hourly_feature (so it includes up to 100 ms of polling granularity); probes every 250 ms; consumer at default settings (BATCH_MAX_ROWS 10000, FLUSH_INTERVAL_MS 1000).',
+      'Freshness = probe 2xx -> first 100 ms poll that finds the probe in rollup_users_hourly_feature (so it includes up to 100 ms of polling granularity); probes every 250 ms; consumer at default settings (BATCH_MAX_ROWS 10000, FLUSH_INTERVAL_MS 1000, FLUSH_IDLE_MS 250).',
       'errors = non-2xx + socket errors + timeouts + failed probes + probes never seen within 30 s after the load.',
     ],
     rows,

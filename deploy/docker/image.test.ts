@@ -19,6 +19,7 @@ import { createRegistry } from '../../services/lib/metrics.ts';
 import { buildOpsHttp } from '../../services/lib/ops-http.ts';
 import { QUERY_CONFIG } from '../../services/query/config.ts';
 import { refresherSpec } from '../../services/refresher/config.ts';
+import { SERVICE_PROCESS_ENV } from '../process-env.ts';
 import { HEALTH_PATH, healthUrls, SERVICE_PORTS } from './healthcheck.ts';
 import { ENTRY_POINTS, fileUrls, getRoutes, keptInContext, ROOT, runtimeGraph } from './runtime-graph.ts';
 
@@ -103,6 +104,12 @@ describe('Dockerfile', () => {
     }
     const cmd = runtime?.steps.find((s) => s.op === 'CMD')?.args ?? '';
     expect(JSON.parse(cmd)).toEqual(['node', 'services/collector/main.ts']);
+  });
+
+  it('starts every service with the process settings deploy/local and the bench use', () => {
+    const env = (runtime?.steps ?? []).filter((s) => s.op === 'ENV').flatMap((s) => s.args.split(/\s+/));
+    for (const [name, value] of Object.entries(SERVICE_PROCESS_ENV))
+      expect(env).toContain(`${name}=${value}`);
   });
 
   it("asks each service's health port by the variable and default the service itself reads", () => {

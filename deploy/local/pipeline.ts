@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEV_WRITE_KEY } from '../../services/collector/http/write-keys.ts';
+import { SERVICE_PROCESS_ENV } from '../process-env.ts';
 import {
   type Endpoints,
   readPid,
@@ -146,6 +147,7 @@ export async function startService(o: StackOptions, s: PipelineService): Promise
     o.log(`${s.name}: starting (log ${logFile})`);
     // The parent's env passes through (overrides such as LOG_LEVEL); the service's own settings win.
     spawnDetached(process.execPath, [join(ROOT, s.script)], logFile, pidFile, ROOT, {
+      ...SERVICE_PROCESS_ENV,
       ...process.env,
       ...s.env,
     });

@@ -70,6 +70,37 @@ describe('Batcher', () => {
     expect(later.msUntilDue()).toBe(500);
   });
 
+  it('once caught up, is due at the idle age instead of the full interval, until taken', () => {
+    const c = clock();
+    const b = new Batcher<number>({ maxRows: 100, maxBytes: 1_000, maxAgeMs: 1_000, idleAgeMs: 200 }, c.now);
+    b.add(1, 1);
+    c.advance(150);
+    expect(b.msUntilDue()).toBe(850);
+    b.caughtUp();
+    expect(b.msUntilDue()).toBe(50);
+    expect(b.due()).toBeUndefined();
+    c.advance(50);
+    expect(b.due()).toBe('idle');
+    b.take();
+    // The next batch waits the full interval again until the source says it is caught up.
+    b.add(2, 1);
+    c.advance(200);
+    expect(b.due()).toBeUndefined();
+    expect(b.msUntilDue()).toBe(800);
+  });
+
+  it('ignores caught-up on an empty batch and never waits past the full interval', () => {
+    const c = clock();
+    const b = new Batcher<number>({ maxRows: 100, maxBytes: 1_000, maxAgeMs: 300, idleAgeMs: 5_000 }, c.now);
+    b.caughtUp();
+    b.add(1, 1);
+    expect(b.msUntilDue()).toBe(300);
+    b.caughtUp();
+    expect(b.msUntilDue()).toBe(300);
+    c.advance(300);
+    expect(b.due()).toBe('time');
+  });
+
   it('an empty batch is never due and take() returns nothing', () => {
     const c = clock();
     const b = new Batcher<number>({ maxRows: 1, maxBytes: 1, maxAgeMs: 0 }, c.now);
@@ -121,6 +152,9 @@ describe('Batcher', () => {
     expect(() => new Batcher({ maxRows: 0, maxBytes: 1, maxAgeMs: 1 }, Date.now)).toThrow(RangeError);
     expect(() => new Batcher({ maxRows: 1, maxBytes: 0, maxAgeMs: 1 }, Date.now)).toThrow(RangeError);
     expect(() => new Batcher({ maxRows: 1, maxBytes: 1, maxAgeMs: -1 }, Date.now)).toThrow(RangeError);
+    expect(() => new Batcher({ maxRows: 1, maxBytes: 1, maxAgeMs: 1, idleAgeMs: -1 }, Date.now)).toThrow(
+      RangeError,
+    );
     // Age 0 flushes every row at once: allowed.
     expect(new Batcher({ maxRows: 1, maxBytes: 1, maxAgeMs: 0 }, Date.now).rows).toBe(0);
   });

@@ -1,6 +1,8 @@
 /**
  * Accumulates rows into one open batch and says when it is due: at `maxRows` rows, at `maxBytes`
- * bytes, or `maxAgeMs` after its oldest row arrived, whichever comes first. A row's arrival is when
+ * bytes, or `maxAgeMs` after its oldest row arrived, whichever comes first; once the source said it
+ * is caught up (nothing more pending), already `idleAgeMs` after the oldest row: waiting longer
+ * could only delay rows, not add any. A row's arrival is when
  * it entered Kafka, not when it joined the batch: a row that already waited in Kafka (fetching
  * pauses while a batch is written) must not wait a full interval again. Pure: the clock is injected, so
  * the rules are unit-tested without sleeping; timers and I/O live in the pipeline.
@@ -12,9 +14,11 @@ export interface BatchLimits {
   readonly maxRows: number;
   readonly maxBytes: number;
   readonly maxAgeMs: number;
+  /** Age at which a caught-up batch is due (at most `maxAgeMs`); `maxAgeMs` when absent. */
+  readonly idleAgeMs?: number;
 }
 
-export type FlushReason = 'rows' | 'bytes' | 'time';
+export type FlushReason = 'rows' | 'bytes' | 'time' | 'idle';
 
 export interface Batch<T> {
   readonly seq: number;
@@ -29,14 +33,17 @@ export class Batcher<T> {
   private bytes = 0;
   private openedAt = 0;
   private seq = 1;
+  private idle = false;
   private readonly limits: BatchLimits;
+  private readonly idleAgeMs: number;
   private readonly now: () => number;
 
   constructor(limits: BatchLimits, now: () => number) {
-    if (limits.maxRows < 1 || limits.maxBytes < 1 || limits.maxAgeMs < 0) {
+    if (limits.maxRows < 1 || limits.maxBytes < 1 || limits.maxAgeMs < 0 || (limits.idleAgeMs ?? 0) < 0) {
       throw new RangeError(`invalid batch limits ${JSON.stringify(limits)}`);
     }
     this.limits = limits;
+    this.idleAgeMs = Math.min(limits.idleAgeMs ?? limits.maxAgeMs, limits.maxAgeMs);
     this.now = now;
   }
 
@@ -53,6 +60,14 @@ export class Batcher<T> {
     return this.seq;
   }
 
+  /**
+   * The source had nothing more pending after the rows added so far: the open batch is due at the
+   * idle age. Holds until the batch is taken (rows added later join a batch that is already due).
+   */
+  caughtUp(): void {
+    if (this.items.length > 0) this.idle = true;
+  }
+
   get rows(): number {
     return this.items.length;
   }
@@ -66,14 +81,17 @@ export class Batcher<T> {
     if (this.items.length === 0) return undefined;
     if (this.items.length >= this.limits.maxRows) return 'rows';
     if (this.bytes >= this.limits.maxBytes) return 'bytes';
-    if (this.now() - this.openedAt >= this.limits.maxAgeMs) return 'time';
+    const age = this.now() - this.openedAt;
+    if (age >= this.limits.maxAgeMs) return 'time';
+    if (this.idle && age >= this.idleAgeMs) return 'idle';
     return undefined;
   }
 
   /** Milliseconds until the open batch is due by age; undefined when it is empty. */
   msUntilDue(): number | undefined {
     if (this.items.length === 0) return undefined;
-    return Math.max(0, this.openedAt + this.limits.maxAgeMs - this.now());
+    const dueAge = this.idle ? this.idleAgeMs : this.limits.maxAgeMs;
+    return Math.max(0, this.openedAt + dueAge - this.now());
   }
 
   /** Closes the open batch (even if not due) and returns it; undefined when empty. */
@@ -83,6 +101,7 @@ export class Batcher<T> {
     this.seq += 1;
     this.items = [];
     this.bytes = 0;
+    this.idle = false;
     return batch;
   }
 }

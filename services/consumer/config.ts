@@ -35,6 +35,12 @@ export const consumerSpec = {
     1_024,
   ),
   FLUSH_INTERVAL_MS: int('a batch is due this long after its first row', 1_000, 0, 60_000),
+  FLUSH_IDLE_MS: int(
+    'a batch is due this long after its first row once the fetch reached the end of the partitions (at most FLUSH_INTERVAL_MS)',
+    250,
+    0,
+    60_000,
+  ),
   PARTITIONS_CONCURRENCY: int('partition batches handled at once (>= partitions per member)', 64, 1, 1_024),
   CACHE_MAX_ENTRIES: int('entries of each identity/profile/actor-day cache', 200_000, 1),
   CACHE_NEGATIVE_TTL_MS: int('how long "no identity/profile in ClickHouse" is trusted', 60_000, 0),

@@ -257,7 +257,12 @@ export function buildConsumer(deps: ConsumerDeps): Consumer {
       sink,
       dlq,
       context,
-      limits: { maxRows: c.BATCH_MAX_ROWS, maxBytes: c.BATCH_MAX_BYTES, maxAgeMs: c.FLUSH_INTERVAL_MS },
+      limits: {
+        maxRows: c.BATCH_MAX_ROWS,
+        maxBytes: c.BATCH_MAX_BYTES,
+        maxAgeMs: c.FLUSH_INTERVAL_MS,
+        idleAgeMs: c.FLUSH_IDLE_MS,
+      },
       logger,
       metrics,
       progress,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { activity, codec, encoded } from '../../test/harness/fixtures.ts';
 import type { InsertRows } from '../lib/clickhouse.ts';
 import type { BatchScope, PartitionBatch } from '../lib/kafka-consumer.ts';
+import type { BatchLimits } from './batcher.ts';
 import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
 import { createConsumerMetrics } from './metrics.ts';
 import { Pipeline } from './pipeline.ts';
@@ -34,7 +35,10 @@ interface SetupOptions {
   readonly lookupError?: Error;
 }
 
-function setup(limits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 }, o: SetupOptions = {}) {
+function setup(
+  limits: BatchLimits = { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 10 },
+  o: SetupOptions = {},
+) {
   const ch = gatedClickHouse();
   const letters: DeadLetter[] = [];
   let dlqFailures = o.dlqFailures ?? 0;
@@ -209,6 +213,27 @@ describe('Pipeline offset invariant', () => {
     ch.inserts[0]?.release();
     await done;
     expect(commits).toEqual(['1']);
+  });
+});
+
+describe('Pipeline flush timing', () => {
+  it('flushes a fetch that reached the end of its partition at the idle age, not the full interval', async () => {
+    const { pipeline, ch, metrics } = setup({
+      maxRows: 100,
+      maxBytes: 1_000_000,
+      maxAgeMs: 60_000,
+      idleAgeMs: 0,
+    });
+    const { s, commits } = scope();
+    const done = pipeline.handle(partitionBatch([good(), good()]), s);
+    // Without the caught-up rule this waits the 60 s interval and the test times out.
+    await until(() => ch.inserts.length === 1);
+    ch.inserts[0]?.release();
+    await done;
+    expect(commits).toEqual(['2']);
+    expect((await metrics.flushes.get()).values).toContainEqual(
+      expect.objectContaining({ labels: { reason: 'idle' }, value: 1 }),
+    );
   });
 });
 

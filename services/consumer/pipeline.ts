@@ -13,7 +13,9 @@
  * Batching: rows from all partitions share one open batch (Batcher), flushed at BATCH_MAX_ROWS,
  * BATCH_MAX_BYTES or FLUSH_INTERVAL_MS after its oldest row entered Kafka; sooner when the fetch left messages
  * behind in Kafka (catching up: waiting cannot grow the batch, because a handler holds its fetch
- * until its rows are written), and at shutdown. Batches that fill meanwhile are closed and queued,
+ * until its rows are written), FLUSH_IDLE_MS after it when the fetch reached the end of its
+ * partition (caught up: the same holds, and a full interval's wait was most of the freshness
+ * p99), and at shutdown. Batches that fill meanwhile are closed and queued,
  * so every insert respects the caps.
  *
  * Two stages, so the consumer's CPU work overlaps ClickHouse's: while batch n is being inserted,
@@ -152,7 +154,12 @@ export class Pipeline {
     const last = batch.messages[batch.messages.length - 1];
     if (last === undefined) return;
     const end = BigInt(last.offset) + 1n;
-    this.kick(BigInt(batch.highWatermark) > end ? 'lag' : undefined);
+    if (BigInt(batch.highWatermark) > end) this.kick('lag');
+    else {
+      // Caught up: no fetch comes while this handler holds its rows, so only the idle age is waited.
+      this.batcher.caughtUp();
+      this.kick(undefined);
+    }
 
     // In ascending order, each commit only after the batch holding those rows was written; the
     // last one also covers poison messages after the last good row.
@@ -338,7 +345,10 @@ export class Pipeline {
 
   private armTimer(): void {
     const ms = this.batcher.msUntilDue();
-    if (ms === undefined || this.timer) return;
+    // Re-armed on every call: a caught-up batch becomes due sooner than the timer set before.
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (ms === undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.maybeFlush();

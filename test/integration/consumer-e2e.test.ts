@@ -179,7 +179,7 @@ describe('collector -> Kafka -> consumer -> ClickHouse', () => {
       `[consumer-e2e] ${N} events: distinct ${N}, DAU ${JSON.stringify(dau)}, WAU/MAU ${all.size}; ` +
         `freshness over ${delays.length} probes (2xx -> counted, poll 20 ms): ` +
         `p50 ${quantile(delays, 0.5)} ms, p99 ${quantile(delays, 0.99)} ms, max ${delays.at(-1)} ms ` +
-        `(FLUSH_INTERVAL_MS 1000)\n`,
+        `(FLUSH_INTERVAL_MS 1000, FLUSH_IDLE_MS 250)\n`,
     );
   });
 });
