@@ -20,8 +20,8 @@
  * OUT_OF_ORDER_SEQUENCE_NUMBER is re-sent under a new producer id while an earlier one may still be
  * retried under the old id, so two batches of one key can land swapped; its idempotent retries are
  * unbounded by default. Lanes keep kafkajs's behaviour that the fault tests proved, per lane. On
- * one local broker the producer is CPU-bound and lanes change nothing; on the 3-broker cluster
- * (acks=all waits for a second replica) 3 lanes sent 1.33x the events/s of one (docs/KAFKA.md).
+ * one local broker the producer is CPU-bound and lanes change little; on the 3-broker cluster
+ * (acks=all waits for a second replica) 2 lanes sent 1.25x the events/s of one (docs/KAFKA.md).
  */
 import { CompressionTypes, type Kafka, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
 import { PipelineError } from './errors.ts';
@@ -61,8 +61,8 @@ export interface BatchingProducerOptions {
   readonly metrics?: ProducerMetricsSink;
 }
 
-/** Lanes when the caller does not say: the best of 1, 2, 3 and 6 on the 3-broker cluster (docs/KAFKA.md). */
-export const DEFAULT_LANES = 3;
+/** Lanes when the caller does not say: the steadiest of 1, 2, 3 and 6 on the 3-broker cluster (docs/KAFKA.md). */
+export const DEFAULT_LANES = 2;
 
 /** Error codes a caller can switch on; all but KAFKA_MESSAGE_REJECTED are worth retrying later. */
 export const PRODUCER_ERRORS = {
