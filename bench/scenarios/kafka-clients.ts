@@ -5,13 +5,13 @@
  * client's own rule for what that allows in flight: kafkajs one request, librdkafka five), no
  * compression, batches of 100, CONCURRENCY sends in flight (kafkajs: one, since concurrent sends
  * of its idempotent producer are refused by the broker as out of order sequence numbers, which is
- * why the collector's BatchingProducer sends one batch at a time); consumer from the earliest offset in
- * a new group with the client's automatic offset commits, until every message of the pre-filled
- * topic arrived. The clients are imported here directly: comparing them is the point, and the
- * services keep using services/lib. The Confluent client is not a project dependency (its install
- * builds librdkafka from source): deploy/tools/install.sh builds it into .data/tools once, and it
- * runs last because loading it stopped a later kafkajs producer in the same process from
- * producing anything (seen by hand, 2026-11-30).
+ * why the collector's BatchingProducer keeps one send in flight per lane, docs/KAFKA.md); consumer
+ * from the earliest offset in a new group with the client's automatic offset commits, until every
+ * message of the pre-filled topic arrived. The clients are imported here directly: comparing them
+ * is the point, and the services keep using services/lib. The Confluent client is not a project
+ * dependency (its install builds librdkafka from source): deploy/tools/install.sh builds it into
+ * .data/tools once, and it runs last because loading it stopped a later kafkajs producer in the same
+ * process from producing anything (seen by hand, 2026-11-30).
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';

@@ -2,7 +2,7 @@
  * The one place that imports kafkajs (with kafka-producer.ts and kafka-consumer.ts beside it, which
  * build on this file). Swapping the Kafka client means editing this folder only.
  */
-import { type Admin, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
+import { type Admin, type ITopicMetadata, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
 import { PipelineError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -69,6 +69,18 @@ export async function ensureTopics(
   specs: readonly TopicSpec[],
   timeoutMs = 30_000,
 ): Promise<void> {
+  await ensureTopicsMetadata(admin, specs, timeoutMs);
+}
+
+/**
+ * ensureTopics, returning the metadata that showed every leader: asking again right after may
+ * reach a broker not yet told of a new topic (UNKNOWN_TOPIC_OR_PARTITION).
+ */
+export async function ensureTopicsMetadata(
+  admin: Admin,
+  specs: readonly TopicSpec[],
+  timeoutMs = 30_000,
+): Promise<ITopicMetadata[]> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.topic));
   if (missing.length > 0) {
@@ -102,7 +114,7 @@ export async function ensureTopics(
         meta.length === topics.length &&
         meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
       ) {
-        return;
+        return meta;
       }
     } catch (err) {
       const type = (err as { type?: unknown }).type;
