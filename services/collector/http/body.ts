@@ -13,6 +13,13 @@ import fp from 'fastify-plugin';
 import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import type { HttpError } from '../../lib/errors.ts';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Bytes of the (decompressed) body its JSON was parsed from; 0 before parsing. */
+    bodyBytes: number;
+  }
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 export function parseJsonBody(body: Buffer): unknown {
@@ -40,8 +47,10 @@ export const bodyParsing = fp(
     // (sendBeacon), application/x-www-form-urlencoded (RudderStack's Node SDK, gzipped) or with
     // no type at all, and their own servers take it. A body that is not JSON is still a 400.
     app.removeContentTypeParser(['application/json', 'text/plain']);
-    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+    app.decorateRequest('bodyBytes', 0);
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
       try {
+        req.bodyBytes = (body as Buffer).length;
         done(null, parseJsonBody(body as Buffer));
       } catch (err) {
         done(err as HttpError, undefined);
