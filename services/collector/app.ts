@@ -3,28 +3,29 @@
  * dependencies; tests build the same app with real Kafka and their own topics.
  */
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyPluginAsync,
+  type FastifyReply,
   type FastifyRequest,
   LogController,
 } from 'fastify';
 import type { AvroCodec } from '../lib/avro.ts';
 import { COLLECTOR_ERRORS } from '../lib/error-codes.ts';
+import type { HttpError } from '../lib/errors.ts';
 import { serverTimeouts } from '../lib/http-server.ts';
 import type { Logger } from '../lib/logger.ts';
 import { serviceSkeleton } from '../lib/ops-http.ts';
 import { type CollectorConfig, limitsOf } from './config.ts';
 import type { GeoLookup } from './enrichment/geo.ts';
 import { Enricher } from './enrichment/records.ts';
-import { AddressLimit } from './http/address-limit.ts';
 import { PublishAdmission } from './http/admission.ts';
 import { authenticate, writeKeyOf } from './http/auth.ts';
 import { bodyParsing } from './http/body.ts';
 import { ERROR_SCHEMA } from './http/errors.ts';
+import { WindowLimit } from './http/window-limit.ts';
 import { WriteKeys } from './http/write-keys.ts';
 import type { IntakeDeps } from './intake.ts';
 import type { CollectorMetrics } from './metrics.ts';
@@ -90,6 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const writeKeys = deps.writeKeys ?? new WriteKeys({ fromEnv: c.WRITE_KEYS, file: c.WRITE_KEYS_FILE });
   const authenticated = (req: FastifyRequest, key: string | undefined): void => {
     const found = authenticate(key, writeKeys);
+    // authenticate refused a missing key.
     req.writeKey = key as string;
     req.source = found.source;
     req.scope = found.scope;
@@ -178,14 +180,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     exposedHeaders: ['retry-after'],
     maxAge: 86_400,
   });
-  await app.register(rateLimit, {
-    global: false,
-    max: c.RATE_LIMIT_MAX,
-    timeWindow: c.RATE_LIMIT_WINDOW_MS,
-    // Only applied after authentication (below), which found the request's key.
-    keyGenerator: (req) => `key:${req.writeKey}`,
-    errorResponseBuilder: (_req, ctx) => COLLECTOR_ERRORS.rateLimited(ctx.max, ctx.after),
-  });
   await app.register(bodyParsing);
 
   const intakeDeps: IntakeDeps = {
@@ -203,10 +197,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Two limits: per client address before anything of the body is read, so one client holding a
   // public browser key cannot spend the key's whole budget (nor make the collector parse bodies it
   // will refuse); per write key after parsing (a beacon's key is in its body).
-  const perAddress = new AddressLimit({
-    max: c.RATE_LIMIT_PER_ADDRESS_MAX,
-    windowMs: c.RATE_LIMIT_WINDOW_MS,
-  });
+  const perAddress = new WindowLimit({ max: c.RATE_LIMIT_PER_ADDRESS_MAX, windowMs: c.RATE_LIMIT_WINDOW_MS });
+  const perKey = new WindowLimit({ max: c.RATE_LIMIT_MAX, windowMs: c.RATE_LIMIT_WINDOW_MS });
+  const refuse = (reply: FastifyReply, waitMs: number, max: number, per: string): HttpError => {
+    reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
+    return COLLECTOR_ERRORS.rateLimited(max, `${c.RATE_LIMIT_WINDOW_MS} ms${per}`);
+  };
   // The authenticated routes (intake, and RudderStack's source config, which names the key's
   // source) share one encapsulated scope and its hooks, as the query service's /v1 does; the
   // SDKs' public configuration reads stay outside it.
@@ -216,13 +212,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     scope.addHook('onRequest', (req, reply, done) => {
       const waitMs = perAddress.take(req.ip);
       if (waitMs > 0) {
-        reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
-        done(
-          COLLECTOR_ERRORS.rateLimited(
-            c.RATE_LIMIT_PER_ADDRESS_MAX,
-            `${c.RATE_LIMIT_WINDOW_MS} ms from one address`,
-          ),
-        );
+        done(refuse(reply, waitMs, c.RATE_LIMIT_PER_ADDRESS_MAX, ' from one address'));
         return;
       }
       // A key in a header is checked before the body is read: an unknown key costs no parsing.
@@ -235,11 +225,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
       done();
     });
-    scope.addHook('preHandler', (req, _reply, done) => {
+    // After parsing, so beacon requests (key in the body) are limited per key too.
+    scope.addHook('preHandler', (req, reply, done) => {
       try {
         if (req.source === '') authenticated(req, writeKeyOf(req));
       } catch (err) {
         done(err as Error);
+        return;
+      }
+      const waitMs = perKey.take(req.writeKey);
+      if (waitMs > 0) {
+        done(refuse(reply, waitMs, c.RATE_LIMIT_MAX, ' per write key'));
         return;
       }
       const bytes = Number(req.headers['content-length'] ?? 0);
@@ -247,8 +243,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         deps.metrics.httpBodyBytes.observe({ route: req.routeOptions.url ?? 'unmatched' }, bytes);
       done();
     });
-    // After parsing, so beacon requests (key in the body) are limited per key too.
-    scope.addHook('preHandler', scope.rateLimit());
 
     const segment = { featureProperty: c.FEATURE_PROPERTY, featureMap: c.FEATURE_MAP };
     const maxBatchEvents = limits.maxBatchEvents;
