@@ -103,21 +103,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const admission =
     deps.admission ??
     new PublishAdmission({ targetMs: c.MAX_PUBLISH_BACKLOG_MS, intervalMs: c.PUBLISH_BACKLOG_INTERVAL_MS });
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     req.receivedAt = Date.now();
     // Admission control: past its maximum the collector would queue work it cannot finish in time
     // (every accepted request waiting seconds for its acks). While publishes keep waiting past
     // the target (http/admission.ts), intake is refused at once, before its body is read or parsed,
     // so what is admitted stays fast and a refusal costs almost nothing. Every POST route
     // publishes; the rest are cheap reads.
-    if (req.method !== 'POST') return;
-    const backlogMs = deps.sink.backlogMs();
-    if (admission.shed(backlogMs)) {
-      deps.metrics.requestsShed.inc({ reason: 'publish_backlog' });
-      throw COLLECTOR_ERRORS.overloaded(
-        `publishing is ${backlogMs} ms behind (limit ${c.MAX_PUBLISH_BACKLOG_MS} ms)`,
-      );
+    if (req.method === 'POST') {
+      const backlogMs = deps.sink.backlogMs();
+      if (admission.shed(backlogMs)) {
+        deps.metrics.requestsShed.inc({ reason: 'publish_backlog' });
+        done(
+          COLLECTOR_ERRORS.overloaded(
+            `publishing is ${backlogMs} ms behind (limit ${c.MAX_PUBLISH_BACKLOG_MS} ms)`,
+          ),
+        );
+        return;
+      }
     }
+    done();
   });
   await serviceSkeleton(app, {
     service: 'collector',
