@@ -238,14 +238,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         done(err as Error);
         return;
       }
+      const bytes = Number(req.headers['content-length'] ?? 0);
+      if (bytes > 0)
+        deps.metrics.httpBodyBytes.observe({ route: req.routeOptions.url ?? 'unmatched' }, bytes);
       const waitMs = perKey.take(req.writeKey);
       if (waitMs > 0) {
         done(refuse(reply, waitMs, c.RATE_LIMIT_MAX, ' per write key'));
         return;
       }
-      const bytes = Number(req.headers['content-length'] ?? 0);
-      if (bytes > 0)
-        deps.metrics.httpBodyBytes.observe({ route: req.routeOptions.url ?? 'unmatched' }, bytes);
       done();
     });
 
