@@ -49,10 +49,16 @@ const request = (userAgent?: string, scope: 'all' | 'track' = 'all') =>
     headers: { 'user-agent': userAgent },
   }) as unknown as FastifyRequest;
 
-const activity = (input: unknown, sentAt = sentAtOf(undefined, 'sent_at'), ua?: string): IntakeItem => ({
+const activity = (
+  input: unknown,
+  sentAt = sentAtOf(undefined, 'sent_at'),
+  ua?: string,
+  sourceBytes?: number,
+): IntakeItem => ({
   kind: 'activity',
   input,
   ctx: contextOf(request(ua), sentAt),
+  ...(sourceBytes === undefined ? {} : { sourceBytes }),
 });
 
 const decodeAll = (codec: AvroCodec, messages: readonly OutgoingMessage[]) =>
@@ -181,6 +187,34 @@ describe('intake', () => {
     expect(r.accepted).toBe(1);
     expect(r.rejected).toEqual([{ index: 1, event_id: null, errors: ['event: session_id: not a long'] }]);
     expect(d.published).toHaveLength(1);
+  });
+
+  it('measures the events of a body that could hold one over the limit, and rejects only that one', async () => {
+    const events = [
+      { user_id: 'u1', activity: 'a' },
+      { user_id: 'u2', activity: 'a', properties: { pad: 'x'.repeat(LIMITS.maxEventBytes) } },
+    ];
+    const sourceBytes = Buffer.byteLength(JSON.stringify({ events }));
+    const d = deps();
+    const items = events.map((input) => activity(input, undefined, undefined, sourceBytes));
+    const r = await intake(items, 'native', d);
+    expect(r.accepted).toBe(1);
+    expect(r.rejected).toEqual([
+      {
+        index: 1,
+        event_id: null,
+        errors: [
+          `event: ${Buffer.byteLength(JSON.stringify(events[1]))} bytes exceeds the ${LIMITS.maxEventBytes}-byte limit`,
+        ],
+      },
+    ]);
+    // A small body's events are not measured, and come out the same.
+    const small = deps();
+    const one = activity(events[0], undefined, undefined, Buffer.byteLength(JSON.stringify(events[0])));
+    expect(await intake([one], 'native', small)).toEqual(
+      await intake([activity(events[0])], 'native', deps()),
+    );
+    expect(small.published).toHaveLength(1);
   });
 
   it('all or nothing: one rejected event leaves the valid ones unpublished and uncounted', async () => {

@@ -24,12 +24,23 @@ import {
 
 export type Api = 'native' | 'segment' | 'amplitude' | 'posthog';
 
+/**
+ * `sourceBytes`: the size of the request body `input` was parsed from, when `input` is that body or
+ * a part of it as parsed (the native API; not the mapped events of the other APIs, which can be
+ * larger than what was sent). A small body lets validation skip measuring each event.
+ */
 export type IntakeItem =
-  | { readonly kind: 'activity'; readonly input: unknown; readonly ctx: RequestContext }
+  | {
+      readonly kind: 'activity';
+      readonly input: unknown;
+      readonly ctx: RequestContext;
+      readonly sourceBytes?: number;
+    }
   | {
       readonly kind: 'identify';
       readonly input: unknown;
       readonly ctx: RequestContext;
+      readonly sourceBytes?: number;
       /** A Segment alias, with the earlier id as sent (required: checked here like user_id). */
       readonly alias?: { readonly previousId: unknown };
     }
@@ -115,7 +126,7 @@ export async function intake(
     const derivedId = (given: string | undefined) =>
       given ?? contentEventId(item.ctx.source, item.input, item.ctx.sentAt);
     if (item.kind === 'activity') {
-      const r = validateEvent(item.input, clockOf(item.ctx), deps.limits);
+      const r = validateEvent(item.input, clockOf(item.ctx), deps.limits, item.sourceBytes);
       if (!r.ok) {
         reject(index, item.input, r.problems);
         continue;
@@ -140,7 +151,7 @@ export async function intake(
       ]);
       continue;
     } else {
-      const r = validateIdentify(item.input, clockOf(item.ctx), deps.limits);
+      const r = validateIdentify(item.input, clockOf(item.ctx), deps.limits, item.sourceBytes);
       if (!r.ok) {
         reject(index, item.input, r.problems);
         continue;

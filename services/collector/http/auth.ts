@@ -26,9 +26,8 @@ export function writeKeyOf(req: Pick<FastifyRequest, 'headers' | 'body'>): strin
   return typeof body.api_key === 'string' ? body.api_key : undefined;
 }
 
-/** The request's write key (source name and scope); throws 401 for a missing or unknown key. */
-export function authenticate(req: Pick<FastifyRequest, 'headers' | 'body'>, keys: WriteKeys): WriteKey {
-  const key = writeKeyOf(req);
+/** What a request's write key (writeKeyOf) may do; throws 401 for a missing or unknown key. */
+export function authenticate(key: string | undefined, keys: WriteKeys): WriteKey {
   if (key === undefined || key === '') {
     throw COLLECTOR_ERRORS.unauthorized(
       'missing write key (Authorization: Bearer <key>, Basic, writeKey or api_key)',

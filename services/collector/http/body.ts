@@ -7,11 +7,19 @@
  * left to per-event validation (validation/validate.ts rejects the event that carries them), so
  * one poisoned event does not cost its batch-mates; JSON.parse itself only creates own properties.
  */
+import type { Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { COLLECTOR_ERRORS } from '../../lib/error-codes.ts';
 import type { HttpError } from '../../lib/errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Bytes of the (decompressed) body its JSON was parsed from; 0 before parsing. */
+    bodyBytes: number;
+  }
+}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
@@ -29,10 +37,11 @@ export function parseJsonBody(body: Buffer): unknown {
   }
 }
 
-interface CountingStream extends NodeJS.ReadableStream {
+/** The inflating stream, as fastify reads it. */
+type CountingStream = Transform & {
   /** Read by fastify to compare the encoded size with Content-Length. */
-  receivedEncodedLength: number;
-}
+  receivedEncodedLength?: number;
+};
 
 export const bodyParsing = fp(
   async (app: FastifyInstance) => {
@@ -40,16 +49,27 @@ export const bodyParsing = fp(
     // (sendBeacon), application/x-www-form-urlencoded (RudderStack's Node SDK, gzipped) or with
     // no type at all, and their own servers take it. A body that is not JSON is still a 400.
     app.removeContentTypeParser(['application/json', 'text/plain']);
-    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+    app.decorateRequest('bodyBytes', 0);
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
       try {
+        req.bodyBytes = (body as Buffer).length;
         done(null, parseJsonBody(body as Buffer));
       } catch (err) {
         done(err as HttpError, undefined);
       }
     });
-    app.addHook('preParsing', async (req, _reply, payload) => {
-      const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-      if (encoding === 'identity' || encoding === '') return payload;
+    // A callback hook: an async one costs every request a promise and a microtask.
+    app.addHook('preParsing', (req, _reply, payload, done) => {
+      const declared = req.headers['content-encoding'];
+      if (declared === undefined) {
+        done(null, payload);
+        return;
+      }
+      const encoding = declared.trim().toLowerCase();
+      if (encoding === 'identity' || encoding === '') {
+        done(null, payload);
+        return;
+      }
       const inflate =
         encoding === 'gzip' || encoding === 'x-gzip'
           ? createGunzip()
@@ -57,16 +77,18 @@ export const bodyParsing = fp(
             ? createInflate()
             : undefined;
       if (inflate === undefined) {
-        throw COLLECTOR_ERRORS.unsupportedEncoding(encoding);
+        done(COLLECTOR_ERRORS.unsupportedEncoding(encoding));
+        return;
       }
-      const out = inflate as unknown as CountingStream;
-      out.receivedEncodedLength = 0;
+      const out: CountingStream = inflate;
+      let received = 0;
       payload.on('data', (chunk: Buffer) => {
-        out.receivedEncodedLength += chunk.length;
+        received += chunk.length;
+        out.receivedEncodedLength = received;
       });
       payload.on('error', (err) => inflate.destroy(err));
       payload.pipe(inflate);
-      return out;
+      done(null, out);
     });
   },
   { name: 'collector-body-parsing' },

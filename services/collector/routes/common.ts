@@ -15,6 +15,8 @@ import { checkField } from '../validation/validate.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The write key the request authenticated with (set by authentication). */
+    writeKey: string;
     /** Source name of the write key (set by authentication). */
     source: string;
     /** What the write key may send (http/write-keys.ts). */

@@ -78,6 +78,7 @@ export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app,
         kind: 'activity',
         input: withoutEnvelopeFields(e, ['writeKey', 'api_key', 'sent_at']),
         ctx,
+        sourceBytes: req.bodyBytes,
       }));
       return respond(reply, await intake(items, 'native', o.intake));
     },
@@ -107,6 +108,7 @@ export const nativeRoutes: FastifyPluginAsync<NativeRoutesOptions> = async (app,
         kind: 'identify',
         input: withoutEnvelopeFields(body, ['writeKey', 'api_key']),
         ctx: contextOf(req, sentAt),
+        sourceBytes: req.bodyBytes,
       };
       return respond(reply, await intake([item], 'native', o.intake));
     },

@@ -4,6 +4,7 @@ import {
   checkStructure,
   correctTime,
   type Limits,
+  MAX_RESERIALIZED_GROWTH,
   parseTimestamp,
   sessionNumber,
   validateEvent,
@@ -114,6 +115,41 @@ describe('checkStructure', () => {
     expect(validateEvent(sized(LIMITS.maxEventBytes), { receivedAt: NOW }, LIMITS).ok).toBe(true);
     const over = validateEvent(sized(LIMITS.maxEventBytes + 1), { receivedAt: NOW }, LIMITS);
     expect(over.ok || over.problems.map((p) => p.reason)).toEqual(['too_large']);
+  });
+
+  it('does not measure an event from a body too small to hold one over the limit', () => {
+    const empty = Buffer.byteLength(JSON.stringify({ user_id: 'u', activity: 'a', p: '' }));
+    const over = { user_id: 'u', activity: 'a', p: 'x'.repeat(LIMITS.maxEventBytes + 1 - empty) };
+    // Said to come from a body that small, the event is taken as it is (it is not re-serialised);
+    // an event cannot in truth be larger than that (the next test), so nothing over the cap passes.
+    const small = Math.floor(LIMITS.maxEventBytes / MAX_RESERIALIZED_GROWTH);
+    expect(validateEvent(over, { receivedAt: NOW }, LIMITS, small).ok).toBe(true);
+    expect(validateIdentify(over, { receivedAt: NOW }, LIMITS, small).ok).toBe(true);
+    // One byte more and it is measured: rejected for its size, with the field and the reason.
+    for (const r of [
+      validateEvent(over, { receivedAt: NOW }, LIMITS, small + 1),
+      validateIdentify(over, { receivedAt: NOW }, LIMITS, small + 1),
+    ]) {
+      expect(r.ok || r.problems).toEqual([
+        {
+          reason: 'too_large',
+          message: `event: ${LIMITS.maxEventBytes + 1} bytes exceeds the ${LIMITS.maxEventBytes}-byte limit`,
+        },
+      ]);
+    }
+  });
+
+  it('re-serialises no body to more than MAX_RESERIALIZED_GROWTH times its size', () => {
+    // The worst case: the shortest numbers that grow the most ("1e20" is 21 digits).
+    for (const n of ['1e20', '-1e20', '9e20', '1e9', '1.234567890123456e-6']) {
+      const text = `{"p":[${Array.from({ length: 50 }, () => n).join(',')}]}`;
+      const grown = Buffer.byteLength(JSON.stringify(JSON.parse(text)));
+      expect(grown, n).toBeGreaterThan(Buffer.byteLength(text));
+      expect(grown, n).toBeLessThanOrEqual(Buffer.byteLength(text) * MAX_RESERIALIZED_GROWTH);
+    }
+    // Escapes shrink: what the source escaped, JSON.stringify writes as is (or escapes no longer).
+    const escaped = '{"p":"\\u00e9\\ud83d\\ude00\\n\\u0001\\/"}';
+    expect(Buffer.byteLength(JSON.stringify(JSON.parse(escaped)))).toBeLessThan(escaped.length);
   });
 
   it('allows maxKeys keys and array items, not one more, and counts arrays in the depth', () => {

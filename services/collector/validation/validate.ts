@@ -353,12 +353,29 @@ function accept(r: FieldResult, key: string, into: Values, problems: Problem[], 
   if (r.value !== undefined) into[key] = r.value;
 }
 
-/** The structural and size checks shared by events and identifies. */
-function precheck(v: unknown, limits: Limits): Problem | undefined {
+/**
+ * How many times longer JSON.stringify's UTF-8 can be than the JSON text its value was parsed from.
+ * Strings, keys and literals never grow (the source had to escape at least what JSON.stringify
+ * escapes, and `\u00e9` only shrinks); whitespace and duplicate keys only shrink. Only a number
+ * written with an exponent grows: "1e20" (4 bytes) becomes "100000000000000000000" (21), and no
+ * number serialises to more than 25 bytes. Such a token takes at least 3 bytes plus a separator,
+ * so the text grows at most 23 bytes per 4, below 7 times its size.
+ */
+export const MAX_RESERIALIZED_GROWTH = 7;
+
+/**
+ * The structural and size checks shared by events and identifies. `sourceBytes`: the size of the
+ * JSON text `v` was parsed from (the whole request body `v` is part of). Measuring an event costs a
+ * JSON.stringify as large as the event; a body that small cannot hold an event over the limit, so
+ * it is not measured.
+ */
+function precheck(v: unknown, limits: Limits, sourceBytes: number | undefined): Problem | undefined {
   if (!isPlainObject(v))
     return { reason: 'not_an_object', message: `event: expected an object, got ${typeName(v)}` };
   const structural = checkStructure(v, limits);
   if (structural) return structural;
+  if (sourceBytes !== undefined && sourceBytes * MAX_RESERIALIZED_GROWTH <= limits.maxEventBytes)
+    return undefined;
   const bytes = Buffer.byteLength(JSON.stringify(v));
   if (bytes > limits.maxEventBytes) {
     return {
@@ -411,8 +428,14 @@ export function correctTime(
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 
-export function validateEvent(v: unknown, clock: Clock, limits: Limits): Result<ValidEvent> {
-  const pre = precheck(v, limits);
+/** `sourceBytes`: see precheck (absent when `v` was built rather than parsed, as API mappings do). */
+export function validateEvent(
+  v: unknown,
+  clock: Clock,
+  limits: Limits,
+  sourceBytes?: number,
+): Result<ValidEvent> {
+  const pre = precheck(v, limits, sourceBytes);
   if (pre) return { ok: false, problems: [pre] };
   const e = v as Record<string, unknown>;
   const problems: Problem[] = [];
@@ -470,8 +493,13 @@ export function validateEvent(v: unknown, clock: Clock, limits: Limits): Result<
   };
 }
 
-export function validateIdentify(v: unknown, clock: Clock, limits: Limits): Result<ValidIdentify> {
-  const pre = precheck(v, limits);
+export function validateIdentify(
+  v: unknown,
+  clock: Clock,
+  limits: Limits,
+  sourceBytes?: number,
+): Result<ValidIdentify> {
+  const pre = precheck(v, limits, sourceBytes);
   if (pre) return { ok: false, problems: [pre] };
   const e = v as Record<string, unknown>;
   const problems: Problem[] = [];

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { AddressLimit } from './address-limit.ts';
+import { WindowLimit } from './window-limit.ts';
 
-describe('AddressLimit', () => {
-  it('allows max requests per address per window, then says how long until the window ends', () => {
+describe('WindowLimit', () => {
+  it('allows max requests per key per window, then says how long until the window ends', () => {
     let now = 1_000;
-    const l = new AddressLimit({ max: 2, windowMs: 1_000, now: () => now });
+    const l = new WindowLimit({ max: 2, windowMs: 1_000, now: () => now });
     expect(l.take('a')).toBe(0);
     expect(l.take('a')).toBe(0);
     now += 300;
     expect(l.take('a')).toBe(700);
-    // Other addresses have their own budget.
+    // Other keys have their own budget.
     expect(l.take('b')).toBe(0);
     // A new window starts the count again.
     now += 700;
