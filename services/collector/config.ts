@@ -4,6 +4,7 @@
  * (the local stack's start script sets `local-dev-key:local`).
  */
 import { bool, type ConfigOf, int, isLoopbackHost, list, oneOf, readConfig, str } from '../lib/config.ts';
+import { DEFAULT_LANES } from '../lib/kafka-producer.ts';
 import { DAY_MS } from '../lib/time.ts';
 import { DEV_WRITE_KEY, parseWriteKeys, type WriteKey, type WriteKeys } from './http/write-keys.ts';
 import { FEATURE_SOURCES, type FeatureSource } from './posthog/map.ts';
@@ -59,6 +60,13 @@ export const COLLECTOR_CONFIG = {
   KAFKA_IDEMPOTENT: bool('idempotent producer (no duplicates from producer retries)', true),
   KAFKA_MAX_SEND_BYTES: int('max payload bytes of one produce request', 900 * KB, 1 * KB),
   KAFKA_MAX_QUEUED_BYTES: int('max bytes waiting for Kafka before requests get 503', 64 * KB * KB, 64 * KB),
+  // More lanes help when acks=all waits on replicas (a cluster); one broker is CPU-bound (docs/KAFKA.md).
+  KAFKA_PRODUCER_LANES: int(
+    'idempotent producers sending in parallel, each owning a share of the partitions',
+    DEFAULT_LANES,
+    1,
+    64,
+  ),
   KAFKA_PUBLISH_TIMEOUT_MS: int('a request waits this long for acks=all before 503', 10_000, 100),
   KAFKA_RETRIES: int('kafkajs retries of one produce call', 2, 0, 20),
   WRITE_KEYS: {

@@ -55,6 +55,7 @@ const producer = new BatchingProducer({
   publishTimeoutMs: config.KAFKA_PUBLISH_TIMEOUT_MS,
   compression: config.KAFKA_COMPRESSION,
   idempotent: config.KAFKA_IDEMPOTENT,
+  lanes: config.KAFKA_PRODUCER_LANES,
   metrics: producerMetrics(metrics),
 });
 
