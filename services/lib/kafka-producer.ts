@@ -8,7 +8,7 @@
  * topic's partitions (partition p belongs to lane p % lanes) and keeps exactly ONE send in flight:
  * kafkajs's idempotent producer requires that (maxInFlightRequests 1; two concurrent sends of one
  * producer are refused by the broker as out-of-order sequence numbers). A message's partition is
- * computed here with kafkajs's default partitioner (murmur2 of the key, as Java's), so all of a
+ * computed here as Kafka's default partitioner does (key-partition.ts: murmur2 of the key), so all of a
  * key's messages go through one lane, one send after the other: per-key order and idempotence hold
  * per lane, while the lanes send in parallel. Within a lane, publishes from concurrent callers are
  * coalesced: while its send is in flight, everything that arrives for its partitions queues up and
@@ -23,9 +23,10 @@
  * one local broker the producer is CPU-bound and lanes change little; on the 3-broker cluster
  * (acks=all waits for a second replica) 2 lanes sent 1.25x the events/s of one (docs/KAFKA.md).
  */
-import { CompressionTypes, type Kafka, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
+import { CompressionTypes, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
 import { PipelineError } from './errors.ts';
 import { ensureTopicsMetadata } from './kafka.ts';
+import { keyPartition } from './key-partition.ts';
 import type { Logger } from './logger.ts';
 
 export interface OutgoingMessage {
@@ -161,7 +162,6 @@ export class BatchingProducer {
    * restart; adding partitions moves keys to other partitions anyway, whatever the client.
    */
   private partitionMetadata: PartitionMetadata[] = [];
-  private readonly partitioner = Partitioners.DefaultPartitioner();
   private queuedBytes = 0;
   private closed = false;
   private lastSendOk = true;
@@ -280,11 +280,7 @@ export class BatchingProducer {
     const routed: Routed[] = [];
     let bytes = 0;
     for (const message of messages) {
-      const partition = this.partitioner({
-        topic: this.o.topic,
-        partitionMetadata: this.partitionMetadata,
-        message: { key: message.key, value: null },
-      });
+      const partition = keyPartition(message.key, this.partitionMetadata.length);
       const b = messageBytes(message);
       routed.push({ message, partition, bytes: b });
       bytes += b;
