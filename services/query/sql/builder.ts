@@ -169,6 +169,25 @@ const groupList = (g: readonly Dimension[]): string => g.map((d) => `, ${d}`).jo
 /** Window lookback: rolling MAU needs 29 earlier days, month-to-date at most 30. */
 const LOOKBACK_DAYS = 30;
 
+/**
+ * Block lengths for the windows: day states are merged once per request into aligned blocks of
+ * 1, 2, 4, ... 16 days, and each window [start, day] is the union of the longest blocks inside it
+ * (at most two per length: about 8 merges for a 30-day window, 4 for 7 days), instead of every day
+ * state merged into the 38 windows (1 + 7 + 30) that hold it. A uniq merge inserts every element
+ * of its source, and a block holds each user once however many of its days they were active on.
+ */
+const BLOCK_DAYS = [1, 2, 4, 8, 16] as const;
+const LONGEST_BLOCK = BLOCK_DAYS[BLOCK_DAYS.length - 1];
+
+/**
+ * True for a block the window [start, day] takes: inside it, and the longest such (its parent
+ * block, twice as long, is not inside it). These blocks partition the window, since aligned blocks
+ * are nested or disjoint. No window reaches before the scan's first day or after its last, so a
+ * block cut short by the scan's edges is never taken.
+ */
+const covers = (start: string): string =>
+  `(blk_start >= ${start} AND (len = ${LONGEST_BLOCK} OR parent < ${start} OR parent + (2 * len - 1) > day))`;
+
 /** `YYYYMMDD` of a UTC-midnight ms, the fact table's date_key. */
 const dateKey = (ms: number): string => isoDay(ms).replaceAll('-', '');
 
@@ -231,8 +250,8 @@ export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
           table: 'fact_user_activity',
         };
   const rolling = req.window === 'rolling';
-  const wauIf = rolling ? 'k < 7' : 'toMonday(day) = toMonday(src_day)';
-  const mauIf = rolling ? 'k < 30' : 'toStartOfMonth(day) = toStartOfMonth(src_day)';
+  const wauStart = rolling ? 'day - 6' : 'toMonday(day)';
+  const mauStart = rolling ? 'day - 29' : 'toStartOfMonth(day)';
   // New users read the exact per-user minimums in every mode, exact included: "first activity ever
   // in the slice" lies before any bounded scan, and fact retention drops old months.
   const firstWhere = sliceConditions(v);
@@ -244,16 +263,23 @@ export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
   const sql = `SELECT day${g}, toUInt32(max(w_dau)) AS dau, toUInt32(max(w_wau)) AS wau, toUInt32(max(w_mau)) AS mau,
   toUInt32(max(first_new)) AS new_users, toUInt32(if(new_users > dau, 0, dau - new_users)) AS returning_users
 FROM (
-  SELECT addDays(src_day, k) AS day${g},
-    ${source.merge}If(users, k = 0) AS w_dau, ${source.merge}If(users, ${wauIf}) AS w_wau, ${source.merge}If(users, ${mauIf}) AS w_mau,
-    toUInt64(0) AS first_new, toUInt8(1) AS windowed
+  SELECT addDays(blk_start, len - 1 + k) AS day${g},
+    ${source.merge}If(blk, len = 1 AND k = 0) AS w_dau, ${source.merge}If(blk, ${covers(wauStart)}) AS w_wau,
+    ${source.merge}If(blk, ${covers(mauStart)}) AS w_mau, toUInt64(0) AS first_new, toUInt8(1) AS windowed
   FROM (
-    SELECT toDate(${source.time}, ${tzLit(v)}) AS src_day${g}, ${source.state} AS users
-    FROM ${source.from}${source.where}
-    GROUP BY src_day${g}
+    SELECT len, src_day - toUInt32(src_day) % len AS blk_start, blk_start - toUInt32(blk_start) % (2 * len) AS parent${g},
+      ${source.merge}State(users) AS blk
+    FROM (
+      SELECT toDate(${source.time}, ${tzLit(v)}) AS src_day${g}, ${source.state} AS users
+      FROM ${source.from}${source.where}
+      GROUP BY src_day${g}
+    )
+    ARRAY JOIN [${BLOCK_DAYS.join(', ')}] AS len
+    GROUP BY len, blk_start, parent${g}
   )
   ARRAY JOIN range(${LOOKBACK_DAYS + 1}) AS k
   WHERE day >= toDate(${quoteString(isoDay(v.fromMs))}) AND day <= toDate(${quoteString(isoDay(v.toMs))})
+    AND (len = 1 OR ${covers(wauStart)} OR ${covers(mauStart)})
   GROUP BY day${g}
   UNION ALL
   SELECT toDate(first, ${tzLit(v)}) AS day${g},
