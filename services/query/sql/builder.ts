@@ -175,9 +175,9 @@ const LOOKBACK_DAYS = 30;
  * length on each side: about 8 merges for a 30-day window), instead of every day state merged
  * into each of the 38 windows (1 + 7 + 30) that hold it. A uniq merge inserts every element of its
  * source, so what this saves is the users active on several days of a block, counted once in it:
- * 22% of the server's CPU for the population series, nothing for sparse group-bys whose users
- * rarely come back within a group (clickhouse/README.md, "Query cost"). Ratio 4 rather than 2:
- * half the block levels to build, which is pure cost where blocks do not deduplicate.
+ * much for the population series, nothing for sparse group-bys whose users rarely come back
+ * within a group (clickhouse/README.md, "Query cost"). Ratio 4 rather than 2: half the block
+ * levels to build, which is pure cost where blocks do not deduplicate.
  */
 const BLOCK_RATIO = 4;
 const BLOCK_DAYS = [1, BLOCK_RATIO, BLOCK_RATIO ** 2] as const;
