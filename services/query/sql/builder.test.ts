@@ -106,8 +106,9 @@ describe('buildActiveUsersQuery', () => {
 
   it('uses calendar week and month conditions for the calendar window', () => {
     const sql = flat(buildActiveUsersQuery({ ...base, window: 'calendar' }).sql);
-    expect(sql).toContain('toMonday(day) = toMonday(src_day)');
-    expect(sql).toContain('toStartOfMonth(day) = toStartOfMonth(src_day)');
+    expect(sql).toContain('blk_start >= toMonday(day)');
+    expect(sql).toContain('blk_start >= toStartOfMonth(day)');
+    expect(sql).not.toContain('day - 29');
   });
 
   it('writes no identifier off its allow-list, whatever a cast let into a typed field', () => {
@@ -146,7 +147,8 @@ describe('buildActiveUsersQuery with exact: true', () => {
       expect(b.source).toBe('fact_user_activity');
       expect(b.fromRollup).toBe(false);
       expect(b.sql).toContain('uniqExactState(user_key)');
-      expect(b.sql).toContain('uniqExactMergeIf(users, k = 0)');
+      expect(b.sql).toContain('uniqExactMergeState(users) AS blk');
+      expect(b.sql).toContain('uniqExactMergeIf(blk, len = 1 AND k = 0)');
       expect(b.sql).toContain('LIMIT 1 BY event_id');
       expect(b.sql).not.toMatch(/\buniq(State|MergeState|MergeIf)\(/);
       expect(b.sql).not.toContain('rollup_users_hourly');
