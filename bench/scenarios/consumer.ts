@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ActivityRecord, toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
+import { ingestColumns } from '../../services/consumer/schema.ts';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { produce } from '../../test/harness/kafka-topics.ts';
 import {
@@ -109,7 +110,8 @@ async function bareInsert(
 ): Promise<number> {
   const db = await migratedDatabase(ctx, 'bare_insert');
   await db.close();
-  const columns = Object.keys(rows[0] ?? {});
+  // The columns the consumer names in its inserts (its rows also carry keys no column takes).
+  const columns = ingestColumns('ingest_user_activity');
   const query =
     format === 'JSONEachRow'
       ? 'INSERT INTO ingest_user_activity FORMAT JSONEachRow'
