@@ -11,8 +11,7 @@
 const SEED = 0x9747b28c;
 const M = 0x5bd1e995;
 
-export function murmur2(data: Uint8Array): number {
-  const length = data.length;
+export function murmur2(data: Uint8Array, length: number = data.length): number {
   let h = SEED ^ length;
   const length4 = length >>> 2;
   for (let i = 0; i < length4; i++) {
@@ -42,6 +41,13 @@ export function murmur2(data: Uint8Array): number {
   return h | 0;
 }
 
+/** Reused for every key that fits (ids are short): no Buffer per message on the publish path. */
+const scratch = Buffer.allocUnsafe(1024);
+
 export function keyPartition(key: string, partitions: number): number {
-  return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions;
+  const h =
+    key.length * 3 <= scratch.length
+      ? murmur2(scratch, scratch.write(key, 'utf8'))
+      : murmur2(Buffer.from(key, 'utf8'));
+  return (h & 0x7fffffff) % partitions;
 }
