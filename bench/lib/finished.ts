@@ -9,29 +9,41 @@ import { DAY_MS } from '../../services/lib/time.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import type { QueryStore, SeriesResult } from '../../services/query/store.ts';
+import { readRefresherConfig } from '../../services/refresher/config.ts';
 import { createRefresherMetrics } from '../../services/refresher/metrics.ts';
-import { Refresher } from '../../services/refresher/refresher.ts';
+import { querySettings, Refresher } from '../../services/refresher/refresher.ts';
+import { SYNTH_LAST_DAY } from '../../test/harness/synthetic.ts';
 import { timedQuery } from './active-users.ts';
-import { SYNTH_LAST_DAY } from './data.ts';
 import { summary } from './measure.ts';
 
-/** One refresher pass over everything the load marked, with its defaults' bounds (7-day runs, max_threads 1). */
-export async function catchUp(client: ClickHouseClient): Promise<{ days: number; seconds: number }> {
+/**
+ * One refresher pass over everything the load marked, with the service's default bounds (run
+ * length, max_threads, spill thresholds: services/refresher/config.ts); `runDays` is the run length
+ * it ended with (shorter than the default when a run exceeded the memory limit and was split).
+ */
+export async function catchUp(
+  client: ClickHouseClient,
+): Promise<{ days: number; seconds: number; runDays: number; splits: number }> {
+  const c = readRefresherConfig({});
+  const metrics = createRefresherMetrics();
   const refresher = new Refresher({
     client,
     timeZones: ['UTC'],
     // The load has ended: every mark stands for visible rows.
     settleMs: 0,
-    runDays: 7,
+    runDays: c.REFRESH_RUN_DAYS,
     maxDaysPerPass: 100_000,
     intervalMs: 60_000,
-    settings: { max_threads: 1 },
-    metrics: createRefresherMetrics(),
+    settings: querySettings({ maxThreads: c.REFRESH_MAX_THREADS, spillBytes: c.REFRESH_SPILL_BYTES }),
+    metrics,
     logger: createLogger('bench-refresher', 'silent'),
   });
   const t0 = performance.now();
   const pass = await refresher.pass();
-  return { days: pass.computed, seconds: (performance.now() - t0) / 1000 };
+  const seconds = (performance.now() - t0) / 1000;
+  const runDays = (await metrics.runDays.get()).values[0]?.value ?? c.REFRESH_RUN_DAYS;
+  const splits = (await metrics.runSplits.get()).values[0]?.value ?? 0;
+  return { days: pass.computed, seconds, runDays, splits };
 }
 
 /**

@@ -7,6 +7,7 @@
 import { createClickHouse } from '../../services/lib/clickhouse.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import type { ActiveUsersRequest } from '../../services/query/sql/builder.ts';
+import { loadSynthetic, SYNTH_LAST_DAY } from '../../test/harness/synthetic.ts';
 import { compare, exactQuery, rollupSql, timedQuery } from '../lib/active-users.ts';
 import {
   type Ctx,
@@ -17,7 +18,6 @@ import {
   type Scenario,
   type Target,
 } from '../lib/context.ts';
-import { loadSynthetic, SYNTH_LAST_DAY } from '../lib/data.ts';
 import { benchStore, catchUp, ninetyDayQuery, tableSizes, timeView } from '../lib/finished.ts';
 import { MB, round, summary } from '../lib/measure.ts';
 

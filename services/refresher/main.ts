@@ -15,7 +15,7 @@ import { buildOpsHttp } from '../lib/ops-http.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
 import { readRefresherConfig } from './config.ts';
 import { createRefresherMetrics } from './metrics.ts';
-import { Refresher } from './refresher.ts';
+import { querySettings, Refresher } from './refresher.ts';
 
 const c = configOrExit('refresher', () => readRefresherConfig(process.env));
 
@@ -49,11 +49,7 @@ const refresher = new Refresher({
   runDays: c.REFRESH_RUN_DAYS,
   maxDaysPerPass: c.REFRESH_MAX_DAYS_PER_PASS,
   intervalMs: c.REFRESH_INTERVAL_MS,
-  settings: {
-    max_threads: c.REFRESH_MAX_THREADS,
-    max_bytes_before_external_sort: String(c.REFRESH_SPILL_BYTES),
-    max_bytes_before_external_group_by: String(c.REFRESH_SPILL_BYTES),
-  },
+  settings: querySettings({ maxThreads: c.REFRESH_MAX_THREADS, spillBytes: c.REFRESH_SPILL_BYTES }),
   metrics,
   logger,
 });

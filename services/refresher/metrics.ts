@@ -11,6 +11,8 @@ export interface RefresherMetrics {
   readonly passDuration: Histogram;
   readonly runDuration: Histogram;
   readonly passFailures: Counter;
+  readonly runSplits: Counter;
+  readonly runDays: Gauge;
   readonly lastSuccess: Gauge;
   readonly leader: Gauge;
 }
@@ -50,6 +52,16 @@ export function createRefresherMetrics(): RefresherMetrics {
     passFailures: new Counter({
       name: 'refresher_pass_failures_total',
       help: 'Refresh passes that failed (ClickHouse unreachable or refusing); retried every interval.',
+      registers,
+    }),
+    runSplits: new Counter({
+      name: 'refresher_run_splits_total',
+      help: 'Runs of days that exceeded the ClickHouse per-query memory limit and were computed again in halves.',
+      registers,
+    }),
+    runDays: new Gauge({
+      name: 'refresher_run_days',
+      help: 'Consecutive days one refresher query computes now: REFRESH_RUN_DAYS, lower after a run exceeded the memory limit.',
       registers,
     }),
     lastSuccess: new Gauge({

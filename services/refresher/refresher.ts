@@ -7,7 +7,11 @@
  * Idempotent: a pass writes whole days with one computed_at, so a crash mid-pass or two refreshers
  * at once leave correct numbers (the later write wins at merges; readers take the day's newest).
  * Bounded: at most maxDaysPerPass days per pass, runDays days per query, one query at a time, and
- * `settings` (max_threads) for each, so ingestion keeps the cores it needs.
+ * `settings` (max_threads, spill thresholds, querySettings) for each, so ingestion keeps the cores
+ * it needs. A run's exact counts hold every distinct user of its days' windows at once, so its
+ * memory grows with the data: a run that exceeds ClickHouse's per-query memory limit is split in
+ * halves down to single days, and the shorter length is kept for the rest of the process's life
+ * (the data only grows); a single day over the limit fails the pass (retried every interval).
  *
  * The cut-off: a pass stamps its numbers with `server now - settle`, the newest mark it is sure to
  * include. A mark is written during its insert and the insert's rows become visible when it ends;
@@ -15,7 +19,7 @@
  * scan saw, and a mark at or after it keeps the day stale for the query API and the next pass.
  */
 import type { ClickHouseClient, ClickHouseSettings } from '../lib/clickhouse.ts';
-import { rowInserter } from '../lib/clickhouse.ts';
+import { clickhouseErrorCode, rowInserter } from '../lib/clickhouse.ts';
 import {
   dayRuns,
   daysOf,
@@ -57,6 +61,18 @@ export interface PassResult {
   readonly waiting: number;
 }
 
+/** ClickHouse's MEMORY_LIMIT_EXCEEDED. */
+const MEMORY_LIMIT_EXCEEDED = 241;
+
+/** The settings of every refresher query: its thread budget and where its sorts and aggregations spill. */
+export function querySettings(o: { maxThreads: number; spillBytes: number }): ClickHouseSettings {
+  return {
+    max_threads: o.maxThreads,
+    max_bytes_before_external_sort: String(o.spillBytes),
+    max_bytes_before_external_group_by: String(o.spillBytes),
+  };
+}
+
 const ROW_COLUMNS = ['tz', 'kind', 'value', 'day', 'dau', 'wau', 'mau', 'new_users', 'computed_at'] as const;
 
 export class Refresher {
@@ -70,10 +86,14 @@ export class Refresher {
   /** False while the newest pass failed (ClickHouse down or refusing). */
   private lastPassOk = true;
   private lastSuccessAt = 0;
+  /** Days per query: runDays until a run exceeds the memory limit, then shorter. */
+  private runDays: number;
 
   constructor(o: RefresherOptions) {
     this.o = o;
     this.insert = rowInserter(o.client);
+    this.runDays = o.runDays;
+    o.metrics.runDays.set(this.runDays);
   }
 
   private async rows<T>(query: string): Promise<T[]> {
@@ -118,7 +138,7 @@ export class Refresher {
         ...(factsFrom === undefined ? {} : { factsFrom }),
       });
       const now = due.slice(0, this.o.maxDaysPerPass);
-      for (const [from, to] of dayRuns(now, this.o.runDays).reverse()) {
+      for (const [from, to] of dayRuns(now, this.runDays).reverse()) {
         await this.computeRun(tz, from, to, cutSec);
       }
       computed += now.length;
@@ -131,8 +151,29 @@ export class Refresher {
     return { computed, pending, waiting: waitingAll };
   }
 
-  /** Computes days [from, to] of `tz` and writes their rows, then marks them finished. */
+  /**
+   * Computes days [from, to] of `tz`; a run over ClickHouse's memory limit is computed again in
+   * halves (newest first, like the pass), each half split again if it is still over.
+   */
   private async computeRun(tz: string, from: string, to: string, cutSec: number): Promise<void> {
+    try {
+      await this.computeDays(tz, from, to, cutSec);
+    } catch (err) {
+      const days = daysOf(from, to);
+      if (days.length === 1 || clickhouseErrorCode(err) !== MEMORY_LIMIT_EXCEEDED || this.stopped) throw err;
+      this.runDays = Math.min(this.runDays, Math.ceil(days.length / 2));
+      this.o.metrics.runSplits.inc();
+      this.o.metrics.runDays.set(this.runDays);
+      this.o.logger.warn(
+        { tz, from, to, runDays: this.runDays },
+        'a run of days exceeded the ClickHouse memory limit; computing it in shorter runs from now on',
+      );
+      for (const [a, b] of dayRuns(days, this.runDays).reverse()) await this.computeRun(tz, a, b, cutSec);
+    }
+  }
+
+  /** Computes days [from, to] of `tz` and writes their rows, then marks them finished. */
+  private async computeDays(tz: string, from: string, to: string, cutSec: number): Promise<void> {
     const end = this.o.metrics.runDuration.startTimer();
     // DateTime('UTC') columns read 'YYYY-MM-DD hh:mm:ss' as UTC.
     const stamp = new Date(cutSec * 1000).toISOString().slice(0, 19).replace('T', ' ');
