@@ -92,47 +92,81 @@ export function renderMarkdown(report: Report): string {
     ),
     '',
   ];
-  for (const r of report.results) {
-    out.push(`## ${r.id}. ${r.title}`, '');
-    if (r.error) out.push(`**Failed**: ${r.error}`, '');
-    for (const n of r.notes) out.push(`- ${n}`);
-    if (r.notes.length > 0) out.push('');
-    if (r.rows.length > 0) {
-      const cols = columnsOf(r);
-      out.push(
-        ...table(
-          ['case', ...cols],
-          r.rows.map((row) => [row.case, ...cols.map((c) => cell(row.values[c]))]),
-        ),
-        '',
-      );
-    }
-    for (const p of r.profiles) {
-      const s = p.summary;
-      out.push(
-        `**Profile**: ${p.what}; ${Math.round(s.totalMs)} ms sampled, ${Math.round(s.busyMs)} ms busy (shares are of busy time, startup included), \`${s.file}\`.`,
-        '',
-      );
-      out.push(
-        ...table(
-          ['area (self time)', 'ms', 'share'],
-          s.areas.map((a) => [a.area, String(Math.round(a.ms)), `${(a.share * 100).toFixed(1)}%`]),
-        ),
-        '',
-      );
-      out.push(
-        ...table(
-          ['top functions (self time)', 'ms', 'share'],
-          s.functions.map((f) => [
-            `\`${f.frame}\``,
-            String(Math.round(f.ms)),
-            `${(f.share * 100).toFixed(1)}%`,
-          ]),
-        ),
-        '',
-      );
-    }
-    if (r.seconds !== undefined) out.push(`_Scenario time: ${Math.round(r.seconds)} s._`, '');
-  }
+  for (const r of report.results) out.push(`## ${r.id}. ${r.title}`, '', ...renderSection(r));
   return `${out.join('\n')}\n`;
+}
+
+/** One scenario's section below its heading: error, notes, table, profiles, time. */
+function renderSection(r: ScenarioResult): string[] {
+  const out: string[] = [];
+  if (r.error) out.push(`**Failed**: ${r.error}`, '');
+  for (const n of r.notes) out.push(`- ${n}`);
+  if (r.notes.length > 0) out.push('');
+  if (r.rows.length > 0) {
+    const cols = columnsOf(r);
+    out.push(
+      ...table(
+        ['case', ...cols],
+        r.rows.map((row) => [row.case, ...cols.map((c) => cell(row.values[c]))]),
+      ),
+      '',
+    );
+  }
+  for (const p of r.profiles) {
+    const s = p.summary;
+    out.push(
+      `**Profile**: ${p.what}; ${Math.round(s.totalMs)} ms sampled, ${Math.round(s.busyMs)} ms busy (shares are of busy time, startup included), \`${s.file}\`.`,
+      '',
+    );
+    out.push(
+      ...table(
+        ['area (self time)', 'ms', 'share'],
+        s.areas.map((a) => [a.area, String(Math.round(a.ms)), `${(a.share * 100).toFixed(1)}%`]),
+      ),
+      '',
+    );
+    out.push(
+      ...table(
+        ['top functions (self time)', 'ms', 'share'],
+        s.functions.map((f) => [
+          `\`${f.frame}\``,
+          String(Math.round(f.ms)),
+          `${(f.share * 100).toFixed(1)}%`,
+        ]),
+      ),
+      '',
+    );
+  }
+  if (r.seconds !== undefined) out.push(`_Scenario time: ${Math.round(r.seconds)} s._`, '');
+  return out;
+}
+
+/**
+ * `md` (a RESULTS.md) with the scenarios of a separate run put in: each replaces the section of
+ * its id, or goes before the hand-written sections at the end. Its first line names the run, since
+ * the file's header names another one. For scenarios too long to run with the others (10, the ladder).
+ */
+export function addSections(md: string, report: Report): string {
+  let out = md;
+  for (const r of report.results) {
+    const section = [
+      `## ${r.id}. ${r.title}`,
+      '',
+      `_A separate run: \`${report.command}\` on ${report.date}, code ${report.machine.revision ?? 'not recorded'}, ${report.machine.cpu}${report.quick ? ', quick mode' : ''} (the rest of this file is the run named at the top)._`,
+      '',
+      ...renderSection(r),
+    ].join('\n');
+    const at = out.indexOf(`\n## ${r.id}. `);
+    if (at >= 0) {
+      const next = out.indexOf('\n## ', at + 1);
+      out = `${out.slice(0, at + 1)}${section}\n${next >= 0 ? out.slice(next) : ''}`;
+    } else {
+      const handWritten = out.indexOf('\n## Before and after');
+      out =
+        handWritten >= 0
+          ? `${out.slice(0, handWritten + 1)}${section}\n${out.slice(handWritten)}`
+          : `${out.trimEnd()}\n\n${section}\n`;
+    }
+  }
+  return out;
 }

@@ -3,7 +3,8 @@
  * data folder, so the shared dev stack and other test runs are not disturbed), runs each scenario,
  * prints a table, writes bench/out/<run>/results.json and bench/RESULTS.md, and destroys the stack.
  * Scenarios run one after another; each is bounded in count and time. `--only 1,3` runs some
- * (3 needs 1); `--no-results-md` leaves RESULTS.md alone (development runs).
+ * (3 needs 1); `--no-results-md` leaves RESULTS.md alone (development runs); `--add <results.json>`
+ * puts a saved run's scenarios into RESULTS.md beside the full run's (the scale ladder runs alone).
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { privateStack } from '../test/harness/private-stack.ts';
 import { benchKafka, type Ctx, type Scenario, type ScenarioResult } from './lib/context.ts';
 import { ROOT } from './lib/processes.ts';
-import { printResults, type Report, renderMarkdown } from './report.ts';
+import { addSections, printResults, type Report, renderMarkdown } from './report.ts';
 import { accuracyScenario } from './scenarios/accuracy.ts';
 import { collectorScenario } from './scenarios/collector.ts';
 import { consumerScenario } from './scenarios/consumer.ts';
@@ -45,11 +46,17 @@ const { values: args } = parseArgs({
     'no-results-md': { type: 'boolean', default: false },
     /** Re-renders bench/RESULTS.md from a saved results.json (after a report-format change). */
     render: { type: 'string' },
+    /** Puts a saved separate run's scenarios into bench/RESULTS.md, replacing their sections. */
+    add: { type: 'string' },
   },
 });
-if (args.render !== undefined) {
-  const saved = JSON.parse(readFileSync(args.render, 'utf8')) as Report;
-  writeFileSync(join(ROOT, 'bench', 'RESULTS.md'), renderMarkdown(saved));
+if (args.render !== undefined || args.add !== undefined) {
+  const resultsMd = join(ROOT, 'bench', 'RESULTS.md');
+  const saved = JSON.parse(readFileSync(args.render ?? args.add ?? '', 'utf8')) as Report;
+  writeFileSync(
+    resultsMd,
+    args.add !== undefined ? addSections(readFileSync(resultsMd, 'utf8'), saved) : renderMarkdown(saved),
+  );
   process.exit(0);
 }
 const only = args.only?.split(',').map((s) => s.trim());
