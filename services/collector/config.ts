@@ -68,7 +68,7 @@ export const COLLECTOR_CONFIG = {
     64,
   ),
   KAFKA_PUBLISH_TIMEOUT_MS: int('a request waits this long for acks=all before 503', 10_000, 100),
-  KAFKA_RETRIES: int('kafkajs retries of one produce call', 2, 0, 20),
+  KAFKA_RETRIES: int('retries of one produce call (and of one admin call)', 2, 0, 20),
   WRITE_KEYS: {
     doc: 'write keys as key:source[:scope],... with scope all (default) or track (browser keys); no default secret',
     parse: (raw: string) => parseWriteKeys(splitList(raw)),

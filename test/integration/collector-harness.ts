@@ -162,13 +162,12 @@ export async function startCollector(
   });
   const logger = createLogger('collector-test', config.LOG_LEVEL);
   const metrics = createCollectorMetrics();
-  const kafka = createKafka({
-    brokers: config.KAFKA_BROKERS,
-    clientId: uniqueName('collector-test'),
-    retries: config.KAFKA_RETRIES,
-  });
+  const clientId = uniqueName('collector-test');
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId, retries: config.KAFKA_RETRIES });
   const producer = new BatchingProducer({
-    kafka,
+    brokers: config.KAFKA_BROKERS,
+    clientId,
+    retries: config.KAFKA_RETRIES,
     topic,
     partitions: config.KAFKA_TOPIC_PARTITIONS,
     logger,

@@ -51,7 +51,8 @@ async function started(
   o: { lanes?: number; maxQueuedBytes?: number; maxSendBytes?: number } = {},
 ): Promise<BatchingProducer> {
   const p = new BatchingProducer({
-    kafka,
+    brokers: kafkaBrokers(),
+    clientId: 'producer-test',
     topic,
     partitions: PARTITIONS,
     logger,
@@ -173,7 +174,8 @@ describe('BatchingProducer lanes', () => {
   it('refuses publishes before start() and after close()', async () => {
     const topic = uniqueName('producer-life').replace(/_/g, '-');
     const producer = new BatchingProducer({
-      kafka,
+      brokers: kafkaBrokers(),
+      clientId: 'producer-test',
       topic,
       partitions: PARTITIONS,
       logger,
