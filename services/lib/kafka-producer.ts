@@ -46,8 +46,8 @@ export interface BatchingProducerOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
   /**
-   * Retries of one send (and of one admin call) before it fails; DEFAULT_RETRIES when not given.
-   * Bounded on purpose: the library's own default for an idempotent producer is unbounded.
+   * Retries of one send (and of one admin call) before it fails; DEFAULT_RETRIES when not given, at
+   * least MIN_RETRIES.
    */
   readonly retries?: number;
   readonly topic: string;
@@ -73,6 +73,14 @@ export const DEFAULT_LANES = 2;
 
 /** Retries of one Kafka call when the caller does not say (the collector's KAFKA_RETRIES default). */
 export const DEFAULT_RETRIES = 2;
+
+/**
+ * Fewer retries are refused: @platformatic/kafka 2.12.1 turns 0 or 1 retries of an idempotent
+ * producer into unbounded ones (its Producer constructor), and a send to a broker that is down then
+ * never settles. With 1 the lane's send hung for as long as Kafka was down, every later publish timed
+ * out behind it and close() waited for it (test/faults/collector-kafka-down.test.ts, which sets 2).
+ */
+export const MIN_RETRIES = 2;
 
 /** Error codes a caller can switch on; all but KAFKA_MESSAGE_REJECTED are worth retrying later. */
 export const PRODUCER_ERRORS = {
@@ -175,6 +183,9 @@ export class BatchingProducer {
   private probe: { at: number; result: boolean } | undefined;
 
   constructor(o: BatchingProducerOptions) {
+    if (o.retries !== undefined && o.retries < MIN_RETRIES) {
+      throw new RangeError(`retries must be at least ${MIN_RETRIES} (got ${o.retries})`);
+    }
     this.o = o;
     this.log = o.logger.child({ component: 'kafka-producer' });
     this.kafka = createKafka({
