@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { int, list, readConfig } from '../services/lib/config.ts';
+import { createKafka } from '../services/lib/kafka.ts';
 import { BatchingProducer, type OutgoingMessage } from '../services/lib/kafka-producer.ts';
 import { createLogger } from '../services/lib/logger.ts';
 import { avroMessages } from './lib/data.ts';
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
   const rounds = Number(process.argv[3] ?? 3);
   const seconds = Number(process.argv[4] ?? 5);
   const logger = createLogger('measure-producer-lanes');
+  const kafka = createKafka({ brokers: c.KAFKA_BROKERS, clientId: 'measure-producer-lanes' });
   const users = Array.from({ length: 5_000 }, () => `user-${randomBytes(6).toString('hex')}`);
   const batches: OutgoingMessage[][] = [];
   const pool = avroMessages(20_000);
@@ -48,8 +50,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     for (const lanes of lanesList) {
       const producer = new BatchingProducer({
-        brokers: c.KAFKA_BROKERS,
-        clientId: 'measure-producer-lanes',
+        kafka,
         topic: `measure-lanes-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`,
         partitions: 6,
         replicationFactor: c.KAFKA_REPLICATION_FACTOR,

@@ -1,11 +1,11 @@
 /**
- * Scenario 6, Kafka client choice: kafkajs (the consumer's client), @platformatic/kafka (the
- * collector's producer, in lanes of one send in flight: docs/KAFKA.md says why not the 8 in flight
- * measured here) and Confluent's librdkafka-based @confluentinc/kafka-javascript, same broker,
+ * Scenario 6, Kafka client choice: kafkajs (the default, behind services/lib),
+ * @platformatic/kafka and Confluent's librdkafka-based @confluentinc/kafka-javascript, same broker,
  * same keyed Avro messages, the collector's guarantees: producer acks=all and idempotent (each
  * client's own rule for what that allows in flight: kafkajs one request, librdkafka five), no
  * compression, batches of 100, CONCURRENCY sends in flight (kafkajs: one, since concurrent sends
- * of its idempotent producer are refused by the broker as out of order sequence numbers); consumer
+ * of its idempotent producer are refused by the broker as out of order sequence numbers, which is
+ * why the collector's BatchingProducer keeps one send in flight per lane, docs/KAFKA.md); consumer
  * from the earliest offset in a new group with the client's automatic offset commits, until every
  * message of the pre-filled topic arrived. The clients are imported here directly: comparing them
  * is the point, and the services keep using services/lib. The Confluent client is not a project

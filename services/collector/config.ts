@@ -4,7 +4,7 @@
  * (the local stack's start script sets `local-dev-key:local`).
  */
 import { bool, type ConfigOf, int, isLoopbackHost, list, oneOf, readConfig, str } from '../lib/config.ts';
-import { DEFAULT_LANES, DEFAULT_RETRIES, MIN_RETRIES } from '../lib/kafka-producer.ts';
+import { DEFAULT_LANES } from '../lib/kafka-producer.ts';
 import { DAY_MS } from '../lib/time.ts';
 import { DEV_WRITE_KEY, parseWriteKeys, type WriteKey, type WriteKeys } from './http/write-keys.ts';
 import { FEATURE_SOURCES, type FeatureSource } from './posthog/map.ts';
@@ -68,12 +68,7 @@ export const COLLECTOR_CONFIG = {
     64,
   ),
   KAFKA_PUBLISH_TIMEOUT_MS: int('a request waits this long for acks=all before 503', 10_000, 100),
-  KAFKA_RETRIES: int(
-    'retries of one produce call (and of one admin call); at least 2, see BatchingProducerOptions.retries',
-    DEFAULT_RETRIES,
-    MIN_RETRIES,
-    20,
-  ),
+  KAFKA_RETRIES: int('kafkajs retries of one produce call', 2, 0, 20),
   WRITE_KEYS: {
     doc: 'write keys as key:source[:scope],... with scope all (default) or track (browser keys); no default secret',
     parse: (raw: string) => parseWriteKeys(splitList(raw)),

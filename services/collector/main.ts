@@ -7,6 +7,7 @@ import { watchFile } from 'node:fs';
 import { AvroCodec } from '../lib/avro.ts';
 import { configOrExit } from '../lib/config.ts';
 import { ConfigError } from '../lib/errors.ts';
+import { createKafka } from '../lib/kafka.ts';
 import { BatchingProducer } from '../lib/kafka-producer.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
@@ -33,14 +34,18 @@ function loadConfig(): { config: CollectorConfig; writeKeys: WriteKeys } {
 const { config, writeKeys } = configOrExit('collector', loadConfig);
 const logger = createLogger('collector', config.LOG_LEVEL);
 const metrics = createCollectorMetrics();
+const kafka = createKafka({
+  brokers: config.KAFKA_BROKERS,
+  clientId: config.KAFKA_CLIENT_ID,
+  logger,
+  retries: config.KAFKA_RETRIES,
+});
 const admission = new PublishAdmission({
   targetMs: config.MAX_PUBLISH_BACKLOG_MS,
   intervalMs: config.PUBLISH_BACKLOG_INTERVAL_MS,
 });
 const producer = new BatchingProducer({
-  brokers: config.KAFKA_BROKERS,
-  clientId: config.KAFKA_CLIENT_ID,
-  retries: config.KAFKA_RETRIES,
+  kafka,
   topic: config.KAFKA_TOPIC,
   partitions: config.KAFKA_TOPIC_PARTITIONS,
   replicationFactor: config.KAFKA_REPLICATION_FACTOR,

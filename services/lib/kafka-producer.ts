@@ -1,31 +1,31 @@
 /**
- * The producer side of the Kafka wrapper (builds on kafka.ts for the admin calls; this file is the
- * one place that imports @platformatic/kafka, kafka.ts the one that imports kafkajs).
+ * The producer side of the Kafka wrapper (builds on kafka.ts; nothing else imports kafkajs).
  *
  * `publish(messages)` resolves only after the broker acknowledged every one of them with acks=all,
  * and rejects with a PipelineError otherwise, so a caller can tell a sender "durable" or "retry".
  *
- * Sends travel in lanes. A lane is one idempotent @platformatic/kafka producer that owns a fixed
- * share of the topic's partitions (partition p belongs to lane p % lanes) and keeps exactly ONE send
- * in flight. A message's partition is computed here as Kafka's default partitioner does
- * (key-partition.ts: murmur2 of the key), so all of a key's messages go through one lane, one send
- * after the other: per-key order and idempotence hold per lane, while the lanes send in parallel.
- * Within a lane, publishes from concurrent callers are coalesced: while its send is in flight,
- * everything that arrives for its partitions queues up and goes out in the next send, so under load
- * one produce request carries many HTTP requests' events.
+ * Sends travel in lanes. A lane is one idempotent kafkajs producer that owns a fixed share of the
+ * topic's partitions (partition p belongs to lane p % lanes) and keeps exactly ONE send in flight:
+ * kafkajs's idempotent producer requires that (maxInFlightRequests 1; two concurrent sends of one
+ * producer are refused by the broker as out-of-order sequence numbers). A message's partition is
+ * computed here as Kafka's default partitioner does (key-partition.ts: murmur2 of the key), so all of a
+ * key's messages go through one lane, one send after the other: per-key order and idempotence hold
+ * per lane, while the lanes send in parallel. Within a lane, publishes from concurrent callers are
+ * coalesced: while its send is in flight, everything that arrives for its partitions queues up and
+ * goes out in the next send, so under load one produce request carries many HTTP requests' events.
  *
- * Why one send in flight per producer although the library allows more: with 8 sends in flight on
- * one idempotent producer, a partition leader killed mid-load made batches of one key land swapped
- * (a later batch reached the new leader first, was refused as OUT_OF_ORDER_SEQUENCE_NUMBER and re-sent
- * under a new producer id, and the earlier one followed under the old id): 405 and 22 acknowledged
- * messages out of key order in two runs, and 527 with these lanes changed to 8 sends in flight
- * (docs/KAFKA.md, "Why lanes on @platformatic/kafka"; test/faults/full/producer-order.test.ts). With
- * one send in flight there is no later batch to overtake. Against kafkajs lanes at the same settings
- * these sent 1.3-1.6x the events/s at about 0.75x the CPU per event (same section).
+ * Why lanes of kafkajs and not @platformatic/kafka's producer (bench scenario 6: 2.0x kafkajs's one
+ * send in flight, with 8 in flight): reproduced on the 3-node cluster, 8 sends in flight on one of
+ * its idempotent producers put acknowledged messages of a key out of order when a leader was killed
+ * (a later batch re-sent under a new producer id overtook an earlier one); in lanes of one send in
+ * flight it held under the fault tests, but the collector measured no faster on it in bench
+ * scenario 1 and 23 MB bigger at rest (docs/KAFKA.md, "Why not @platformatic/kafka"). On one local
+ * broker the producer is CPU-bound and lanes change little; on the 3-broker cluster (acks=all waits
+ * for a second replica) 2 lanes sent 1.25x the events/s of one (docs/KAFKA.md).
  */
-import { findErrorBy, ProduceAcks, Producer } from '@platformatic/kafka';
+import { CompressionTypes, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
 import { PipelineError } from './errors.ts';
-import { createKafka, ensureTopicsMetadata, type Kafka, type PartitionMetadata } from './kafka.ts';
+import { ensureTopicsMetadata } from './kafka.ts';
 import { keyPartition } from './key-partition.ts';
 import type { Logger } from './logger.ts';
 
@@ -43,13 +43,7 @@ export interface ProducerMetricsSink {
 }
 
 export interface BatchingProducerOptions {
-  readonly brokers: readonly string[];
-  readonly clientId: string;
-  /**
-   * Retries of one send (and of one admin call) before it fails; DEFAULT_RETRIES when not given, at
-   * least MIN_RETRIES.
-   */
-  readonly retries?: number;
+  readonly kafka: Kafka;
   readonly topic: string;
   /** Partition count used when the topic does not exist yet. */
   readonly partitions: number;
@@ -70,17 +64,6 @@ export interface BatchingProducerOptions {
 
 /** Lanes when the caller does not say: the steadiest of 1, 2, 3 and 6 on the 3-broker cluster (docs/KAFKA.md). */
 export const DEFAULT_LANES = 2;
-
-/** Retries of one Kafka call when the caller does not say (the collector's KAFKA_RETRIES default). */
-export const DEFAULT_RETRIES = 2;
-
-/**
- * Fewer retries are refused: @platformatic/kafka 2.12.1 turns 0 or 1 retries of an idempotent
- * producer into unbounded ones (its Producer constructor), and a send to a broker that is down then
- * never settles. With 1 the lane's send hung for as long as Kafka was down, every later publish timed
- * out behind it and close() waited for it (test/faults/collector-kafka-down.test.ts, which sets 2).
- */
-export const MIN_RETRIES = 2;
 
 /** Error codes a caller can switch on; all but KAFKA_MESSAGE_REJECTED are worth retrying later. */
 export const PRODUCER_ERRORS = {
@@ -117,23 +100,22 @@ interface Slice {
 
 /** One idempotent producer, the partitions p with p % lanes === its index, and their queue. */
 class Lane {
-  readonly producer: Producer;
+  producer!: Producer;
+  /** The last send failed on the idempotent producer: the next send starts a new one first. */
+  replace = false;
+  connected = false;
   queue: Slice[] = [];
   sending: Promise<void> | undefined;
   /** enqueuedAt of the oldest publish in the send in flight. */
   inFlightSince: number | undefined;
-
-  constructor(producer: Producer) {
-    this.producer = producer;
-  }
 }
 
 /**
- * Kafka errors that describe the request rather than the cluster: retrying the same bytes fails the
- * same way. Classified by the library's error id for Kafka's numeric error code, never by message
- * text.
+ * kafkajs errors that describe the request rather than the cluster: retrying the same bytes fails
+ * the same way. Classified by kafkajs's error type name and Kafka's numeric-backed error type, never
+ * by message text.
  */
-const NON_RETRIABLE_TYPES = [
+const NON_RETRIABLE_TYPES = new Set([
   'MESSAGE_TOO_LARGE',
   'RECORD_LIST_TOO_LARGE',
   'INVALID_RECORD',
@@ -142,16 +124,21 @@ const NON_RETRIABLE_TYPES = [
   'TOPIC_AUTHORIZATION_FAILED',
   'CLUSTER_AUTHORIZATION_FAILED',
   'UNSUPPORTED_COMPRESSION_TYPE',
-] as const;
+]);
 
 export function classifyKafkaError(err: unknown): PipelineError {
   if (err instanceof PipelineError) return err;
-  // findErrorBy searches the library's nested errors (a send's per-broker and per-retry errors).
-  const type = NON_RETRIABLE_TYPES.find((t) => findErrorBy(err as Error, 'apiId', t) !== null);
-  if (type !== undefined) {
-    return new PipelineError(PRODUCER_ERRORS.rejected, `Kafka rejected the messages (${type})`, {
-      cause: err,
-    });
+  for (
+    let e: unknown = err;
+    e instanceof Error;
+    e = (e as { originalError?: unknown }).originalError ?? e.cause
+  ) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && NON_RETRIABLE_TYPES.has(type)) {
+      return new PipelineError(PRODUCER_ERRORS.rejected, `Kafka rejected the messages (${type})`, {
+        cause: err,
+      });
+    }
   }
   return new PipelineError(PRODUCER_ERRORS.unavailable, 'Kafka did not acknowledge the messages', {
     retriable: true,
@@ -168,8 +155,6 @@ function messageBytes(m: OutgoingMessage): number {
 export class BatchingProducer {
   private readonly o: BatchingProducerOptions;
   private readonly log: Logger;
-  /** kafkajs, for the admin calls only (topic creation, the readiness probe). */
-  private readonly kafka: Kafka;
   /** Empty until start() read the topic's partitions. */
   private lanes: Lane[] = [];
   /**
@@ -183,44 +168,52 @@ export class BatchingProducer {
   private probe: { at: number; result: boolean } | undefined;
 
   constructor(o: BatchingProducerOptions) {
-    if (o.retries !== undefined && o.retries < MIN_RETRIES) {
-      throw new RangeError(`retries must be at least ${MIN_RETRIES} (got ${o.retries})`);
-    }
     this.o = o;
     this.log = o.logger.child({ component: 'kafka-producer' });
-    this.kafka = createKafka({
-      brokers: o.brokers,
-      clientId: o.clientId,
-      logger: o.logger,
-      retries: o.retries ?? DEFAULT_RETRIES,
-    });
   }
 
-  /**
-   * A lane's producer connects on its first send and lives as long as the lane. A failed send needs
-   * no new producer here: the library itself drops the idempotent producer id and its sequence
-   * numbers when a send fails (2.12.1, dist/clients/producer/producer.js, #performSend), so the next
-   * send starts under a new producer id, as the Java client bumps its epoch. That matters because the
-   * failed batch may have been appended (acks=all timed out waiting for replicas that were down): a
-   * next batch reusing its numbers would be refused for good, or taken for its retry and acknowledged
-   * unwritten (what kafkajs did, docs/KAFKA.md "What the first run found"). Two of three brokers
-   * down and back in test/faults/kafka-leader-kill.test.ts is the case that caught it then.
-   */
-  private newProducer(): Producer {
-    return new Producer({
-      clientId: this.o.clientId,
-      bootstrapBrokers: [...this.o.brokers],
+  private newProducer(lane: Lane): Producer {
+    const producer = this.o.kafka.producer({
       idempotent: this.o.idempotent,
-      retries: this.o.retries ?? DEFAULT_RETRIES,
+      // Required by the idempotent producer; without it, order across retries is what keeps it at 1.
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
     });
+    producer.on(producer.events.CONNECT, () => {
+      if (producer === lane.producer) lane.connected = true;
+    });
+    producer.on(producer.events.DISCONNECT, () => {
+      if (producer === lane.producer) lane.connected = false;
+    });
+    return producer;
   }
 
   /**
-   * Connects and creates the topic if it is missing, then reads its partitions and makes one
+   * Why a failed send retires the lane's idempotent producer: kafkajs takes back a failed batch's
+   * sequence numbers, but the leader may have appended it (acks=all timed out waiting for replicas
+   * that were down). The next batch would reuse those numbers, and the broker would refuse it and
+   * every later one (OutOfOrderSequence: the collector answered 503 for good once two of three
+   * brokers had been down, test/faults/kafka-leader-kill.test.ts), or, were its size the same, take
+   * it for a retry of the appended batch and acknowledge it without writing it. A new producer gets
+   * a new producer id, whose numbers start afresh (the Java client bumps the epoch for the same
+   * reason).
+   */
+  private async renewProducer(lane: Lane): Promise<void> {
+    const old = lane.producer;
+    lane.connected = false;
+    lane.replace = false;
+    lane.producer = this.newProducer(lane);
+    await old.disconnect().catch(() => undefined);
+    this.log.info('idempotent producer replaced after a failed send');
+    await lane.producer.connect();
+  }
+
+  /**
+   * Connects and creates the topic if it is missing, then reads its partitions and connects one
    * producer per lane. Throws when Kafka cannot be reached.
    */
   async start(): Promise<void> {
-    const admin = this.kafka.admin();
+    const admin = this.o.kafka.admin();
     try {
       await admin.connect();
       const [meta] = await ensureTopicsMetadata(admin, [
@@ -242,7 +235,12 @@ export class BatchingProducer {
       await admin.disconnect().catch(() => undefined);
     }
     const n = Math.max(1, Math.min(this.o.lanes ?? DEFAULT_LANES, this.partitionMetadata.length));
-    this.lanes = Array.from({ length: n }, () => new Lane(this.newProducer()));
+    this.lanes = Array.from({ length: n }, () => {
+      const lane = new Lane();
+      lane.producer = this.newProducer(lane);
+      return lane;
+    });
+    await Promise.all(this.lanes.map((l) => l.producer.connect()));
   }
 
   /**
@@ -258,9 +256,9 @@ export class BatchingProducer {
     return Math.max(0, now - oldest);
   }
 
-  /** True once started while the last send succeeded (a failed send flips it until a send or check() succeeds). */
+  /** True while every lane is connected and the last send succeeded (a failed send flips it until one succeeds). */
   healthy(): boolean {
-    return this.lanes.length > 0 && this.lastSendOk && !this.closed;
+    return this.lanes.length > 0 && this.lanes.every((l) => l.connected) && this.lastSendOk && !this.closed;
   }
 
   /**
@@ -342,11 +340,11 @@ export class BatchingProducer {
       for (const l of busy) this.kick(l);
       await Promise.all(busy.map((l) => l.sending));
     }
-    await Promise.all(this.lanes.map((l) => l.producer.close()));
+    await Promise.all(this.lanes.map((l) => l.producer.disconnect()));
   }
 
   /**
-   * Readiness probe: the producer is healthy (started, last send ok) and the cluster answers a
+   * Readiness probe: the producer is healthy (connected, last send ok) and the cluster answers a
    * metadata request for the topic now. A failed send leaves the producer unhealthy until a send
    * or this probe succeeds, so a collector taken out of rotation comes back without traffic.
    * Results are cached for a second so probe storms cost one request.
@@ -355,7 +353,7 @@ export class BatchingProducer {
     if (this.closed) return false;
     const now = Date.now();
     if (this.probe !== undefined && now - this.probe.at < 1_000) return this.probe.result;
-    const admin = this.kafka.admin();
+    const admin = this.o.kafka.admin();
     let timer: NodeJS.Timeout | undefined;
     let result = false;
     try {
@@ -363,6 +361,7 @@ export class BatchingProducer {
         (async () => {
           await admin.connect();
           await admin.fetchTopicMetadata({ topics: [this.o.topic] });
+          await Promise.all(this.lanes.filter((l) => !l.connected).map((l) => l.producer.connect()));
         })(),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error('readiness probe timed out')), timeoutMs);
@@ -441,19 +440,17 @@ export class BatchingProducer {
     const started = process.hrtime.bigint();
     let ok = false;
     try {
+      if (lane.replace) await this.renewProducer(lane);
       await lane.producer.send({
-        acks: ProduceAcks.ALL,
-        ...(this.o.compression === 'gzip' ? { compression: 'gzip' as const } : {}),
+        topic: this.o.topic,
+        acks: -1,
+        compression: this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
         messages: batch.flatMap((s) =>
           s.messages.map((r) => ({
-            topic: this.o.topic,
-            key: Buffer.from(r.message.key),
+            key: r.message.key,
             value: r.message.value,
             partition: r.partition,
-            // A Map: 2.12.1's default serialisers fail on a Record of headers.
-            headers: new Map(
-              Object.entries(r.message.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]),
-            ),
+            headers: { ...r.message.headers },
           })),
         ),
       });
@@ -469,6 +466,7 @@ export class BatchingProducer {
       }
     } catch (err) {
       this.lastSendOk = false;
+      if (this.o.idempotent) lane.replace = true;
       const e = classifyKafkaError(err);
       this.log.warn({ err, code: e.code, messages: count }, 'send failed');
       for (const s of batch) this.fail(s.pending, e);

@@ -1,21 +1,12 @@
 /**
- * The one place that imports kafkajs (with kafka-consumer.ts beside it, which builds on this file;
- * the collector's producer, kafka-producer.ts, is @platformatic/kafka and uses this file's admin
- * calls). Swapping the Kafka client means editing this folder only.
+ * The one place that imports kafkajs (with kafka-producer.ts and kafka-consumer.ts beside it, which
+ * build on this file). Swapping the Kafka client means editing this folder only.
  */
-import {
-  type Admin,
-  type ITopicMetadata,
-  Kafka,
-  type KafkaConfig,
-  type LogEntry,
-  logLevel,
-  type PartitionMetadata,
-} from 'kafkajs';
+import { type Admin, type ITopicMetadata, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
 import { PipelineError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
-export type { Admin, PartitionMetadata };
+export type { Admin };
 export { Kafka };
 
 export interface KafkaOptions {

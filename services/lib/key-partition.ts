@@ -1,7 +1,7 @@
 /**
  * The partition of a keyed message, as Kafka's default partitioner puts it (Java's and kafkajs's:
  * murmur2 of the key's UTF-8 bytes, made positive, modulo the partition count), so the producer
- * can route a key to the lane owning its partition before the Kafka client sees it.
+ * can route a key to the lane owning its partition before kafkajs sees it.
  *
  * Why not kafkajs's own: its murmur2 multiplies 64-bit `Long` objects, allocating several per
  * 4 bytes of key, and was about 7% of the producer's CPU in a profile. Every step of murmur2 keeps

@@ -16,7 +16,7 @@ beforeAll(async () => {
   await stack.startKafka();
   c = await startCollector(
     [stack.kafkaBrokers],
-    { KAFKA_PUBLISH_TIMEOUT_MS: '5000', KAFKA_RETRIES: '2' },
+    { KAFKA_PUBLISH_TIMEOUT_MS: '5000', KAFKA_RETRIES: '1' },
     { geo: false },
   );
 });

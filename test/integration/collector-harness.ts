@@ -162,12 +162,13 @@ export async function startCollector(
   });
   const logger = createLogger('collector-test', config.LOG_LEVEL);
   const metrics = createCollectorMetrics();
-  const clientId = uniqueName('collector-test');
-  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId, retries: config.KAFKA_RETRIES });
-  const producer = new BatchingProducer({
+  const kafka = createKafka({
     brokers: config.KAFKA_BROKERS,
-    clientId,
+    clientId: uniqueName('collector-test'),
     retries: config.KAFKA_RETRIES,
+  });
+  const producer = new BatchingProducer({
+    kafka,
     topic,
     partitions: config.KAFKA_TOPIC_PARTITIONS,
     logger,

@@ -51,8 +51,7 @@ async function started(
   o: { lanes?: number; maxQueuedBytes?: number; maxSendBytes?: number } = {},
 ): Promise<BatchingProducer> {
   const p = new BatchingProducer({
-    brokers: kafkaBrokers(),
-    clientId: 'producer-test',
+    kafka,
     topic,
     partitions: PARTITIONS,
     logger,
@@ -174,8 +173,7 @@ describe('BatchingProducer lanes', () => {
   it('refuses publishes before start() and after close()', async () => {
     const topic = uniqueName('producer-life').replace(/_/g, '-');
     const producer = new BatchingProducer({
-      brokers: kafkaBrokers(),
-      clientId: 'producer-test',
+      kafka,
       topic,
       partitions: PARTITIONS,
       logger,
