@@ -15,13 +15,13 @@
  * goes out in the next send, so under load one produce request carries many HTTP requests' events.
  *
  * Why lanes of kafkajs and not @platformatic/kafka's producer (bench scenario 6: 2.0x kafkajs's one
- * send in flight): for an idempotent producer it forces one request in flight per connection; when
- * a send fails for good it drops its sequence numbers, and a later send the broker refuses as
- * OUT_OF_ORDER_SEQUENCE_NUMBER is re-sent under a new producer id while an earlier one may still be
- * retried under the old id, so two batches of one key can land swapped; its idempotent retries are
- * unbounded by default. Lanes keep kafkajs's behaviour that the fault tests proved, per lane. On
- * one local broker the producer is CPU-bound and lanes change little; on the 3-broker cluster
- * (acks=all waits for a second replica) 2 lanes sent 1.25x the events/s of one (docs/KAFKA.md).
+ * send in flight, with 8 in flight): reproduced on the 3-node cluster, 8 sends in flight on one of
+ * its idempotent producers put acknowledged messages of a key out of order when a leader was killed
+ * (a later batch re-sent under a new producer id overtook an earlier one); in lanes of one send in
+ * flight it held under the fault tests, but the collector measured no faster on it in bench
+ * scenario 1 and 23 MB bigger at rest (docs/KAFKA.md, "Why not @platformatic/kafka"). On one local
+ * broker the producer is CPU-bound and lanes change little; on the 3-broker cluster (acks=all waits
+ * for a second replica) 2 lanes sent 1.25x the events/s of one (docs/KAFKA.md).
  */
 import { CompressionTypes, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
 import { PipelineError } from './errors.ts';
