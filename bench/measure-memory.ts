@@ -9,7 +9,9 @@
  *   - CPU microseconds per event (row), so a setting that saves memory by working harder shows.
  *
  *   node bench/measure-memory.ts collector [seconds=20] [req/s=40]   100-event batches, 100 connections
- *   node bench/measure-memory.ts consumer [rows=200000]              drains a pre-filled topic
+ *   node bench/measure-memory.ts consumer [rows=200000] [gzip]       drains a pre-filled topic
+ * (`gzip`: the topic is filled as the collector fills it, gzip-compressed 500 messages at a time,
+ * so a fetch's FETCH_MAX_BYTES of compressed batches decompresses to several times that)
  * with KAFKA_BROKERS and CLICKHOUSE_URL (a running stack, e.g. `npm run up`), and VARIANTS: a JSON
  * array of env objects on top of the service's (default `[{}]`; null unsets a variable), e.g.
  *   VARIANTS='[{"NODE_OPTIONS":null,"MALLOC_MMAP_THRESHOLD_":null},{}]'   defaults against the project's settings
@@ -19,6 +21,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CompressionTypes } from 'kafkajs';
 import { SERVICE_PROCESS_ENV } from '../deploy/process-env.ts';
 import { produce } from '../test/harness/kafka-topics.ts';
 import { benchKafka, type Ctx, freshTopic, migratedDatabase, uniqueName } from './lib/context.ts';
@@ -29,7 +32,9 @@ import { type Child, startCollector, startConsumer } from './lib/processes.ts';
 
 const [service = '', a1, a2] = process.argv.slice(2);
 if (service !== 'collector' && service !== 'consumer') {
-  process.stderr.write('usage: node bench/measure-memory.ts collector [seconds] [req/s] | consumer [rows]\n');
+  process.stderr.write(
+    'usage: node bench/measure-memory.ts collector [seconds] [req/s] | consumer [rows] [gzip]\n',
+  );
   process.exit(2);
 }
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -163,12 +168,28 @@ async function collectorVariant(env: Record<string, string>) {
   }
 }
 
+/** As the collector sends: one gzip-compressed produce per 500-event request. */
+async function produceGzip(topic: string, messages: ReturnType<typeof avroMessages>): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  for (let i = 0; i < messages.length; i += 500) {
+    await producer.send({
+      topic,
+      acks: -1,
+      compression: CompressionTypes.GZIP,
+      messages: messages.slice(i, i + 500),
+    });
+  }
+  await producer.disconnect();
+}
+
 let consumerTopic: string | undefined;
 async function consumerVariant(env: Record<string, string>) {
   const total = Number(a1 ?? 200_000);
   if (consumerTopic === undefined) {
     consumerTopic = await freshTopic(ctx, 'memory', 6);
-    await produce(kafka, consumerTopic, avroMessages(total));
+    if (a2 === 'gzip') await produceGzip(consumerTopic, avroMessages(total));
+    else await produce(kafka, consumerTopic, avroMessages(total));
   }
   const db = await migratedDatabase(ctx, 'memory');
   await db.close();
@@ -190,16 +211,22 @@ async function consumerVariant(env: Record<string, string>) {
         ).text(),
       );
     const cpu = cpuSeconds(child.pid);
-    const started = performance.now();
+    // rows/s from the first row seen to the last, as scenario 2 (start-up and group join left out).
+    let first: { at: number; rows: number } | undefined;
     const drained = (async () => {
-      while ((await count()) < total) await sleep(500);
+      for (;;) {
+        const rows = await count();
+        if (rows > 0 && first === undefined) first = { at: performance.now(), rows };
+        if (rows >= total) return;
+        await sleep(100);
+      }
     })();
     const peak = await peakDuring(child, drained);
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (performance.now() - (first?.at ?? 0)) / 1000;
     return {
       atRest: undefined,
       ...peak,
-      rowsPerS: Math.round(total / seconds),
+      rowsPerS: Math.round((total - (first?.rows ?? 0)) / seconds),
       cpuUsPerRow: Math.round(((cpuSeconds(child.pid) - cpu) * 1e6) / total),
     };
   } finally {
