@@ -15,6 +15,8 @@
  * with KAFKA_BROKERS and CLICKHOUSE_URL (a running stack, e.g. `npm run up`), and VARIANTS: a JSON
  * array of env objects on top of the service's (default `[{}]`; null unsets a variable), e.g.
  *   VARIANTS='[{"NODE_OPTIONS":null,"MALLOC_MMAP_THRESHOLD_":null},{}]'   defaults against the project's settings
+ * A consumer variant's `"baseline": "<git rev>"` (not an env variable) runs that revision's consumer
+ * (bench/scenarios/consumer-users.ts's checkout), for before/after in one run.
  * HEAP_SNAPSHOT_AT_S=n: a heap snapshot of each variant n seconds into its load (written into the
  * repository root by --heapsnapshot-signal; it forces a full GC, so that sample's numbers are not
  * comparable).
@@ -29,6 +31,7 @@ import { avroMessages, nativeBodies, REQUEST_HEADERS } from './lib/data.ts';
 import { autocannon } from './lib/load.ts';
 import { cpuSeconds, MB } from './lib/measure.ts';
 import { type Child, startCollector, startConsumer } from './lib/processes.ts';
+import { checkout } from './scenarios/consumer-users.ts';
 
 const [service = '', a1, a2] = process.argv.slice(2);
 if (service !== 'collector' && service !== 'consumer') {
@@ -42,7 +45,11 @@ const clickhouseUrl = process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
 // A null value unsets the variable (spawn leaves out undefined values).
 const asGiven = JSON.parse(process.env.VARIANTS ?? '[{}]') as Record<string, string | null>[];
 const variants = asGiven.map(
-  (v) => Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x ?? undefined])) as Record<string, string>,
+  ({ baseline, ...v }) =>
+    [
+      baseline ?? undefined,
+      Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x ?? undefined])) as Record<string, string>,
+    ] as const,
 );
 const snapshotAtS = Number(process.env.HEAP_SNAPSHOT_AT_S ?? Number.NaN);
 const kafka = benchKafka(brokers);
@@ -184,7 +191,7 @@ async function produceGzip(topic: string, messages: ReturnType<typeof avroMessag
 }
 
 let consumerTopic: string | undefined;
-async function consumerVariant(env: Record<string, string>) {
+async function consumerVariant(env: Record<string, string>, baseline: string | undefined) {
   const total = Number(a1 ?? 200_000);
   if (consumerTopic === undefined) {
     consumerTopic = await freshTopic(ctx, 'memory', 6);
@@ -193,7 +200,9 @@ async function consumerVariant(env: Record<string, string>) {
   }
   const db = await migratedDatabase(ctx, 'memory');
   await db.close();
+  const base = baseline === undefined ? undefined : checkout(baseline);
   const child = await startConsumer({
+    ...(base ? { script: base.script } : {}),
     kafkaBrokers: brokers,
     clickhouseUrl,
     database: db.name,
@@ -231,11 +240,12 @@ async function consumerVariant(env: Record<string, string>) {
     };
   } finally {
     await child.stop();
+    base?.remove();
   }
 }
 
-for (const [i, env] of variants.entries()) {
-  const r = service === 'collector' ? await collectorVariant(env) : await consumerVariant(env);
+for (const [i, [baseline, env]] of variants.entries()) {
+  const r = service === 'collector' ? await collectorVariant(env) : await consumerVariant(env, baseline);
   process.stdout.write(`${JSON.stringify({ variant: asGiven[i], ...r })}\n`);
 }
 process.exit(0);
