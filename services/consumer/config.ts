@@ -30,8 +30,8 @@ export const consumerSpec = {
   BATCH_MAX_ROWS: int('rows that make a batch due', 10_000, 1, 1_000_000),
   BATCH_MAX_BYTES: int('Kafka payload bytes that make a batch due', 4_194_304, 1_024),
   FETCH_MAX_BYTES: int(
-    'Kafka bytes one fetch brings (all partitions, compressed as stored): the consumer memory lever; larger lets a batch be prepared while another is written on uncompressed topics (docs/SCALING.md "Memory")',
-    4_194_304,
+    'Kafka bytes one fetch brings (all partitions, compressed as stored): the consumer memory lever, and several batches, so one is prepared while another is written (docs/SCALING.md "Memory")',
+    12_582_912,
     1_024,
   ),
   FLUSH_INTERVAL_MS: int('a batch is due this long after its first row', 1_000, 0, 60_000),
