@@ -3,7 +3,7 @@
  * once full, each on its own and all three together, and the bytes of its two key sets: V8's used
  * heap after a full GC, with the context filled, minus the same before (docs/SCALING.md "Memory").
  *
- *   node --expose-gc bench/measure-caches.ts [entries=200000] [known=1000000]
+ *   node --expose-gc bench/measure-caches.ts [entries=200000] [known=1000000] [maxBytes=unbounded]
  *
  * `entries` is the cache cap (CACHE_MAX_ENTRIES); twice that many distinct ids go through each
  * cache, so its two generations are both full, as in a long run with more users than the cap.
@@ -22,11 +22,13 @@ import { MB } from './lib/measure.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) {
-  process.stderr.write('run with node --expose-gc bench/measure-caches.ts [entries] [known]\n');
+  process.stderr.write('run with node --expose-gc bench/measure-caches.ts [entries] [known] [maxBytes]\n');
   process.exit(2);
 }
 const entries = Number(process.argv[2] ?? 200_000);
 const known = Number(process.argv[3] ?? 1_000_000);
+// Each cache's byte budget (CACHE_MAX_BYTES); unbounded by default, so the entry cap is measured.
+const maxBytes = Number(process.argv[4] ?? Number.POSITIVE_INFINITY);
 const BATCH = 10_000;
 const tag = randomUUID().replace(/-/g, '').slice(0, 10);
 
@@ -103,6 +105,7 @@ async function measure(how: { anonymous: boolean; links: boolean; profiles: bool
   const context = new UserContext({
     lookup: lookup(how),
     maxEntries: entries,
+    maxBytes,
     negativeTtlMs: 60_000,
     refreshIntervalMs: 5_000,
   });

@@ -43,6 +43,11 @@ export const consumerSpec = {
   ),
   PARTITIONS_CONCURRENCY: int('partition batches handled at once (>= partitions per member)', 64, 1, 1_024),
   CACHE_MAX_ENTRIES: int('entries of each identity/profile/actor-day cache', 200_000, 1),
+  CACHE_MAX_BYTES: int(
+    "estimated heap bytes of each identity/profile/actor-day cache (a profile's traits can be as long as an event)",
+    67_108_864,
+    65_536,
+  ),
   CACHE_NEGATIVE_TTL_MS: int('how long "no identity/profile in ClickHouse" is trusted', 60_000, 0),
   CONTEXT_REFRESH_INTERVAL_MS: int(
     'how often, at most, identifies written by other group members are read (their delay bound)',

@@ -92,6 +92,7 @@ function setup(
         profiles: async () => new Map(),
       },
       maxEntries: 100,
+      maxBytes: 1_000_000,
       negativeTtlMs: 1_000,
       refreshIntervalMs: 1_000,
     }),
