@@ -9,16 +9,21 @@
  *   - CPU microseconds per event (row), so a setting that saves memory by working harder shows.
  *
  *   node bench/measure-memory.ts collector [seconds=20] [req/s=40]   100-event batches, 100 connections
- *   node bench/measure-memory.ts consumer [rows=200000]              drains a pre-filled topic
+ *   node bench/measure-memory.ts consumer [rows=200000] [gzip]       drains a pre-filled topic
+ * (`gzip`: the topic is filled as the collector fills it, gzip-compressed 500 messages at a time,
+ * so a fetch's FETCH_MAX_BYTES of compressed batches decompresses to several times that)
  * with KAFKA_BROKERS and CLICKHOUSE_URL (a running stack, e.g. `npm run up`), and VARIANTS: a JSON
  * array of env objects on top of the service's (default `[{}]`; null unsets a variable), e.g.
  *   VARIANTS='[{"NODE_OPTIONS":null,"MALLOC_MMAP_THRESHOLD_":null},{}]'   defaults against the project's settings
+ * A consumer variant's `"baseline": "<git rev>"` (not an env variable) runs that revision's consumer
+ * (bench/scenarios/consumer-users.ts's checkout), for before/after in one run.
  * HEAP_SNAPSHOT_AT_S=n: a heap snapshot of each variant n seconds into its load (written into the
  * repository root by --heapsnapshot-signal; it forces a full GC, so that sample's numbers are not
  * comparable).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CompressionTypes } from 'kafkajs';
 import { SERVICE_PROCESS_ENV } from '../deploy/process-env.ts';
 import { produce } from '../test/harness/kafka-topics.ts';
 import { benchKafka, type Ctx, freshTopic, migratedDatabase, uniqueName } from './lib/context.ts';
@@ -26,10 +31,13 @@ import { avroMessages, nativeBodies, REQUEST_HEADERS } from './lib/data.ts';
 import { autocannon } from './lib/load.ts';
 import { cpuSeconds, MB } from './lib/measure.ts';
 import { type Child, startCollector, startConsumer } from './lib/processes.ts';
+import { checkout } from './scenarios/consumer-users.ts';
 
 const [service = '', a1, a2] = process.argv.slice(2);
 if (service !== 'collector' && service !== 'consumer') {
-  process.stderr.write('usage: node bench/measure-memory.ts collector [seconds] [req/s] | consumer [rows]\n');
+  process.stderr.write(
+    'usage: node bench/measure-memory.ts collector [seconds] [req/s] | consumer [rows] [gzip]\n',
+  );
   process.exit(2);
 }
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -37,7 +45,11 @@ const clickhouseUrl = process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
 // A null value unsets the variable (spawn leaves out undefined values).
 const asGiven = JSON.parse(process.env.VARIANTS ?? '[{}]') as Record<string, string | null>[];
 const variants = asGiven.map(
-  (v) => Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x ?? undefined])) as Record<string, string>,
+  ({ baseline, ...v }) =>
+    [
+      baseline ?? undefined,
+      Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x ?? undefined])) as Record<string, string>,
+    ] as const,
 );
 const snapshotAtS = Number(process.env.HEAP_SNAPSHOT_AT_S ?? Number.NaN);
 const kafka = benchKafka(brokers);
@@ -163,16 +175,34 @@ async function collectorVariant(env: Record<string, string>) {
   }
 }
 
+/** As the collector sends: one gzip-compressed produce per 500-event request. */
+async function produceGzip(topic: string, messages: ReturnType<typeof avroMessages>): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  for (let i = 0; i < messages.length; i += 500) {
+    await producer.send({
+      topic,
+      acks: -1,
+      compression: CompressionTypes.GZIP,
+      messages: messages.slice(i, i + 500),
+    });
+  }
+  await producer.disconnect();
+}
+
 let consumerTopic: string | undefined;
-async function consumerVariant(env: Record<string, string>) {
+async function consumerVariant(env: Record<string, string>, baseline: string | undefined) {
   const total = Number(a1 ?? 200_000);
   if (consumerTopic === undefined) {
     consumerTopic = await freshTopic(ctx, 'memory', 6);
-    await produce(kafka, consumerTopic, avroMessages(total));
+    if (a2 === 'gzip') await produceGzip(consumerTopic, avroMessages(total));
+    else await produce(kafka, consumerTopic, avroMessages(total));
   }
   const db = await migratedDatabase(ctx, 'memory');
   await db.close();
+  const base = baseline === undefined ? undefined : checkout(baseline);
   const child = await startConsumer({
+    ...(base ? { script: base.script } : {}),
     kafkaBrokers: brokers,
     clickhouseUrl,
     database: db.name,
@@ -190,25 +220,32 @@ async function consumerVariant(env: Record<string, string>) {
         ).text(),
       );
     const cpu = cpuSeconds(child.pid);
-    const started = performance.now();
+    // rows/s from the first row seen to the last, as scenario 2 (start-up and group join left out).
+    let first: { at: number; rows: number } | undefined;
     const drained = (async () => {
-      while ((await count()) < total) await sleep(500);
+      for (;;) {
+        const rows = await count();
+        if (rows > 0 && first === undefined) first = { at: performance.now(), rows };
+        if (rows >= total) return;
+        await sleep(100);
+      }
     })();
     const peak = await peakDuring(child, drained);
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (performance.now() - (first?.at ?? 0)) / 1000;
     return {
       atRest: undefined,
       ...peak,
-      rowsPerS: Math.round(total / seconds),
+      rowsPerS: Math.round((total - (first?.rows ?? 0)) / seconds),
       cpuUsPerRow: Math.round(((cpuSeconds(child.pid) - cpu) * 1e6) / total),
     };
   } finally {
     await child.stop();
+    base?.remove();
   }
 }
 
-for (const [i, env] of variants.entries()) {
-  const r = service === 'collector' ? await collectorVariant(env) : await consumerVariant(env);
+for (const [i, [baseline, env]] of variants.entries()) {
+  const r = service === 'collector' ? await collectorVariant(env) : await consumerVariant(env, baseline);
   process.stdout.write(`${JSON.stringify({ variant: asGiven[i], ...r })}\n`);
 }
 process.exit(0);

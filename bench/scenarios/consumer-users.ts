@@ -69,7 +69,7 @@ export const consumerUsersScenario: Scenario = async (ctx) => {
 };
 
 /** `git archive` of `rev`'s code into a temp folder; returns the path of its consumer main.ts. */
-function checkout(rev: string): { script: string; remove: () => void } {
+export function checkout(rev: string): { script: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'consumer-baseline-'));
   execSync(`git archive ${rev} services clickhouse schemas package.json | tar -x -C ${dir}`, { cwd: ROOT });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));

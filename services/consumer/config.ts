@@ -30,7 +30,7 @@ export const consumerSpec = {
   BATCH_MAX_ROWS: int('rows that make a batch due', 10_000, 1, 1_000_000),
   BATCH_MAX_BYTES: int('Kafka payload bytes that make a batch due', 4_194_304, 1_024),
   FETCH_MAX_BYTES: int(
-    'Kafka bytes one fetch brings (all partitions); several batches, so one is prepared while another is written',
+    'Kafka bytes one fetch brings (all partitions, compressed as stored): the consumer memory lever, and several batches, so one is prepared while another is written (docs/SCALING.md "Memory")',
     12_582_912,
     1_024,
   ),
@@ -43,6 +43,11 @@ export const consumerSpec = {
   ),
   PARTITIONS_CONCURRENCY: int('partition batches handled at once (>= partitions per member)', 64, 1, 1_024),
   CACHE_MAX_ENTRIES: int('entries of each identity/profile/actor-day cache', 200_000, 1),
+  CACHE_MAX_BYTES: int(
+    "estimated heap bytes of each identity/profile/actor-day cache (a profile's traits can be as long as an event)",
+    67_108_864,
+    65_536,
+  ),
   CACHE_NEGATIVE_TTL_MS: int('how long "no identity/profile in ClickHouse" is trusted', 60_000, 0),
   CONTEXT_REFRESH_INTERVAL_MS: int(
     'how often, at most, identifies written by other group members are read (their delay bound)',

@@ -179,6 +179,7 @@ export function buildConsumer(deps: ConsumerDeps): Consumer {
       knownSince: timed('known_since', boundary.lookup.knownSince),
     },
     maxEntries: c.CACHE_MAX_ENTRIES,
+    maxBytes: c.CACHE_MAX_BYTES,
     negativeTtlMs: c.CACHE_NEGATIVE_TTL_MS,
     refreshIntervalMs: c.CONTEXT_REFRESH_INTERVAL_MS,
   });

@@ -58,8 +58,17 @@ function setup(
   const dlqState = { failing: 0, everFailed: false };
   const metrics = createConsumerMetrics();
   const lookups = { calls: 0 };
+  const decoded = { messages: 0 };
+  const countingCodec: typeof codec = Object.create(codec, {
+    decode: {
+      value: (...args: Parameters<typeof codec.decode>) => {
+        decoded.messages++;
+        return codec.decode(...args);
+      },
+    },
+  });
   const pipeline = new Pipeline({
-    codec,
+    codec: countingCodec,
     sink: new Sink({
       insert: (table, columns, rows) => ch.insert(table, columns, rows),
       columnsOf: ingestColumns,
@@ -83,6 +92,7 @@ function setup(
         profiles: async () => new Map(),
       },
       maxEntries: 100,
+      maxBytes: 1_000_000,
       negativeTtlMs: 1_000,
       refreshIntervalMs: 1_000,
     }),
@@ -100,7 +110,7 @@ function setup(
       onRecovered: () => void dlqState.failing--,
     }),
   });
-  return { pipeline, ch, letters, dlqCalls, dlqState, metrics, lookups };
+  return { pipeline, ch, letters, dlqCalls, dlqState, metrics, lookups, decoded };
 }
 
 function partitionBatch(
@@ -142,21 +152,45 @@ describe('Pipeline offset invariant', () => {
   it('commits nothing before ClickHouse acknowledged, then in ascending order per written batch', async () => {
     const { pipeline, ch, letters } = setup({ maxRows: 2, maxBytes: 1_000_000, maxAgeMs: 10 });
     const { s, commits } = scope();
+    // Batches of two messages: [0, poison 1], [2, 3], [4, poison 5].
     const done = pipeline.handle(partitionBatch([good(), 'poison', good(), good(), good(), 'poison']), s);
 
     await until(() => ch.inserts.length === 1);
-    expect(letters.map((l) => l.message.offset)).toEqual(['1', '5']);
+    // A poison message is dead-lettered when its batch is prepared, before that batch is written.
+    expect(letters.map((l) => l.message.offset)).toEqual(['1']);
     expect(commits).toEqual([]);
-    expect(ch.inserts[0]).toMatchObject({ table: INGEST_TABLES.activity, rows: 2 });
+    expect(ch.inserts[0]).toMatchObject({ table: INGEST_TABLES.activity, rows: 1 });
     ch.inserts[0]?.release();
     await until(() => ch.inserts.length === 2);
-    // Offsets 0..2 (rows 0, 2 and the poison between) are durable; 3..5 are not yet.
-    expect(commits).toEqual(['3']);
+    // Offsets 0..1 (row 0 and the poison after it) are durable; 2..5 are not yet.
+    expect(commits).toEqual(['2']);
     expect(ch.inserts[1]?.rows).toBe(2);
     ch.inserts[1]?.release();
+    await until(() => ch.inserts.length === 3);
+    expect(letters.map((l) => l.message.offset)).toEqual(['1', '5']);
+    expect(commits).toEqual(['2', '4']);
+    ch.inserts[2]?.release();
     await done;
     // The last commit covers the trailing poison message too.
-    expect(commits).toEqual(['3', '6']);
+    expect(commits).toEqual(['2', '4', '6']);
+  });
+
+  // Regression (issue 15): every message of a fetch was decoded when fetched, and a gzip fetch holds
+  // many batches, so their decoded records were most of the consumer's peak heap.
+  it('decodes a batch when it is prepared, not the whole fetch when it arrives', async () => {
+    const { pipeline, ch, decoded } = setup({ maxRows: 2, maxBytes: 1_000_000, maxAgeMs: 10 });
+    const { s } = scope();
+    const done = pipeline.handle(partitionBatch([good(), good(), good(), good(), good(), good()]), s);
+    await until(() => ch.inserts.length === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    // Batch 1 is being written and batch 2 is prepared; batch 3 is still Kafka bytes.
+    expect(decoded.messages).toBe(4);
+    for (let i = 0; i < 3; i += 1) {
+      await until(() => ch.inserts.length === i + 1);
+      ch.inserts[i]?.release();
+    }
+    await done;
+    expect(decoded.messages).toBe(6);
   });
 
   it('prepares the next batch while one is written, one ahead at most, and writes in order', async () => {

@@ -24,6 +24,13 @@
  * at most one prepared batch waits for the writer; writes are strictly in batch order too. A fetch
  * can hold several batches (FETCH_MAX_BYTES), which is what gives the preparer work while the
  * writer waits on ClickHouse.
+ *
+ * Messages are decoded when their batch is prepared, not when fetched: a decoded record is about
+ * three times its Kafka message in memory, and a fetch of gzip-compressed batches (the collector's
+ * default) decompresses to several times FETCH_MAX_BYTES, i.e. many batches, so decoding all of it
+ * at once made the decoded records most of the consumer's peak heap (docs/SCALING.md "Memory").
+ * Poison messages are therefore found and dead-lettered when their batch is prepared, before it is
+ * written, hence still before any offset after them is committed.
  */
 
 import type { AvroCodec } from '../lib/avro.ts';
@@ -79,25 +86,27 @@ type Waiter = { readonly seq: number; readonly resolve: () => void; readonly rej
 
 /** A batch with its rows built, waiting for (or in) its insert. */
 interface Prepared {
-  readonly batch: Batch<Item>;
+  readonly batch: Batch<Source>;
   readonly identifyRows: SinkItem<Source>[];
   readonly activityRows: SinkItem<Source>[];
+  /** received_at of each activity and identify row (the delay metric), not their whole records. */
+  readonly receivedAt: number[];
 }
 
 export class Pipeline {
   private readonly o: PipelineOptions;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly batcher: Batcher<Item>;
+  private readonly batcher: Batcher<Source>;
   /** Highest batch number acknowledged (batches are written strictly in order). */
   private writtenSeq = 0;
   private waiters: Waiter[] = [];
   /** Batches closed because they were full, waiting to be prepared, in seq order. */
-  private closed: { batch: Batch<Item>; reason: string }[] = [];
+  private closed: { batch: Batch<Source>; reason: string }[] = [];
   /** The batch being prepared, the prepared one waiting for the writer, the one being written. */
-  private preparing: { batch: Batch<Item>; done: Promise<void> } | undefined;
+  private preparing: { batch: Batch<Source>; done: Promise<void> } | undefined;
   private prepared: Prepared | undefined;
-  private writing: { batch: Batch<Item>; done: Promise<void> } | undefined;
+  private writing: { batch: Batch<Source>; done: Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private kickScheduled = false;
   private forceNext: 'lag' | 'shutdown' | undefined;
@@ -108,36 +117,18 @@ export class Pipeline {
     this.o = o;
     this.log = o.logger.child({ component: 'pipeline' });
     this.now = o.now ?? Date.now;
-    this.batcher = new Batcher<Item>(o.limits, this.now);
+    this.batcher = new Batcher<Source>(o.limits, this.now);
   }
 
   /** The BatchHandler given to the group consumer. */
   readonly handle = async (batch: PartitionBatch, scope: BatchScope): Promise<void> => {
-    const poison: DeadLetter[] = [];
-    const good: Item[] = [];
-    for (const message of batch.messages) {
-      const d = decodeMessage(this.o.codec, message);
-      const source = { topic: batch.topic, partition: batch.partition, message };
-      if (d.kind === 'poison') {
-        poison.push({ ...source, reason: d.reason, code: d.code, error: d.message });
-      } else {
-        good.push({ ...d, source });
-      }
-    }
-    // Dead-lettered before anything of this batch can be committed; a failing send (a broker
-    // problem) is retried while the handler holds its batch and keeps its membership.
-    await this.heartbeatUntil(this.deadLetter(poison), scope);
-
-    // Commit points: for each batch this partition's rows went into, the offset after the last of
-    // them. Poison messages are already durable (DLQ) and ride with the rows before them.
+    // Commit points: for each batch this partition's messages went into, the offset after the last
+    // of them. Poison messages among them are dead-lettered when that batch is prepared.
     const marks: { seq: number; next: bigint }[] = [];
-    for (const item of good) {
-      const seq = this.batcher.add(
-        item,
-        item.source.message.value?.length ?? 0,
-        Number(item.source.message.timestamp),
-      );
-      const next = BigInt(item.source.message.offset) + 1n;
+    for (const message of batch.messages) {
+      const source = { topic: batch.topic, partition: batch.partition, message };
+      const seq = this.batcher.add(source, message.value?.length ?? 0, Number(message.timestamp));
+      const next = BigInt(message.offset) + 1n;
       const tail = marks[marks.length - 1];
       if (tail?.seq === seq) tail.next = next;
       else marks.push({ seq, next });
@@ -161,13 +152,9 @@ export class Pipeline {
       this.kick(undefined);
     }
 
-    // In ascending order, each commit only after the batch holding those rows was written; the
-    // last one also covers poison messages after the last good row.
-    const tail = marks[marks.length - 1];
-    if (tail) tail.next = end;
-    else marks.push({ seq: 0, next: end });
+    // In ascending order, each commit only after the batch holding those messages was written.
     for (const mark of marks) {
-      if (mark.seq > 0) await this.waitWritten(mark.seq, scope);
+      await this.waitWritten(mark.seq, scope);
       if (await scope.commit(mark.next.toString())) {
         this.o.progress.observe(batch.partition, BigInt(batch.highWatermark), mark.next);
       }
@@ -370,17 +357,30 @@ export class Pipeline {
     this.o.metrics.bufferedBytes.set(b.bytes);
   }
 
-  /** Looks up the batch's context and builds its rows, in stream order. */
-  private async prepare(batch: Batch<Item>): Promise<Prepared> {
+  /**
+   * Decodes the batch's messages, dead-letters the poison ones (retried while Kafka refuses: the
+   * batch, hence every commit after them, waits), looks up the context and builds the rows, in
+   * stream order.
+   */
+  private async prepare(batch: Batch<Source>): Promise<Prepared> {
     const { context } = this.o;
-    const activities = batch.items.flatMap((i) => (i.kind === 'activity' ? [i.record] : []));
-    const identifies = batch.items.flatMap((i) => (i.kind === 'identify' ? [i.record] : []));
+    const poison: DeadLetter[] = [];
+    const items: Item[] = [];
+    for (const source of batch.items) {
+      const d = decodeMessage(this.o.codec, source.message);
+      if (d.kind === 'poison') poison.push({ ...source, reason: d.reason, code: d.code, error: d.message });
+      else items.push({ ...d, source });
+    }
+    await this.deadLetter(poison);
+    const activities = items.flatMap((i) => (i.kind === 'activity' ? [i.record] : []));
+    const identifies = items.flatMap((i) => (i.kind === 'identify' ? [i.record] : []));
     await this.prefetch(activities, identifies);
 
     const identifyRows: SinkItem<Source>[] = [];
     const activityRows: SinkItem<Source>[] = [];
+    const receivedAt = items.map((i) => i.record.received_at);
     // In stream order, so an identify updates the context before the activity that follows it.
-    for (const item of batch.items) {
+    for (const item of items) {
       if (item.kind === 'identify') {
         // The merged profile, not the identify's traits alone: its dim_users row must be complete.
         const row: IngestIdentifyRow = toIngestIdentifyRow(context.observeIdentify(item.record));
@@ -391,11 +391,11 @@ export class Pipeline {
         activityRows.push({ row: row as unknown as Record<string, unknown>, source: item.source });
       }
     }
-    return { batch, identifyRows, activityRows };
+    return { batch, identifyRows, activityRows, receivedAt };
   }
 
   /** Writes one prepared batch: profiles first (so their look-ups see them), then activity; rejects -> DLQ. */
-  private async write({ batch, identifyRows, activityRows }: Prepared): Promise<void> {
+  private async write({ batch, identifyRows, activityRows, receivedAt }: Prepared): Promise<void> {
     const { metrics } = this.o;
     const rejected = [
       ...(await this.o.sink.write(INGEST_TABLES.identify, identifyRows)),
@@ -412,12 +412,10 @@ export class Pipeline {
 
     const now = this.now();
     metrics.markInserted();
-    metrics.batchRows.observe(batch.items.length);
+    metrics.batchRows.observe(receivedAt.length);
     metrics.batchBytes.observe(batch.bytes);
     metrics.batchSeconds.observe((now - batch.openedAt) / 1000);
-    for (const item of batch.items) {
-      metrics.eventDelaySeconds.observe(Math.max(0, now - item.record.received_at) / 1000);
-    }
+    for (const at of receivedAt) metrics.eventDelaySeconds.observe(Math.max(0, now - at) / 1000);
     this.log.debug(
       { seq: batch.seq, rows: batch.items.length, bytes: batch.bytes, rejected: rejected.length },
       'batch written',

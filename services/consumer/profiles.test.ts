@@ -5,6 +5,7 @@ import type { ActivityRecord, IdentifyRecord } from './ingest-row.ts';
 import {
   ALL_ATTRIBUTES,
   attributeBits,
+  entryBytes,
   mergeProfile,
   type Profile,
   type ProfileLookup,
@@ -99,6 +100,7 @@ function context(l: ProfileLookup, now: () => number = () => T0, negativeTtlMs =
   return new UserContext({
     lookup: l,
     maxEntries: 100,
+    maxBytes: 1_000_000,
     negativeTtlMs,
     refreshIntervalMs: REFRESH_MS,
     now,
@@ -330,6 +332,7 @@ describe('UserContext', () => {
     const w2 = new UserContext({
       lookup: second.l,
       maxEntries: 100,
+      maxBytes: 1_000_000,
       negativeTtlMs: 1_000,
       refreshIntervalMs: REFRESH_MS,
       now: () => T0,
@@ -339,6 +342,29 @@ describe('UserContext', () => {
     expect(idLookups(second.calls)).toEqual([]);
     await w2.prefetch([act({ user_id: 'w0', segment_name: 'pro' })]);
     expect(idLookups(second.calls)).toEqual(['profiles w0']);
+  });
+
+  it('bounds the profile cache by estimated bytes: profiles with long traits are evicted sooner', async () => {
+    // Traits (user_attributes) can be as long as an event: 100 entries of them would be 1 MB here.
+    const long = profile({ segment_name: 'pro', user_attributes: 'x'.repeat(10_000) });
+    const users = Array.from({ length: 20 }, (_, i) => `p${i}`);
+    const { l, calls } = lookup({}, Object.fromEntries(users.map((u) => [u, long])));
+    const ctx = new UserContext({
+      lookup: l,
+      maxEntries: 100,
+      maxBytes: 100_000,
+      negativeTtlMs: 1_000,
+      refreshIntervalMs: REFRESH_MS,
+      now: () => T0,
+    });
+    for (const u of users) await ctx.prefetch([act({ user_id: u })]);
+    const lookedUp = (u: string) => idLookups(calls).filter((c) => c === `profiles ${u}`).length;
+    await ctx.prefetch([act({ user_id: 'p19' })]);
+    expect(lookedUp('p19')).toBe(1);
+    // About 10 KB each: a 100 KB budget holds fewer than ten of them, so the first one is gone.
+    await ctx.prefetch([act({ user_id: 'p0' })]);
+    expect(lookedUp('p0')).toBe(2);
+    expect(entryBytes.profile('p0', long)).toBeGreaterThan(10_000);
   });
 
   it('forgets what it cached about a deleted user and its linked id at the next refresh', async () => {

@@ -108,6 +108,11 @@ export interface UserContextOptions {
   /** Entries per cache (identities, profiles, actor-days). */
   readonly maxEntries: number;
   /**
+   * Estimated bytes per cache (entryBytes): a profile's traits (user_attributes) can be as long as
+   * an event, so the entry cap alone does not bound a cache's memory.
+   */
+  readonly maxBytes: number;
+  /**
    * How long "not found" is trusted. Identify events of a user may be handled by another member
    * of the group (different message key, different partition), so a negative answer must expire.
    */
@@ -128,6 +133,34 @@ export interface Enriched {
 function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }
+
+/** Map slot, entry object and key string header of one cache entry. */
+const ENTRY_BYTES = 118;
+/** A string's header; its characters count a byte each (V8's one-byte strings: ids are ASCII). */
+const STRING_BYTES = 16;
+/** A profile object with its ten fields. */
+const PROFILE_BYTES = 100;
+const stringBytes = (s: string | null): number => (s === null ? 0 : STRING_BYTES + s.length);
+
+/**
+ * Estimated heap bytes of one entry of each cache, for their byte budget. Against the heap deltas
+ * of bench/measure-caches.ts (18-character user ids, 36-character anonymous ids, profiles with every
+ * attribute set): actor-day 136 estimated / 135 measured, identity 188 / 224, profile about 460 / 440.
+ */
+export const entryBytes = {
+  actorDay: (actor: string): number => ENTRY_BYTES + actor.length,
+  identity: (id: string, user: string | null): number => ENTRY_BYTES + id.length + stringBytes(user),
+  profile: (actor: string, p: Profile | null): number => {
+    let bytes = ENTRY_BYTES + actor.length;
+    if (p === null) return bytes;
+    bytes += PROFILE_BYTES;
+    for (const f of PROFILE_FIELDS) {
+      const v = p[f];
+      if (typeof v === 'string') bytes += stringBytes(v);
+    }
+    return bytes;
+  },
+};
 
 /** Per attribute, `next`'s value when it has one, else `previous`'s (null: nothing known before). */
 export function mergeProfile(previous: Profile | null, next: Profile): Profile {
@@ -206,9 +239,9 @@ export class UserContext {
   constructor(o: UserContextOptions) {
     this.o = o;
     this.now = o.now ?? Date.now;
-    this.identities = new Lru(o.maxEntries, this.now);
-    this.profiles = new Lru(o.maxEntries, this.now);
-    this.actorDays = new Lru(o.maxEntries, this.now);
+    this.identities = new Lru(o.maxEntries, this.now, { max: o.maxBytes, of: entryBytes.identity });
+    this.profiles = new Lru(o.maxEntries, this.now, { max: o.maxBytes, of: entryBytes.profile });
+    this.actorDays = new Lru(o.maxEntries, this.now, { max: o.maxBytes, of: entryBytes.actorDay });
   }
 
   /**

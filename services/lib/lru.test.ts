@@ -26,6 +26,39 @@ describe('Lru', () => {
     expect(lru.peek(0)).toBeUndefined();
   });
 
+  it('with a byte budget, holds at most that many estimated bytes, whatever the entry count allows', () => {
+    // Values the size of their number: 1,000 entries of up to 1,000 bytes would be ~500 KB.
+    const lru = new Lru<number, number>(1_000, Date.now, { max: 10_000, of: (_k, v) => v });
+    const held = () => {
+      let bytes = 0;
+      for (let k = 0; k < 1_000; k += 1) bytes += lru.peek(k) ?? 0;
+      return bytes;
+    };
+    let largest = 0;
+    for (let i = 0; i < 1_000; i += 1) {
+      lru.set(i, i);
+      largest = Math.max(largest, held());
+    }
+    expect(largest).toBeLessThanOrEqual(10_000);
+    // Still the newest entries that are kept, and small entries still fill up to the count cap.
+    expect(lru.peek(999)).toBe(999);
+    expect(lru.peek(0)).toBeUndefined();
+    const small = new Lru<number, number>(100, Date.now, { max: 10_000, of: () => 1 });
+    for (let i = 0; i < 1_000; i += 1) small.set(i, i);
+    expect(small.size).toBe(100);
+  });
+
+  it('keeps an entry larger than half the byte budget until the next one arrives', () => {
+    const lru = new Lru<string, string>(10, Date.now, { max: 100, of: (_k, v) => v.length });
+    lru.set('a', 'x'.repeat(10));
+    lru.set('big', 'x'.repeat(80));
+    expect(lru.peek('big')).toHaveLength(80);
+    expect(lru.peek('a')).toHaveLength(10);
+    lru.set('b', 'x'.repeat(10));
+    expect(lru.peek('a')).toBeUndefined();
+    expect(lru.peek('big')).toHaveLength(80);
+  });
+
   it('keeps an entry that is used while others stream past', () => {
     const lru = new Lru<string, number>(100);
     lru.set('hot', 1);

@@ -14,22 +14,35 @@
  * through a 200k cache that walk was most of the consumer's time (bench scenario 7 went from 0.35
  * to 0.62 of the collector's rate with this change alone, docs/RELIABILITY.md); here every
  * operation is O(1).
+ *
+ * With `bytes`, a generation is also full at half of `bytes.max` by `bytes.of(key, value)` (an
+ * estimate the caller supplies), so entries whose size the caller does not control (traits of up
+ * to an event's size) cannot make `max` entries many times the memory planned for.
  */
 interface Entry<V> {
   readonly value: V;
   readonly expiresAt: number;
+  readonly bytes: number;
+}
+
+export interface LruBytes<K, V> {
+  readonly max: number;
+  readonly of: (key: K, value: V) => number;
 }
 
 export class Lru<K, V> {
   private young = new Map<K, Entry<V>>();
   private old = new Map<K, Entry<V>>();
+  private youngBytes = 0;
   private readonly generation: number;
   private readonly now: () => number;
+  private readonly bytes: LruBytes<K, V> | undefined;
 
-  constructor(max: number, now: () => number = Date.now) {
+  constructor(max: number, now: () => number = Date.now, bytes?: LruBytes<K, V>) {
     if (max < 2) throw new RangeError('LRU size must be at least 2');
     this.generation = Math.floor(max / 2);
     this.now = now;
+    this.bytes = bytes;
   }
 
   get(key: K): V | undefined {
@@ -50,7 +63,11 @@ export class Lru<K, V> {
   }
 
   delete(key: K): void {
-    this.young.delete(key);
+    const y = this.young.get(key);
+    if (y !== undefined) {
+      this.youngBytes -= y.bytes;
+      this.young.delete(key);
+    }
     this.old.delete(key);
   }
 
@@ -61,7 +78,7 @@ export class Lru<K, V> {
   /** `ttlMs` bounds how long a value may be trusted (negative look-ups); default: until evicted. */
   set(key: K, value: V, ttlMs = Number.POSITIVE_INFINITY): void {
     this.old.delete(key);
-    this.insert(key, { value, expiresAt: this.now() + ttlMs });
+    this.insert(key, { value, expiresAt: this.now() + ttlMs, bytes: this.bytes?.of(key, value) ?? 0 });
   }
 
   get size(): number {
@@ -69,10 +86,18 @@ export class Lru<K, V> {
   }
 
   private insert(key: K, e: Entry<V>): void {
-    if (this.young.size >= this.generation && !this.young.has(key)) {
+    const replaced = this.young.get(key);
+    if (replaced !== undefined) this.youngBytes -= replaced.bytes;
+    const full =
+      this.young.size >= this.generation ||
+      (this.bytes !== undefined && this.youngBytes + e.bytes > this.bytes.max / 2);
+    // A non-empty young generation is rotated, so one entry larger than half the budget is still kept.
+    if (full && replaced === undefined && this.young.size > 0) {
       this.old = this.young;
       this.young = new Map();
+      this.youngBytes = 0;
     }
     this.young.set(key, e);
+    this.youngBytes += e.bytes;
   }
 }
