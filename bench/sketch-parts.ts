@@ -5,7 +5,8 @@
  * system of every thread: on a machine shared with other work the wall time waits for a core, the
  * CPU time does not), rows read and peak memory. Parts are the builder's UNION ALL branches and the
  * subqueries inside them, each wrapped in a sum() of its finalized values, so ClickHouse computes
- * them but returns one row:
+ * them but returns one row (threads = the mean number of the query's threads alive, their summed
+ * real time over the wall time: how parallel its plan is, whether or not a core was free):
  *   - day states: the hourly rollup's states merged per day (and group), every window branch's;
  *   - blocks: the day states merged into aligned 1/4/16-day blocks, day states included;
  *   - windows: every window branch whole (DAU / WAU / MAU from the blocks), blocks included;
@@ -53,6 +54,7 @@ interface Run {
   readonly cpuS: number;
   readonly readRows: number;
   readonly memoryBytes: number;
+  readonly threads: number;
 }
 
 /** One run of `sql` with query logging on, its costs as the server logged them. */
@@ -64,7 +66,8 @@ async function logged(sql: string): Promise<Run> {
     await post(
       `SELECT query_duration_ms AS ms, read_rows, memory_usage,
          ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')]
-         + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')] AS cpu_us
+         + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')] AS cpu_us,
+         ProfileEvents.Values[indexOf(ProfileEvents.Names, 'RealTimeMicroseconds')] AS real_us
        FROM system.query_log WHERE query_id = '${id}' AND type = 2 FORMAT JSONEachRow`,
       {},
     )
@@ -78,6 +81,7 @@ async function logged(sql: string): Promise<Run> {
     cpuS: Number(row.cpu_us) / 1e6,
     readRows: Number(row.read_rows),
     memoryBytes: Number(row.memory_usage),
+    threads: Number(row.real_us) / 1000 / Math.max(1, Number(row.ms)),
   };
 }
 
@@ -131,8 +135,8 @@ if (process.argv.includes('--load')) {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const out = [
-  '| slice | part | wall ms | CPU s | rows read | peak memory MB |',
-  '| --- | --- | --- | --- | --- | --- |',
+  '| slice | part | wall ms | CPU s | threads | rows read | peak memory MB |',
+  '| --- | --- | --- | --- | --- | --- | --- |',
 ];
 for (const [i, [name, slice]] of QUERY_SLICES.entries()) {
   if (onlySlice !== undefined && String(i) !== onlySlice) continue;
@@ -143,7 +147,7 @@ for (const [i, [name, slice]] of QUERY_SLICES.entries()) {
   for (const [j, [part]] of ps.entries()) {
     const rs = got[j] ?? [];
     out.push(
-      `| ${name} | ${part} | ${round(median(rs.map((x) => x.ms)))} | ${round(median(rs.map((x) => x.cpuS)), 2)} | ${median(rs.map((x) => x.readRows)).toLocaleString('en-US')} | ${round(median(rs.map((x) => x.memoryBytes)) / 2 ** 20)} |`,
+      `| ${name} | ${part} | ${round(median(rs.map((x) => x.ms)))} | ${round(median(rs.map((x) => x.cpuS)), 2)} | ${round(median(rs.map((x) => x.threads)), 1)} | ${median(rs.map((x) => x.readRows)).toLocaleString('en-US')} | ${round(median(rs.map((x) => x.memoryBytes)) / 2 ** 20)} |`,
     );
   }
   // The query API's user: readonly, so no query log; whether the query fits its limits is the point.
@@ -152,6 +156,8 @@ for (const [i, [name, slice]] of QUERY_SLICES.entries()) {
     () => 'ok',
     (err: Error) => err.message.split(',')[0] ?? 'failed',
   );
-  out.push(`| ${name} | whole query as analytics_reader | ${round(performance.now() - t)} | | | ${reader} |`);
+  out.push(
+    `| ${name} | whole query as analytics_reader | ${round(performance.now() - t)} | | | | ${reader} |`,
+  );
 }
 process.stdout.write(`${out.join('\n')}\n`);
