@@ -356,7 +356,7 @@ export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
   ];
   // Every branch is an independent aggregation: 18.16 runs UNION ALL branches in parallel threads
   // (max_threads of them at once) and frees each one's states once it has produced its rows, so
-  // splitting bounds the memory held at once and lets both cores work (clickhouse/README.md,
+  // splitting bounds the memory held at once and lets two branches work at once (clickhouse/README.md,
   // "Query cost"). Window branches cover disjoint days and new-user branches disjoint users, so
   // sum() puts a day and group's parts side by side; HAVING keeps the days the windows produced,
   // as a LEFT JOIN would (a first-seen minimum without windows can occur, e.g. on fact-table
