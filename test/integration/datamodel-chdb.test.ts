@@ -82,6 +82,14 @@ describe('current ClickHouse (chDB)', () => {
         window: 'calendar',
         groupBy: ['country', 'platform'],
       }).sql,
+      // 35 days grouped: the builder's split into window branches of days and user_key ranges.
+      buildActiveUsersQuery({
+        from: localDay(lastDay - 34 * DAY_MS, 'UTC'),
+        to,
+        tz: 'UTC',
+        window: 'rolling',
+        groupBy: ['country', 'platform'],
+      }).sql,
       buildActiveUsersQuery({
         from,
         to,

@@ -5,7 +5,10 @@
  * blocks; per day, DAU / WAU / MAU must equal the users active on the day, in its 7 and 30 days
  * (rolling) or its week and month to date (calendar). Counts stay far below uniq's sampling
  * threshold, where it is exact (clickhouse/README.md), so any block taken twice over the edge of a
- * window, or missed, shows as a wrong count.
+ * window, or missed, shows as a wrong count. Each active day is in one of two countries, so a
+ * group-by country is split into window branches of days and new-user branches of user_key ranges
+ * (WINDOW_BRANCH_DAYS, USER_RANGES): a day or group counted in two branches, or in none, or a user
+ * taken as new in a country where an earlier day already had them, shows too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../clickhouse/migrate.ts';
@@ -25,6 +28,9 @@ const LONE_DAY = Date.UTC(2025, 1, 3);
 let db: TestDatabase;
 /** Active days (UTC-midnight ms) per user. */
 const activity = new Map<string, number[]>();
+/** Each user's active days per country: a user can have days in both. */
+const byCountry = new Map<string, Map<string, number[]>>();
+const COUNTRIES = ['DE', 'FR'];
 
 beforeAll(async () => {
   db = await freshDatabase('query_windows');
@@ -54,9 +60,17 @@ beforeAll(async () => {
       is_bot: 0,
     };
   };
-  for (const [user, days] of activity) for (const d of days) rows.push(row(user, d, 'DE'));
+  for (const [user, days] of activity)
+    for (const d of days) {
+      const country = COUNTRIES[Math.floor(r() * COUNTRIES.length)] as string;
+      const own = byCountry.get(country) ?? new Map<string, number[]>();
+      own.set(user, [...(own.get(user) ?? []), d]);
+      byCountry.set(country, own);
+      rows.push(row(user, d, country));
+    }
   rows.push(row('lone', LONE_DAY, 'IS'));
   activity.set('lone', [LONE_DAY]);
+  byCountry.set('IS', new Map([['lone', [LONE_DAY]]]));
   await ingest(db.client, rows);
 });
 
@@ -64,16 +78,34 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function series(window: 'rolling' | 'calendar', filters = {}): Promise<ActiveUsersRow[]> {
-  const { sql } = buildActiveUsersQuery({ from: '2025-02-01', to: '2025-04-30', tz: 'UTC', window, filters });
+async function series(
+  window: 'rolling' | 'calendar',
+  filters = {},
+  groupBy: 'country'[] = [],
+): Promise<ActiveUsersRow[]> {
+  const { sql } = buildActiveUsersQuery({
+    from: '2025-02-01',
+    to: '2025-04-30',
+    tz: 'UTC',
+    window,
+    filters,
+    groupBy,
+  });
   const rs = await db.client.query({ query: sql, format: 'JSONEachRow' });
   return rs.json<ActiveUsersRow>();
 }
 
-/** Users active on a day in [start, end] (UTC-midnight ms). */
-function activeIn(start: number, end: number): number {
+/** Users active on a day in [start, end] (UTC-midnight ms), of `users` (default: everyone's days). */
+function activeIn(start: number, end: number, users: ReadonlyMap<string, number[]> = activity): number {
   let n = 0;
-  for (const days of activity.values()) if (days.some((d) => d >= start && d <= end)) n++;
+  for (const days of users.values()) if (days.some((d) => d >= start && d <= end)) n++;
+  return n;
+}
+
+/** Users whose first active day (of `users`' days, all history) is `t`. */
+function firstOn(t: number, users: ReadonlyMap<string, number[]> = activity): number {
+  let n = 0;
+  for (const days of users.values()) if (Math.min(...days) === t) n++;
   return n;
 }
 
@@ -95,11 +127,38 @@ describe('sketch windows from day blocks', () => {
           dau: activeIn(t, t),
           wau: activeIn(rolling ? t - 6 * DAY_MS : monday(t), t),
           mau: activeIn(rolling ? t - 29 * DAY_MS : monthStart(t), t),
+          new_users: firstOn(t),
         });
       }
-      expect(got.map(({ day, dau, wau, mau }) => ({ day, dau, wau, mau }))).toEqual(expected);
+      expect(got.map(({ day, dau, wau, mau, new_users }) => ({ day, dau, wau, mau, new_users }))).toEqual(
+        expected,
+      );
     });
   }
+
+  it('group-by country: each day and country once, windows and new users of that country only', async () => {
+    const got = await series('rolling', {}, ['country']);
+    const expected = [];
+    for (let t = Date.parse('2025-02-01T00:00:00Z'); t <= Date.parse('2025-04-30T00:00:00Z'); t += DAY_MS)
+      for (const [country, users] of [...byCountry].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        // A day appears for a group when the group has activity in its 31 days (the windows' look-back).
+        if (activeIn(t - 30 * DAY_MS, t, users) === 0) continue;
+        expected.push({
+          day: day(t),
+          country,
+          dau: activeIn(t, t, users),
+          wau: activeIn(t - 6 * DAY_MS, t, users),
+          mau: activeIn(t - 29 * DAY_MS, t, users),
+          new_users: firstOn(t, users),
+        });
+      }
+    expect(
+      got.map(({ day, country, dau, wau, mau, new_users }) => ({ day, country, dau, wau, mau, new_users })),
+    ).toEqual(expected);
+    // The data puts users in both countries on different days: a first day in FR after one in DE.
+    const both = [...activity.keys()].filter((u) => COUNTRIES.every((c) => byCountry.get(c)?.has(u)));
+    expect(both.length).toBeGreaterThan(5);
+  });
 
   it('a user active only on the first day of a 30-day window counts in its MAU, in the WAU of 7 days only', async () => {
     const got = new Map((await series('rolling', { country: ['IS'] })).map((r) => [r.day, r]));

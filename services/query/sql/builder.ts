@@ -195,42 +195,91 @@ const covers = (start: string): string =>
 /** `YYYYMMDD` of a UTC-midnight ms, the fact table's date_key. */
 const dateKey = (ms: number): string => isoDay(ms).replaceAll('-', '');
 
+/** How a request's user sets are read: one of the three sources below. */
+interface Source {
+  /** FROM clause (and WHERE) over [scanFromMs, scanToMs) local time. */
+  readonly from: (scanFromMs: number, scanToMs: number) => string;
+  readonly time: string;
+  readonly state: string;
+  readonly merge: string;
+  readonly table: string;
+}
+
+/**
+ * Output days per window branch of a group-by. A branch holds a DAU, WAU and MAU state per day and
+ * group at once (up to ~0.8 MB each once a window passes uniq's 65,536-element cap: 1,890 days x
+ * groups of the bench's platform x country took 1.7 GB in one branch, over the reader's 1 GB
+ * limit), and it reads its own days plus their look-back, so shorter branches trade memory for
+ * re-reading look-back days (measured in clickhouse/README.md, "Query cost").
+ */
+const WINDOW_BRANCH_DAYS = 15;
+
+/** New users are counted in this many branches of disjoint user_key ranges (see userRanges). */
+const USER_RANGES = 8;
+
+/**
+ * [lo, hi) bounds of user_key (UInt64) splitting it into USER_RANGES equal ranges; the first has
+ * no lower bound and the last no upper one, so every key is in exactly one. user_key leads
+ * rollup_user_first_seen's sorting key, so each branch reads only its own part of the table, and
+ * its per-user GROUP BY holds an eighth of the users.
+ */
+function userRanges(): readonly (readonly [string | undefined, string | undefined])[] {
+  const step = 2n ** 64n / BigInt(USER_RANGES);
+  return Array.from({ length: USER_RANGES }, (_, i) => [
+    i === 0 ? undefined : (step * BigInt(i)).toString(),
+    i === USER_RANGES - 1 ? undefined : (step * BigInt(i + 1)).toString(),
+  ]);
+}
+
+/**
+ * Runs of output days, [fromMs, toMs] inclusive: one per window branch. Split only for group-bys
+ * read from a rollup: without groups a branch holds one row per day, and a fact-table read (exact
+ * mode, zones off the whole hour) would scan and sort each branch's look-back days again.
+ */
+function outputRuns(v: Plan, split: boolean): readonly (readonly [number, number])[] {
+  const len = split && v.groupBy.length > 0 ? WINDOW_BRANCH_DAYS : Number.POSITIVE_INFINITY;
+  const runs: [number, number][] = [];
+  for (let from = v.fromMs; from <= v.toMs; from += len * DAY_MS)
+    runs.push([from, Math.min(v.toMs, from + (len - 1) * DAY_MS)]);
+  return runs;
+}
+
 export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
   const exact = req.exact === true;
   const v = plan(req);
   const g = groupList(v.groupBy);
-  const scanFrom = v.fromMs - LOOKBACK_DAYS * DAY_MS;
-  const scanTo = v.toMs + DAY_MS;
-  const whole = !exact && isWholeHourZone(v.tz, scanFrom, scanTo);
+  // Whole-hour zones are checked over the whole request (with its look-back): every branch then
+  // reads the same source.
+  const whole = !exact && isWholeHourZone(v.tz, v.fromMs - LOOKBACK_DAYS * DAY_MS, v.toMs + DAY_MS);
   const rollup = pickRollup(v);
-  const timeRange = (column: string): string[] => [
-    `${column} >= ${localMidnight(v, scanFrom)}`,
-    `${column} < ${localMidnight(v, scanTo)}`,
+  const timeRange = (column: string, fromMs: number, toMs: number): string[] => [
+    `${column} >= ${localMidnight(v, fromMs)}`,
+    `${column} < ${localMidnight(v, toMs)}`,
   ];
   // Local midnights lie within UTC-12..UTC+14 of UTC midnight, so the facts in range have UTC
   // date_keys from the day before scanFrom to the day of scanTo; the bound lets the primary key
   // (date_key first) skip granules that the activity_timestamp condition alone would still read.
-  const factWhere = [
-    `date_key >= ${dateKey(scanFrom - DAY_MS)}`,
-    `date_key <= ${dateKey(scanTo)}`,
-    ...timeRange('activity_timestamp'),
-    ...sliceConditions(v),
-  ].join(' AND ');
+  const factWhere = (fromMs: number, toMs: number): string =>
+    [
+      `date_key >= ${dateKey(fromMs - DAY_MS)}`,
+      `date_key <= ${dateKey(toMs)}`,
+      ...timeRange('activity_timestamp', fromMs, toMs),
+      ...sliceConditions(v),
+    ].join(' AND ');
   // Exact: each event counts once, as its first-ingested row. Identical re-deliveries would not
   // change a uniqExact of users anyway, but a re-delivered event can carry another user_key (its
   // anonymous id resolved to a user by then) and stays a separate row even after merges, because
   // user_key is in the sorting key. Filters apply before the dedup so that only matching rows are
   // sorted; an event whose re-delivery changed a slice attribute counts in each slice it matched.
-  const source = exact
+  const source: Source = exact
     ? {
-        from: `(
+        from: (f, t) => `(
       SELECT user_key, activity_timestamp${g}
       FROM fact_user_activity
-      WHERE ${factWhere}
+      WHERE ${factWhere(f, t)}
       ORDER BY event_id, ingested_at, user_key
       LIMIT 1 BY event_id
     ) AS events`,
-        where: '',
         time: 'activity_timestamp',
         state: 'uniqExactState(user_key)',
         merge: 'uniqExactMerge',
@@ -238,16 +287,15 @@ export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
       }
     : whole
       ? {
-          from: rollup.table,
-          where: `\n    WHERE ${[...timeRange('hour'), ...sliceConditions(v)].join(' AND ')}`,
+          from: (f, t) =>
+            `${rollup.table}\n    WHERE ${[...timeRange('hour', f, t), ...sliceConditions(v)].join(' AND ')}`,
           time: 'hour',
           state: 'uniqMergeState(users)',
           merge: 'uniqMerge',
           table: rollup.table,
         }
       : {
-          from: 'fact_user_activity',
-          where: `\n    WHERE ${factWhere}`,
+          from: (f, t) => `fact_user_activity\n    WHERE ${factWhere(f, t)}`,
           time: 'activity_timestamp',
           state: 'uniqState(user_key)',
           merge: 'uniqMerge',
@@ -256,21 +304,11 @@ export function buildActiveUsersQuery(req: ActiveUsersRequest): BuiltQuery {
   const rolling = req.window === 'rolling';
   const wauStart = rolling ? 'day - 6' : 'toMonday(day)';
   const mauStart = rolling ? 'day - 29' : 'toStartOfMonth(day)';
-  // New users read the exact per-user minimums in every mode, exact included: "first activity ever
-  // in the slice" lies before any bounded scan, and fact retention drops old months.
-  // A row whose (partial) minimum is past the range cannot make a user new within it: either a row
-  // before the end holds the user's minimum, or the user's first day is after the range. Skipping
-  // those rows before the GROUP BY shrinks it for every range that does not end today.
-  const firstWhere = [...sliceConditions(v), `finalizeAggregation(first_seen) < ${localMidnight(v, scanTo)}`];
-  // The windows and the new users are two independent aggregations: UNION ALL lets 18.16 run them
-  // in parallel threads, where a JOIN first builds its right side, then runs the left. Each
-  // branch has at most one row per day and group, so max() puts them side by side; HAVING keeps
-  // the days the windows produced, as the LEFT JOIN did (a first-seen minimum without windows can
-  // occur, e.g. on fact-table reads after retention dropped the range).
-  const sql = `SELECT day${g}, toUInt32(max(w_dau)) AS dau, toUInt32(max(w_wau)) AS wau, toUInt32(max(w_mau)) AS mau,
-  toUInt32(max(first_new)) AS new_users, toUInt32(if(new_users > dau, 0, dau - new_users)) AS returning_users
-FROM (
-  SELECT addDays(blk_start, len - 1 + k) AS day${g},
+  /** Windows of the output days [fromMs, toMs], from the day states of those days and their look-back. */
+  const windowBranch = (
+    fromMs: number,
+    toMs: number,
+  ): string => `  SELECT addDays(blk_start, len - 1 + k) AS day${g},
     ${source.merge}If(blk, len = 1 AND k = 0) AS w_dau, ${source.merge}If(blk, ${covers(wauStart)}) AS w_wau,
     ${source.merge}If(blk, ${covers(mauStart)}) AS w_mau, toUInt64(0) AS first_new, toUInt8(1) AS windowed
   FROM (
@@ -278,27 +316,55 @@ FROM (
       ${source.merge}State(users) AS blk
     FROM (
       SELECT toDate(${source.time}, ${tzLit(v)}) AS src_day${g}, ${source.state} AS users
-      FROM ${source.from}${source.where}
+      FROM ${source.from(fromMs - LOOKBACK_DAYS * DAY_MS, toMs + DAY_MS)}
       GROUP BY src_day${g}
     )
     ARRAY JOIN [${BLOCK_DAYS.join(', ')}] AS len
     GROUP BY len, blk_start, parent${g}
   )
   ARRAY JOIN range(${LOOKBACK_DAYS + 1}) AS k
-  WHERE day >= toDate(${quoteString(isoDay(v.fromMs))}) AND day <= toDate(${quoteString(isoDay(v.toMs))})
+  WHERE day >= toDate(${quoteString(isoDay(fromMs))}) AND day <= toDate(${quoteString(isoDay(toMs))})
     AND (len = 1 OR ${covers(wauStart)} OR ${covers(mauStart)})
-  GROUP BY day${g}
-  UNION ALL
-  SELECT toDate(first, ${tzLit(v)}) AS day${g},
+  GROUP BY day${g}`;
+  // New users read the exact per-user minimums in every mode, exact included: "first activity ever
+  // in the slice" lies before any bounded scan, and fact retention drops old months.
+  // A row whose (partial) minimum is past the range cannot make a user new within it: either a row
+  // before the end holds the user's minimum, or the user's first day is after the range. Skipping
+  // those rows before the GROUP BY shrinks it for every range that does not end today.
+  const end = localMidnight(v, v.toMs + DAY_MS);
+  const newUsersBranch = ([lo, hi]: readonly [string | undefined, string | undefined]): string => {
+    const where = [
+      ...(lo === undefined ? [] : [`user_key >= ${lo}`]),
+      ...(hi === undefined ? [] : [`user_key < ${hi}`]),
+      ...sliceConditions(v),
+      `finalizeAggregation(first_seen) < ${end}`,
+    ];
+    return `  SELECT toDate(first, ${tzLit(v)}) AS day${g},
     toUInt64(0) AS w_dau, toUInt64(0) AS w_wau, toUInt64(0) AS w_mau, count() AS first_new, toUInt8(0) AS windowed
   FROM (
     SELECT user_key${g}, minMerge(first_seen) AS first
     FROM rollup_user_first_seen
-    WHERE ${firstWhere.join(' AND ')}
+    WHERE ${where.join(' AND ')}
     GROUP BY user_key${g}
   )
-  WHERE first >= ${localMidnight(v, v.fromMs)} AND first < ${localMidnight(v, scanTo)}
-  GROUP BY day${g}
+  WHERE first >= ${localMidnight(v, v.fromMs)} AND first < ${end}
+  GROUP BY day${g}`;
+  };
+  const branches = [
+    ...outputRuns(v, whole).map(([f, t]) => windowBranch(f, t)),
+    ...userRanges().map(newUsersBranch),
+  ];
+  // Every branch is an independent aggregation: 18.16 runs UNION ALL branches in parallel threads
+  // (max_threads of them at once) and frees each one's states once it has produced its rows, so
+  // splitting bounds the memory held at once and lets two branches work at once (clickhouse/README.md,
+  // "Query cost"). Window branches cover disjoint days and new-user branches disjoint users, so
+  // sum() puts a day and group's parts side by side; HAVING keeps the days the windows produced,
+  // as a LEFT JOIN would (a first-seen minimum without windows can occur, e.g. on fact-table
+  // reads after retention dropped the range).
+  const sql = `SELECT day${g}, toUInt32(sum(w_dau)) AS dau, toUInt32(sum(w_wau)) AS wau, toUInt32(sum(w_mau)) AS mau,
+  toUInt32(sum(first_new)) AS new_users, toUInt32(if(new_users > dau, 0, dau - new_users)) AS returning_users
+FROM (
+${branches.join('\n  UNION ALL\n')}
 )
 GROUP BY day${g}
 HAVING max(windowed) = 1
