@@ -77,7 +77,7 @@ export function renderMarkdown(report: Report): string {
     ),
     '',
     'Kafka and ClickHouse are a private stack started by the bench (test/harness/private-stack.ts);',
-    'the machine was shared with other test runs while this ran.',
+    'other work on the machine while this ran, if any, is said in the hand-written notes below.',
     '',
     // The soak runs on its own (30 minutes) and writes its own file, so re-rendering this one keeps it.
     '**Soak** (`npm run test:soak`, bench/soak.ts): see [SOAK.md](SOAK.md).',
