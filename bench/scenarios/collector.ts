@@ -4,8 +4,8 @@
  * 200), limit B (bare kafkajs producer, the same kind of Avro messages in the same batch sizes,
  * acks=all, the collector's default gzip) and limit K (Kafka's own Java producer, its
  * kafka-producer-perf-test, at the same message size and guarantees): what the broker on this
- * machine takes from a client that is not kafkajs. All in this run. A CPU profile of the collector
- * under batch load shows where its time goes.
+ * machine takes from a client that is not kafkajs. All in this run. CPU profiles of the collector
+ * under each load (single events, batches) show where its time goes.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -298,23 +298,25 @@ export const collectorScenario: Scenario = async (ctx) => {
     maxTarget('collector RSS at max load', Math.max(single.rssMb, batch.rssMb), 250, 'MB'),
   ];
 
-  // Where the time goes: the same batch load against a collector started with --cpu-prof.
-  const profileDir = join(ctx.outDir, 'profiles', 'collector');
-  mkdirSync(profileDir, { recursive: true });
-  const profiled = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic, profileDir });
-  const profileSeconds = ctx.quick ? 4 : 10;
+  // Where the time goes: each load (single events, then batches) against its own collector started
+  // with --cpu-prof, so the single-event path has a profile of its own.
+  const profileSeconds = ctx.quick ? 3 : 8;
   const profiles = [];
-  try {
-    for (const n of SIZES) await loadService(ctx, profiled.url, profiled.pid, n, profileSeconds / 2);
-  } finally {
-    await profiled.stop();
-  }
-  const file = newestProfile(profileDir);
-  if (file) {
-    profiles.push({
-      what: `collector under ${profileSeconds / 2} s single-event + ${profileSeconds / 2} s 100-event load (node --cpu-prof)`,
-      summary: summariseProfile(file),
-    });
+  for (const n of SIZES) {
+    const profileDir = join(ctx.outDir, 'profiles', `collector-${n}`);
+    mkdirSync(profileDir, { recursive: true });
+    const profiled = await startCollector({ kafkaBrokers: ctx.kafkaBrokers, topic, profileDir });
+    try {
+      await loadService(ctx, profiled.url, profiled.pid, n, profileSeconds);
+    } finally {
+      await profiled.stop();
+    }
+    const file = newestProfile(profileDir);
+    if (file)
+      profiles.push({
+        what: `collector under ${profileSeconds} s of ${n === 1 ? 'single-event' : `${n}-event`} load (node --cpu-prof)`,
+        summary: summariseProfile(file),
+      });
   }
   return {
     id: '1',
