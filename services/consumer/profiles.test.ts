@@ -367,6 +367,34 @@ describe('UserContext', () => {
     expect(entryBytes.profile('p0', long)).toBeGreaterThan(10_000);
   });
 
+  it('resolves every id of a batch even when the batch has more ids than its caches hold', async () => {
+    const n = 300;
+    const links = Object.fromEntries(Array.from({ length: n }, (_, i) => [`anon-${i}`, `user-${i}`]));
+    const profiles = Object.fromEntries(
+      Array.from({ length: n }, (_, i) => [
+        `user-${i}`,
+        profile({ segment_name: `seg-${i}`, country_code: 'FR' }),
+      ]),
+    );
+    const { l } = lookup(links, profiles);
+    // The smallest caches the config allows room for: far fewer entries than the batch's ids.
+    const ctx = new UserContext({
+      lookup: l,
+      maxEntries: 2,
+      maxBytes: 65_536,
+      negativeTtlMs: 1_000,
+      refreshIntervalMs: REFRESH_MS,
+      now: () => T0,
+    });
+    const batch = Array.from({ length: n }, (_, i) =>
+      act({ user_id: null, anonymous_id: `anon-${i}`, segment_name: null, country_code: null }),
+    );
+    await ctx.prefetch(batch);
+    const enriched = batch.map((r) => ctx.enrich(r));
+    expect(enriched.map((e) => e.resolvedUserId)).toEqual(batch.map((_, i) => `user-${i}`));
+    expect(enriched.map((e) => e.record.segment_name)).toEqual(batch.map((_, i) => `seg-${i}`));
+  });
+
   it('forgets what it cached about a deleted user and its linked id at the next refresh', async () => {
     let now = T0;
     const { l, deleted } = lookup({ a9: 'gone' }, { gone: profile({ segment_name: 'pro' }) });

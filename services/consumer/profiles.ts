@@ -210,6 +210,13 @@ export class UserContext {
   private readonly profiles: Lru<string, Profile | null>;
   /** actor -> the latest UTC day (epoch days) this instance wrote an event of it for. */
   private readonly actorDays: Lru<string, number>;
+  /**
+   * The links and profiles of the batch being prepared (from prefetch on), kept whatever the caches
+   * evict meanwhile: enrich must see every value prefetch found, or a cache budget smaller than one
+   * batch's ids would write some of its events under their anonymous id. Cleared at the next batch.
+   */
+  private readonly batchIdentities = new Map<string, string | null>();
+  private readonly batchProfiles = new Map<string, Profile | null>();
   /** Ids that may be linked (identity_map) / actors that may have a profile (dim_users). */
   private readonly linkKeys = new KeySet();
   private readonly profileKeys = new KeySet();
@@ -283,19 +290,23 @@ export class UserContext {
     activities: readonly ActivityRecord[],
     identifies: readonly IdentifyRecord[] = [],
   ): Promise<void> {
+    this.batchIdentities.clear();
+    this.batchProfiles.clear();
     await this.refreshKnown();
     const anon = new Set<string>();
     for (const r of activities) {
       const a = str(r.anonymous_id);
       if (str(r.user_id) !== null || a === null || !this.linkKeys.has(a)) continue;
-      if (this.identities.get(a) === undefined) anon.add(a);
+      const known = this.identities.get(a);
+      if (known === undefined) anon.add(a);
+      else this.batchIdentities.set(a, known);
     }
     if (anon.size > 0) {
       const found = await this.o.lookup.identities([...anon]);
       for (const a of anon) {
         const u = found.get(a);
-        if (u === undefined) this.identities.set(a, null, this.o.negativeTtlMs);
-        else this.identities.set(a, u);
+        if (u === undefined) this.setIdentity(a, null, this.o.negativeTtlMs);
+        else this.setIdentity(a, u);
       }
     }
     const users = new Set<string>();
@@ -303,12 +314,12 @@ export class UserContext {
       const u = this.actorOf(r);
       // Only a profile that may hold an attribute the event lacks can fill anything.
       const fillable = this.profileKeys.bits(u) & ~attributeBits(r);
-      if (fillable !== 0 && this.profiles.get(u) === undefined) users.add(u);
+      if (fillable !== 0) this.pinProfile(u, users);
     }
     for (const r of identifies) {
       const u = str(r.user_id);
       if (r.kind !== 'identify' || u === null || !this.profileKeys.has(u)) continue;
-      if (this.profiles.get(u) === undefined) users.add(u);
+      this.pinProfile(u, users);
     }
     if (users.size > 0) {
       const found = await this.o.lookup.profiles([...users]);
@@ -316,10 +327,36 @@ export class UserContext {
         const p = found.get(u);
         // A profile without attributes comes from activity rows written while nobody knew the user
         // (e.g. its identify was on another member): as "not found", so it is asked again soon.
-        if (p === undefined || isEmpty(p)) this.profiles.set(u, null, this.o.negativeTtlMs);
-        else this.profiles.set(u, p);
+        if (p === undefined || isEmpty(p)) this.setProfile(u, null, this.o.negativeTtlMs);
+        else this.setProfile(u, p);
       }
     }
+  }
+
+  /** The batch keeps `u`'s cached profile, or `u` joins the ids to look up. */
+  private pinProfile(u: string, missing: Set<string>): void {
+    if (this.batchProfiles.has(u)) return;
+    const known = this.profiles.get(u);
+    if (known === undefined) missing.add(u);
+    else this.batchProfiles.set(u, known);
+  }
+
+  private identity(anon: string): string | null | undefined {
+    return this.batchIdentities.has(anon) ? this.batchIdentities.get(anon) : this.identities.get(anon);
+  }
+
+  private profile(actor: string): Profile | null | undefined {
+    return this.batchProfiles.has(actor) ? this.batchProfiles.get(actor) : this.profiles.get(actor);
+  }
+
+  private setIdentity(anon: string, user: string | null, ttlMs?: number): void {
+    this.identities.set(anon, user, ttlMs);
+    this.batchIdentities.set(anon, user);
+  }
+
+  private setProfile(actor: string, p: Profile | null, ttlMs?: number): void {
+    this.profiles.set(actor, p, ttlMs);
+    this.batchProfiles.set(actor, p);
   }
 
   /**
@@ -333,14 +370,12 @@ export class UserContext {
     if (userId === null) return r;
     const linked = r.kind === 'alias' ? str(r.previous_id) : str(r.anonymous_id);
     // Earliest link wins: an id already linked to someone keeps that link.
-    if (linked !== null && linked !== userId && !this.identities.get(linked)) {
-      this.identities.set(linked, userId);
-    }
+    if (linked !== null && linked !== userId && !this.identity(linked)) this.setIdentity(linked, userId);
     if (linked !== null) this.linkKeys.add(linked);
     if (r.kind === 'alias') return r;
     this.profileKeys.add(userId, ALL_ATTRIBUTES);
-    const merged = mergeProfile(this.profiles.get(userId) ?? null, profileFromIdentify(r));
-    this.profiles.set(userId, merged);
+    const merged = mergeProfile(this.profile(userId) ?? null, profileFromIdentify(r));
+    this.setProfile(userId, merged);
     return { ...r, ...merged };
   }
 
@@ -352,7 +387,7 @@ export class UserContext {
   enrich(r: ActivityRecord): Enriched {
     const resolvedUserId = this.linkedUser(r);
     const actor = actorId(r.user_id, r.anonymous_id, resolvedUserId);
-    const profile = this.profiles.get(actor);
+    const profile = this.profile(actor);
     if (profile) {
       const filled = r as unknown as Record<string, unknown>;
       for (const f of PROFILE_FIELDS) {
@@ -372,7 +407,7 @@ export class UserContext {
 
   private linkedUser(r: ActivityRecord): string | null {
     const anon = str(r.anonymous_id);
-    return str(r.user_id) === null && anon !== null ? (this.identities.get(anon) ?? null) : null;
+    return str(r.user_id) === null && anon !== null ? (this.identity(anon) ?? null) : null;
   }
 
   /** The identity that counts as one active user (the data model's actor_id). */
