@@ -302,7 +302,11 @@ describe(`pipeline fuzz (seed ${SEED}, ${REQUESTS} requests)`, () => {
 
   beforeAll(
     async () => {
-      p = await startPipeline('pipeline_fuzz');
+      // The consumer's caches at the smallest the config allows: every batch has more ids than they
+      // hold, so the invariant also covers the path where the caches evict mid-batch.
+      p = await startPipeline('pipeline_fuzz', {
+        consumerEnv: { CACHE_MAX_ENTRIES: '2', CACHE_MAX_BYTES: '65536' },
+      });
       const fd = openSync(file, 'w');
       const t0 = Date.now();
       try {
