@@ -74,6 +74,7 @@ function lookup(o: { links: boolean; profiles: boolean }): ProfileLookup {
     knownSince: async (cursor) => cursor,
     identities: async (ids) => new Map(ids.map((a) => [a, userId(indexOf(a))])),
     profiles: async (ids) => new Map(ids.map((u) => [u, profileRow(u)])),
+    writtenActors: async () => new Map(),
   };
 }
 

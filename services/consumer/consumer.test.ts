@@ -61,6 +61,7 @@ function fakeBoundary(
       profiles: async () => new Map(),
       knownAll: async () => 0,
       knownSince: async () => 0,
+      writtenActors: async () => new Map(),
     },
     migrate: async () => void calls.push('migrate'),
     prepareTopics: async () => void calls.push('topics'),

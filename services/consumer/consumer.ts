@@ -177,6 +177,7 @@ export function buildConsumer(deps: ConsumerDeps): Consumer {
       profiles: timed('profile', boundary.lookup.profiles),
       knownAll: timed('known_all', boundary.lookup.knownAll),
       knownSince: timed('known_since', boundary.lookup.knownSince),
+      writtenActors: timed('written_actor', boundary.lookup.writtenActors),
     },
     maxEntries: c.CACHE_MAX_ENTRIES,
     maxBytes: c.CACHE_MAX_BYTES,
@@ -204,7 +205,7 @@ export function buildConsumer(deps: ConsumerDeps): Consumer {
   const consumer = boundary.groupConsumer({
     onAssignment: (partitions) => {
       progress.assign(partitions);
-      context.reloadKnown();
+      context.assigned();
     },
     onFatal: (err) => {
       fatal = err;

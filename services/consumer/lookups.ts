@@ -19,6 +19,7 @@ import {
   PROFILE_FIELDS,
   type Profile,
   type ProfileLookup,
+  type WrittenProbe,
 } from './profiles.ts';
 
 interface ProfileRow {
@@ -119,6 +120,24 @@ export function identityQueries(ids: readonly string[], listMaxBytes = LOOKUP_LI
   );
 }
 
+/**
+ * The actor each event was first written under (argMin over ingested_at: data from before the
+ * consumer kept actors on re-delivery may hold two), for the events among `probes` in the facts.
+ * The days bound the read to a few partitions' granules by the primary key's first column.
+ */
+export function writtenActorsQueries(
+  probes: readonly WrittenProbe[],
+  listMaxBytes = LOOKUP_LIST_MAX_BYTES,
+): string[] {
+  return chunkByBytes(probes, (p) => quoteString(p.eventId), listMaxBytes).map((chunk) => {
+    const days = [...new Set(chunk.map((p) => new Date(p.activityTimestamp).toISOString().slice(0, 10)))];
+    return `SELECT event_id, argMin(actor_id, ingested_at) AS actor_id FROM fact_user_activity
+      WHERE date_key IN (${days.map((d) => d.replaceAll('-', '')).join(',')})
+        AND activity_id IN (SELECT cityHash64(arrayJoin([${chunk.map((p) => quoteString(p.eventId)).join(',')}])))
+      GROUP BY event_id`;
+  });
+}
+
 /** The rows of every query, one query at a time (a batch's look-up is a few queries at most). */
 async function queryAll<R>(client: ClickHouseClient, queries: readonly string[]): Promise<R[]> {
   const out: R[] = [];
@@ -204,6 +223,13 @@ export function clickhouseLookup(client: ClickHouseClient, o: LookupOptions): Pr
     identities: async (ids) => {
       const rows = await queryAll<{ anonymous_id: string; user_id: string }>(client, identityQueries(ids));
       return new Map(rows.map((r) => [r.anonymous_id, r.user_id]));
+    },
+    writtenActors: async (probes) => {
+      const rows = await queryAll<{ event_id: string; actor_id: string }>(
+        client,
+        writtenActorsQueries(probes),
+      );
+      return new Map(rows.map((r) => [r.event_id, r.actor_id]));
     },
     profiles: async (actorIds) => {
       const rows = await queryAll<ProfileRow>(client, profileQueries(actorIds));

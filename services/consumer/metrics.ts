@@ -34,6 +34,7 @@ export interface ConsumerMetrics {
   readonly lookups: Counter<'kind'>;
   readonly lookupFailures: Counter<'code'>;
   readonly lookupsSkipped: Counter<'code'>;
+  readonly actorsKept: Counter;
   readonly lookupSeconds: Histogram<'kind'>;
   readonly markInserted: () => void;
   /** Where the per-partition lag and stalled gauges read their values at scrape time. */
@@ -199,7 +200,7 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
     }),
     lookupSeconds: new Histogram({
       name: 'consumer_profile_lookup_seconds',
-      help: 'Duration of one look-up call (kind: identity, profile; known_all: the full read of the known ids; known_since: what other members identified).',
+      help: 'Duration of one look-up call (kind: identity, profile; known_all: the full read of the known ids; known_since: what other members identified; written_actor: re-delivered events looked up in the facts).',
       labelNames: ['kind'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
@@ -208,6 +209,11 @@ export function createConsumerMetrics(now: () => number = Date.now): ConsumerMet
       name: 'consumer_profile_lookup_failures_total',
       help: 'Failed identity/profile look-up attempts that are retried (an outage or timeout), by ClickHouse code ("unavailable": no answer).',
       labelNames: ['code'],
+      registers,
+    }),
+    actorsKept: new Counter({
+      name: 'consumer_redelivered_actor_kept_total',
+      help: 'Re-delivered events written again under the actor they were first written under, where the identity links known now would have re-keyed them (and the sketches counted both).',
       registers,
     }),
     lookupsSkipped: new Counter({

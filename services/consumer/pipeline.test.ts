@@ -90,6 +90,7 @@ function setup(
         knownSince: async () => 0,
         identities: async () => new Map(),
         profiles: async () => new Map(),
+        writtenActors: async () => new Map(),
       },
       maxEntries: 100,
       maxBytes: 1_000_000,

@@ -245,11 +245,12 @@ export class Pipeline {
   private async prefetch(activities: ActivityRecord[], identifies: IdentifyRecord[]): Promise<void> {
     const refused = (err: unknown): boolean => !classifyClickHouseError(err).retriable;
     try {
-      await this.o.retryLookup(
+      const kept = await this.o.retryLookup(
         'profile look-up',
         () => this.o.context.prefetch(activities, identifies),
         refused,
       );
+      this.o.metrics.actorsKept.inc(kept);
     } catch (err) {
       // Only a refused look-up is absorbed; anything else rejected because shutdown aborted.
       if (!refused(err)) throw err;

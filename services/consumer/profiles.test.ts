@@ -5,6 +5,7 @@ import type { ActivityRecord, IdentifyRecord } from './ingest-row.ts';
 import {
   ALL_ATTRIBUTES,
   attributeBits,
+  CLOCK_MARGIN_MS,
   entryBytes,
   mergeProfile,
   type Profile,
@@ -41,6 +42,8 @@ function lookup(
   profiles: Record<string, Profile>,
   /** Attribute bits knownAll names an id with, where not its profile's own (attributeBits). */
   bits: Record<string, number> = {},
+  /** event id -> the actor its fact row was written under (the facts table). */
+  facts: Record<string, string> = {},
 ) {
   const calls: string[] = [];
   const written: { at: number; profile?: string; link?: string; deleted?: string }[] = [];
@@ -69,6 +72,15 @@ function lookup(
     profiles: async (ids) => {
       calls.push(`profiles ${ids.join(',')}`);
       return new Map(ids.flatMap((id) => (profiles[id] ? [[id, profiles[id]] as const] : [])));
+    },
+    writtenActors: async (probes) => {
+      calls.push(`written ${probes.map((p) => p.eventId).join(',')}`);
+      return new Map(
+        probes.flatMap((p) => {
+          const actor = facts[p.eventId];
+          return actor === undefined ? [] : [[p.eventId, actor] as const];
+        }),
+      );
     },
   };
   /** Another member's identify lands in ClickHouse: the maps and identify_log. */
@@ -411,11 +423,53 @@ describe('UserContext', () => {
     expect(e.record.segment_name).toBeNull();
   });
 
+  describe('re-delivery after an assignment', () => {
+    // a1 was linked to u1 after e1 was written under anon:a1 (by this or an earlier owner).
+    const setupRedelivery = (now: () => number) => {
+      const { l, calls } = lookup({ a1: 'u1' }, {}, {}, { e1: 'anon:a1', e2: 'u1' });
+      const ctx = context(l, now);
+      ctx.assigned();
+      return { ctx, calls };
+    };
+
+    it('keeps the actor an event received before the assignment was written under', async () => {
+      const { ctx, calls } = setupRedelivery(() => T0);
+      const again = act({ event_id: 'e1', anonymous_id: 'a1', received_at: T0 - 1_000 });
+      const same = act({ event_id: 'e2', anonymous_id: 'a1', received_at: T0 - 1_000 });
+      const fresh = act({ event_id: 'e3', anonymous_id: 'a1', received_at: T0 - 1_000 });
+      expect(await ctx.prefetch([again, same, fresh])).toBe(1);
+      expect(idLookups(calls)).toEqual(['identities a1', 'written e1,e2,e3']);
+      expect(ctx.enrich(again).resolvedUserId).toBeNull();
+      expect(ctx.enrich(same).resolvedUserId).toBe('u1');
+      expect(ctx.enrich(fresh).resolvedUserId).toBe('u1');
+    });
+
+    it('looks up nothing for events received after the assignment, or that no link re-keys', async () => {
+      let now = T0;
+      const { ctx, calls } = setupRedelivery(() => now);
+      now += CLOCK_MARGIN_MS + 1;
+      const after = act({ event_id: 'e1', anonymous_id: 'a1', received_at: now });
+      const unlinked = act({ event_id: 'e4', anonymous_id: 'a2', received_at: T0 - 1 });
+      const identified = act({ event_id: 'e5', user_id: 'u2', received_at: T0 - 1 });
+      expect(await ctx.prefetch([after, unlinked, identified])).toBe(0);
+      expect(calls.filter((c) => c.startsWith('written'))).toEqual([]);
+      expect(ctx.enrich(after).resolvedUserId).toBe('u1');
+    });
+
+    it('forgets what it found at the next batch', async () => {
+      const { ctx } = setupRedelivery(() => T0);
+      await ctx.prefetch([act({ event_id: 'e1', anonymous_id: 'a1', received_at: T0 - 1 })]);
+      const sameIdLater = act({ event_id: 'e1', anonymous_id: 'a1', received_at: T0 + CLOCK_MARGIN_MS + 1 });
+      await ctx.prefetch([sameIdLater]);
+      expect(ctx.enrich(sameIdLater).resolvedUserId).toBe('u1');
+    });
+  });
+
   it('reads the known ids in full again after a rebalance', async () => {
     const { l, calls } = lookup({}, {});
     const ctx = context(l);
     await ctx.prefetch([act({ user_id: 'u' })]);
-    ctx.reloadKnown();
+    ctx.assigned();
     await ctx.prefetch([act({ user_id: 'u' })]);
     expect(calls).toEqual(['knownAll', 'knownAll']);
   });

@@ -27,6 +27,14 @@
  * Identity: an anonymous id linked to a user (identify or alias) is replaced by that user id; the
  * earliest link wins, matching the data model's identity_map look-up, so an id never moves between
  * users once its events were counted.
+ * Re-delivery keeps the actor: a message written but not committed (kill -9, a rebalance) comes
+ * again, and if its anonymous id was linked in between, resolving it now would write a second fact
+ * row under the user id. The hourly uniq rollups cannot forget a user once merged, so the sketch
+ * path would count both (dau 2 for one event). So after every assignment, an event that may have
+ * been written before it (received before the assignment, give or take CLOCK_MARGIN_MS) and that
+ * would now be re-keyed is first looked up in the facts: written already, it keeps the actor it was
+ * written under. Only such events are looked up (no user id, an anonymous id linked now), so a
+ * member that has caught up asks nothing.
  *
  * is_first_daily_activity (best effort, by definition): 1 when this consumer instance has not
  * written another event of the same actor on the same UTC day (of activity_timestamp) since it
@@ -91,6 +99,19 @@ export interface KeySink {
   readonly forget: (id: string) => void;
 }
 
+/**
+ * How far ahead of this consumer's clock the collector's may run: an event received (collector
+ * clock) up to this long after an assignment (consumer clock) is still checked for a re-delivery.
+ */
+export const CLOCK_MARGIN_MS = 60_000;
+
+/** An event that may have been written before this member was assigned its partition. */
+export interface WrittenProbe {
+  readonly eventId: string;
+  /** Its activity_timestamp (ms): the facts' day of it, which bounds the look-up. */
+  readonly activityTimestamp: number;
+}
+
 /** Where a cache miss is looked up (ClickHouse in production, a map in unit tests). */
 export interface ProfileLookup {
   /** Every id that may have a profile or a link; resolves with the cursor for knownSince. */
@@ -101,6 +122,8 @@ export interface ProfileLookup {
   readonly identities: (ids: readonly string[]) => Promise<ReadonlyMap<string, string>>;
   /** actor id (dim_users.user_id: a user id or `anon:<anonymous id>`) -> newest profile. */
   readonly profiles: (actorIds: readonly string[]) => Promise<ReadonlyMap<string, Profile>>;
+  /** event id -> the actor it was first written under, for those of `events` in the facts. */
+  readonly writtenActors: (events: readonly WrittenProbe[]) => Promise<ReadonlyMap<string, string>>;
 }
 
 export interface UserContextOptions {
@@ -217,6 +240,10 @@ export class UserContext {
    */
   private readonly batchIdentities = new Map<string, string | null>();
   private readonly batchProfiles = new Map<string, Profile | null>();
+  /** event id -> actor, for the batch's re-delivered events prefetch found in the facts. */
+  private readonly batchWritten = new Map<string, string>();
+  /** Events received before this (collector clock) may have been written by an earlier owner. */
+  private redeliveredBefore = Number.NEGATIVE_INFINITY;
   /** Ids that may be linked (identity_map) / actors that may have a profile (dim_users). */
   private readonly linkKeys = new KeySet();
   private readonly profileKeys = new KeySet();
@@ -252,11 +279,14 @@ export class UserContext {
   }
 
   /**
-   * After a rebalance: read the sets in full again before the next batch, because partitions new to
-   * this member bring actors whose attribute-carrying events another member wrote.
+   * After every assignment (the first one at start too): read the sets in full again before the
+   * next batch, because partitions new to this member bring actors whose attribute-carrying events
+   * another member wrote; and what was in the partitions until now may come again (written, not
+   * committed), so its events keep the actor they were written under.
    */
-  reloadKnown(): void {
+  assigned(): void {
     this.cursor = undefined;
+    this.redeliveredBefore = this.now() + CLOCK_MARGIN_MS;
   }
 
   /** Members of the link and profile sets (for the metrics). */
@@ -284,14 +314,17 @@ export class UserContext {
   /**
    * Looks up, in one round trip per kind, every id the cache does not know and the sets say may
    * have a link or profile: the links and profiles of `activities`' actors and the previous
-   * profiles of `identifies`' users (merged in observeIdentify).
+   * profiles of `identifies`' users (merged in observeIdentify). Resolves with the number of
+   * re-delivered events that keep the actor they were first written under, where the links known
+   * now would have re-keyed them.
    */
   async prefetch(
     activities: readonly ActivityRecord[],
     identifies: readonly IdentifyRecord[] = [],
-  ): Promise<void> {
+  ): Promise<number> {
     this.batchIdentities.clear();
     this.batchProfiles.clear();
+    this.batchWritten.clear();
     await this.refreshKnown();
     const anon = new Set<string>();
     for (const r of activities) {
@@ -309,6 +342,7 @@ export class UserContext {
         else this.setIdentity(a, u);
       }
     }
+    const kept = await this.keepWrittenActors(activities);
     const users = new Set<string>();
     for (const r of activities) {
       const u = this.actorOf(r);
@@ -331,6 +365,29 @@ export class UserContext {
         else this.setProfile(u, p);
       }
     }
+    return kept;
+  }
+
+  /**
+   * The events that may be re-deliveries and that the links would re-key now, looked up in the
+   * facts: those written already keep their actor (batchWritten). Returns how many were re-keyed.
+   */
+  private async keepWrittenActors(activities: readonly ActivityRecord[]): Promise<number> {
+    const probes: WrittenProbe[] = [];
+    for (const r of activities) {
+      if (r.received_at >= this.redeliveredBefore || this.linkedUser(r) === null) continue;
+      probes.push({ eventId: r.event_id, activityTimestamp: r.activity_timestamp });
+    }
+    if (probes.length === 0) return 0;
+    const written = await this.o.lookup.writtenActors(probes);
+    let kept = 0;
+    for (const r of activities) {
+      const actor = written.get(r.event_id);
+      if (actor === undefined) continue;
+      if (actor !== this.actorOf(r)) kept += 1;
+      this.batchWritten.set(r.event_id, actor);
+    }
+    return kept;
   }
 
   /** The batch keeps `u`'s cached profile, or `u` joins the ids to look up. */
@@ -407,7 +464,10 @@ export class UserContext {
 
   private linkedUser(r: ActivityRecord): string | null {
     const anon = str(r.anonymous_id);
-    return str(r.user_id) === null && anon !== null ? (this.identity(anon) ?? null) : null;
+    if (str(r.user_id) !== null || anon === null) return null;
+    const written = this.batchWritten.get(r.event_id);
+    if (written !== undefined) return written === actorId(null, anon) ? null : written;
+    return this.identity(anon) ?? null;
   }
 
   /** The identity that counts as one active user (the data model's actor_id). */

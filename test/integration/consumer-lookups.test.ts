@@ -7,20 +7,21 @@
  * Here single batches of more than 20k users and 20k anonymous ids go through the real consumer:
  * ids ClickHouse knows (identified before it started: chunked look-ups, profiles applied) and ids
  * nobody knows (no look-up at all). Every row lands and the group lag returns to 0. The known-id
- * queries and migration 0010 also run on current ClickHouse (chDB).
+ * queries, the re-delivery look-up and migration 0010 also run on current ClickHouse (chDB).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../clickhouse/migrate.ts';
-import { toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
+import { toIngestActivityRow, toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import {
   identifiedSinceQuery,
   identityQueries,
   KNOWN_LINKS_QUERY,
   KNOWN_PROFILES_QUERY,
   profileQueries,
+  writtenActorsQueries,
 } from '../../services/consumer/lookups.ts';
 import { attributeBits, PROFILE_FIELDS, type Profile } from '../../services/consumer/profiles.ts';
 import { runChdb } from '../harness/chdb.ts';
@@ -152,14 +153,29 @@ describe('consumer look-ups with many users', () => {
       identify({ user_id: 'cu2', kind: 'alias', previous_id: 'cold2' }),
       identify({ user_id: 'cu3', gender: 'f', registration_date: 0 }),
     ].map((r) => toIngestIdentifyRow(r as never));
+    const at = Date.UTC(2025, 0, 10, 1);
+    const activities = [
+      activity({ event_id: 'cw-e1', anonymous_id: 'cw-anon', user_id: null, activity_timestamp: at }),
+      activity({ event_id: 'cw-e2', user_id: 'cw-user', activity_timestamp: at + 86_400_000 }),
+    ].map((r) => toIngestActivityRow(r as never, { resolvedUserId: null, isFirstDailyActivity: false }));
+    const probes = ['cw-e1', 'cw-e2', 'nobody'].map((eventId, i) => ({
+      eventId,
+      activityTimestamp: at + i * 86_400_000,
+    }));
     const queries = [
       `SELECT * FROM (${identifiedSinceQuery(0)}) WHERE user_id LIKE 'cu%' ORDER BY user_id`,
       `SELECT * FROM (${KNOWN_PROFILES_QUERY}) WHERE user_id LIKE 'cu%' ORDER BY user_id`,
       `SELECT * FROM (${KNOWN_LINKS_QUERY}) WHERE anonymous_id IN ('ca1', 'cold2') ORDER BY anonymous_id`,
       ...profileQueries(['cu1', 'cu3', 'nobody']).map((q) => `SELECT * FROM (${q}) ORDER BY user_id`),
       ...identityQueries(['ca1', 'cold2', 'nobody']).map((q) => `SELECT * FROM (${q}) ORDER BY anonymous_id`),
+      ...writtenActorsQueries(probes).map((q) => `SELECT * FROM (${q}) ORDER BY event_id`),
     ];
     await setup.db.client.insert({ table: 'ingest_user_identify', format: 'JSONEachRow', values: rows });
+    await setup.db.client.insert({
+      table: 'ingest_user_activity',
+      format: 'JSONEachRow',
+      values: activities,
+    });
     const server: string[] = [];
     for (const q of queries) {
       const rs = await setup.db.client.query({ query: q, format: 'JSONEachRow' });
@@ -184,10 +200,17 @@ describe('consumer look-ups with many users', () => {
       { anonymous_id: 'ca1', user_id: 'cu1' },
       { anonymous_id: 'cold2', user_id: 'cu2' },
     ]);
+    expect(JSON.parse(server[5] ?? '[]')).toEqual([
+      { event_id: 'cw-e1', actor_id: 'anon:cw-anon' },
+      { event_id: 'cw-e2', actor_id: 'cw-user' },
+    ]);
     const { results } = runChdb(mkdtempSync(join(tmpdir(), 'chdb-lookups-')), [
       ...loadMigrations().flatMap((m) => m.statements.map((sql) => ({ sql }))),
       {
         sql: `INSERT INTO ingest_user_identify FORMAT JSONEachRow ${rows.map((r) => JSON.stringify(r)).join('\n')}`,
+      },
+      {
+        sql: `INSERT INTO ingest_user_activity FORMAT JSONEachRow ${activities.map((r) => JSON.stringify(r)).join('\n')}`,
       },
       ...queries.map((sql) => ({ sql, format: 'JSONEachRow' })),
     ]);
