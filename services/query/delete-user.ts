@@ -13,8 +13,8 @@
  * a redrive of such a letter would write the user again (docs/SECURITY.md).
  */
 
-import { rebuildRollups } from '../../clickhouse/rebuild.ts';
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
+import { rebuildRollups } from '../lib/datamodel/rebuild.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { quoteString } from '../lib/sql.ts';

@@ -13,7 +13,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrations } from '../../clickhouse/migrate.ts';
 import { toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import {
   identifiedSinceQuery,
@@ -23,6 +22,7 @@ import {
   profileQueries,
 } from '../../services/consumer/lookups.ts';
 import { attributeBits, PROFILE_FIELDS, type Profile } from '../../services/consumer/profiles.ts';
+import { loadMigrations } from '../../services/lib/datamodel/migrate.ts';
 import { runChdb } from '../harness/chdb.ts';
 import {
   type ConsumerProcess,

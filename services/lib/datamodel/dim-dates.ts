@@ -5,9 +5,9 @@
  * only when the table does not already hold the full range for that country, so re-runs are no-ops.
  */
 import Holidays from 'date-holidays';
-import type { ClickHouseClient } from '../services/lib/clickhouse.ts';
-import { PipelineError } from '../services/lib/errors.ts';
-import { DAY_MS } from '../services/lib/time.ts';
+import type { ClickHouseClient } from '../clickhouse.ts';
+import { PipelineError } from '../errors.ts';
+import { DAY_MS } from '../time.ts';
 
 export interface DimDateRow {
   readonly date_key: number;

@@ -23,8 +23,8 @@
  * IF NOT EXISTS, DROP TABLE IF EXISTS, ALTER TABLE, INSERT INTO ... SELECT); anything else, and any
  * table missing from PLACEMENT, throws: a new table needs a placement decision, not a guess.
  */
-import { PipelineError } from '../services/lib/errors.ts';
-import { IDENTIFIER_RE } from './command.ts';
+import { PipelineError } from '../errors.ts';
+import { IDENTIFIER_RE } from '../sql.ts';
 
 export type Placement =
   | { readonly kind: 'sharded'; readonly shardBy?: string }
@@ -124,7 +124,7 @@ function placement(table: string): Placement {
   if (!p) {
     throw new PipelineError(
       'CLUSTER_UNPLACED_TABLE',
-      `table ${table} has no placement in clickhouse/cluster.ts PLACEMENT: decide whether it is sharded by user or replicated everywhere`,
+      `table ${table} has no placement in services/lib/datamodel/cluster.ts PLACEMENT: decide whether it is sharded by user or replicated everywhere`,
     );
   }
   return p;
