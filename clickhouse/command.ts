@@ -5,6 +5,7 @@
  */
 import { type ClickHouseClient, createClickHouse } from '../services/lib/clickhouse.ts';
 import { readConfig, str, url } from '../services/lib/config.ts';
+import { COMMAND_CODES } from '../services/lib/error-codes.ts';
 import { PipelineError } from '../services/lib/errors.ts';
 import { createLogger, type Logger } from '../services/lib/logger.ts';
 import { IDENTIFIER_RE } from '../services/lib/sql.ts';
@@ -37,7 +38,7 @@ export function runCommand(
     const logger = createLogger(name, cfg.LOG_LEVEL);
     const database = cfg.CLICKHOUSE_DATABASE;
     if (!IDENTIFIER_RE.test(database)) {
-      throw new PipelineError('CLICKHOUSE_BAD_DATABASE', `invalid database name ${JSON.stringify(database)}`);
+      throw new PipelineError(COMMAND_CODES.badDatabase, `invalid database name ${JSON.stringify(database)}`);
     }
     const auth = {
       url: cfg.CLICKHOUSE_URL,

@@ -3,6 +3,7 @@
  * months from the facts (services/lib/datamodel/rebuild.ts says how, and what it refuses).
  */
 import { rebuildRollups } from '../services/lib/datamodel/rebuild.ts';
+import { DATAMODEL_CODES } from '../services/lib/error-codes.ts';
 import { PipelineError } from '../services/lib/errors.ts';
 import { argValue, runCommand } from './command.ts';
 
@@ -10,6 +11,9 @@ runCommand('rebuild', async ({ client, logger }) => {
   const from = argValue(process.argv, 'from');
   const to = argValue(process.argv, 'to');
   if (!from || !to)
-    throw new PipelineError('REBUILD_BAD_RANGE', 'usage: rebuild.ts --from YYYY-MM-DD --to YYYY-MM-DD');
+    throw new PipelineError(
+      DATAMODEL_CODES.rebuildBadRange,
+      'usage: rebuild.ts --from YYYY-MM-DD --to YYYY-MM-DD',
+    );
   await rebuildRollups({ client, from, to, logger });
 });

@@ -13,6 +13,7 @@
  * carries no user_id) and its best-effort is_first_daily_activity (services/consumer/profiles.ts).
  */
 import type { ActivityRecord, IdentifyRecord } from '../../schemas/records.ts';
+import { CONSUMER_CODES } from '../lib/error-codes.ts';
 import { PipelineError } from '../lib/errors.ts';
 import { DAY_MS } from '../lib/time.ts';
 
@@ -60,7 +61,7 @@ export function actorId(
   if (userId) return userId;
   if (resolvedUserId) return resolvedUserId;
   if (anonymousId) return `${ANONYMOUS_PREFIX}${anonymousId}`;
-  throw new PipelineError('INGEST_ROW_NO_IDENTITY', 'event has neither user_id nor anonymous_id');
+  throw new PipelineError(CONSUMER_CODES.ingestRowNoIdentity, 'event has neither user_id nor anonymous_id');
 }
 
 interface CivilDate {

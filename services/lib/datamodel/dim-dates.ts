@@ -6,6 +6,7 @@
  */
 import Holidays from 'date-holidays';
 import type { ClickHouseClient } from '../clickhouse.ts';
+import { DATAMODEL_CODES } from '../error-codes.ts';
 import { PipelineError } from '../errors.ts';
 import { DAY_MS } from '../time.ts';
 
@@ -36,7 +37,7 @@ const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 export function dimDateRows(from: string, to: string, country: string): DimDateRow[] {
   const hd = new Holidays();
   if (!(country in hd.getCountries()))
-    throw new PipelineError('DIM_DATES_BAD_COUNTRY', `unknown holiday country ${country}`);
+    throw new PipelineError(DATAMODEL_CODES.dimDatesBadCountry, `unknown holiday country ${country}`);
   hd.init(country);
   const names = new Map<string, string[]>();
   const fromMs = Date.parse(`${from}T00:00:00Z`);

@@ -18,6 +18,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '../clickhouse.ts';
+import { DATAMODEL_CODES } from '../error-codes.ts';
 import { PipelineError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { IDENTIFIER_RE } from '../sql.ts';
@@ -60,7 +61,10 @@ export function addedColumn(statement: string): { table: string; column: string 
   const m = ADD_COLUMN_RE.exec(statement);
   if (!m) return undefined;
   if ((statement.match(/\bADD\s+COLUMN\b/gi) ?? []).length > 1) {
-    throw new PipelineError('MIGRATION_ADD_COLUMNS', `add one column per ALTER statement: ${statement}`);
+    throw new PipelineError(
+      DATAMODEL_CODES.migrationAddColumns,
+      `add one column per ALTER statement: ${statement}`,
+    );
   }
   return { table: m[1] ?? '', column: m[2] ?? '' };
 }
@@ -83,7 +87,10 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
     const text = readFileSync(join(dir, file), 'utf8');
     const version = Number(m[1]);
     if (out.some((x) => x.version === version)) {
-      throw new PipelineError('MIGRATION_DUPLICATE_VERSION', `two migrations with version ${version}`);
+      throw new PipelineError(
+        DATAMODEL_CODES.migrationDuplicateVersion,
+        `two migrations with version ${version}`,
+      );
     }
     out.push({
       version,
@@ -120,14 +127,17 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   const { client, database } = o;
   const log = o.logger?.child({ component: 'migrate', database });
   if (!IDENTIFIER_RE.test(database)) {
-    throw new PipelineError('MIGRATION_BAD_DATABASE', `invalid database name ${JSON.stringify(database)}`);
+    throw new PipelineError(
+      DATAMODEL_CODES.migrationBadDatabase,
+      `invalid database name ${JSON.stringify(database)}`,
+    );
   }
   // Migrations name no database: they land in the client's default one, which must be ours.
   const rs = await client.query({ query: 'SELECT currentDatabase() AS db', format: 'JSONEachRow' });
   const [cur] = await rs.json<{ db: string }>();
   if (cur?.db !== database) {
     throw new PipelineError(
-      'MIGRATION_WRONG_DATABASE',
+      DATAMODEL_CODES.migrationWrongDatabase,
       `client's default database is ${cur?.db}, expected ${database}`,
     );
   }
@@ -165,7 +175,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const r = recorded.get(m.version);
     if (r && r.checksum !== m.checksum) {
       throw new PipelineError(
-        'MIGRATION_CHECKSUM_MISMATCH',
+        DATAMODEL_CODES.migrationChecksumMismatch,
         `migration ${m.version}_${m.name} was changed after it was applied to ${database} ` +
           `(recorded ${r.checksum.slice(0, 12)}, file ${m.checksum.slice(0, 12)}); add a new migration instead`,
       );

@@ -13,6 +13,7 @@
  * Refuses months whose facts retention has already dropped: that would wipe kept history.
  */
 import type { ClickHouseClient } from '../clickhouse.ts';
+import { DATAMODEL_CODES } from '../error-codes.ts';
 import { PipelineError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
@@ -27,7 +28,10 @@ const FIRST_SEEN = 'rollup_user_first_seen';
 export function monthsBetween(from: string, to: string): number[] {
   const bad = [from, to].filter((d) => !/^\d{4}-\d{2}-\d{2}$/.test(d) || Number.isNaN(Date.parse(d)));
   if (bad.length > 0 || to < from) {
-    throw new PipelineError('REBUILD_BAD_RANGE', `invalid range ${from} .. ${to} (YYYY-MM-DD, from <= to)`);
+    throw new PipelineError(
+      DATAMODEL_CODES.rebuildBadRange,
+      `invalid range ${from} .. ${to} (YYYY-MM-DD, from <= to)`,
+    );
   }
   const out: number[] = [];
   let y = Number(from.slice(0, 4));
@@ -62,7 +66,8 @@ async function selectFromFacts(client: ClickHouseClient, table: string, where: s
     if (c.name === 'hour') return 'toStartOfHour(activity_timestamp) AS hour';
     if (c.type.startsWith('AggregateFunction(uniq,')) return `uniqState(user_key) AS ${c.name}`;
     if (c.type.startsWith('AggregateFunction(min,')) return `minState(activity_timestamp) AS ${c.name}`;
-    if (states.includes(c)) throw new PipelineError('REBUILD_UNKNOWN_STATE', `${table}.${c.name}: ${c.type}`);
+    if (states.includes(c))
+      throw new PipelineError(DATAMODEL_CODES.rebuildUnknownState, `${table}.${c.name}: ${c.type}`);
     return c.name;
   });
   return `SELECT ${select.join(', ')} FROM fact_user_activity WHERE ${where} GROUP BY ${keys.map((k) => k.name).join(', ')}`;
@@ -88,7 +93,7 @@ export async function rebuildRollups(o: RebuildOptions): Promise<{ months: numbe
   const gone = months.filter((m) => oldestFacts === 0 || m < oldestFacts);
   if (gone.length > 0) {
     throw new PipelineError(
-      'REBUILD_FACTS_GONE',
+      DATAMODEL_CODES.rebuildFactsGone,
       `no facts for months ${gone.join(', ')} (oldest kept: ${oldestFacts || 'none'}); rebuilding would erase their rollups`,
     );
   }

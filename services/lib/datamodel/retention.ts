@@ -5,6 +5,7 @@
  * k8s CronJob); it is a no-op when nothing is old enough.
  */
 import type { ClickHouseClient } from '../clickhouse.ts';
+import { DATAMODEL_CODES } from '../error-codes.ts';
 import { PipelineError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
@@ -30,7 +31,7 @@ export interface RetentionOptions {
 export async function dropOldFactPartitions(o: RetentionOptions): Promise<{ dropped: string[] }> {
   const keep = o.keepMonths ?? DEFAULT_KEEP_MONTHS;
   if (!Number.isInteger(keep) || keep < 1)
-    throw new PipelineError('RETENTION_BAD_MONTHS', `keep months must be >= 1, got ${keep}`);
+    throw new PipelineError(DATAMODEL_CODES.retentionBadMonths, `keep months must be >= 1, got ${keep}`);
   const cutoff = cutoffMonth(o.now ?? new Date(), keep);
   const dropped: string[] = [];
   for (const table of [...FACT_TABLES, ...LOG_TABLES]) {
