@@ -14,7 +14,6 @@ export default defineConfig({
           include: [
             'services/**/*.test.ts',
             'deploy/**/*.test.ts',
-            'clickhouse/**/*.test.ts',
             'schemas/**/*.test.ts',
             'bench/**/*.test.ts',
           ],

@@ -15,10 +15,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { migrate } from '../clickhouse/migrate.ts';
 import { type ActivityRecord, toIngestActivityRow } from '../services/consumer/ingest-row.ts';
 import { type ClickHouseClient, createClickHouse } from '../services/lib/clickhouse.ts';
 import { readConfig, url } from '../services/lib/config.ts';
+import { migrate } from '../services/lib/datamodel/migrate.ts';
 import { createLogger } from '../services/lib/logger.ts';
 
 type Row = Record<string, unknown>;

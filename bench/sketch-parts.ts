@@ -21,9 +21,9 @@
  *   --slices 2 times only the 2-group-by slice; default all three.
  */
 import { randomUUID } from 'node:crypto';
-import { migrate } from '../clickhouse/migrate.ts';
 import { createClickHouse } from '../services/lib/clickhouse.ts';
 import { readConfig, url } from '../services/lib/config.ts';
+import { migrate } from '../services/lib/datamodel/migrate.ts';
 import { buildActiveUsersQuery } from '../services/query/sql/builder.ts';
 import { loadSynthetic } from '../test/harness/synthetic.ts';
 import { ninetyDayQuery } from './lib/finished.ts';

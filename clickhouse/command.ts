@@ -1,13 +1,14 @@
 /**
- * Shared composition root of the clickhouse/ commands (migrate, rebuild, retention): reads the
- * connection config once from the environment and builds a client bound to the pipeline's database.
+ * Shared composition root of the clickhouse/ commands (migrate, rebuild, retention, delete-user):
+ * reads the connection config once from the environment and builds a client bound to the
+ * pipeline's database. The work itself lives under services/ (services/lib/datamodel/).
  */
 import { type ClickHouseClient, createClickHouse } from '../services/lib/clickhouse.ts';
 import { readConfig, str, url } from '../services/lib/config.ts';
+import { COMMAND_CODES } from '../services/lib/error-codes.ts';
 import { PipelineError } from '../services/lib/errors.ts';
 import { createLogger, type Logger } from '../services/lib/logger.ts';
-
-export const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+import { IDENTIFIER_RE } from '../services/lib/sql.ts';
 
 const SPEC = {
   CLICKHOUSE_URL: url('ClickHouse HTTP URL', 'http://127.0.0.1:8123'),
@@ -37,7 +38,7 @@ export function runCommand(
     const logger = createLogger(name, cfg.LOG_LEVEL);
     const database = cfg.CLICKHOUSE_DATABASE;
     if (!IDENTIFIER_RE.test(database)) {
-      throw new PipelineError('CLICKHOUSE_BAD_DATABASE', `invalid database name ${JSON.stringify(database)}`);
+      throw new PipelineError(COMMAND_CODES.badDatabase, `invalid database name ${JSON.stringify(database)}`);
     }
     const auth = {
       url: cfg.CLICKHOUSE_URL,

@@ -1,70 +1,15 @@
 /**
- * Retention: drops monthly partitions of the raw fact tables (and of identify_log) that lie
- * entirely before the retention period (18.16 has no TTL). The rollups keep the full history. Usage:
- * node clickhouse/retention.ts [--keep-months 3]. Run it daily (cron / k8s CronJob); it is a
- * no-op when nothing is old enough.
+ * `npm run retention -- [--keep-months 3]`: drops fact months older than that
+ * (services/lib/datamodel/retention.ts). Run it daily (cron / k8s CronJob).
  */
-import { fileURLToPath } from 'node:url';
-import type { ClickHouseClient } from '../services/lib/clickhouse.ts';
-import { PipelineError } from '../services/lib/errors.ts';
-import type { Logger } from '../services/lib/logger.ts';
+import { DEFAULT_KEEP_MONTHS, dropOldFactPartitions } from '../services/lib/datamodel/retention.ts';
 import { argValue, runCommand } from './command.ts';
 
-export const FACT_TABLES = ['fact_user_activity', 'fact_activity_details'];
-/** Logs the consumer reads only seconds back (identify_log, migration 0010), dropped alike. */
-export const LOG_TABLES = ['identify_log'];
-export const DEFAULT_KEEP_MONTHS = 3;
-
-/** Partitions (YYYYMM) strictly before this month hold only facts older than `keepMonths`. */
-export function cutoffMonth(now: Date, keepMonths: number): number {
-  const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - keepMonths, now.getUTCDate()));
-  return d.getUTCFullYear() * 100 + d.getUTCMonth() + 1;
-}
-
-export interface RetentionOptions {
-  readonly client: ClickHouseClient;
-  readonly keepMonths?: number;
-  /** Injected clock (tests); default the current time. */
-  readonly now?: Date;
-  readonly logger?: Logger;
-}
-
-export async function dropOldFactPartitions(o: RetentionOptions): Promise<{ dropped: string[] }> {
-  const keep = o.keepMonths ?? DEFAULT_KEEP_MONTHS;
-  if (!Number.isInteger(keep) || keep < 1)
-    throw new PipelineError('RETENTION_BAD_MONTHS', `keep months must be >= 1, got ${keep}`);
-  const cutoff = cutoffMonth(o.now ?? new Date(), keep);
-  const dropped: string[] = [];
-  for (const table of [...FACT_TABLES, ...LOG_TABLES]) {
-    const rs = await o.client.query({
-      query: `SELECT DISTINCT partition FROM system.parts
-        WHERE database = currentDatabase() AND table = '${table}' AND active ORDER BY partition`,
-      format: 'JSONEachRow',
-    });
-    for (const { partition } of await rs.json<{ partition: string }>()) {
-      if (!/^\d{6}$/.test(partition) || Number(partition) >= cutoff) continue;
-      await o.client.command({ query: `ALTER TABLE ${table} DROP PARTITION ${partition}` });
-      dropped.push(`${table}:${partition}`);
-    }
-  }
-  if (dropped.some((d) => FACT_TABLES.some((t) => d.startsWith(`${t}:`)))) {
-    // The refresher must not recompute finished days from what is left (migration 0012).
-    const keptFrom = `${String(cutoff).slice(0, 4)}-${String(cutoff).slice(4)}-01`;
-    await o.client.command({
-      query: `INSERT INTO fact_retention (kept_from, applied_at) SELECT toDate('${keptFrom}'), now()`,
-    });
-  }
-  o.logger?.child({ component: 'retention' }).info({ cutoff, dropped }, 'fact retention applied');
-  return { dropped };
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  runCommand('retention', async ({ client, logger }) => {
-    const raw = argValue(process.argv, 'keep-months');
-    await dropOldFactPartitions({
-      client,
-      logger,
-      keepMonths: raw === undefined ? DEFAULT_KEEP_MONTHS : Number(raw),
-    });
+runCommand('retention', async ({ client, logger }) => {
+  const raw = argValue(process.argv, 'keep-months');
+  await dropOldFactPartitions({
+    client,
+    logger,
+    keepMonths: raw === undefined ? DEFAULT_KEEP_MONTHS : Number(raw),
   });
-}
+});

@@ -3,8 +3,8 @@
  * fresh databases and topics) and what it hands back (rows for the table, targets, profiles).
  */
 import { randomBytes } from 'node:crypto';
-import { migrate } from '../../clickhouse/migrate.ts';
 import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import { createKafka, ensureTopics, type Kafka } from '../../services/lib/kafka.ts';
 import type { ProfileSummary } from './profile.ts';
 

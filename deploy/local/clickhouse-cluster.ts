@@ -2,10 +2,11 @@
  * A local ClickHouse cluster: one ZooKeeper (deploy/local/zookeeper.ts) and several ClickHouse
  * server processes on 127.0.0.1, each a member of the cluster `name` with its {shard} and
  * {replica} macros, started by stack.ts's node runner with the cluster part of the config added.
- * What the cluster mode of the migrations (clickhouse/cluster.ts) needs from a cluster, and nothing
- * else: remote_servers with internal_replication (a Distributed insert writes one replica of a
- * shard and ReplicatedMergeTree copies it to the others), macros, zookeeper, distributed_ddl (the
- * ON CLUSTER queue) and the interserver port replicas fetch parts through. See clickhouse/CLUSTER.md.
+ * What the cluster mode of the migrations (services/lib/datamodel/cluster.ts) needs from a cluster,
+ * and nothing else: remote_servers with internal_replication (a Distributed insert writes one
+ * replica of a shard and ReplicatedMergeTree copies it to the others), macros, zookeeper,
+ * distributed_ddl (the ON CLUSTER queue) and the interserver port replicas fetch parts through. See
+ * clickhouse/CLUSTER.md.
  */
 import { join } from 'node:path';
 import { type ClickhouseNode, clickhouseNodeDown, clickhouseNodeUp } from './stack.ts';

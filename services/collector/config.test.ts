@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConfigError } from '../lib/errors.ts';
+import type { ConfigError } from '../lib/config.ts';
 import { exposureProblems, readCollectorConfig } from './config.ts';
 import { WriteKeys } from './http/write-keys.ts';
 

@@ -5,8 +5,7 @@
  */
 import { watchFile } from 'node:fs';
 import { AvroCodec } from '../lib/avro.ts';
-import { configOrExit } from '../lib/config.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { ConfigError, configOrExit } from '../lib/config.ts';
 import { createKafka } from '../lib/kafka.ts';
 import { BatchingProducer } from '../lib/kafka-producer.ts';
 import { createLogger } from '../lib/logger.ts';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readConfig } from '../lib/config.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { ConfigError, readConfig } from '../lib/config.ts';
 import { consumerSpec } from './config.ts';
 
 describe('consumer config', () => {

@@ -69,7 +69,7 @@ export const consumerSpec = {
   CONSUMER_HTTP_PORT: int('port of /healthz /readyz /metrics', 9464, 0, 65_535),
   CONSUMER_HTTP_HOST: str('address of /healthz /readyz /metrics (0.0.0.0 in a container)', '127.0.0.1'),
   SHUTDOWN_TIMEOUT_MS: int('hard deadline of a graceful shutdown', 30_000, 1_000),
-  MIGRATE_ON_START: bool('run clickhouse/migrate.ts before consuming', false),
+  MIGRATE_ON_START: bool('run the migrations (services/lib/datamodel/migrate.ts) before consuming', false),
   CLICKHOUSE_CLUSTER: str(
     'with MIGRATE_ON_START: migrate in cluster mode on this remote_servers cluster (clickhouse/CLUSTER.md); empty = one node',
     '',

@@ -4,9 +4,9 @@
  * no environment. main.ts passes connect(config)'s real boundary; a test passes the real one
  * against its own topics and database, or a fake.
  */
-import { migrate } from '../../clickhouse/migrate.ts';
 import { AvroCodec } from '../lib/avro.ts';
 import { createClickHouse, type InsertRows, rowInserter } from '../lib/clickhouse.ts';
+import { migrate } from '../lib/datamodel/migrate.ts';
 import { createKafka, ensureTopics, groupOffsets, type PartitionOffsets } from '../lib/kafka.ts';
 import { createGroupConsumer, type GroupConsumer } from '../lib/kafka-consumer.ts';
 import type { Logger } from '../lib/logger.ts';

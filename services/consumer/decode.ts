@@ -6,6 +6,7 @@
 
 import { CONTRACT } from '../../schemas/records.ts';
 import { type AvroCodec, SCHEMA_HEADER } from '../lib/avro.ts';
+import { AVRO_CODES, DEAD_LETTER_CODES, type DeadLetterCode } from '../lib/error-codes.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { ConsumedMessage } from '../lib/kafka-consumer.ts';
 import type { ActivityRecord, IdentifyRecord } from './ingest-row.ts';
@@ -26,19 +27,19 @@ export type PoisonReason =
 export interface Poison {
   readonly kind: 'poison';
   readonly reason: PoisonReason;
-  /** Stable error code (PipelineError code or `CLICKHOUSE_<n>`). */
-  readonly code: string;
+  /** The `dlq-error-code` header: one of DEAD_LETTER_CODES. */
+  readonly code: DeadLetterCode;
   readonly message: string;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function poison(reason: PoisonReason, code: string, message: string): Poison {
+function poison(reason: PoisonReason, code: DeadLetterCode, message: string): Poison {
   return { kind: 'poison', reason, code, message };
 }
 
 function invalid(message: string): Poison {
-  return poison('invalid_content', 'CONSUMER_RECORD_INVALID', message);
+  return poison('invalid_content', DEAD_LETTER_CODES.recordInvalid, message);
 }
 
 /** The contract's range, which the collector enforces: outside it only a foreign producer writes. */
@@ -80,11 +81,15 @@ function withoutOutOfRange(record: Record<string, unknown>): Record<string, unkn
 
 export function decodeMessage(codec: AvroCodec, msg: ConsumedMessage): Decoded | Poison {
   if (msg.value === null || msg.value.length === 0) {
-    return poison('empty_value', 'CONSUMER_EMPTY_VALUE', 'message has no value');
+    return poison('empty_value', DEAD_LETTER_CODES.emptyValue, 'message has no value');
   }
   const writerId = msg.headers[SCHEMA_HEADER];
   if (writerId === undefined) {
-    return poison('missing_schema_header', 'CONSUMER_SCHEMA_HEADER_MISSING', `no "${SCHEMA_HEADER}" header`);
+    return poison(
+      'missing_schema_header',
+      DEAD_LETTER_CODES.schemaHeaderMissing,
+      `no "${SCHEMA_HEADER}" header`,
+    );
   }
   let family: string;
   let record: Record<string, unknown>;
@@ -92,8 +97,10 @@ export function decodeMessage(codec: AvroCodec, msg: ConsumedMessage): Decoded |
     ({ family, value: record } = codec.decode(writerId, msg.value));
   } catch (err) {
     if (!(err instanceof PipelineError)) throw err;
-    const reason = err.code === 'AVRO_UNKNOWN_SCHEMA' ? 'unknown_schema' : 'undecodable';
-    return poison(reason, err.code, err.message);
+    // codec.decode throws these two only.
+    return err.code === AVRO_CODES.unknownSchema
+      ? poison('unknown_schema', DEAD_LETTER_CODES.unknownSchema, err.message)
+      : poison('undecodable', DEAD_LETTER_CODES.undecodable, err.message);
   }
   if (typeof record.event_id !== 'string' || !UUID_RE.test(record.event_id)) {
     return invalid(`event_id is not a UUID: ${JSON.stringify(record.event_id)}`);
@@ -117,5 +124,9 @@ export function decodeMessage(codec: AvroCodec, msg: ConsumedMessage): Decoded |
     if (bad) return invalid(bad);
     return { kind: 'identify', record: withoutOutOfRange(record) as unknown as IdentifyRecord };
   }
-  return poison('unknown_schema', 'AVRO_UNKNOWN_SCHEMA', `schema family ${family} is not consumed here`);
+  return poison(
+    'unknown_schema',
+    DEAD_LETTER_CODES.unknownSchema,
+    `schema family ${family} is not consumed here`,
+  );
 }

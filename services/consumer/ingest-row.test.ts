@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { addedColumn, loadMigrations, splitStatements } from '../../clickhouse/migrate.ts';
+import { addedColumn, loadMigrations, splitStatements } from '../lib/datamodel/migrate.ts';
 import {
   type ActivityRecord,
   ageBand,

@@ -13,6 +13,7 @@
  * carries no user_id) and its best-effort is_first_daily_activity (services/consumer/profiles.ts).
  */
 import type { ActivityRecord, IdentifyRecord } from '../../schemas/records.ts';
+import { CONSUMER_CODES } from '../lib/error-codes.ts';
 import { PipelineError } from '../lib/errors.ts';
 import { DAY_MS } from '../lib/time.ts';
 
@@ -60,7 +61,7 @@ export function actorId(
   if (userId) return userId;
   if (resolvedUserId) return resolvedUserId;
   if (anonymousId) return `${ANONYMOUS_PREFIX}${anonymousId}`;
-  throw new PipelineError('INGEST_ROW_NO_IDENTITY', 'event has neither user_id nor anonymous_id');
+  throw new PipelineError(CONSUMER_CODES.ingestRowNoIdentity, 'event has neither user_id nor anonymous_id');
 }
 
 interface CivilDate {
@@ -128,8 +129,9 @@ export interface ActivityContext {
 }
 
 /**
- * Throws PipelineError INGEST_ROW_NO_IDENTITY (not retriable: dead-letter the message) when the
- * event has neither a user id nor an anonymous id and none was resolved.
+ * Throws PipelineError INGEST_ROW_NO_IDENTITY when the event has neither a user id nor an anonymous
+ * id and none was resolved: decode.ts dead-letters such events before (CONSUMER_RECORD_INVALID), so
+ * meeting one here is a bug, and the batch fails rather than writing a row without an actor.
  */
 export function toIngestActivityRow(
   record: ActivityRecord,

@@ -13,6 +13,7 @@
  */
 
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
+import { CONSUMER_CODES } from '../lib/error-codes.ts';
 import { PipelineError } from '../lib/errors.ts';
 import { quoteString } from '../lib/sql.ts';
 import type { IngestActivityRow, IngestIdentifyRow } from './ingest-row.ts';
@@ -177,7 +178,7 @@ export async function schemaProblems(
 export function schemaMismatch(problems: readonly string[]): PipelineError | undefined {
   if (problems.length === 0) return undefined;
   return new PipelineError(
-    'CONSUMER_SCHEMA_OUTDATED',
+    CONSUMER_CODES.schemaOutdated,
     `ClickHouse does not match this consumer: ${problems.join('; ')} (run the migrations: npm run migrate)`,
     { retriable: true },
   );

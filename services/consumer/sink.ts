@@ -22,6 +22,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyClickHouseError, type InsertRows, redactedClickHouseMessage } from '../lib/clickhouse.ts';
+import { CONSUMER_CODES } from '../lib/error-codes.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 
@@ -206,6 +207,6 @@ export class Sink {
 
   private throwIfAborted(): void {
     if (this.o.signal.aborted)
-      throw new PipelineError('CONSUMER_SINK_ABORTED', 'sink stopped before the write');
+      throw new PipelineError(CONSUMER_CODES.sinkAborted, 'sink stopped before the write');
   }
 }

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
+import { AVRO_CODES } from './error-codes.ts';
 import { PipelineError } from './errors.ts';
 
 /**
@@ -60,7 +61,7 @@ export class AvroCodec {
 
   type(id: string): avro.Type {
     const v = this.versions.get(id);
-    if (!v) throw new PipelineError('AVRO_UNKNOWN_SCHEMA', `unknown schema id ${JSON.stringify(id)}`);
+    if (!v) throw new PipelineError(AVRO_CODES.unknownSchema, `unknown schema id ${JSON.stringify(id)}`);
     return v.type;
   }
 
@@ -69,7 +70,7 @@ export class AvroCodec {
     const { type } = this.newest(family);
     const bad: string[] = [];
     if (!type.isValid(record, { errorHook: (path) => bad.push(path.join('.')) })) {
-      throw new PipelineError('AVRO_INVALID_RECORD', `record does not match ${family}: ${bad.join(', ')}`);
+      throw new PipelineError(AVRO_CODES.invalidRecord, `record does not match ${family}: ${bad.join(', ')}`);
     }
     // type.toBuffer() copies each message into a zero-filled Buffer.alloc(): one ArrayBuffer per
     // event. Encoding into scratch space and copying into allocUnsafe() (Node's shared pool for
@@ -91,7 +92,7 @@ export class AvroCodec {
   decode(writerId: string, buf: Buffer): { family: string; value: Record<string, unknown> } {
     const writer = this.versions.get(writerId);
     if (!writer)
-      throw new PipelineError('AVRO_UNKNOWN_SCHEMA', `unknown schema id ${JSON.stringify(writerId)}`);
+      throw new PipelineError(AVRO_CODES.unknownSchema, `unknown schema id ${JSON.stringify(writerId)}`);
     const reader = this.newest(writer.family);
     try {
       if (reader === writer) return { family: writer.family, value: reader.type.fromBuffer(buf) };
@@ -103,7 +104,7 @@ export class AvroCodec {
       return { family: writer.family, value: reader.type.fromBuffer(buf, resolver) };
     } catch (cause) {
       throw new PipelineError(
-        'AVRO_UNDECODABLE',
+        AVRO_CODES.undecodable,
         `cannot decode ${writerId} message: ${(cause as Error).message}`,
         {
           cause,
@@ -114,7 +115,7 @@ export class AvroCodec {
 
   private newest(family: string): Version {
     const v = this.latest.get(family);
-    if (!v) throw new PipelineError('AVRO_UNKNOWN_SCHEMA', `no schema for family ${family}`);
+    if (!v) throw new PipelineError(AVRO_CODES.unknownSchema, `no schema for family ${family}`);
     return v;
   }
 }

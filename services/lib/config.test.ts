@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bool, configOrExit, int, list, oneOf, readConfig, str, url } from './config.ts';
-import { ConfigError } from './errors.ts';
+import { bool, ConfigError, configOrExit, int, list, oneOf, readConfig, str, url } from './config.ts';
 
 const spec = {
   PORT: int('HTTP port', 8080, 1, 65535),

@@ -1,4 +1,5 @@
-import { ConfigError } from './errors.ts';
+import { CONFIG_CODES } from './error-codes.ts';
+import { PipelineError } from './errors.ts';
 
 /**
  * Config is read once, in a service's main.ts, from an env-like record and validated against one
@@ -6,6 +7,17 @@ import { ConfigError } from './errors.ts';
  * `process.env` is read nowhere else.
  */
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** Every bad setting of one read, one line each (configOrExit prints them and exits 2). */
+export class ConfigError extends PipelineError {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(CONFIG_CODES.invalid, `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
 
 interface Field<T> {
   readonly parse: (raw: string) => T;

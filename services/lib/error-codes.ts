@@ -1,7 +1,7 @@
 /**
- * Every error code a service answers over HTTP, with its status and message template: one list a
- * client (and the READMEs) can rely on. A code never changes meaning or status once shipped;
- * add a new one instead.
+ * Every error code of the pipeline, in one place: first the codes a service answers over HTTP, with
+ * their status and message template (the list a client and the READMEs rely on), then the internal
+ * codes (below). A code never changes meaning or status once shipped; add a new one instead.
  */
 import { defineError } from './errors.ts';
 
@@ -113,3 +113,112 @@ export const REFRESHER_ERRORS = {
     'the request body did not arrive within %s ms',
   ),
 } as const satisfies BaseErrors;
+
+/*
+ * Internal codes: errors that are no HTTP answer of their own, thrown inside a service or a
+ * clickhouse/ command, or carried by a dead letter. Operators meet them in logs, in a command's
+ * exit message and in the consumer's DLQ header `dlq-error-code` (DEAD_LETTER_CODES). Source files
+ * name a code only through these objects (`new PipelineError(AVRO_CODES.undecodable, ...)`):
+ * error-codes.test.ts fails on a literal code under services/ or clickhouse/.
+ */
+
+/** services/lib/config.ts: the bad settings, one line each; a service exits 2 with them. */
+export const CONFIG_CODES = { invalid: 'CONFIG_INVALID' } as const;
+
+/** services/lib/avro.ts. */
+export const AVRO_CODES = {
+  /** A schema id (message header) or family this process has no schema for. */
+  unknownSchema: 'AVRO_UNKNOWN_SCHEMA',
+  /** A record to encode does not fit its family's newest schema: a validation gap, never retried. */
+  invalidRecord: 'AVRO_INVALID_RECORD',
+  undecodable: 'AVRO_UNDECODABLE',
+} as const;
+
+/** services/lib/kafka.ts (topic creation at start). */
+export const KAFKA_CODES = {
+  /** More copies asked for than the cluster has live brokers: a setting to fix, not an outage. */
+  replicationFactorTooHigh: 'KAFKA_REPLICATION_FACTOR_TOO_HIGH',
+} as const;
+
+/** services/lib/kafka-producer.ts; all but `rejected` are worth retrying later. */
+export const PRODUCER_CODES = {
+  /** The producer's in-flight byte budget is spent: the collector answers 503. */
+  overloaded: 'KAFKA_PRODUCER_OVERLOADED',
+  /** No acknowledgement within the publish timeout. */
+  timeout: 'KAFKA_PUBLISH_TIMEOUT',
+  unavailable: 'KAFKA_UNAVAILABLE',
+  /** Kafka refused the messages themselves (too large, corrupt, not authorized). */
+  rejected: 'KAFKA_MESSAGE_REJECTED',
+  /** publish() after close() began. */
+  closed: 'KAFKA_PRODUCER_CLOSED',
+} as const;
+
+/** services/consumer. */
+export const CONSUMER_CODES = {
+  /** Shutdown stopped a write before ClickHouse acknowledged it: its offsets stay uncommitted. */
+  sinkAborted: 'CONSUMER_SINK_ABORTED',
+  /** ClickHouse's tables do not match the row builder (schema.ts): the migrations are not applied yet. */
+  schemaOutdated: 'CONSUMER_SCHEMA_OUTDATED',
+  /**
+   * An activity row with neither user id nor anonymous id (ingest-row.ts). decode.ts dead-letters
+   * such events first (CONSUMER_RECORD_INVALID), so the row builder meeting one is a bug.
+   */
+  ingestRowNoIdentity: 'INGEST_ROW_NO_IDENTITY',
+} as const;
+
+/**
+ * What a poison message's dead letter carries in `dlq-error-code` (decode.ts), listed for
+ * operators in services/consumer/README.md (error-codes.test.ts holds the two equal). Rows
+ * ClickHouse refuses for their data carry `CLICKHOUSE_<n>` instead, n its error number.
+ */
+export const DEAD_LETTER_CODES = {
+  /** A message with no value (a tombstone, or a producer bug). */
+  emptyValue: 'CONSUMER_EMPTY_VALUE',
+  /** No schema id header, so the value cannot be decoded. */
+  schemaHeaderMissing: 'CONSUMER_SCHEMA_HEADER_MISSING',
+  unknownSchema: AVRO_CODES.unknownSchema,
+  undecodable: AVRO_CODES.undecodable,
+  /** Decoded, but outside the contract: event_id not a UUID, no identity, empty name, time out of range. */
+  recordInvalid: 'CONSUMER_RECORD_INVALID',
+} as const;
+
+export type DeadLetterCode =
+  | (typeof DEAD_LETTER_CODES)[keyof typeof DEAD_LETTER_CODES]
+  | `CLICKHOUSE_${number}`;
+
+/** services/query/delete-user.ts (the admin route) and `npm run delete-user`. */
+export const QUERY_CODES = {
+  deleteUserBadId: 'DELETE_USER_BAD_ID',
+  /** ClickHouse reports a deletion's mutation as failed (system.mutations latest_fail_reason). */
+  deleteUserMutationFailed: 'DELETE_USER_MUTATION_FAILED',
+} as const;
+
+/** services/lib/datamodel (migrations, their cluster form, dim_dates, rebuild, retention). */
+export const DATAMODEL_CODES = {
+  migrationBadDatabase: 'MIGRATION_BAD_DATABASE',
+  /** The client's default database is not the one migrated (migrations name no database). */
+  migrationWrongDatabase: 'MIGRATION_WRONG_DATABASE',
+  /** An applied migration file was edited: applied migrations are immutable, add a new one. */
+  migrationChecksumMismatch: 'MIGRATION_CHECKSUM_MISMATCH',
+  migrationDuplicateVersion: 'MIGRATION_DUPLICATE_VERSION',
+  /** An ALTER adding more than one column: the runner's skip-if-present check sees one. */
+  migrationAddColumns: 'MIGRATION_ADD_COLUMNS',
+  /** A table the migrations create has no PLACEMENT in cluster.ts: a decision, not a default. */
+  clusterUnplacedTable: 'CLUSTER_UNPLACED_TABLE',
+  clusterBadName: 'CLUSTER_BAD_NAME',
+  /** A statement the cluster transform has no cluster form for. */
+  clusterUnsupportedStatement: 'CLUSTER_UNSUPPORTED_STATEMENT',
+  dimDatesBadCountry: 'DIM_DATES_BAD_COUNTRY',
+  rebuildBadRange: 'REBUILD_BAD_RANGE',
+  /** A rollup column whose aggregate state the rebuild cannot compute from the facts. */
+  rebuildUnknownState: 'REBUILD_UNKNOWN_STATE',
+  /** Retention already dropped those months' facts: a rebuild would erase their rollups. */
+  rebuildFactsGone: 'REBUILD_FACTS_GONE',
+  retentionBadMonths: 'RETENTION_BAD_MONTHS',
+} as const;
+
+/** clickhouse/command.ts, shared by the operations commands. */
+export const COMMAND_CODES = {
+  /** CLICKHOUSE_DATABASE is not a plain identifier (commands build DDL with it). */
+  badDatabase: 'CLICKHOUSE_BAD_DATABASE',
+} as const;

@@ -25,16 +25,6 @@ export class PipelineError extends Error {
   }
 }
 
-export class ConfigError extends PipelineError {
-  readonly problems: readonly string[];
-
-  constructor(problems: readonly string[]) {
-    super('CONFIG_INVALID', `invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
-
 export interface HttpErrorOptions extends ErrorOptions {
   /** Fields added to the error body beside the four every body has (e.g. the query's `problems`). */
   readonly detail?: Readonly<Record<string, unknown>>;

@@ -24,6 +24,7 @@
  * for a second replica) 2 lanes sent 1.25x the events/s of one (docs/KAFKA.md).
  */
 import { CompressionTypes, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
+import { PRODUCER_CODES } from './error-codes.ts';
 import { PipelineError } from './errors.ts';
 import { ensureTopicsMetadata } from './kafka.ts';
 import { keyPartition } from './key-partition.ts';
@@ -64,15 +65,6 @@ export interface BatchingProducerOptions {
 
 /** Lanes when the caller does not say: the steadiest of 1, 2, 3 and 6 on the 3-broker cluster (docs/KAFKA.md). */
 export const DEFAULT_LANES = 2;
-
-/** Error codes a caller can switch on; all but KAFKA_MESSAGE_REJECTED are worth retrying later. */
-export const PRODUCER_ERRORS = {
-  overloaded: 'KAFKA_PRODUCER_OVERLOADED',
-  timeout: 'KAFKA_PUBLISH_TIMEOUT',
-  unavailable: 'KAFKA_UNAVAILABLE',
-  rejected: 'KAFKA_MESSAGE_REJECTED',
-  closed: 'KAFKA_PRODUCER_CLOSED',
-} as const;
 
 /** One publish() call; its messages travel as slices, possibly over several sends. */
 interface Pending {
@@ -135,12 +127,12 @@ export function classifyKafkaError(err: unknown): PipelineError {
   ) {
     const type = (e as { type?: unknown }).type;
     if (typeof type === 'string' && NON_RETRIABLE_TYPES.has(type)) {
-      return new PipelineError(PRODUCER_ERRORS.rejected, `Kafka rejected the messages (${type})`, {
+      return new PipelineError(PRODUCER_CODES.rejected, `Kafka rejected the messages (${type})`, {
         cause: err,
       });
     }
   }
-  return new PipelineError(PRODUCER_ERRORS.unavailable, 'Kafka did not acknowledge the messages', {
+  return new PipelineError(PRODUCER_CODES.unavailable, 'Kafka did not acknowledge the messages', {
     retriable: true,
     cause: err,
   });
@@ -227,7 +219,7 @@ export class BatchingProducer {
     } catch (cause) {
       // A setting Kafka refuses (replication factor) says so; anything else is Kafka being away.
       if (cause instanceof PipelineError && !cause.retriable) throw cause;
-      throw new PipelineError(PRODUCER_ERRORS.unavailable, `cannot prepare topic ${this.o.topic}`, {
+      throw new PipelineError(PRODUCER_CODES.unavailable, `cannot prepare topic ${this.o.topic}`, {
         retriable: true,
         cause,
       });
@@ -269,12 +261,12 @@ export class BatchingProducer {
     if (messages.length === 0) return Promise.resolve();
     if (this.closed) {
       return Promise.reject(
-        new PipelineError(PRODUCER_ERRORS.closed, 'producer is shutting down', { retriable: true }),
+        new PipelineError(PRODUCER_CODES.closed, 'producer is shutting down', { retriable: true }),
       );
     }
     if (this.lanes.length === 0) {
       return Promise.reject(
-        new PipelineError(PRODUCER_ERRORS.unavailable, 'producer not started', { retriable: true }),
+        new PipelineError(PRODUCER_CODES.unavailable, 'producer not started', { retriable: true }),
       );
     }
     const routed: Routed[] = [];
@@ -288,7 +280,7 @@ export class BatchingProducer {
     if (this.queuedBytes + bytes > this.o.maxQueuedBytes) {
       return Promise.reject(
         new PipelineError(
-          PRODUCER_ERRORS.overloaded,
+          PRODUCER_CODES.overloaded,
           `producer queue full (${this.queuedBytes} + ${bytes} bytes > ${this.o.maxQueuedBytes})`,
           { retriable: true },
         ),
@@ -305,7 +297,7 @@ export class BatchingProducer {
           this.fail(
             p,
             new PipelineError(
-              PRODUCER_ERRORS.timeout,
+              PRODUCER_CODES.timeout,
               `no acknowledgement within ${this.o.publishTimeoutMs} ms`,
               {
                 retriable: true,

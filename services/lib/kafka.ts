@@ -3,6 +3,7 @@
  * build on this file). Swapping the Kafka client means editing this folder only.
  */
 import { type Admin, type ITopicMetadata, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
+import { KAFKA_CODES } from './error-codes.ts';
 import { PipelineError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -89,7 +90,7 @@ export async function ensureTopicsMetadata(
       const { brokers } = await admin.describeCluster();
       if (brokers.length < rf)
         throw new PipelineError(
-          'KAFKA_REPLICATION_FACTOR_TOO_HIGH',
+          KAFKA_CODES.replicationFactorTooHigh,
           `cannot create ${missing.map((s) => s.topic).join(', ')} with replication factor ${rf}: ` +
             `the cluster has ${brokers.length} live broker(s); set KAFKA_REPLICATION_FACTOR to at most ${brokers.length} ` +
             '(1 on a single broker, 3 on the local 3-node cluster)',

@@ -23,6 +23,9 @@ export function quoteString(s: string): string {
   return `'${s.replace(/[\\'\n\r\t\0\b\f]/g, (c) => BACKSLASH_ESCAPES[c] ?? `\\${c}`)}'`;
 }
 
+/** A name (database, cluster, table) that may stand in SQL unquoted: what DDL built from config accepts. */
+export const IDENTIFIER_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** An identifier for ClickHouse (a column such as `details.detail_type`): backquoted, escaped. */
 export function quoteIdentifier(name: string): string {
   return `\`${name.replace(/[\\`]/g, (c) => `\\${c}`)}\``;

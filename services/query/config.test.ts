@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../lib/errors.ts';
+import { ConfigError } from '../lib/config.ts';
 import { readQueryConfig } from './config.ts';
 
 describe('query config', () => {

@@ -3,8 +3,18 @@
  * once. No default secret: without QUERY_TOKENS the API is open, which suits the loopback-bound
  * local stack; any shared deployment sets tokens.
  */
-import { bool, int, isLoopbackHost, list, oneOf, readConfig, secret, str, url } from '../lib/config.ts';
-import { ConfigError } from '../lib/errors.ts';
+import {
+  bool,
+  ConfigError,
+  int,
+  isLoopbackHost,
+  list,
+  oneOf,
+  readConfig,
+  secret,
+  str,
+  url,
+} from '../lib/config.ts';
 import { MAX_RANGE_DAYS } from './params.ts';
 
 export const QUERY_CONFIG = {

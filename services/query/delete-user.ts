@@ -13,8 +13,9 @@
  * a redrive of such a letter would write the user again (docs/SECURITY.md).
  */
 
-import { rebuildRollups } from '../../clickhouse/rebuild.ts';
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
+import { rebuildRollups } from '../lib/datamodel/rebuild.ts';
+import { QUERY_CODES } from '../lib/error-codes.ts';
 import { PipelineError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { quoteString } from '../lib/sql.ts';
@@ -69,7 +70,8 @@ async function waitForMutations(client: ClickHouseClient, table: string, pollMs 
       ),
     );
     if (Number(open?.n ?? 0) === 0) return;
-    if (open?.reason) throw new PipelineError('DELETE_USER_MUTATION_FAILED', `${table}: ${open.reason}`);
+    if (open?.reason)
+      throw new PipelineError(QUERY_CODES.deleteUserMutationFailed, `${table}: ${open.reason}`);
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }
@@ -81,7 +83,7 @@ export async function deleteUser(o: {
   readonly logger?: Logger;
 }): Promise<DeletionReport> {
   const { client, userId } = o;
-  if (userId === '') throw new PipelineError('DELETE_USER_BAD_ID', 'a user id is required');
+  if (userId === '') throw new PipelineError(QUERY_CODES.deleteUserBadId, 'a user id is required');
   const log = o.logger?.child({ component: 'delete-user' });
   const linked = (
     await rows<{ anonymous_id: string }>(

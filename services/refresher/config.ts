@@ -3,8 +3,7 @@
  * It writes (finished numbers), so it connects as a user that may insert: the consumer's. Kafka
  * holds only its lease (one refresher per cluster computes; the others stand by).
  */
-import { type ConfigOf, int, list, oneOf, readConfig, secret, str, url } from '../lib/config.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { ConfigError, type ConfigOf, int, list, oneOf, readConfig, secret, str, url } from '../lib/config.ts';
 import { canonicalTimeZone } from '../lib/finished-days.ts';
 
 export const refresherSpec = {

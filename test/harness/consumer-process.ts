@@ -6,9 +6,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { migrate } from '../../clickhouse/migrate.ts';
 import { DLQ_HEADERS } from '../../services/consumer/dlq.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import type { Admin, Kafka } from '../../services/lib/kafka.ts';
 import { quoteString } from '../../services/lib/sql.ts';
 import { activity, encoded, type RawMessage } from './fixtures.ts';

@@ -10,9 +10,9 @@
  * set of thousands of users over 90 days and adds a second reporting zone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../clickhouse/migrate.ts';
 import { toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import { addDays, localDay } from '../../services/lib/finished-days.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';

@@ -19,10 +19,10 @@ import {
 } from '../../services/collector/metrics.ts';
 import type { EventSink } from '../../services/collector/publisher.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
-import { COLLECTOR_ERRORS } from '../../services/lib/error-codes.ts';
+import { COLLECTOR_ERRORS, PRODUCER_CODES } from '../../services/lib/error-codes.ts';
 import { PipelineError } from '../../services/lib/errors.ts';
 import { createKafka, type Kafka } from '../../services/lib/kafka.ts';
-import { BatchingProducer, PRODUCER_ERRORS } from '../../services/lib/kafka-producer.ts';
+import { BatchingProducer } from '../../services/lib/kafka-producer.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { uniqueName } from '../harness/services.ts';
 
@@ -128,7 +128,7 @@ export class RefuseOnce {
     publish: async (messages) => {
       if (messages.some((m) => this.keys.delete(m.key))) {
         this.refused++;
-        throw new PipelineError(PRODUCER_ERRORS.unavailable, 'refused once by the test', { retriable: true });
+        throw new PipelineError(PRODUCER_CODES.unavailable, 'refused once by the test', { retriable: true });
       }
       return producer.publish(messages);
     },

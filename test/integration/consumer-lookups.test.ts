@@ -13,7 +13,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrations } from '../../clickhouse/migrate.ts';
 import { toIngestActivityRow, toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import {
   identifiedSinceQuery,
@@ -24,6 +23,7 @@ import {
   writtenActorsQueries,
 } from '../../services/consumer/lookups.ts';
 import { attributeBits, PROFILE_FIELDS, type Profile } from '../../services/consumer/profiles.ts';
+import { loadMigrations } from '../../services/lib/datamodel/migrate.ts';
 import { runChdb } from '../harness/chdb.ts';
 import {
   type ConsumerProcess,

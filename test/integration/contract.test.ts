@@ -11,7 +11,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrations, migrate } from '../../clickhouse/migrate.ts';
 import { limitsOf, readCollectorConfig } from '../../services/collector/config.ts';
 import { Enricher } from '../../services/collector/enrichment/records.ts';
 import { toMessage } from '../../services/collector/publisher.ts';
@@ -27,6 +26,7 @@ import { toIngestActivityRow, toIngestIdentifyRow } from '../../services/consume
 import { ingestColumns } from '../../services/consumer/schema.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { rowInserter } from '../../services/lib/clickhouse.ts';
+import { loadMigrations, migrate } from '../../services/lib/datamodel/migrate.ts';
 import { quoteIdentifier } from '../../services/lib/sql.ts';
 import { encodeTabSeparated } from '../../services/lib/tabseparated.ts';
 import { runChdb } from '../harness/chdb.ts';

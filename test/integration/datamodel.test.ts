@@ -9,10 +9,10 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrations, MIGRATIONS_DIR, migrate } from '../../clickhouse/migrate.ts';
-import { rebuildRollups } from '../../clickhouse/rebuild.ts';
-import { dropOldFactPartitions } from '../../clickhouse/retention.ts';
 import { toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
+import { loadMigrations, MIGRATIONS_DIR, migrate } from '../../services/lib/datamodel/migrate.ts';
+import { rebuildRollups } from '../../services/lib/datamodel/rebuild.ts';
+import { dropOldFactPartitions } from '../../services/lib/datamodel/retention.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import { DIMENSIONS, type Dimension } from '../../services/query/params.ts';
 import {

@@ -6,8 +6,8 @@
  * nothing new computes nothing. Truth is computed from the inserted events (datamodel-dataset.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../clickhouse/migrate.ts';
-import { dropOldFactPartitions } from '../../clickhouse/retention.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
+import { dropOldFactPartitions } from '../../services/lib/datamodel/retention.ts';
 import { addDays, FINISHED_DIMENSIONS, kindOf } from '../../services/lib/finished-days.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';

@@ -6,13 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PRODUCER_CODES } from '../../services/lib/error-codes.ts';
 import { PipelineError } from '../../services/lib/errors.ts';
 import { createKafka, type Kafka } from '../../services/lib/kafka.ts';
-import {
-  BatchingProducer,
-  type OutgoingMessage,
-  PRODUCER_ERRORS,
-} from '../../services/lib/kafka-producer.ts';
+import { BatchingProducer, type OutgoingMessage } from '../../services/lib/kafka-producer.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { kafkaBrokers, uniqueName } from '../harness/services.ts';
 
@@ -146,8 +143,8 @@ describe('BatchingProducer lanes', () => {
     const huge = producer.publish([msg('k', randomBytes(2 * 1024 * 1024))]);
     await first;
     const [smallErr, hugeErr] = await Promise.all([rejection(small), rejection(huge)]);
-    expect(hugeErr.code).toBe(PRODUCER_ERRORS.rejected);
-    expect(smallErr.code).toBe(PRODUCER_ERRORS.rejected);
+    expect(hugeErr.code).toBe(PRODUCER_CODES.rejected);
+    expect(smallErr.code).toBe(PRODUCER_CODES.rejected);
     expect(producer.healthy()).toBe(false);
     await producer.publish([msg('k', 'after')]);
     await producer.publish([msg('k', 'after 2'), msg('other', 'after 2')]);
@@ -163,7 +160,7 @@ describe('BatchingProducer lanes', () => {
     // Six keys over several lanes, 60 KB in all: under the bound together, the next 10 KB is over.
     const held = Array.from({ length: 6 }, (_, i) => producer.publish([msg(`bound-${i}`, value)]));
     const refused = await rejection(producer.publish([msg('bound-x', value)]));
-    expect(refused.code).toBe(PRODUCER_ERRORS.overloaded);
+    expect(refused.code).toBe(PRODUCER_CODES.overloaded);
     expect(refused.retriable).toBe(true);
     await Promise.all(held);
     await producer.publish([msg('bound-x', value)]);
@@ -183,11 +180,11 @@ describe('BatchingProducer lanes', () => {
       compression: 'gzip',
       idempotent: true,
     });
-    expect((await rejection(producer.publish([msg('a', 'b')]))).code).toBe(PRODUCER_ERRORS.unavailable);
+    expect((await rejection(producer.publish([msg('a', 'b')]))).code).toBe(PRODUCER_CODES.unavailable);
     await producer.start();
     const sent = producer.publish([msg('a', 'b'), msg('c', 'd'), msg('e', 'f')]);
     await producer.close();
     await sent;
-    expect((await rejection(producer.publish([msg('a', 'b')]))).code).toBe(PRODUCER_ERRORS.closed);
+    expect((await rejection(producer.publish([msg('a', 'b')]))).code).toBe(PRODUCER_CODES.closed);
   });
 });

@@ -6,8 +6,8 @@
  * corpus, and the read-only user's inability to write.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../clickhouse/migrate.ts';
 import { type ClickHouseClient, clickhouseErrorCode } from '../../services/lib/clickhouse.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import { DAY_MS, HOUR_MS } from '../../services/lib/time.ts';
 import { DIMENSIONS, type Dimension } from '../../services/query/params.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';

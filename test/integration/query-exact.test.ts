@@ -6,8 +6,8 @@
  * both window kinds and zones with whole, half and quarter hour offsets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../clickhouse/migrate.ts';
 import type { IngestActivityRow } from '../../services/consumer/ingest-row.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import { MAX_EXACT_RANGE_DAYS } from '../../services/query/params.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
 import { type Dataset, generate, truth } from './datamodel-dataset.ts';

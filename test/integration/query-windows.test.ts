@@ -11,8 +11,8 @@
  * taken as new in a country where an earlier day already had them, shows too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../clickhouse/migrate.ts';
 import type { IngestActivityRow } from '../../services/consumer/ingest-row.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import { type ActiveUsersRow, buildActiveUsersQuery } from '../../services/query/sql/builder.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';

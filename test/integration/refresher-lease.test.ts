@@ -6,7 +6,7 @@
  * once the holder's session expires and finishes a day dirtied after the kill.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../clickhouse/migrate.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import { addDays, localDay } from '../../services/lib/finished-days.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import { type ServiceProcess, scalar, spawnService, waitFor } from '../harness/consumer-process.ts';

@@ -8,8 +8,8 @@
  * take (system.query_log) on the test's data, and a limit between the two.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../clickhouse/migrate.ts';
 import type { ClickHouseClient, ClickHouseSettings } from '../../services/lib/clickhouse.ts';
+import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import { addDays, isoDay } from '../../services/lib/finished-days.ts';
 import { createLogger } from '../../services/lib/logger.ts';
 import { DAY_MS } from '../../services/lib/time.ts';

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../../lib/errors.ts';
+import { ConfigError } from '../../lib/config.ts';
 
 /** The Dockerfile copies exactly this folder: keep the name and path. */
 export const DASHBOARD_DIST_DIR = new URL('./dist', import.meta.url).pathname;

@@ -23,8 +23,9 @@
  * IF NOT EXISTS, DROP TABLE IF EXISTS, ALTER TABLE, INSERT INTO ... SELECT); anything else, and any
  * table missing from PLACEMENT, throws: a new table needs a placement decision, not a guess.
  */
-import { PipelineError } from '../services/lib/errors.ts';
-import { IDENTIFIER_RE } from './command.ts';
+import { DATAMODEL_CODES } from '../error-codes.ts';
+import { PipelineError } from '../errors.ts';
+import { IDENTIFIER_RE } from '../sql.ts';
 
 export type Placement =
   | { readonly kind: 'sharded'; readonly shardBy?: string }
@@ -123,8 +124,8 @@ function placement(table: string): Placement {
   const p = PLACEMENT[table];
   if (!p) {
     throw new PipelineError(
-      'CLUSTER_UNPLACED_TABLE',
-      `table ${table} has no placement in clickhouse/cluster.ts PLACEMENT: decide whether it is sharded by user or replicated everywhere`,
+      DATAMODEL_CODES.clusterUnplacedTable,
+      `table ${table} has no placement in services/lib/datamodel/cluster.ts PLACEMENT: decide whether it is sharded by user or replicated everywhere`,
     );
   }
   return p;
@@ -159,7 +160,10 @@ const ADD_COLUMN_RE = /^ADD\s+COLUMN\s+([\s\S]+)$/i;
 export function clusterStatements(statement: string, t: ClusterTarget, state: TransformState): string[] {
   const { cluster, database: db } = t;
   if (!IDENTIFIER_RE.test(cluster) || !IDENTIFIER_RE.test(db)) {
-    throw new PipelineError('CLUSTER_BAD_NAME', `invalid cluster or database name: ${cluster}, ${db}`);
+    throw new PipelineError(
+      DATAMODEL_CODES.clusterBadName,
+      `invalid cluster or database name: ${cluster}, ${db}`,
+    );
   }
   const { names } = state;
   const on = `ON CLUSTER ${cluster}`;
@@ -247,7 +251,7 @@ export function clusterStatements(statement: string, t: ClusterTarget, state: Tr
 }
 
 function unsupported(statement: string, why: string): PipelineError {
-  return new PipelineError('CLUSTER_UNSUPPORTED_STATEMENT', `${why}: ${statement.slice(0, 120)}`);
+  return new PipelineError(DATAMODEL_CODES.clusterUnsupportedStatement, `${why}: ${statement.slice(0, 120)}`);
 }
 
 /** Statements of each migration in cluster form (one single-node statement may become two). */

@@ -5,9 +5,10 @@
  * only when the table does not already hold the full range for that country, so re-runs are no-ops.
  */
 import Holidays from 'date-holidays';
-import type { ClickHouseClient } from '../services/lib/clickhouse.ts';
-import { PipelineError } from '../services/lib/errors.ts';
-import { DAY_MS } from '../services/lib/time.ts';
+import type { ClickHouseClient } from '../clickhouse.ts';
+import { DATAMODEL_CODES } from '../error-codes.ts';
+import { PipelineError } from '../errors.ts';
+import { DAY_MS } from '../time.ts';
 
 export interface DimDateRow {
   readonly date_key: number;
@@ -36,7 +37,7 @@ const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 export function dimDateRows(from: string, to: string, country: string): DimDateRow[] {
   const hd = new Holidays();
   if (!(country in hd.getCountries()))
-    throw new PipelineError('DIM_DATES_BAD_COUNTRY', `unknown holiday country ${country}`);
+    throw new PipelineError(DATAMODEL_CODES.dimDatesBadCountry, `unknown holiday country ${country}`);
   hd.init(country);
   const names = new Map<string, string[]>();
   const fromMs = Date.parse(`${from}T00:00:00Z`);
