@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { ActivityRecord } from '../services/consumer/ingest-row.ts';
 import { ALL_ATTRIBUTES, type ProfileLookup, UserContext } from '../services/consumer/profiles.ts';
 import { SCHEMA_HEADER } from '../services/lib/avro.ts';
-import { activity, codec, encoded } from '../test/harness/fixtures.ts';
+import { activity, codec, encoded } from '../test/fixtures/records.ts';
 import { MB } from './lib/measure.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;

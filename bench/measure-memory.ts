@@ -25,7 +25,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompressionTypes } from 'kafkajs';
 import { SERVICE_PROCESS_ENV } from '../deploy/process-env.ts';
-import { produce } from '../test/harness/kafka-topics.ts';
+import { produce } from '../test/fixtures/kafka.ts';
 import { benchKafka, type Ctx, freshTopic, migratedDatabase, uniqueName } from './lib/context.ts';
 import { avroMessages, nativeBodies, REQUEST_HEADERS } from './lib/data.ts';
 import { autocannon } from './lib/load.ts';

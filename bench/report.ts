@@ -76,7 +76,7 @@ export function renderMarkdown(report: Report): string {
       ],
     ),
     '',
-    'Kafka and ClickHouse are a private stack started by the bench (test/harness/private-stack.ts);',
+    'Kafka and ClickHouse are a private stack started by the bench (deploy/local/private-stack.ts);',
     'other work on the machine while this ran, if any, is said in the hand-written notes below.',
     '',
     // The soak runs on its own (30 minutes) and writes its own file, so re-rendering this one keeps it.

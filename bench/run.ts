@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { privateStack } from '../test/harness/private-stack.ts';
+import { privateStack } from '../deploy/local/private-stack.ts';
 import { benchKafka, type Ctx, type Scenario, type ScenarioResult } from './lib/context.ts';
 import { ROOT } from './lib/processes.ts';
 import { addSections, printResults, type Report, renderMarkdown } from './report.ts';

@@ -17,7 +17,7 @@
  *
  * Usage: node bench/sketch-parts.ts --database NAME [--load] [--runs 3] [--slices 2]
  *   (CLICKHOUSE_URL as for the migrator). --load creates and migrates NAME and loads scenario 4's
- *   synthetic data into it first (10M events, 1M user ids, seed 4: test/harness/synthetic.ts), ~5 min.
+ *   synthetic data into it first (10M events, 1M user ids, seed 4: test/fixtures/synthetic.ts), ~5 min.
  *   --slices 2 times only the 2-group-by slice; default all three.
  */
 import { randomUUID } from 'node:crypto';
@@ -25,7 +25,7 @@ import { createClickHouse } from '../services/lib/clickhouse.ts';
 import { readConfig, url } from '../services/lib/config.ts';
 import { migrate } from '../services/lib/datamodel/migrate.ts';
 import { buildActiveUsersQuery } from '../services/query/sql/builder.ts';
-import { loadSynthetic } from '../test/harness/synthetic.ts';
+import { loadSynthetic } from '../test/fixtures/synthetic.ts';
 import { ninetyDayQuery } from './lib/finished.ts';
 import { round } from './lib/measure.ts';
 import { QUERY_SLICES } from './scenarios/queries.ts';

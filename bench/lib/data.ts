@@ -1,11 +1,11 @@
 /**
  * What the scenarios send: native JSON request bodies for the collector, Avro messages for Kafka
  * (encoded with the contract's codec, shaped like the collector's enriched output). The synthetic
- * load generated inside ClickHouse (query, accuracy and ladder scenarios) is test/harness/synthetic.ts.
+ * load generated inside ClickHouse (query, accuracy and ladder scenarios) is test/fixtures/synthetic.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { activity, codec, encoded, type RawMessage } from '../../test/harness/fixtures.ts';
-import { COUNTRIES, FEATURES, PLATFORMS } from '../../test/harness/synthetic.ts';
+import { activity, codec, encoded, type RawMessage } from '../../test/fixtures/records.ts';
+import { COUNTRIES, FEATURES, PLATFORMS } from '../../test/fixtures/synthetic.ts';
 
 export type { RawMessage };
 export { codec };

@@ -12,7 +12,7 @@ import type { QueryStore, SeriesResult } from '../../services/query/store.ts';
 import { readRefresherConfig } from '../../services/refresher/config.ts';
 import { createRefresherMetrics } from '../../services/refresher/metrics.ts';
 import { querySettings, Refresher } from '../../services/refresher/refresher.ts';
-import { SYNTH_LAST_DAY } from '../../test/harness/synthetic.ts';
+import { SYNTH_LAST_DAY } from '../../test/fixtures/synthetic.ts';
 import { timedQuery } from './active-users.ts';
 import { summary } from './measure.ts';
 

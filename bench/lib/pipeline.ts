@@ -8,7 +8,7 @@
  */
 
 import type { Admin } from '../../services/lib/kafka.ts';
-import { groupLag } from '../../test/harness/kafka-topics.ts';
+import { groupLag } from '../../test/fixtures/kafka.ts';
 import { type PipelineCpu, pipelineCpu, rssBytes } from './measure.ts';
 import type { SenderProgress } from './sender.ts';
 

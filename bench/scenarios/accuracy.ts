@@ -4,7 +4,7 @@
  * The largest reuses scenario 4's database when that ran with the same size.
  */
 import type { ActiveUsersRequest } from '../../services/query/sql/builder.ts';
-import { loadSynthetic } from '../../test/harness/synthetic.ts';
+import { loadSynthetic } from '../../test/fixtures/synthetic.ts';
 import { compare, exactQuery, rollupSql, timedQuery } from '../lib/active-users.ts';
 import { maxTarget, migratedDatabase, type Row, type Scenario } from '../lib/context.ts';
 import { round } from '../lib/measure.ts';

@@ -19,7 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { produce } from '../../test/harness/kafka-topics.ts';
+import { produce } from '../../test/fixtures/kafka.ts';
 import { benchKafka, type Ctx, freshTopic, type Row, type Scenario } from '../lib/context.ts';
 import { avroNewUserMessages } from '../lib/data.ts';
 import { round } from '../lib/measure.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { type ActivityRecord, toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import { ingestColumns } from '../../services/consumer/schema.ts';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
-import { produce } from '../../test/harness/kafka-topics.ts';
+import { produce } from '../../test/fixtures/kafka.ts';
 import {
   type Ctx,
   freshTopic,

@@ -3,7 +3,7 @@
  * batches at 50% and 90% of the collector's measured maximum (scenario 1 of the same run).
  * Freshness from probes (lib/freshness.ts). Consumer lag sampled every second.
  */
-import { groupLag } from '../../test/harness/kafka-topics.ts';
+import { groupLag } from '../../test/fixtures/kafka.ts';
 import { maxTarget, type Row, type Scenario } from '../lib/context.ts';
 import { nativeBodies, REQUEST_HEADERS } from '../lib/data.ts';
 import { probeFreshness } from '../lib/freshness.ts';

@@ -7,7 +7,7 @@
  * numbers. Sizes: 1M, 10M, 30M events (quick: 300k, 1M).
  */
 import { createClickHouse } from '../../services/lib/clickhouse.ts';
-import { loadSynthetic } from '../../test/harness/synthetic.ts';
+import { loadSynthetic } from '../../test/fixtures/synthetic.ts';
 import { rollupSql, timedQuery } from '../lib/active-users.ts';
 import { type Ctx, migratedDatabase, type Row, type Scenario } from '../lib/context.ts';
 import { benchStore, catchUp, ninetyDayQuery, tableSizes, timeView } from '../lib/finished.ts';
@@ -80,7 +80,7 @@ export const ladderScenario: Scenario = async (ctx) => {
     id: '10',
     title: 'Scale ladder: finished numbers and sketches as the data grows',
     notes: [
-      `Each rung: a fresh database, ${sizes.map((n) => n.toLocaleString('en-US')).join(' / ')} synthetic events over 120 days (users = events / 10, test/harness/synthetic.ts), loaded through the ingest table; the refresher's catch-up in one pass with the service's defaults (services/refresher/config.ts: 7-day runs, split in halves when one exceeds the memory limit; max_threads 1; spill at 1 GiB), 'run days' the run length it ended with; the 90-day overall view through the query store (the API's path), the first request apart; the same series from the sketches (services/query/sql/builder.ts); active parts' sizes as loaded.`,
+      `Each rung: a fresh database, ${sizes.map((n) => n.toLocaleString('en-US')).join(' / ')} synthetic events over 120 days (users = events / 10, test/fixtures/synthetic.ts), loaded through the ingest table; the refresher's catch-up in one pass with the service's defaults (services/refresher/config.ts: 7-day runs, split in halves when one exceeds the memory limit; max_threads 1; spill at 1 GiB), 'run days' the run length it ended with; the 90-day overall view through the query store (the API's path), the first request apart; the same series from the sketches (services/query/sql/builder.ts); active parts' sizes as loaded.`,
       ...(ctx.quick ? ['Quick mode: 300k and 1M events, not the 1M / 10M / 30M of the issue.'] : []),
       ...failures,
     ],

@@ -7,7 +7,7 @@
 import { createClickHouse } from '../../services/lib/clickhouse.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import type { ActiveUsersRequest } from '../../services/query/sql/builder.ts';
-import { loadSynthetic, SYNTH_LAST_DAY } from '../../test/harness/synthetic.ts';
+import { loadSynthetic, SYNTH_LAST_DAY } from '../../test/fixtures/synthetic.ts';
 import { compare, exactQuery, rollupSql, timedQuery } from '../lib/active-users.ts';
 import {
   type Ctx,

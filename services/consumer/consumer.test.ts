@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { activity, encoded } from '../../test/harness/fixtures.ts';
+import { activity, encoded } from '../../test/fixtures/records.ts';
 import { readConfig } from '../lib/config.ts';
 import type { BatchHandler, BatchScope, GroupConsumer } from '../lib/kafka-consumer.ts';
 import { consumerSpec } from './config.ts';

@@ -2,7 +2,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { activity, codec, encoded, identify } from '../../test/harness/fixtures.ts';
+import { activity, codec, encoded, identify } from '../../test/fixtures/records.ts';
 import { AvroCodec, DEFAULT_SCHEMAS_DIR, SCHEMA_HEADER } from '../lib/avro.ts';
 import type { ConsumedMessage } from '../lib/kafka-consumer.ts';
 import { decodeMessage } from './decode.ts';

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { activity, codec, encoded } from '../../test/harness/fixtures.ts';
+import { activity, codec, encoded } from '../../test/fixtures/records.ts';
 import type { InsertRows } from '../lib/clickhouse.ts';
 import type { BatchScope, PartitionBatch } from '../lib/kafka-consumer.ts';
 import type { BatchLimits } from './batcher.ts';

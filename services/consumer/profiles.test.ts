@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activity, identify } from '../../test/harness/fixtures.ts';
+import { activity, identify } from '../../test/fixtures/records.ts';
 import { DAY_MS } from '../lib/time.ts';
 import type { ActivityRecord, IdentifyRecord } from './ingest-row.ts';
 import {

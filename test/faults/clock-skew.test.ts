@@ -10,10 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../../services/demo/generator.ts';
 import { DAY_MS, HOUR_MS } from '../../services/lib/time.ts';
+import { groupLag } from '../fixtures/kafka.ts';
 import { type CollectorProcesses, collectorProcesses } from '../harness/collector-process.ts';
 import { type ConsumerSetup, consumerSetup, distinctEvents, waitFor } from '../harness/consumer-process.ts';
 import { type AckedEvent, checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
-import { groupLag } from '../harness/kafka-topics.ts';
 import { type PlannedBatch, RetryingSender } from '../harness/sender.ts';
 
 /** Client error, and the true hour of day (UTC, yesterday) that the error moves to another day. */

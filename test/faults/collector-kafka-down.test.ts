@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
+import { type PrivateStack, privateStack } from '../../deploy/local/private-stack.ts';
 import { post, readTopic, startCollector, type TestCollector } from '../integration/collector-harness.ts';
 
 let stack: PrivateStack;

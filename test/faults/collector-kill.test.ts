@@ -7,10 +7,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../../services/demo/generator.ts';
+import { groupLag } from '../fixtures/kafka.ts';
 import { type CollectorProcesses, collectorProcesses } from '../harness/collector-process.ts';
 import { type ConsumerSetup, consumerSetup, distinctEvents, waitFor } from '../harness/consumer-process.ts';
 import { checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
-import { groupLag } from '../harness/kafka-topics.ts';
 import { activityBatches, RetryingSender, startLoad } from '../harness/sender.ts';
 
 const SEED = 10_001;

@@ -7,6 +7,8 @@
  * A private ClickHouse (Kafka is the shared one), so no other test's insert is mistaken for ours.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PrivateStack, privateStack } from '../../deploy/local/private-stack.ts';
+import { groupLag, produce } from '../fixtures/kafka.ts';
 import {
   activityStream,
   type ConsumerProcess,
@@ -17,8 +19,6 @@ import {
   waitFor,
 } from '../harness/consumer-process.ts';
 import { checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
-import { groupLag, produce } from '../harness/kafka-topics.ts';
-import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 
 const EVENTS = 60_000;

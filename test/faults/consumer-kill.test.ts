@@ -9,7 +9,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PrivateStack, privateStack } from '../../deploy/local/private-stack.ts';
 import { rng } from '../../services/demo/generator.ts';
+import { committedTotal, groupLag, produce } from '../fixtures/kafka.ts';
 import {
   activityStream,
   type ConsumerSetup,
@@ -19,8 +21,6 @@ import {
   waitFor,
 } from '../harness/consumer-process.ts';
 import { checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
-import { committedTotal, groupLag, produce } from '../harness/kafka-topics.ts';
-import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 
 const EVENTS = 60_000;

@@ -13,6 +13,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
+import { groupLag, produce } from '../fixtures/kafka.ts';
+import { activity, codec, encoded, type RawMessage } from '../fixtures/records.ts';
 import {
   type ConsumerProcess,
   type ConsumerSetup,
@@ -22,9 +24,7 @@ import {
   refuseRows,
   waitFor,
 } from '../harness/consumer-process.ts';
-import { activity, codec, encoded, type RawMessage } from '../harness/fixtures.ts';
 import { type AckedEvent, checkAckedCounted, expectAckedCounted } from '../harness/invariant.ts';
-import { groupLag, produce } from '../harness/kafka-topics.ts';
 
 const PARTITIONS = 6;
 

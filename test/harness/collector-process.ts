@@ -4,9 +4,10 @@
  * restart is a new process. It listens on a port fixed at creation: a restarted collector answers
  * at the same URL, as a restarted pod behind a load balancer does for an SDK.
  */
+
+import { freePort } from '../../deploy/local/private-stack.ts';
 import { WRITE_KEY } from '../integration/collector-harness.ts';
 import { type ServiceProcess, spawnService } from './consumer-process.ts';
-import { freePort } from './private-stack.ts';
 
 export interface CollectorProcesses {
   readonly url: string;

@@ -11,7 +11,7 @@ import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import type { Admin, Kafka } from '../../services/lib/kafka.ts';
 import { quoteString } from '../../services/lib/sql.ts';
-import { activity, encoded, type RawMessage } from './fixtures.ts';
+import { activity, encoded, type RawMessage } from '../fixtures/records.ts';
 import type { AckedEvent } from './invariant.ts';
 import {
   clickhouseUrl,

@@ -8,6 +8,7 @@
 import { expect } from 'vitest';
 import { localDay } from '../../services/lib/finished-days.ts';
 import { quoteString } from '../../services/lib/sql.ts';
+import { groupLag } from '../fixtures/kafka.ts';
 import {
   type Decoded,
   readTopic,
@@ -17,7 +18,6 @@ import {
 } from '../integration/collector-harness.ts';
 import { startQueryApi } from '../integration/query-harness.ts';
 import { type ConsumerSetup, consumerSetup, waitFor } from './consumer-process.ts';
-import { groupLag } from './kafka-topics.ts';
 import { kafkaBrokers } from './services.ts';
 
 /** A test collector whose topic a real consumer writes into a fresh database, and a reader of it. */

@@ -4,7 +4,9 @@
  * until acknowledged), the pipeline drains, and the invariant check runs on what was acknowledged.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type PrivateStack, privateStack } from '../../deploy/local/private-stack.ts';
 import { rng } from '../../services/demo/generator.ts';
+import { groupLag } from '../fixtures/kafka.ts';
 import { type CollectorProcesses, collectorProcesses } from './collector-process.ts';
 import {
   type ConsumerProcess,
@@ -14,8 +16,6 @@ import {
   waitFor,
 } from './consumer-process.ts';
 import { type AckedEvent, checkAckedCounted, type InvariantReport } from './invariant.ts';
-import { groupLag } from './kafka-topics.ts';
-import { type PrivateStack, privateStack } from './private-stack.ts';
 import { activityBatches, RetryingSender, type SenderStats, startLoad } from './sender.ts';
 
 /** A private stack (a fault stops nothing else) with collector processes and one consumer on it. */

@@ -12,10 +12,10 @@
 import { expect } from 'vitest';
 import { type ActivityRecord, toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
+import { activity } from '../fixtures/records.ts';
 import { localDay, truth } from '../integration/datamodel-dataset.ts';
 import { startQueryApi } from '../integration/query-harness.ts';
 import { scalar } from './consumer-process.ts';
-import { activity } from './fixtures.ts';
 
 /** An acknowledged event: its id, who it counts for, and the instant it must be counted at. */
 export interface AckedEvent {

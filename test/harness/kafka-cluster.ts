@@ -5,10 +5,10 @@
  * a probe batch sent through the collector while brokers are down, its first answers recorded.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { PrivateStack } from '../../deploy/local/private-stack.ts';
 import type { Admin } from '../../services/lib/kafka.ts';
 import { waitFor } from './consumer-process.ts';
 import type { AckedEvent } from './invariant.ts';
-import type { PrivateStack } from './private-stack.ts';
 import { activityBatches, RetryingSender } from './sender.ts';
 
 export const NODES = [1, 2, 3] as const;

@@ -10,10 +10,10 @@ import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import type { ClickHouseClient } from '../../services/lib/clickhouse.ts';
 import type { Kafka } from '../../services/lib/kafka.ts';
 import { quoteString } from '../../services/lib/sql.ts';
+import { groupLag } from '../fixtures/kafka.ts';
+import { codec } from '../fixtures/records.ts';
 import { post, startCollector, type TestCollector } from '../integration/collector-harness.ts';
 import { type ConsumerProcess, type ConsumerSetup, consumerSetup, waitFor } from './consumer-process.ts';
-import { codec } from './fixtures.ts';
-import { groupLag } from './kafka-topics.ts';
 import { kafkaBrokers, uniqueName } from './services.ts';
 
 export interface Pipeline {

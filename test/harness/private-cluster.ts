@@ -11,8 +11,8 @@ import {
   clusterDown,
   clusterUp,
 } from '../../deploy/local/clickhouse-cluster.ts';
+import { freePort } from '../../deploy/local/private-stack.ts';
 import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
-import { freePort } from './private-stack.ts';
 import { uniqueName } from './services.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

@@ -3,8 +3,8 @@
  * own database and its own topics (random suffix), so files run in parallel, in any order, and
  * re-run cleanly; `cleanup()` drops them.
  */
-import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { uniqueName } from '../../deploy/local/private-stack.ts';
 import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
 import { createKafka, ensureTopics, type Kafka } from '../../services/lib/kafka.ts';
 
@@ -16,12 +16,7 @@ export function clickhouseUrl(): string {
   return inject('clickhouseUrl');
 }
 
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`.replace(
-    /[^A-Za-z0-9_]/g,
-    '_',
-  );
-}
+export { uniqueName };
 
 export interface TestDatabase {
   readonly name: string;

@@ -7,8 +7,8 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventIdFor } from '../../services/collector/segment/map.ts';
 import { sessionNumber } from '../../services/collector/validation/validate.ts';
+import { slowRequest } from '../fixtures/slow-client.ts';
 import { kafkaBrokers } from '../harness/services.ts';
-import { slowRequest } from '../harness/slow-client.ts';
 import {
   type Decoded,
   post,

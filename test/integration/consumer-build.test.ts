@@ -8,6 +8,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { consumerSpec } from '../../services/consumer/config.ts';
 import { buildConsumer, type Consumer, connect } from '../../services/consumer/consumer.ts';
 import { readConfig } from '../../services/lib/config.ts';
+import { committedTotal, produce } from '../fixtures/kafka.ts';
+import { activity, encoded } from '../fixtures/records.ts';
 import {
   type ConsumerSetup,
   consumerSetup,
@@ -15,8 +17,6 @@ import {
   readDeadLetters,
   waitFor,
 } from '../harness/consumer-process.ts';
-import { activity, encoded } from '../harness/fixtures.ts';
-import { committedTotal, produce } from '../harness/kafka-topics.ts';
 
 let s: ConsumerSetup;
 let consumer: Consumer;

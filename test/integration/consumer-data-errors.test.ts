@@ -13,6 +13,8 @@ import { toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import { INGEST_TABLES, ingestColumns, schemaProblems } from '../../services/consumer/schema.ts';
 import { DATA_ERROR_CODES, Sink } from '../../services/consumer/sink.ts';
 import { rowInserter } from '../../services/lib/clickhouse.ts';
+import { groupLag, produce } from '../fixtures/kafka.ts';
+import { activity, encoded } from '../fixtures/records.ts';
 import {
   type ConsumerSetup,
   consumerSetup,
@@ -20,8 +22,6 @@ import {
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
-import { activity, encoded } from '../harness/fixtures.ts';
-import { groupLag, produce } from '../harness/kafka-topics.ts';
 
 describe('consumer data errors', () => {
   let setup: ConsumerSetup;

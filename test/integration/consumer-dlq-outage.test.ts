@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { ensureTopics } from '../../services/lib/kafka.ts';
+import { groupLag, produce } from '../fixtures/kafka.ts';
+import { activity, encoded } from '../fixtures/records.ts';
 import { type ConsumerSetup, consumerSetup, distinctEvents, waitFor } from '../harness/consumer-process.ts';
-import { activity, encoded } from '../harness/fixtures.ts';
-import { groupLag, produce } from '../harness/kafka-topics.ts';
 
 describe('consumer dead-letter outage', () => {
   let setup: ConsumerSetup;

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../services/lib/time.ts';
+import { groupLag } from '../fixtures/kafka.ts';
 import {
   type ConsumerSetup,
   consumerSetup,
@@ -18,7 +19,6 @@ import {
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
-import { groupLag } from '../harness/kafka-topics.ts';
 import { kafkaBrokers } from '../harness/services.ts';
 import { post, startCollector, type TestCollector } from './collector-harness.ts';
 

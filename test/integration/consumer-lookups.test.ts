@@ -24,6 +24,8 @@ import {
 } from '../../services/consumer/lookups.ts';
 import { attributeBits, PROFILE_FIELDS, type Profile } from '../../services/consumer/profiles.ts';
 import { loadMigrations } from '../../services/lib/datamodel/migrate.ts';
+import { groupLag, produce } from '../fixtures/kafka.ts';
+import { activity, encoded, identify } from '../fixtures/records.ts';
 import { runChdb } from '../harness/chdb.ts';
 import {
   type ConsumerProcess,
@@ -33,8 +35,6 @@ import {
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
-import { activity, encoded, identify } from '../harness/fixtures.ts';
-import { groupLag, produce } from '../harness/kafka-topics.ts';
 
 const USERS = 21_000;
 const ANONYMOUS = 21_000;

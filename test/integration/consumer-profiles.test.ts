@@ -9,9 +9,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toIngestActivityRow, toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import { profileQuery } from '../../services/consumer/lookups.ts';
+import { produce } from '../fixtures/kafka.ts';
+import { activity, encoded, identify } from '../fixtures/records.ts';
 import { type ConsumerSetup, consumerSetup, scalar, waitFor } from '../harness/consumer-process.ts';
-import { activity, encoded, identify } from '../harness/fixtures.ts';
-import { produce } from '../harness/kafka-topics.ts';
 
 describe('consumer profiles', () => {
   let setup: ConsumerSetup;

@@ -8,6 +8,8 @@
  * serves for open days and ad-hoc slices.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupLag, produce } from '../fixtures/kafka.ts';
+import { activity, encoded, identify } from '../fixtures/records.ts';
 import {
   activeUsers,
   type ConsumerSetup,
@@ -15,8 +17,6 @@ import {
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
-import { activity, encoded, identify } from '../harness/fixtures.ts';
-import { groupLag, produce } from '../harness/kafka-topics.ts';
 
 describe('consumer re-delivery after a link', () => {
   let setup: ConsumerSetup;

@@ -10,9 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INGEST_TABLES } from '../../services/consumer/schema.ts';
+import { produce } from '../fixtures/kafka.ts';
+import { activity, encoded } from '../fixtures/records.ts';
 import { type ConsumerSetup, consumerSetup, distinctEvents, waitFor } from '../harness/consumer-process.ts';
-import { activity, encoded } from '../harness/fixtures.ts';
-import { produce } from '../harness/kafka-topics.ts';
 
 const PARKED = `${INGEST_TABLES.activity}_parked`;
 

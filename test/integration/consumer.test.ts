@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
+import { groupLag, produce } from '../fixtures/kafka.ts';
+import { activity, encoded, identify, type RawMessage } from '../fixtures/records.ts';
 import {
   type ConsumerSetup,
   consumerSetup,
@@ -15,8 +17,6 @@ import {
   scalar,
   waitFor,
 } from '../harness/consumer-process.ts';
-import { activity, encoded, identify, type RawMessage } from '../harness/fixtures.ts';
-import { groupLag, produce } from '../harness/kafka-topics.ts';
 import { uniqueName } from '../harness/services.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

@@ -16,8 +16,8 @@ import { DAY_MS } from '../../services/lib/time.ts';
 import { createRefresherMetrics, type RefresherMetrics } from '../../services/refresher/metrics.ts';
 import { Refresher } from '../../services/refresher/refresher.ts';
 import { newUsersQuery, windowsQuery } from '../../services/refresher/sql.ts';
+import { loadSynthetic } from '../fixtures/synthetic.ts';
 import { freshDatabase, type TestDatabase } from '../harness/services.ts';
-import { loadSynthetic } from '../harness/synthetic.ts';
 
 const DAYS = 14;
 // Closed days well before today: every day a window of the data reaches is due.

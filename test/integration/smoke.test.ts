@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PrivateStack, privateStack } from '../../deploy/local/private-stack.ts';
 import { AvroCodec, SCHEMA_HEADER } from '../../services/lib/avro.ts';
 import { createClickHouse } from '../../services/lib/clickhouse.ts';
 import { createKafka, ensureTopics, type Kafka } from '../../services/lib/kafka.ts';
-import { type PrivateStack, privateStack } from '../harness/private-stack.ts';
 import {
   clickhouseUrl,
   freshDatabase,

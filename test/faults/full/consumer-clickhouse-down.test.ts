@@ -7,8 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PrivateStack, privateStack } from '../../../deploy/local/private-stack.ts';
 import { type ClickHouseClient, createClickHouse } from '../../../services/lib/clickhouse.ts';
 import { type Admin, createKafka, ensureTopics, type Kafka } from '../../../services/lib/kafka.ts';
+import { groupLag, produce } from '../../fixtures/kafka.ts';
 import {
   activityStream,
   type ConsumerProcess,
@@ -18,8 +20,6 @@ import {
   startConsumer,
   waitFor,
 } from '../../harness/consumer-process.ts';
-import { groupLag, produce } from '../../harness/kafka-topics.ts';
-import { type PrivateStack, privateStack } from '../../harness/private-stack.ts';
 
 const DATABASE = 'analytics';
 const TOPIC = 'user-activity.v1';

@@ -18,12 +18,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type PrivateStack, privateStack } from '../../../deploy/local/private-stack.ts';
 import { PipelineError } from '../../../services/lib/errors.ts';
 import { type Admin, createKafka, type Kafka } from '../../../services/lib/kafka.ts';
 import { BatchingProducer, type OutgoingMessage } from '../../../services/lib/kafka-producer.ts';
 import { createLogger } from '../../../services/lib/logger.ts';
 import { killLeader, NODES, partitionStates, waitForFailover } from '../../harness/kafka-cluster.ts';
-import { type PrivateStack, privateStack } from '../../harness/private-stack.ts';
 
 const TOPIC = 'producer-order';
 const KEYS = 40;

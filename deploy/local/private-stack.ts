@@ -1,10 +1,11 @@
 /**
- * A private Kafka + ClickHouse for fault tests (stop the broker, stop the database): its own data
- * folder and free ports, so stopping it disturbs no other test file running beside it. Kafka is one
- * broker, or with `kafkaNodes: 3` the local 3-node cluster (deploy/local/stack.ts), whose nodes a
- * test can kill -9 one by one.
+ * A private Kafka + ClickHouse for fault tests (stop the broker, stop the database) and for the
+ * benches: its own data folder and free ports, so stopping it disturbs no other test file or stack
+ * running beside it. Kafka is one broker, or with `kafkaNodes: 3` the local 3-node cluster
+ * (./stack.ts), whose nodes a test can kill -9 one by one.
  */
 
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -21,10 +22,17 @@ import {
   type StackOptions,
   stackOptions,
   status,
-} from '../../deploy/local/stack.ts';
-import { uniqueName } from './services.ts';
+} from './stack.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** A name no other run uses (data folders here; databases, topics and groups in the tests). */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`.replace(
+    /[^A-Za-z0-9_]/g,
+    '_',
+  );
+}
 
 /** A port the kernel just handed out and released: free now, on loopback. */
 export async function freePort(): Promise<number> {
