@@ -24,9 +24,10 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompressionTypes } from 'kafkajs';
+import { uniqueName } from '../deploy/local/private-stack.ts';
 import { SERVICE_PROCESS_ENV } from '../deploy/process-env.ts';
 import { produce } from '../test/fixtures/kafka.ts';
-import { benchKafka, type Ctx, freshTopic, migratedDatabase, uniqueName } from './lib/context.ts';
+import { benchKafka, type Ctx, freshTopic, migratedDatabase } from './lib/context.ts';
 import { avroMessages, nativeBodies, REQUEST_HEADERS } from './lib/data.ts';
 import { autocannon } from './lib/load.ts';
 import { cpuSeconds, MB } from './lib/measure.ts';

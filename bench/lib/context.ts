@@ -2,7 +2,8 @@
  * What every scenario gets from the orchestrator (the private stack's endpoints, the run mode,
  * fresh databases and topics) and what it hands back (rows for the table, targets, profiles).
  */
-import { randomBytes } from 'node:crypto';
+
+import { uniqueName } from '../../deploy/local/private-stack.ts';
 import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
 import { migrate } from '../../services/lib/datamodel/migrate.ts';
 import { createKafka, ensureTopics, type Kafka } from '../../services/lib/kafka.ts';
@@ -46,10 +47,6 @@ export interface ScenarioResult {
 }
 
 export type Scenario = (ctx: Ctx) => Promise<Omit<ScenarioResult, 'seconds' | 'error'>>;
-
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-}
 
 export interface BenchDatabase {
   readonly name: string;

@@ -7,9 +7,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../../deploy/local/private-stack.ts';
+import { freePort, uniqueName } from '../../deploy/local/private-stack.ts';
 import { SERVICE_PROCESS_ENV } from '../../deploy/process-env.ts';
-import { type Ctx, freshTopic, migratedDatabase, uniqueName } from './context.ts';
+import { type Ctx, freshTopic, migratedDatabase } from './context.ts';
 import { WRITE_KEY } from './data.ts';
 import { pollUntil } from './measure.ts';
 

@@ -7,6 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { uniqueName } from '../../deploy/local/private-stack.ts';
 import { type ActivityRecord, toIngestActivityRow } from '../../services/consumer/ingest-row.ts';
 import { ingestColumns } from '../../services/consumer/schema.ts';
 import { SCHEMA_HEADER } from '../../services/lib/avro.ts';
@@ -19,7 +20,6 @@ import {
   type Row,
   ratioTarget,
   type Scenario,
-  uniqueName,
 } from '../lib/context.ts';
 import { avroMessages, codec, type RawMessage } from '../lib/data.ts';
 import { MB, pollUntil, round, rssSampler } from '../lib/measure.ts';
