@@ -5,7 +5,7 @@
 # The services run their TypeScript directly on Node 24 (type stripping, no tsc build), as they do
 # outside a container. The Node version is the `node` devDependency's, the one the tests run on
 # (deploy/docker/image.test.ts holds the two equal); bump both together.
-ARG NODE_IMAGE=node:24.9.0-bookworm-slim
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # Production dependencies only. None of them has an install script (image.test.ts checks the lock
 # file), so scripts stay off.
