@@ -4,7 +4,8 @@
  * pipeline's database. The work itself lives under services/ (services/lib/datamodel/).
  */
 import { type ClickHouseClient, createClickHouse } from '../services/lib/clickhouse.ts';
-import { readConfig, str, url } from '../services/lib/config.ts';
+import { identifier, readConfig, str, url } from '../services/lib/config.ts';
+import { type ClusterTarget, clusterTarget } from '../services/lib/datamodel/cluster.ts';
 import { COMMAND_CODES } from '../services/lib/error-codes.ts';
 import { PipelineError } from '../services/lib/errors.ts';
 import { createLogger, type Logger } from '../services/lib/logger.ts';
@@ -15,12 +16,18 @@ const SPEC = {
   CLICKHOUSE_DATABASE: str('database the pipeline uses', 'analytics'),
   CLICKHOUSE_USER: str('ClickHouse user with DDL rights', 'default'),
   CLICKHOUSE_PASSWORD: { parse: (raw: string) => raw, fallback: '', doc: 'password of CLICKHOUSE_USER' },
+  CLICKHOUSE_CLUSTER: identifier(
+    'the remote_servers cluster the database lives on (clickhouse/CLUSTER.md); empty = one node',
+    '',
+  ),
   LOG_LEVEL: str('pino level', 'info'),
 };
 
 export interface CommandContext {
   readonly client: ClickHouseClient;
   readonly database: string;
+  /** From CLICKHOUSE_CLUSTER; undefined on one node. */
+  readonly cluster: ClusterTarget | undefined;
   readonly logger: Logger;
 }
 
@@ -52,9 +59,10 @@ export function runCommand(
         .command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
         .finally(() => admin.close());
     }
+    const cluster = clusterTarget(cfg.CLICKHOUSE_CLUSTER, database);
     const client = createClickHouse({ ...auth, database });
     try {
-      await body({ client, database, logger });
+      await body({ client, database, cluster, logger });
     } finally {
       await client.close();
     }

@@ -7,7 +7,7 @@ import { DATAMODEL_CODES } from '../services/lib/error-codes.ts';
 import { PipelineError } from '../services/lib/errors.ts';
 import { argValue, runCommand } from './command.ts';
 
-runCommand('rebuild', async ({ client, logger }) => {
+runCommand('rebuild', async ({ client, cluster, logger }) => {
   const from = argValue(process.argv, 'from');
   const to = argValue(process.argv, 'to');
   if (!from || !to)
@@ -15,5 +15,5 @@ runCommand('rebuild', async ({ client, logger }) => {
       DATAMODEL_CODES.rebuildBadRange,
       'usage: rebuild.ts --from YYYY-MM-DD --to YYYY-MM-DD',
     );
-  await rebuildRollups({ client, from, to, logger });
+  await rebuildRollups({ client, from, to, logger, ...(cluster ? { cluster } : {}) });
 });

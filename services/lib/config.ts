@@ -1,5 +1,6 @@
 import { CONFIG_CODES } from './error-codes.ts';
 import { PipelineError } from './errors.ts';
+import { IDENTIFIER_RE } from './sql.ts';
 
 /**
  * Config is read once, in a service's main.ts, from an env-like record and validated against one
@@ -61,6 +62,17 @@ function field<T>(parse: (raw: string) => T, doc: string, fallback?: T): Field<T
 }
 
 export const str = (doc: string, fallback?: string): Field<string> => field((raw) => raw, doc, fallback);
+
+/** A name that statements are built with unquoted (a ClickHouse cluster, a database). */
+export const identifier = (doc: string, fallback?: string): Field<string> =>
+  field(
+    (raw) => {
+      if (!IDENTIFIER_RE.test(raw)) throw new Error('not a plain name ([A-Za-z_][A-Za-z0-9_]*)');
+      return raw;
+    },
+    doc,
+    fallback,
+  );
 
 /**
  * Whether a listen address is reachable from this machine only. The services refuse unsafe

@@ -6,6 +6,7 @@
 import {
   bool,
   ConfigError,
+  identifier,
   int,
   isLoopbackHost,
   list,
@@ -39,6 +40,10 @@ export const QUERY_CONFIG = {
     'default',
   ),
   CLICKHOUSE_ADMIN_PASSWORD: secret(str('password of CLICKHOUSE_ADMIN_USER', '')),
+  CLICKHOUSE_CLUSTER: identifier(
+    'the remote_servers cluster the database lives on (clickhouse/CLUSTER.md): the admin route deletes in its cluster form; empty = one node',
+    '',
+  ),
   QUERY_RATE_LIMIT_PER_MINUTE: int('requests per minute per token or client address on /v1', 600, 1),
   QUERY_MAX_GROUPS: int(
     'a group-by over more groups than this (estimated first) is refused with a 400 before ClickHouse does the work',

@@ -11,9 +11,26 @@
  * mutations_sync, so each is waited for in system.mutations. The details go first: their WHERE
  * reads the facts. Events still in Kafka (retention) or in the dead-letter topic are not touched:
  * a redrive of such a letter would write the user again (docs/SECURITY.md).
+ *
+ * On a cluster (`cluster`, clickhouse/CLUSTER.md) the mutations run ON CLUSTER on the shard-local
+ * tables (services/lib/datamodel/cluster-ops.ts), the details' subquery reading the shard's own
+ * facts (details sit on their event's shard), and each is waited for on every replica: a replica
+ * evaluates a mutation's WHERE against its own copy of the facts when it runs it, so the facts may
+ * go only once every replica has deleted the details. The reads go through the Distributed tables;
+ * the inserts are unchanged (into tables replicated everywhere, or identify_log's Distributed table,
+ * which shards by user id).
  */
 
 import type { ClickHouseClient } from '../lib/clickhouse.ts';
+import type { ClusterTarget } from '../lib/datamodel/cluster.ts';
+import {
+  deleteStatement,
+  replicaPathsQuery,
+  shardTable,
+  systemRowsOf,
+  type Topology,
+  zookeeperChildrenQuery,
+} from '../lib/datamodel/cluster-ops.ts';
 import { rebuildRollups } from '../lib/datamodel/rebuild.ts';
 import { QUERY_CODES } from '../lib/error-codes.ts';
 import { PipelineError } from '../lib/errors.ts';
@@ -36,18 +53,29 @@ async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
   return rs.json<T>();
 }
 
-/** The WHERE of each table's rows for the user: `ids` are the user id and its linked anonymous ids. */
-export function deletionWhere(userId: string, linked: readonly string[]): Record<string, string> {
+/**
+ * The WHERE of each table's rows for the user and the anonymous ids linked to it. `facts`: how the
+ * details' condition reaches the facts, `IN (SELECT ... FROM <table>`; on a cluster GLOBAL IN over
+ * the Distributed table for a read, IN over the shard-local table for a mutation.
+ */
+export function deletionWhere(
+  userId: string,
+  linked: readonly string[],
+  facts: { readonly in: 'IN' | 'GLOBAL IN'; readonly table: string } = {
+    in: 'IN',
+    table: 'fact_user_activity',
+  },
+): Record<string, string> {
   const user = quoteString(userId);
   const anon = linked.map(quoteString);
   // Actor ids: the user id, and `anon:<id>` for events sent before the link was known.
   const actors = [user, ...linked.map((a) => quoteString(`anon:${a}`))];
   const anonIn = anon.length > 0 ? ` OR anonymous_id IN (${anon.join(', ')})` : '';
-  const facts = `user_id = ${user} OR actor_id IN (${actors.join(', ')})${anonIn}`;
+  const own = `user_id = ${user} OR actor_id IN (${actors.join(', ')})${anonIn}`;
   const keys = `user_key IN (${actors.map((a) => `cityHash64(${a})`).join(', ')})`;
   return {
-    fact_activity_details: `activity_id IN (SELECT cityHash64(event_id) FROM fact_user_activity WHERE ${facts})`,
-    fact_user_activity: facts,
+    fact_activity_details: `activity_id ${facts.in} (SELECT cityHash64(event_id) FROM ${facts.table} WHERE ${own})`,
+    fact_user_activity: own,
     dim_users: keys,
     rollup_user_first_seen: keys,
     identity_map: `user_id = ${user} OR anonymous_id IN (${[user, ...anon].join(', ')})`,
@@ -55,25 +83,60 @@ export function deletionWhere(userId: string, linked: readonly string[]): Record
   };
 }
 
-async function waitForMutations(client: ClickHouseClient, table: string, pollMs = 200): Promise<void> {
+async function waitForMutations(
+  client: ClickHouseClient,
+  table: string,
+  t: Topology,
+  pollMs = 200,
+): Promise<void> {
+  const mutations = systemRowsOf('mutations', table, t);
+  const open = `FROM ${mutations.from}
+       WHERE ${mutations.where} AND is_done = 0`;
   for (;;) {
-    const [open] = await rows<{ n: string; reason: string }>(
+    const [state] = await rows<{ n: string; reason: string }>(
       client,
-      `SELECT count() AS n, any(latest_fail_reason) AS reason FROM system.mutations
-       WHERE database = currentDatabase() AND table = ${quoteString(table)} AND is_done = 0`,
+      `SELECT count() AS n, any(latest_fail_reason) AS reason ${open}`,
     ).catch(async () =>
       // 18.16's system.mutations has no latest_fail_reason column.
-      rows<{ n: string; reason: string }>(
-        client,
-        `SELECT count() AS n, '' AS reason FROM system.mutations
-         WHERE database = currentDatabase() AND table = ${quoteString(table)} AND is_done = 0`,
-      ),
+      rows<{ n: string; reason: string }>(client, `SELECT count() AS n, '' AS reason ${open}`),
     );
-    if (Number(open?.n ?? 0) === 0) return;
-    if (open?.reason)
-      throw new PipelineError(QUERY_CODES.deleteUserMutationFailed, `${table}: ${open.reason}`);
+    if (Number(state?.n ?? 0) === 0 && (!t || (await doneOnEveryReplica(client, table, t)))) return;
+    if (state?.reason)
+      throw new PipelineError(QUERY_CODES.deleteUserMutationFailed, `${table}: ${state.reason}`);
     await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/**
+ * Whether every replica of every shard has finished the newest mutation of `table`. system.mutations
+ * shows one replica's progress (cluster() asks one per shard; 18.16 has no mutations_sync): each
+ * replica records the last mutation it finished in ZooKeeper as `mutation_pointer`, what current
+ * ClickHouse's mutations_sync = 2 waits for.
+ */
+async function doneOnEveryReplica(
+  client: ClickHouseClient,
+  table: string,
+  t: ClusterTarget,
+): Promise<boolean> {
+  for (const { path } of await rows<{ path: string }>(client, replicaPathsQuery(table, t))) {
+    const ids = await rows<{ name: string }>(client, zookeeperChildrenQuery(`${path}/mutations`));
+    const newest = ids
+      .map((m) => m.name)
+      .sort()
+      .at(-1);
+    if (newest === undefined) continue;
+    for (const { name: replica } of await rows<{ name: string }>(
+      client,
+      zookeeperChildrenQuery(`${path}/replicas`),
+    )) {
+      const [pointer] = await rows<{ value: string }>(
+        client,
+        zookeeperChildrenQuery(`${path}/replicas/${replica}`, 'mutation_pointer'),
+      );
+      if ((pointer?.value ?? '') < newest) return false;
+    }
+  }
+  return true;
 }
 
 export async function deleteUser(o: {
@@ -81,8 +144,10 @@ export async function deleteUser(o: {
   readonly userId: string;
   readonly requestedBy: string;
   readonly logger?: Logger;
+  /** The cluster the tables live on (clickhouse/CLUSTER.md); absent: one node. */
+  readonly cluster?: ClusterTarget;
 }): Promise<DeletionReport> {
-  const { client, userId } = o;
+  const { client, userId, cluster } = o;
   if (userId === '') throw new PipelineError(QUERY_CODES.deleteUserBadId, 'a user id is required');
   const log = o.logger?.child({ component: 'delete-user' });
   const linked = (
@@ -91,7 +156,11 @@ export async function deleteUser(o: {
       `SELECT DISTINCT anonymous_id FROM identity_map WHERE user_id = ${quoteString(userId)}`,
     )
   ).map((r) => r.anonymous_id);
-  const where = deletionWhere(userId, linked);
+  const where = cluster
+    ? deletionWhere(userId, linked, { in: 'GLOBAL IN', table: 'fact_user_activity' })
+    : deletionWhere(userId, linked);
+  // What each shard deletes from its own tables (the same as `where` on one node).
+  const own = deletionWhere(userId, linked, { in: 'IN', table: shardTable('fact_user_activity', cluster) });
   const counts: Record<string, number> = {};
   for (const [table, cond] of Object.entries(where)) {
     const [c] = await rows<{ n: string }>(client, `SELECT count() AS n FROM ${table} WHERE ${cond}`);
@@ -109,14 +178,22 @@ export async function deleteUser(o: {
     `SELECT DISTINCT toUInt32(toStartOfHour(activity_timestamp)) AS h FROM fact_user_activity WHERE ${where.fact_user_activity}`,
   );
   // Details read the facts: deleted (and waited for) before the facts are.
-  for (const [table, cond] of Object.entries(where)) {
+  for (const [table, cond] of Object.entries(own)) {
     if ((counts[table] ?? 0) === 0) continue;
-    await client.command({ query: `ALTER TABLE ${table} DELETE WHERE ${cond}` });
-    await waitForMutations(client, table);
+    await client.command({ query: deleteStatement(table, cond, cluster) });
+    await waitForMutations(client, table, cluster);
   }
   const months =
     Number(span?.n ?? 0) > 0 && span
-      ? (await rebuildRollups({ client, from: span.lo, to: span.hi, ...(log ? { logger: log } : {}) })).months
+      ? (
+          await rebuildRollups({
+            client,
+            from: span.lo,
+            to: span.hi,
+            ...(log ? { logger: log } : {}),
+            ...(cluster ? { cluster } : {}),
+          })
+        ).months
       : [];
   if (hours.length > 0) {
     // Stamped after every mutation finished, so the refresher's recomputation cannot see the rows.

@@ -6,6 +6,7 @@
 
 import { createClickHouse } from '../lib/clickhouse.ts';
 import { configOrExit } from '../lib/config.ts';
+import { clusterTarget } from '../lib/datamodel/cluster.ts';
 import { createLogger } from '../lib/logger.ts';
 import { createRegistry } from '../lib/metrics.ts';
 import { createShutdown, installSignalHandlers } from '../lib/shutdown.ts';
@@ -15,9 +16,13 @@ import { readQueryConfig } from './config.ts';
 import { builtDashboard, DASHBOARD_DIST_DIR } from './dashboard/dist.ts';
 import { deleteUser } from './delete-user.ts';
 
-const { config, dashboardDir } = configOrExit('query', () => {
+const { config, dashboardDir, cluster } = configOrExit('query', () => {
   const config = readQueryConfig(process.env);
-  return { config, dashboardDir: builtDashboard(config.QUERY_DASHBOARD_DIR || DASHBOARD_DIST_DIR) };
+  return {
+    config,
+    dashboardDir: builtDashboard(config.QUERY_DASHBOARD_DIR || DASHBOARD_DIST_DIR),
+    cluster: clusterTarget(config.CLICKHOUSE_CLUSTER, config.CLICKHOUSE_DATABASE),
+  };
 });
 
 const logger = createLogger('query', config.LOG_LEVEL);
@@ -66,7 +71,7 @@ const app = await buildApp({
         admin: {
           tokens: config.QUERY_ADMIN_TOKENS,
           deleteUser: (userId: string, requestedBy: string) =>
-            deleteUser({ client: adminClient, userId, requestedBy, logger }),
+            deleteUser({ client: adminClient, userId, requestedBy, logger, ...(cluster ? { cluster } : {}) }),
         },
       }
     : {}),

@@ -73,6 +73,21 @@ export interface ClusterTarget {
   readonly database: string;
 }
 
+/**
+ * The target of a CLICKHOUSE_CLUSTER setting: undefined for '' (one node), else the cluster and
+ * database, both checked to be plain names (statements are built with them).
+ */
+export function clusterTarget(cluster: string, database: string): ClusterTarget | undefined {
+  if (cluster === '') return undefined;
+  if (!IDENTIFIER_RE.test(cluster) || !IDENTIFIER_RE.test(database)) {
+    throw new PipelineError(
+      DATAMODEL_CODES.clusterBadName,
+      `invalid cluster or database name: ${cluster}, ${database}`,
+    );
+  }
+  return { cluster, database };
+}
+
 /** The shard-local table behind the Distributed table `name`. */
 export const localName = (name: string): string => `${name}_local`;
 
@@ -120,7 +135,8 @@ function qualify(
     .join('');
 }
 
-function placement(table: string): Placement {
+/** Where `table` lives; throws for a table PLACEMENT does not name. */
+export function placement(table: string): Placement {
   const p = PLACEMENT[table];
   if (!p) {
     throw new PipelineError(

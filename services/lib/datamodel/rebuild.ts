@@ -11,11 +11,22 @@
  * idempotent; removing a user there is an ALTER TABLE ... DELETE WHERE user_key = ...).
  *
  * Refuses months whose facts retention has already dropped: that would wipe kept history.
+ *
+ * On a cluster (`cluster`, clickhouse/CLUSTER.md) 18.16's DDL worker refuses REPLACE PARTITION ...
+ * ON CLUSTER (code 48, "Unsupported type of ALTER query"), and one connection cannot run a
+ * statement on each shard otherwise: each hourly rollup's month is dropped ON CLUSTER, then its
+ * states are computed from the facts and sent to the shards of their users (cluster-ops.ts
+ * rebuildRoute), then the states of facts ingested meanwhile are sent again. Not atomic: between the
+ * drop and the insert a reader sees the month's rollup without its states (seconds; the refresher's
+ * finished numbers read the facts, not the rollups). first_seen shards by user_key: its insert
+ * through the Distributed table lands on the user's shard as it is.
  */
 import type { ClickHouseClient } from '../clickhouse.ts';
 import { DATAMODEL_CODES } from '../error-codes.ts';
 import { PipelineError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { ClusterTarget } from './cluster.ts';
+import { dropPartitionStatement, rebuildRoute, shardWeightQuery, systemRowsOf } from './cluster-ops.ts';
 
 export const HOURLY_ROLLUPS = [
   'rollup_users_hourly_total',
@@ -50,16 +61,30 @@ async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
   return rs.json<T>();
 }
 
-/**
- * The SELECT that computes a rollup from the facts, derived from the rollup's columns: each key
- * column has the same name in fact_user_activity, `hour` is the fact's hour, the state column is
- * the state of the user key.
- */
-async function selectFromFacts(client: ClickHouseClient, table: string, where: string): Promise<string> {
-  const cols = await rows<{ name: string; type: string }>(
+interface Column {
+  readonly name: string;
+  readonly type: string;
+}
+
+const columnsOf = (client: ClickHouseClient, table: string): Promise<Column[]> =>
+  rows<Column>(
     client,
     `SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '${table}'`,
   );
+
+/**
+ * The SELECT that computes a rollup from the facts, derived from the rollup's columns: each key
+ * column has the same name in fact_user_activity, `hour` is the fact's hour, the state column is
+ * the state of the user key. `shardKey`: a further key column `<shardKey> AS shard_key`, grouped
+ * by (the cluster route's).
+ */
+async function selectFromFacts(
+  client: ClickHouseClient,
+  table: string,
+  where: string,
+  shardKey?: string,
+): Promise<string> {
+  const cols = await columnsOf(client, table);
   const keys = cols.filter((c) => !c.type.startsWith('AggregateFunction('));
   const states = cols.filter((c) => c.type.startsWith('AggregateFunction('));
   const select = cols.map((c) => {
@@ -70,7 +95,12 @@ async function selectFromFacts(client: ClickHouseClient, table: string, where: s
       throw new PipelineError(DATAMODEL_CODES.rebuildUnknownState, `${table}.${c.name}: ${c.type}`);
     return c.name;
   });
-  return `SELECT ${select.join(', ')} FROM fact_user_activity WHERE ${where} GROUP BY ${keys.map((k) => k.name).join(', ')}`;
+  const groupBy = keys.map((k) => k.name);
+  if (shardKey !== undefined) {
+    select.push(`${shardKey} AS shard_key`);
+    groupBy.push('shard_key');
+  }
+  return `SELECT ${select.join(', ')} FROM fact_user_activity WHERE ${where} GROUP BY ${groupBy.join(', ')}`;
 }
 
 export interface RebuildOptions {
@@ -78,16 +108,19 @@ export interface RebuildOptions {
   readonly from: string;
   readonly to: string;
   readonly logger?: Logger;
+  /** The cluster the tables live on (clickhouse/CLUSTER.md); absent: one node. */
+  readonly cluster?: ClusterTarget;
 }
 
 export async function rebuildRollups(o: RebuildOptions): Promise<{ months: number[] }> {
   const { client } = o;
   const log = o.logger?.child({ component: 'rebuild' });
   const months = monthsBetween(o.from, o.to);
+  const facts = systemRowsOf('parts', 'fact_user_activity', o.cluster);
   const [oldest] = await rows<{ p: number | null }>(
     client,
-    `SELECT toUInt32OrZero(min(partition)) AS p FROM system.parts
-     WHERE database = currentDatabase() AND table = 'fact_user_activity' AND active`,
+    `SELECT toUInt32OrZero(min(partition)) AS p FROM ${facts.from}
+     WHERE ${facts.where} AND active`,
   );
   const oldestFacts = Number(oldest?.p ?? 0);
   const gone = months.filter((m) => oldestFacts === 0 || m < oldestFacts);
@@ -97,6 +130,14 @@ export async function rebuildRollups(o: RebuildOptions): Promise<{ months: numbe
       `no facts for months ${gone.join(', ')} (oldest kept: ${oldestFacts || 'none'}); rebuilding would erase their rollups`,
     );
   }
+  if (o.cluster) await rebuildOnCluster(client, months, o.cluster, log);
+  else await rebuildOnNode(client, months, log);
+  return { months };
+}
+
+const since = (start: string | undefined): string => `ingested_at >= toDateTime(${Number(start)}, 'UTC')`;
+
+async function rebuildOnNode(client: ClickHouseClient, months: number[], log?: Logger): Promise<void> {
   for (const month of months) {
     const [start] = await rows<{ t: string }>(client, 'SELECT toUInt32(now()) - 1 AS t');
     const inMonth = `toYYYYMM(activity_timestamp) = ${month}`;
@@ -109,7 +150,7 @@ export async function rebuildRollups(o: RebuildOptions): Promise<{ months: numbe
       });
       await client.command({ query: `ALTER TABLE ${table} REPLACE PARTITION ${month} FROM ${staging}` });
       await client.command({
-        query: `INSERT INTO ${table} ${await selectFromFacts(client, table, `${inMonth} AND ingested_at >= toDateTime(${Number(start?.t)}, 'UTC')`)}`,
+        query: `INSERT INTO ${table} ${await selectFromFacts(client, table, `${inMonth} AND ${since(start?.t)}`)}`,
       });
       await client.command({ query: `DROP TABLE ${staging}` });
     }
@@ -118,5 +159,46 @@ export async function rebuildRollups(o: RebuildOptions): Promise<{ months: numbe
     });
     log?.info({ month }, 'rollups rebuilt');
   }
-  return { months };
+}
+
+async function rebuildOnCluster(
+  client: ClickHouseClient,
+  months: number[],
+  t: ClusterTarget,
+  log?: Logger,
+): Promise<void> {
+  const [weight] = await rows<{ w: string }>(client, shardWeightQuery(t));
+  const shardKey = `user_key % ${Number(weight?.w)}`;
+  const routes = await Promise.all(
+    HOURLY_ROLLUPS.map(async (table) => ({
+      table,
+      ...rebuildRoute(table, await columnsOf(client, table), t),
+    })),
+  );
+  // A rebuilt block equal to one sent before (the same month rebuilt twice) would be dropped by
+  // the Replicated table's insert deduplication after its predecessor was dropped with the month.
+  const send = { insert_deduplicate: 0, insert_distributed_sync: 1 } as const;
+  try {
+    for (const route of routes) for (const query of route.setup) await client.command({ query });
+    for (const month of months) {
+      const [start] = await rows<{ t: string }>(client, 'SELECT toUInt32(now()) - 1 AS t');
+      const inMonth = `toYYYYMM(activity_timestamp) = ${month}`;
+      for (const { table, insertInto } of routes) {
+        await client.command({ query: dropPartitionStatement(table, month, t) });
+        for (const where of [inMonth, `${inMonth} AND ${since(start?.t)}`]) {
+          await client.command({
+            query: `INSERT INTO ${insertInto} ${await selectFromFacts(client, table, where, shardKey)}`,
+            clickhouse_settings: send,
+          });
+        }
+      }
+      await client.command({
+        query: `INSERT INTO ${FIRST_SEEN} ${await selectFromFacts(client, FIRST_SEEN, inMonth)}`,
+        clickhouse_settings: send,
+      });
+      log?.info({ month }, 'rollups rebuilt');
+    }
+  } finally {
+    for (const route of routes) for (const query of route.teardown) await client.command({ query });
+  }
 }

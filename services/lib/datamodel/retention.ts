@@ -2,12 +2,15 @@
  * Retention: drops monthly partitions of the raw fact tables (and of identify_log) that lie
  * entirely before the retention period (18.16 has no TTL). The rollups keep the full history. The
  * command: `npm run retention -- [--keep-months 3]` (clickhouse/retention.ts). Run it daily (cron /
- * k8s CronJob); it is a no-op when nothing is old enough.
+ * k8s CronJob); it is a no-op when nothing is old enough. On a cluster (`cluster`) the partitions are
+ * those of every shard and each drop runs ON CLUSTER on the shard-local tables (cluster-ops.ts).
  */
 import type { ClickHouseClient } from '../clickhouse.ts';
 import { DATAMODEL_CODES } from '../error-codes.ts';
 import { PipelineError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { ClusterTarget } from './cluster.ts';
+import { dropPartitionStatement, systemRowsOf } from './cluster-ops.ts';
 
 export const FACT_TABLES = ['fact_user_activity', 'fact_activity_details'];
 /** Logs the consumer reads only seconds back (identify_log, migration 0010), dropped alike. */
@@ -26,6 +29,8 @@ export interface RetentionOptions {
   /** Injected clock (tests); default the current time. */
   readonly now?: Date;
   readonly logger?: Logger;
+  /** The cluster the tables live on (clickhouse/CLUSTER.md); absent: one node. */
+  readonly cluster?: ClusterTarget;
 }
 
 export async function dropOldFactPartitions(o: RetentionOptions): Promise<{ dropped: string[] }> {
@@ -35,14 +40,15 @@ export async function dropOldFactPartitions(o: RetentionOptions): Promise<{ drop
   const cutoff = cutoffMonth(o.now ?? new Date(), keep);
   const dropped: string[] = [];
   for (const table of [...FACT_TABLES, ...LOG_TABLES]) {
+    const parts = systemRowsOf('parts', table, o.cluster);
     const rs = await o.client.query({
-      query: `SELECT DISTINCT partition FROM system.parts
-        WHERE database = currentDatabase() AND table = '${table}' AND active ORDER BY partition`,
+      query: `SELECT DISTINCT partition FROM ${parts.from}
+        WHERE ${parts.where} AND active ORDER BY partition`,
       format: 'JSONEachRow',
     });
     for (const { partition } of await rs.json<{ partition: string }>()) {
       if (!/^\d{6}$/.test(partition) || Number(partition) >= cutoff) continue;
-      await o.client.command({ query: `ALTER TABLE ${table} DROP PARTITION ${partition}` });
+      await o.client.command({ query: dropPartitionStatement(table, partition, o.cluster) });
       dropped.push(`${table}:${partition}`);
     }
   }
