@@ -13,9 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toIngestIdentifyRow } from '../../services/consumer/ingest-row.ts';
 import { type ClickHouseClient, createClickHouse } from '../../services/lib/clickhouse.ts';
 import { migrate } from '../../services/lib/datamodel/migrate.ts';
+import { rebuildRollups } from '../../services/lib/datamodel/rebuild.ts';
+import { dropOldFactPartitions } from '../../services/lib/datamodel/retention.ts';
 import { addDays, localDay } from '../../services/lib/finished-days.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
+import { deleteUser, deletionWhere } from '../../services/query/delete-user.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import type { QueryStore } from '../../services/query/store.ts';
 import { type PrivateCluster, privateCluster, TEST_CLUSTER } from '../harness/private-cluster.ts';
@@ -89,6 +92,55 @@ afterAll(async () => {
   await Promise.all([single?.drop(), cluster?.destroy()]);
 }, 600_000);
 
+const finishedQuery = `SELECT tz, kind, value, day, dau, wau, mau, new_users
+  FROM agg_active_users_daily FINAL
+  WHERE (tz, day, computed_at) IN (SELECT tz, day, max(computed_at) FROM agg_active_users_days GROUP BY tz, day)
+  ORDER BY tz, kind, value, day`;
+
+const from = addDays(today, -13);
+const base: ActiveUsersQuery = {
+  from,
+  to: today,
+  tz: 'UTC',
+  filters: {},
+  groupBy: [],
+  window: 'rolling',
+  exact: false,
+  includeTest: false,
+  includeBots: false,
+};
+// Each request with the source its answer must come from, so every path is taken.
+const requests: [string, ActiveUsersQuery, RegExp][] = [
+  ['finished, all users', base, /^agg_active_users_daily\+rollup_users_hourly_total$/],
+  [
+    'finished, by country',
+    { ...base, groupBy: ['country'] },
+    /^agg_active_users_daily\+rollup_users_hourly_slice$/,
+  ],
+  ['sketches, calendar windows', { ...base, window: 'calendar' }, /^rollup_users_hourly_total$/],
+  [
+    'sketches, by feature filter',
+    { ...base, window: 'calendar', filters: { feature: ['search', 'feed'] } },
+    /^rollup_users_hourly_feature$/,
+  ],
+  [
+    'sketches, two group-bys',
+    { ...base, groupBy: ['device_type', 'segment'], includeTest: true },
+    /^rollup_users_hourly_slice$/,
+  ],
+  ['exact scan', { ...base, exact: true, includeBots: true }, /^fact_user_activity$/],
+  [
+    'half-hour zone, fact fallback',
+    { ...base, tz: 'Asia/Kolkata', window: 'calendar' },
+    /^fact_user_activity$/,
+  ],
+];
+/** `clock`: the stores' clock; the cache keeps a day only once its newest mark is older. */
+const stores = (clock = () => now): [QueryStore, QueryStore] => {
+  const o = { now: clock, cacheSettleMs: 0 };
+  return [createClickHouseStore(single.client, o), createClickHouseStore(reader, o)];
+};
+
 describe('cluster placement', () => {
   it("keeps each user's rows on one shard and both replicas of a shard alike", async () => {
     const [r1, r2, s2] = await Promise.all(
@@ -115,11 +167,6 @@ describe('cluster placement', () => {
 });
 
 describe('cluster numbers equal single-node numbers', () => {
-  const finishedQuery = `SELECT tz, kind, value, day, dau, wau, mau, new_users
-    FROM agg_active_users_daily FINAL
-    WHERE (tz, day, computed_at) IN (SELECT tz, day, max(computed_at) FROM agg_active_users_days GROUP BY tz, day)
-    ORDER BY tz, kind, value, day`;
-
   it("the refresher's finished numbers, every day, zone and slice", async () => {
     const [one, many] = await Promise.all([
       rowsOf(single.client, finishedQuery),
@@ -128,50 +175,6 @@ describe('cluster numbers equal single-node numbers', () => {
     expect(one.length).toBeGreaterThan(DAYS * TZS.length);
     expect(many).toEqual(one);
   });
-
-  const from = addDays(today, -13);
-  const base: ActiveUsersQuery = {
-    from,
-    to: today,
-    tz: 'UTC',
-    filters: {},
-    groupBy: [],
-    window: 'rolling',
-    exact: false,
-    includeTest: false,
-    includeBots: false,
-  };
-  // Each request with the source its answer must come from, so every path is taken.
-  const requests: [string, ActiveUsersQuery, RegExp][] = [
-    ['finished, all users', base, /^agg_active_users_daily\+rollup_users_hourly_total$/],
-    [
-      'finished, by country',
-      { ...base, groupBy: ['country'] },
-      /^agg_active_users_daily\+rollup_users_hourly_slice$/,
-    ],
-    ['sketches, calendar windows', { ...base, window: 'calendar' }, /^rollup_users_hourly_total$/],
-    [
-      'sketches, by feature filter',
-      { ...base, window: 'calendar', filters: { feature: ['search', 'feed'] } },
-      /^rollup_users_hourly_feature$/,
-    ],
-    [
-      'sketches, two group-bys',
-      { ...base, groupBy: ['device_type', 'segment'], includeTest: true },
-      /^rollup_users_hourly_slice$/,
-    ],
-    ['exact scan', { ...base, exact: true, includeBots: true }, /^fact_user_activity$/],
-    [
-      'half-hour zone, fact fallback',
-      { ...base, tz: 'Asia/Kolkata', window: 'calendar' },
-      /^fact_user_activity$/,
-    ],
-  ];
-  /** `clock`: the stores' clock; the cache keeps a day only once its newest mark is older. */
-  const stores = (clock = () => now): [QueryStore, QueryStore] => {
-    const o = { now: clock, cacheSettleMs: 0 };
-    return [createClickHouseStore(single.client, o), createClickHouseStore(reader, o)];
-  };
 
   it.each(requests)('active users: %s', async (_name, q, source) => {
     const [one, many] = stores();
@@ -200,5 +203,140 @@ describe('cluster numbers equal single-node numbers', () => {
     expect((await many.eventCount(events)).rows).toEqual((await one.eventCount(events)).rows);
     const values = { ...base, dimension: 'country' as const, limit: 50 };
     expect((await many.dimensionValues(values)).values).toEqual((await one.dimensionValues(values)).values);
+  });
+});
+
+/**
+ * The operations on the data (services/lib/datamodel/cluster-ops.ts) in their cluster form, after
+ * the same operation in its single-node form on the single node: the answers stay equal, and on
+ * every node each hourly rollup still counts exactly the users of that shard's facts (a state sent
+ * to the wrong shard, or left from a deleted user, breaks that even where a merged count hides it).
+ */
+describe('operations in cluster form leave the single-node answers', () => {
+  const onCluster = () => ({ cluster: TEST_CLUSTER, database: clusterDb });
+  const HOURLY = ['rollup_users_hourly_total', 'rollup_users_hourly_feature', 'rollup_users_hourly_slice'];
+  const monthly = [
+    'SELECT toYYYYMM(activity_timestamp) AS m, count() AS n, uniqExact(user_key) AS users FROM fact_user_activity GROUP BY m ORDER BY m',
+    'SELECT count() AS n FROM fact_activity_details',
+    ...HOURLY.map(
+      (t) => `SELECT toYYYYMM(hour) AS m, uniqMerge(users) AS users FROM ${t} GROUP BY m ORDER BY m`,
+    ),
+  ];
+
+  /** Every path's answers, the finished numbers and the monthly counts, after a refresher pass. */
+  async function answers(): Promise<[unknown[], unknown[]]> {
+    await cluster.syncReplicas(clusterDb);
+    await Promise.all([testRefresher(single.client, TZS).pass(), testRefresher(writer, TZS).pass()]);
+    await cluster.syncReplicas(clusterDb);
+    const [one, many] = stores();
+    // One query at a time: the reader's profile caps its concurrent queries.
+    const read = async (store: QueryStore, client: ClickHouseClient): Promise<unknown[]> => {
+      const out: unknown[] = [];
+      for (const [, q] of requests) out.push((await store.activeUsers(q)).rows);
+      for (const q of [finishedQuery, ...monthly]) out.push(await rowsOf(client, q));
+      return out;
+    };
+    return Promise.all([read(one, single.client), read(many, reader)]);
+  }
+
+  /** Per node: users per month in each hourly rollup = users per month in the node's facts. */
+  async function expectRollupsFollowFacts(): Promise<void> {
+    for (const url of cluster.urls) {
+      const c = createClickHouse({ url, database: clusterDb });
+      try {
+        const facts = await rowsOf<{ m: number; users: string }>(
+          c,
+          'SELECT toYYYYMM(activity_timestamp) AS m, uniqExact(user_key) AS users FROM fact_user_activity_local GROUP BY m ORDER BY m',
+        );
+        expect(facts.length).toBeGreaterThan(0);
+        for (const t of HOURLY) {
+          const rollup = await rowsOf<{ m: number; users: string }>(
+            c,
+            `SELECT toYYYYMM(hour) AS m, uniqMerge(users) AS users FROM ${t}_local
+             WHERE toYYYYMM(hour) IN (SELECT toYYYYMM(activity_timestamp) FROM fact_user_activity_local)
+             GROUP BY m ORDER BY m`,
+          );
+          expect(rollup, `${url} ${t}`).toEqual(facts);
+        }
+        // The rebuild's routes are gone.
+        expect(
+          await rowsOf(
+            c,
+            "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE '%rebuild%'",
+          ),
+        ).toEqual([]);
+      } finally {
+        await c.close();
+      }
+    }
+  }
+
+  it('deleting a user removes them from every shard and replica', async () => {
+    const victim = data.identifies[0]?.user_id ?? '';
+    const [linked] = await rowsOf<{ ids: string[] }>(
+      single.client,
+      `SELECT groupUniqArray(anonymous_id) AS ids FROM identity_map WHERE user_id = '${victim}'`,
+    );
+    const own = deletionWhere(victim, linked?.ids ?? []);
+    const events = (
+      await rowsOf<{ e: string }>(
+        single.client,
+        `SELECT event_id AS e FROM fact_user_activity WHERE ${own.fact_user_activity}`,
+      )
+    ).map((r) => `'${r.e}'`);
+    expect(events.length).toBeGreaterThan(0);
+    const left = async (client: ClickHouseClient, local: string): Promise<number[]> =>
+      Promise.all(
+        [
+          `SELECT count() AS n FROM fact_user_activity${local} WHERE ${own.fact_user_activity}`,
+          `SELECT count() AS n FROM fact_activity_details${local} WHERE event_id IN (${events.join(', ')})`,
+          ...['dim_users', 'rollup_user_first_seen', 'identity_map'].map(
+            (t) => `SELECT count() AS n FROM ${t}${local} WHERE ${own[t]}`,
+          ),
+        ].map(async (q) => Number((await rowsOf<{ n: string }>(client, q))[0]?.n)),
+      );
+    expect((await left(reader, '')).every((n) => n > 0)).toBe(true);
+
+    const [a, b] = await Promise.all([
+      deleteUser({ client: single.client, userId: victim, requestedBy: 'test' }),
+      deleteUser({ client: writer, userId: victim, requestedBy: 'test', cluster: onCluster() }),
+    ]);
+    expect(b).toEqual(a);
+    await cluster.syncReplicas(clusterDb);
+    for (const url of cluster.urls) {
+      const c = createClickHouse({ url, database: clusterDb });
+      expect(await left(c, '_local').finally(() => c.close()), url).toEqual([0, 0, 0, 0, 0]);
+    }
+    const [one, many] = await answers();
+    expect(many).toEqual(one);
+    await expectRollupsFollowFacts();
+  });
+
+  it('retention drops the oldest month on every shard', async () => {
+    const oldest = new Date(Math.min(...data.rows.map((r) => Number(r.activity_timestamp))));
+    // keep one month, as of a day two months after the oldest: the oldest month goes, no other.
+    const asOf = new Date(Date.UTC(oldest.getUTCFullYear(), oldest.getUTCMonth() + 2, 15));
+    const month = oldest.getUTCFullYear() * 100 + oldest.getUTCMonth() + 1;
+    const [a, b] = await Promise.all([
+      dropOldFactPartitions({ client: single.client, keepMonths: 1, now: asOf }),
+      dropOldFactPartitions({ client: writer, keepMonths: 1, now: asOf, cluster: onCluster() }),
+    ]);
+    expect(a.dropped).toContain(`fact_user_activity:${month}`);
+    expect(b.dropped).toEqual(a.dropped);
+    const [one, many] = await answers();
+    expect(many).toEqual(one);
+  });
+
+  it('rebuilding a month of rollups leaves every answer as it was', async () => {
+    const [before] = await answers();
+    const range = { from: `${today.slice(0, 7)}-01`, to: today };
+    await Promise.all([
+      rebuildRollups({ client: single.client, ...range }),
+      rebuildRollups({ client: writer, ...range, cluster: onCluster() }),
+    ]);
+    const [one, many] = await answers();
+    expect(one).toEqual(before);
+    expect(many).toEqual(one);
+    await expectRollupsFollowFacts();
   });
 });

@@ -175,8 +175,10 @@ async function rebuildOnCluster(
       ...rebuildRoute(table, await columnsOf(client, table), t),
     })),
   );
-  // A rebuilt block equal to one sent before (the same month rebuilt twice) would be dropped by
-  // the Replicated table's insert deduplication after its predecessor was dropped with the month.
+  // Replicated tables drop an inserted block equal to one of their recent blocks, also where a
+  // view writes it (seen on 18.16); a rebuilt block may equal one sent before (the same month
+  // rebuilt twice), and whether the month's drop forgot that block is the server's business. States
+  // are idempotent, so deduplication is off for these inserts.
   const send = { insert_deduplicate: 0, insert_distributed_sync: 1 } as const;
   try {
     for (const route of routes) for (const query of route.setup) await client.command({ query });
