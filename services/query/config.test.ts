@@ -9,6 +9,14 @@ describe('query config', () => {
     expect(c.CLICKHOUSE_USER).toBe('analytics_reader');
     expect(c.CLICKHOUSE_DATABASE).toBe('analytics');
     expect(c.QUERY_TOKENS).toEqual([]);
+    expect(c.CLICKHOUSE_CLUSTER).toBe('');
+  });
+
+  it('takes a ClickHouse cluster by a plain name only (statements are built with it)', () => {
+    expect(readQueryConfig({ CLICKHOUSE_CLUSTER: 'pipeline' }).CLICKHOUSE_CLUSTER).toBe('pipeline');
+    expect(() => readQueryConfig({ CLICKHOUSE_CLUSTER: 'a b; DROP' })).toThrow(
+      /CLICKHOUSE_CLUSTER: not a plain name/,
+    );
   });
 
   it('reads tokens and reports every bad value at once', () => {
