@@ -168,17 +168,24 @@ async function rebuildOnCluster(
   log?: Logger,
 ): Promise<void> {
   const [weight] = await rows<{ w: string }>(client, shardWeightQuery(t));
-  const shardKey = `user_key % ${Number(weight?.w)}`;
+  const total = Number(weight?.w ?? 0);
+  if (!(total > 0)) {
+    throw new PipelineError(
+      DATAMODEL_CODES.clusterBadName,
+      `cluster ${t.cluster} has no shards in this node's system.clusters (remote_servers)`,
+    );
+  }
+  const shardKey = `user_key % ${total}`;
   const routes = await Promise.all(
     HOURLY_ROLLUPS.map(async (table) => ({
       table,
       ...rebuildRoute(table, await columnsOf(client, table), t),
     })),
   );
-  // Replicated tables drop an inserted block equal to one of their recent blocks, also where a
-  // view writes it (seen on 18.16); a rebuilt block may equal one sent before (the same month
-  // rebuilt twice), and whether the month's drop forgot that block is the server's business. States
-  // are idempotent, so deduplication is off for these inserts.
+  // Replicated tables drop an inserted block equal to a recent one, also where a view writes it
+  // (seen on 18.16). A rebuilt block may equal one sent before (the same month rebuilt twice); 18.16
+  // forgot the blocks of a dropped partition when tried here, but no version promises it. A repeated
+  // state changes nothing, so deduplication is off for these inserts.
   const send = { insert_deduplicate: 0, insert_distributed_sync: 1 } as const;
   try {
     for (const route of routes) for (const query of route.setup) await client.command({ query });
