@@ -18,7 +18,7 @@ import { dropOldFactPartitions } from '../../services/lib/datamodel/retention.ts
 import { addDays, localDay } from '../../services/lib/finished-days.ts';
 import { DAY_MS } from '../../services/lib/time.ts';
 import { createClickHouseStore } from '../../services/query/clickhouse-store.ts';
-import { deleteUser, deletionWhere } from '../../services/query/delete-user.ts';
+import { type DeletionReport, deleteUser, deletionWhere } from '../../services/query/delete-user.ts';
 import type { ActiveUsersQuery } from '../../services/query/params.ts';
 import type { QueryStore } from '../../services/query/store.ts';
 import { type PrivateCluster, privateCluster, TEST_CLUSTER } from '../harness/private-cluster.ts';
@@ -301,7 +301,10 @@ describe('operations in cluster form leave the single-node answers', () => {
       deleteUser({ client: single.client, userId: victim, requestedBy: 'test' }),
       deleteUser({ client: writer, userId: victim, requestedBy: 'test', cluster: onCluster() }),
     ]);
-    expect(b).toEqual(a);
+    // Not the reports' row counts: counted without FINAL, they hold what merges have not yet
+    // collapsed, which differs between servers.
+    const same = ({ userKey, linkedIds, months }: DeletionReport) => ({ userKey, linkedIds, months });
+    expect(same(b)).toEqual(same(a));
     await cluster.syncReplicas(clusterDb);
     for (const url of cluster.urls) {
       const c = createClickHouse({ url, database: clusterDb });
@@ -313,7 +316,7 @@ describe('operations in cluster form leave the single-node answers', () => {
   });
 
   it('retention drops the oldest month on every shard', async () => {
-    const oldest = new Date(Math.min(...data.rows.map((r) => Number(r.activity_timestamp))));
+    const oldest = new Date(data.rows.reduce((m, r) => Math.min(m, Number(r.activity_timestamp)), Infinity));
     // keep one month, as of a day two months after the oldest: the oldest month goes, no other.
     const asOf = new Date(Date.UTC(oldest.getUTCFullYear(), oldest.getUTCMonth() + 2, 15));
     const month = oldest.getUTCFullYear() * 100 + oldest.getUTCMonth() + 1;
