@@ -206,6 +206,7 @@ export function buildConsumer(deps: ConsumerDeps): Consumer {
     onAssignment: (partitions) => {
       progress.assign(partitions);
       context.assigned();
+      pipeline?.assigned(partitions);
     },
     onFatal: (err) => {
       fatal = err;

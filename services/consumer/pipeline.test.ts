@@ -6,7 +6,7 @@ import type { BatchScope, PartitionBatch } from '../lib/kafka-consumer.ts';
 import type { BatchLimits } from './batcher.ts';
 import type { DeadLetter, DeadLetterQueue } from './dlq.ts';
 import { createConsumerMetrics } from './metrics.ts';
-import { Pipeline } from './pipeline.ts';
+import { CLOCK_MARGIN_MS, Pipeline } from './pipeline.ts';
 import { UserContext } from './profiles.ts';
 import { PartitionProgress } from './progress.ts';
 import { retrier } from './retry.ts';
@@ -33,6 +33,10 @@ interface SetupOptions {
   readonly dlqFailures?: number;
   /** What every profile look-up throws. */
   readonly lookupError?: Error;
+  /** anonymous id -> user id, as identity_map holds them. */
+  readonly links?: Readonly<Record<string, string>>;
+  /** event id -> actor, as the facts hold them (written before). */
+  readonly facts?: Readonly<Record<string, string>>;
 }
 
 function setup(
@@ -58,6 +62,15 @@ function setup(
   const dlqState = { failing: 0, everFailed: false };
   const metrics = createConsumerMetrics();
   const lookups = { calls: 0 };
+  /** The event ids of every re-delivery look-up, in order. */
+  const written: string[][] = [];
+  const found = <V>(ids: readonly string[], from: Readonly<Record<string, V>> | undefined) =>
+    new Map(
+      ids.flatMap((id) => {
+        const v = from?.[id];
+        return v === undefined ? [] : [[id, v] as const];
+      }),
+    );
   const decoded = { messages: 0 };
   const countingCodec: typeof codec = Object.create(codec, {
     decode: {
@@ -82,15 +95,22 @@ function setup(
     context: new UserContext({
       lookup: {
         // The first look-up of a batch (the full read of the known ids) fails as configured.
-        knownAll: async () => {
+        knownAll: async (sink) => {
           lookups.calls++;
           if (o.lookupError) throw o.lookupError;
+          for (const id of Object.keys(o.links ?? {})) sink.link(id);
           return 0;
         },
         knownSince: async () => 0,
-        identities: async () => new Map(),
+        identities: async (ids) => found(ids, o.links),
         profiles: async () => new Map(),
-        writtenActors: async () => new Map(),
+        writtenActors: async (probes) => {
+          written.push(probes.map((p) => p.eventId));
+          return found(
+            probes.map((p) => p.eventId),
+            o.facts,
+          );
+        },
       },
       maxEntries: 100,
       maxBytes: 1_000_000,
@@ -111,15 +131,16 @@ function setup(
       onRecovered: () => void dlqState.failing--,
     }),
   });
-  return { pipeline, ch, letters, dlqCalls, dlqState, metrics, lookups, decoded };
+  return { pipeline, ch, letters, dlqCalls, dlqState, metrics, lookups, decoded, written };
 }
 
 function partitionBatch(
   values: ({ value: Buffer | null; headers: Record<string, string> } | 'poison')[],
+  partition = 0,
 ): PartitionBatch {
   return {
     topic: 't',
-    partition: 0,
+    partition,
     highWatermark: String(values.length),
     messages: values.map((v, i) => ({
       offset: String(i),
@@ -353,5 +374,87 @@ describe('Pipeline look-ups', () => {
     void pipeline.handle(partitionBatch([good()]), s).catch(() => {});
     await until(() => lookups.calls >= 3);
     expect(ch.inserts).toHaveLength(0);
+  });
+});
+
+describe('Pipeline re-delivery check', () => {
+  /** Runs a handler to its commits, acknowledging every insert as it comes. */
+  async function written(ch: ReturnType<typeof gatedClickHouse>, done: Promise<void>): Promise<void> {
+    let settled = false;
+    done.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    let released = 0;
+    while (!settled) {
+      while (released < ch.inserts.length) ch.inserts[released++]?.release();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await done;
+  }
+
+  // Event ids must be UUIDs (decode.ts): a readable name each, as the last digits of one.
+  const NAMES = ['p0-0', 'p0-1', 'p0-2', 'p0-3', 'p1-0', 'p1-1', 'p1-2', 'n-0', 'n-1', 'x-0', 'x-1'];
+  const id = (name: string): string =>
+    `00000000-0000-4000-8000-${String(NAMES.indexOf(name)).padStart(12, '0')}`;
+  const anon = (eventId: string, receivedAt = Date.now()) =>
+    encoded(
+      'user_activity',
+      activity({ event_id: eventId, anonymous_id: 'a1', user_id: null, received_at: receivedAt }),
+    );
+
+  it("checks a partition's events after an assignment until a batch finds none of them written", async () => {
+    const {
+      pipeline,
+      ch,
+      written: lookedUp,
+      metrics,
+    } = setup(
+      { maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 5 },
+      { links: { a1: 'u1' }, facts: { [id('p0-0')]: 'anon:a1', [id('p0-1')]: 'anon:a1' } },
+    );
+    pipeline.assigned([0, 1]);
+    const { s } = scope();
+    // Partition 0: its first batch was written by the earlier owner, so it is checked again next time.
+    await written(ch, pipeline.handle(partitionBatch([anon(id('p0-0')), anon(id('p0-1'))], 0), s));
+    // Partition 1: nothing of its first batch was written before; its later events are new.
+    await written(ch, pipeline.handle(partitionBatch([anon(id('p1-0')), anon(id('p1-1'))], 1), s));
+    await written(ch, pipeline.handle(partitionBatch([anon(id('p0-2'))], 0), s));
+    await written(ch, pipeline.handle(partitionBatch([anon(id('p0-3'))], 0), s));
+    await written(ch, pipeline.handle(partitionBatch([anon(id('p1-2'))], 1), s));
+    expect(lookedUp).toEqual([[id('p0-0'), id('p0-1')], [id('p1-0'), id('p1-1')], [id('p0-2')]]);
+    expect(await metrics.registry.getSingleMetricAsString('consumer_redelivered_actor_kept_total')).toMatch(
+      /consumer_redelivered_actor_kept_total\{service="consumer"\} 2/,
+    );
+  });
+
+  it('checks nothing received after the assignment, nor anything after it in its partition', async () => {
+    const {
+      pipeline,
+      ch,
+      written: lookedUp,
+    } = setup({ maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 5 }, { links: { a1: 'u1' } });
+    pipeline.assigned([0]);
+    const { s } = scope();
+    const late = Date.now() + 2 * CLOCK_MARGIN_MS;
+    await written(ch, pipeline.handle(partitionBatch([anon(id('n-0'), late), anon(id('n-1'))], 0), s));
+    expect(lookedUp).toEqual([]);
+  });
+
+  it('checks nothing without an assignment since the last check ended', async () => {
+    const {
+      pipeline,
+      ch,
+      written: lookedUp,
+    } = setup({ maxRows: 100, maxBytes: 1_000_000, maxAgeMs: 5 }, { links: { a1: 'u1' } });
+    const { s } = scope();
+    await written(ch, pipeline.handle(partitionBatch([anon(id('x-0'))], 0), s));
+    pipeline.assigned([0]);
+    await written(ch, pipeline.handle(partitionBatch([anon(id('x-1'))], 0), s));
+    expect(lookedUp).toEqual([[id('x-1')]]);
   });
 });

@@ -49,11 +49,17 @@ import {
   toIngestIdentifyRow,
 } from './ingest-row.ts';
 import type { ConsumerMetrics } from './metrics.ts';
-import type { UserContext } from './profiles.ts';
+import type { RedeliveryCheck, UserContext } from './profiles.ts';
 import type { PartitionProgress } from './progress.ts';
 import type { Retry } from './retry.ts';
 import { INGEST_TABLES } from './schema.ts';
 import type { Sink, SinkItem } from './sink.ts';
+
+/**
+ * How far ahead of this consumer's clock the collector's may run: an event received (collector
+ * clock) up to this long after an assignment (consumer clock) may still have been in Kafka before it.
+ */
+export const CLOCK_MARGIN_MS = 60_000;
 
 interface Source {
   readonly topic: string;
@@ -112,6 +118,13 @@ export class Pipeline {
   private forceNext: 'lag' | 'shutdown' | undefined;
   private draining = false;
   private failed: Error | undefined;
+  /**
+   * Partitions whose messages may have been written by an earlier owner (or by this member before a
+   * rebalance) without a commit: partition -> received_at bound (assignment + CLOCK_MARGIN_MS).
+   */
+  private readonly mayBeWritten = new Map<number, number>();
+  /** Assignments so far: a prepare that began under an earlier one leaves mayBeWritten alone. */
+  private assignment = 0;
 
   constructor(o: PipelineOptions) {
     this.o = o;
@@ -160,6 +173,22 @@ export class Pipeline {
       }
     }
   };
+
+  /**
+   * A new assignment (the first at start too). What the partitions held until now may have been
+   * written, not committed, and comes again: its events are checked for re-delivery (profiles.ts,
+   * "Re-delivery keeps the actor") until the partition is past what an earlier owner could have
+   * written: a batch in which none of its checked events is in the facts (an owner writes a
+   * partition's messages in offset order, so what follows is new), or an event received after the
+   * assignment. A member that has caught up therefore checks nothing, and a backlog is checked for
+   * a batch or two, not to its end.
+   */
+  assigned(partitions: readonly number[]): void {
+    this.assignment += 1;
+    this.mayBeWritten.clear();
+    const until = this.now() + CLOCK_MARGIN_MS;
+    for (const p of partitions) this.mayBeWritten.set(p, until);
+  }
 
   /** Shutdown: flush what is open now and every row that still arrives, without waiting. */
   drain(): void {
@@ -242,22 +271,61 @@ export class Pipeline {
    * the same way forever, so the batch is written without the context it would have found: the
    * profile is best-effort enrichment, and a wedged partition loses far more than attributes.
    */
-  private async prefetch(activities: ActivityRecord[], identifies: IdentifyRecord[]): Promise<void> {
+  private async prefetch(
+    activities: ActivityRecord[],
+    identifies: IdentifyRecord[],
+    mayBeWritten: ReadonlySet<ActivityRecord>,
+  ): Promise<RedeliveryCheck | undefined> {
     const refused = (err: unknown): boolean => !classifyClickHouseError(err).retriable;
     try {
-      const kept = await this.o.retryLookup(
+      const check = await this.o.retryLookup(
         'profile look-up',
-        () => this.o.context.prefetch(activities, identifies),
+        () => this.o.context.prefetch(activities, identifies, mayBeWritten),
         refused,
       );
-      this.o.metrics.actorsKept.inc(kept);
+      this.o.metrics.actorsKept.inc(check.kept);
+      return check;
     } catch (err) {
       // Only a refused look-up is absorbed; anything else rejected because shutdown aborted.
       if (!refused(err)) throw err;
       const code = String(classifyClickHouseError(err).code);
       this.o.metrics.lookupsSkipped.inc({ code });
       this.log.error({ err, code }, 'profile look-up refused by ClickHouse; batch written without it');
+      return undefined;
     }
+  }
+
+  /** The batch's activities an earlier owner may have written, by partition (see assigned()). */
+  private possiblyWritten(items: readonly Item[]): Map<ActivityRecord, number> {
+    const out = new Map<ActivityRecord, number>();
+    for (const i of items) {
+      if (i.kind !== 'activity') continue;
+      const { partition } = i.source;
+      const until = this.mayBeWritten.get(partition);
+      if (until === undefined) continue;
+      // Received after the assignment: in Kafka only after it, so neither it nor what follows it
+      // in the partition was written before.
+      if (i.record.received_at >= until) this.mayBeWritten.delete(partition);
+      else out.set(i.record, partition);
+    }
+    return out;
+  }
+
+  /** Partitions whose checked events this batch were none in the facts are past the re-deliveries. */
+  private checked(
+    check: RedeliveryCheck | undefined,
+    partitionOf: ReadonlyMap<ActivityRecord, number>,
+  ): void {
+    if (check === undefined) return;
+    const probed = new Set<number>();
+    const found = new Set<number>();
+    for (const r of check.probed) {
+      const p = partitionOf.get(r);
+      if (p === undefined) continue;
+      probed.add(p);
+      if (check.found.has(r.event_id)) found.add(p);
+    }
+    for (const p of probed) if (!found.has(p)) this.mayBeWritten.delete(p);
   }
 
   private kick(force: 'lag' | 'shutdown' | undefined): void {
@@ -375,7 +443,10 @@ export class Pipeline {
     await this.deadLetter(poison);
     const activities = items.flatMap((i) => (i.kind === 'activity' ? [i.record] : []));
     const identifies = items.flatMap((i) => (i.kind === 'identify' ? [i.record] : []));
-    await this.prefetch(activities, identifies);
+    const assignment = this.assignment;
+    const partitionOf = this.possiblyWritten(items);
+    const check = await this.prefetch(activities, identifies, new Set(partitionOf.keys()));
+    if (assignment === this.assignment) this.checked(check, partitionOf);
 
     const identifyRows: SinkItem<Source>[] = [];
     const activityRows: SinkItem<Source>[] = [];

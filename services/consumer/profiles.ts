@@ -30,11 +30,11 @@
  * Re-delivery keeps the actor: a message written but not committed (kill -9, a rebalance) comes
  * again, and if its anonymous id was linked in between, resolving it now would write a second fact
  * row under the user id. The hourly uniq rollups cannot forget a user once merged, so the sketch
- * path would count both (dau 2 for one event). So after every assignment, an event that may have
- * been written before it (received before the assignment, give or take CLOCK_MARGIN_MS) and that
- * would now be re-keyed is first looked up in the facts: written already, it keeps the actor it was
- * written under. Only such events are looked up (no user id, an anonymous id linked now), so a
- * member that has caught up asks nothing.
+ * path would count both (dau 2 for one event). So the events the pipeline says may have been written
+ * before (pipeline.ts: after an assignment, until a partition is past what an earlier owner could
+ * have written) and that would now be re-keyed are first looked up in the facts: written already,
+ * they keep the actor they were written under. Only such events are looked up (no user id, an
+ * anonymous id linked now).
  *
  * is_first_daily_activity (best effort, by definition): 1 when this consumer instance has not
  * written another event of the same actor on the same UTC day (of activity_timestamp) since it
@@ -99,17 +99,21 @@ export interface KeySink {
   readonly forget: (id: string) => void;
 }
 
-/**
- * How far ahead of this consumer's clock the collector's may run: an event received (collector
- * clock) up to this long after an assignment (consumer clock) is still checked for a re-delivery.
- */
-export const CLOCK_MARGIN_MS = 60_000;
-
 /** An event that may have been written before this member was assigned its partition. */
 export interface WrittenProbe {
   readonly eventId: string;
   /** Its activity_timestamp (ms): the facts' day of it, which bounds the look-up. */
   readonly activityTimestamp: number;
+}
+
+/** What prefetch found out about a batch's possible re-deliveries. */
+export interface RedeliveryCheck {
+  /** The events looked up in the facts: possible re-deliveries the links would re-key now. */
+  readonly probed: readonly ActivityRecord[];
+  /** Event ids among them already in the facts. */
+  readonly found: ReadonlySet<string>;
+  /** How many of those keep an actor other than the one the links give now. */
+  readonly kept: number;
 }
 
 /** Where a cache miss is looked up (ClickHouse in production, a map in unit tests). */
@@ -242,8 +246,6 @@ export class UserContext {
   private readonly batchProfiles = new Map<string, Profile | null>();
   /** event id -> actor, for the batch's re-delivered events prefetch found in the facts. */
   private readonly batchWritten = new Map<string, string>();
-  /** Events received before this (collector clock) may have been written by an earlier owner. */
-  private redeliveredBefore = Number.NEGATIVE_INFINITY;
   /** Ids that may be linked (identity_map) / actors that may have a profile (dim_users). */
   private readonly linkKeys = new KeySet();
   private readonly profileKeys = new KeySet();
@@ -281,12 +283,10 @@ export class UserContext {
   /**
    * After every assignment (the first one at start too): read the sets in full again before the
    * next batch, because partitions new to this member bring actors whose attribute-carrying events
-   * another member wrote; and what was in the partitions until now may come again (written, not
-   * committed), so its events keep the actor they were written under.
+   * another member wrote.
    */
   assigned(): void {
     this.cursor = undefined;
-    this.redeliveredBefore = this.now() + CLOCK_MARGIN_MS;
   }
 
   /** Members of the link and profile sets (for the metrics). */
@@ -314,14 +314,14 @@ export class UserContext {
   /**
    * Looks up, in one round trip per kind, every id the cache does not know and the sets say may
    * have a link or profile: the links and profiles of `activities`' actors and the previous
-   * profiles of `identifies`' users (merged in observeIdentify). Resolves with the number of
-   * re-delivered events that keep the actor they were first written under, where the links known
-   * now would have re-keyed them.
+   * profiles of `identifies`' users (merged in observeIdentify). Those of `mayBeWritten` (activities
+   * an earlier owner may have written) that the links would re-key are looked up in the facts.
    */
   async prefetch(
     activities: readonly ActivityRecord[],
     identifies: readonly IdentifyRecord[] = [],
-  ): Promise<number> {
+    mayBeWritten: ReadonlySet<ActivityRecord> = new Set(),
+  ): Promise<RedeliveryCheck> {
     this.batchIdentities.clear();
     this.batchProfiles.clear();
     this.batchWritten.clear();
@@ -342,7 +342,7 @@ export class UserContext {
         else this.setIdentity(a, u);
       }
     }
-    const kept = await this.keepWrittenActors(activities);
+    const check = await this.keepWrittenActors(mayBeWritten);
     const users = new Set<string>();
     for (const r of activities) {
       const u = this.actorOf(r);
@@ -365,29 +365,28 @@ export class UserContext {
         else this.setProfile(u, p);
       }
     }
-    return kept;
+    return check;
   }
 
   /**
    * The events that may be re-deliveries and that the links would re-key now, looked up in the
-   * facts: those written already keep their actor (batchWritten). Returns how many were re-keyed.
+   * facts: those written already keep their actor (batchWritten).
    */
-  private async keepWrittenActors(activities: readonly ActivityRecord[]): Promise<number> {
-    const probes: WrittenProbe[] = [];
-    for (const r of activities) {
-      if (r.received_at >= this.redeliveredBefore || this.linkedUser(r) === null) continue;
-      probes.push({ eventId: r.event_id, activityTimestamp: r.activity_timestamp });
-    }
-    if (probes.length === 0) return 0;
-    const written = await this.o.lookup.writtenActors(probes);
+  private async keepWrittenActors(mayBeWritten: ReadonlySet<ActivityRecord>): Promise<RedeliveryCheck> {
+    const probed: ActivityRecord[] = [];
+    for (const r of mayBeWritten) if (this.linkedUser(r) !== null) probed.push(r);
+    if (probed.length === 0) return { probed, found: new Set(), kept: 0 };
+    const written = await this.o.lookup.writtenActors(
+      probed.map((r) => ({ eventId: r.event_id, activityTimestamp: r.activity_timestamp })),
+    );
     let kept = 0;
-    for (const r of activities) {
+    for (const r of probed) {
       const actor = written.get(r.event_id);
       if (actor === undefined) continue;
       if (actor !== this.actorOf(r)) kept += 1;
       this.batchWritten.set(r.event_id, actor);
     }
-    return kept;
+    return { probed, found: new Set(written.keys()), kept };
   }
 
   /** The batch keeps `u`'s cached profile, or `u` joins the ids to look up. */
