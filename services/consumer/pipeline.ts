@@ -61,6 +61,9 @@ import type { Sink, SinkItem } from './sink.ts';
  */
 export const CLOCK_MARGIN_MS = 60_000;
 
+/** possiblyWritten's answer once every partition is past its re-deliveries (most batches). */
+const NOTHING_WRITTEN: ReadonlyMap<ActivityRecord, number> = new Map();
+
 interface Source {
   readonly topic: string;
   readonly partition: number;
@@ -274,7 +277,7 @@ export class Pipeline {
   private async prefetch(
     activities: ActivityRecord[],
     identifies: IdentifyRecord[],
-    mayBeWritten: ReadonlySet<ActivityRecord>,
+    mayBeWritten: Iterable<ActivityRecord>,
   ): Promise<RedeliveryCheck | undefined> {
     const refused = (err: unknown): boolean => !classifyClickHouseError(err).retriable;
     try {
@@ -296,7 +299,8 @@ export class Pipeline {
   }
 
   /** The batch's activities an earlier owner may have written, by partition (see assigned()). */
-  private possiblyWritten(items: readonly Item[]): Map<ActivityRecord, number> {
+  private possiblyWritten(items: readonly Item[]): ReadonlyMap<ActivityRecord, number> {
+    if (this.mayBeWritten.size === 0) return NOTHING_WRITTEN;
     const out = new Map<ActivityRecord, number>();
     for (const i of items) {
       if (i.kind !== 'activity') continue;
@@ -445,7 +449,7 @@ export class Pipeline {
     const identifies = items.flatMap((i) => (i.kind === 'identify' ? [i.record] : []));
     const assignment = this.assignment;
     const partitionOf = this.possiblyWritten(items);
-    const check = await this.prefetch(activities, identifies, new Set(partitionOf.keys()));
+    const check = await this.prefetch(activities, identifies, partitionOf.keys());
     if (assignment === this.assignment) this.checked(check, partitionOf);
 
     const identifyRows: SinkItem<Source>[] = [];

@@ -320,7 +320,7 @@ export class UserContext {
   async prefetch(
     activities: readonly ActivityRecord[],
     identifies: readonly IdentifyRecord[] = [],
-    mayBeWritten: ReadonlySet<ActivityRecord> = new Set(),
+    mayBeWritten: Iterable<ActivityRecord> = [],
   ): Promise<RedeliveryCheck> {
     this.batchIdentities.clear();
     this.batchProfiles.clear();
@@ -372,7 +372,7 @@ export class UserContext {
    * The events that may be re-deliveries and that the links would re-key now, looked up in the
    * facts: those written already keep their actor (batchWritten).
    */
-  private async keepWrittenActors(mayBeWritten: ReadonlySet<ActivityRecord>): Promise<RedeliveryCheck> {
+  private async keepWrittenActors(mayBeWritten: Iterable<ActivityRecord>): Promise<RedeliveryCheck> {
     const probed: ActivityRecord[] = [];
     for (const r of mayBeWritten) if (this.linkedUser(r) !== null) probed.push(r);
     if (probed.length === 0) return { probed, found: new Set(), kept: 0 };
@@ -464,7 +464,8 @@ export class UserContext {
   private linkedUser(r: ActivityRecord): string | null {
     const anon = str(r.anonymous_id);
     if (str(r.user_id) !== null || anon === null) return null;
-    const written = this.batchWritten.get(r.event_id);
+    // Empty but for a batch right after an assignment: no per-event lookup otherwise.
+    const written = this.batchWritten.size > 0 ? this.batchWritten.get(r.event_id) : undefined;
     if (written !== undefined) return written === actorId(null, anon) ? null : written;
     return this.identity(anon) ?? null;
   }
