@@ -17,6 +17,12 @@ describe('consumer config', () => {
     });
   });
 
+  it('refuses a cluster name that is not a plain name (migration statements are built with it)', () => {
+    expect(() => readConfig(consumerSpec, { CLICKHOUSE_CLUSTER: 'a b; DROP' })).toThrow(
+      /CLICKHOUSE_CLUSTER: not a plain name/,
+    );
+  });
+
   it('refuses a stuck-partition threshold or lag refresh period too short to mean anything', () => {
     expect(() =>
       readConfig(consumerSpec, { STUCK_PARTITION_MS: '10', LAG_REFRESH_INTERVAL_MS: '0' }),

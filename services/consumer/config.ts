@@ -3,7 +3,7 @@
  * environment, every bad value reported at once. Defaults are for the local stack; nothing secret
  * has a default (the ClickHouse password defaults to empty, the local `default` user's).
  */
-import { bool, type ConfigOf, int, list, oneOf, secret, str, url } from '../lib/config.ts';
+import { bool, type ConfigOf, identifier, int, list, oneOf, secret, str, url } from '../lib/config.ts';
 
 export const consumerSpec = {
   KAFKA_BROKERS: list('Kafka bootstrap brokers, host:port, comma-separated', ['127.0.0.1:9092']),
@@ -70,7 +70,7 @@ export const consumerSpec = {
   CONSUMER_HTTP_HOST: str('address of /healthz /readyz /metrics (0.0.0.0 in a container)', '127.0.0.1'),
   SHUTDOWN_TIMEOUT_MS: int('hard deadline of a graceful shutdown', 30_000, 1_000),
   MIGRATE_ON_START: bool('run the migrations (services/lib/datamodel/migrate.ts) before consuming', false),
-  CLICKHOUSE_CLUSTER: str(
+  CLICKHOUSE_CLUSTER: identifier(
     'with MIGRATE_ON_START: migrate in cluster mode on this remote_servers cluster (clickhouse/CLUSTER.md); empty = one node',
     '',
   ),
